@@ -1,0 +1,283 @@
+//! Business rules for incidents: defaults, priority from impact × urgency (recomputed on every
+//! change), the state model, and the data policy that resolving needs a resolution code and notes.
+//! Produces the full record to store and the field-level changes to audit.
+
+use std::collections::BTreeMap;
+
+use crate::datetime::DateTime;
+use crate::id::SysId;
+use crate::incident::{self, STATE_CANCELED, STATE_CLOSED, STATE_NEW, STATE_RESOLVED};
+use crate::schema::{FieldKind, TableSchema};
+use crate::Record;
+
+/// Who is making a change: the authenticated account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_name: String,
+    pub sys_id: SysId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub record: Record,
+    /// Field-level changes, for `sys_audit`. Empty on an update means nothing changed.
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleViolation {
+    /// ServiceNow answers these with 403 "Data Policy Exception".
+    #[error("Data Policy Exception: \n\tThe following fields are mandatory: {}", .labels.join(", "))]
+    MandatoryFields { fields: Vec<String>, labels: Vec<String> },
+}
+
+/// Fields the rules own; changes to them are not audited (ServiceNow does not audit them either).
+fn is_bookkeeping(field: &str) -> bool {
+    matches!(field, "sys_updated_on" | "sys_updated_by" | "sys_mod_count" | "sys_created_on" | "sys_created_by" | "sys_id")
+}
+
+/// A new incident: `set` holds the mapped values; everything else gets its default.
+pub fn insert_incident(
+    schema: &TableSchema,
+    set: &BTreeMap<String, String>,
+    number: &str,
+    actor: &Actor,
+    now: DateTime,
+) -> Result<Applied, RuleViolation> {
+    let mut r: Record = schema.stored_fields().map(|f| (f.name.clone(), String::new())).collect();
+    let now_s = now.to_string();
+    for (k, v) in [
+        ("state", STATE_NEW),
+        ("impact", "3"),
+        ("urgency", "3"),
+        ("severity", "3"),
+        ("category", "inquiry"),
+        ("active", "true"),
+        ("reassignment_count", "0"),
+        ("reopen_count", "0"),
+        ("sys_class_name", "incident"),
+    ] {
+        r.insert(k.into(), v.into());
+    }
+    r.insert("opened_at".into(), now_s.clone());
+    r.insert("opened_by".into(), actor.sys_id.to_string());
+    for (k, v) in set {
+        if r.contains_key(k) && !v.is_empty() {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    r.insert("number".into(), number.into());
+    derive(&mut r, None, actor, now)?;
+    r.insert("sys_id".into(), SysId::generate().into_string());
+    r.insert("sys_created_on".into(), now_s.clone());
+    r.insert("sys_created_by".into(), actor.user_name.clone());
+    r.insert("sys_updated_on".into(), now_s);
+    r.insert("sys_updated_by".into(), actor.user_name.clone());
+    r.insert("sys_mod_count".into(), "0".into());
+    let changes = r
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && !is_bookkeeping(k))
+        .map(|(k, v)| Change { field: k.clone(), old: String::new(), new: v.clone() })
+        .collect();
+    Ok(Applied { record: r, changes })
+}
+
+/// An existing incident changed by `set` (fields not in `set` keep their values).
+pub fn update_incident(
+    existing: &Record,
+    set: &BTreeMap<String, String>,
+    actor: &Actor,
+    now: DateTime,
+) -> Result<Applied, RuleViolation> {
+    let mut r = existing.clone();
+    for (k, v) in set {
+        if r.contains_key(k) && !is_bookkeeping(k) && k != "number" {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    derive(&mut r, Some(existing), actor, now)?;
+    let changes: Vec<Change> = r
+        .iter()
+        .filter(|(k, v)| !is_bookkeeping(k) && existing.get(*k) != Some(*v))
+        .map(|(k, v)| Change {
+            field: k.clone(),
+            old: existing.get(k).cloned().unwrap_or_default(),
+            new: v.clone(),
+        })
+        .collect();
+    if !changes.is_empty() {
+        let count = existing.get("sys_mod_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+        r.insert("sys_mod_count".into(), (count + 1).to_string());
+        r.insert("sys_updated_on".into(), now.to_string());
+        r.insert("sys_updated_by".into(), actor.user_name.clone());
+    }
+    Ok(Applied { record: r, changes })
+}
+
+fn level(r: &Record, field: &str, default: u8) -> u8 {
+    r.get(field).and_then(|v| v.parse().ok()).filter(|v| (1..=3).contains(v)).unwrap_or(default)
+}
+
+/// Computed fields and the state model, applied after the caller's values.
+fn derive(r: &mut Record, before: Option<&Record>, actor: &Actor, now: DateTime) -> Result<(), RuleViolation> {
+    let impact = level(r, "impact", incident::DEFAULT_IMPACT);
+    let urgency = level(r, "urgency", incident::DEFAULT_URGENCY);
+    r.insert("impact".into(), impact.to_string());
+    r.insert("urgency".into(), urgency.to_string());
+    r.insert("priority".into(), incident::priority(impact, urgency).to_string());
+
+    let state = r.get("state").cloned().filter(|s| !s.is_empty()).unwrap_or_else(|| STATE_NEW.into());
+    let old_state = before.and_then(|b| b.get("state")).cloned().unwrap_or_default();
+    r.insert("state".into(), state.clone());
+    r.insert("incident_state".into(), state.clone());
+
+    let resolving = state == STATE_RESOLVED || state == STATE_CLOSED;
+    if resolving {
+        let missing: Vec<(&str, &str)> = [("close_code", "Resolution code"), ("close_notes", "Resolution notes")]
+            .into_iter()
+            .filter(|(f, _)| r.get(*f).is_none_or(|v| v.trim().is_empty()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(RuleViolation::MandatoryFields {
+                fields: missing.iter().map(|(f, _)| (*f).to_owned()).collect(),
+                labels: missing.iter().map(|(_, l)| (*l).to_owned()).collect(),
+            });
+        }
+    }
+    let set_once = |r: &mut Record, at: &str, by: &str| {
+        if r.get(at).is_none_or(|v| v.is_empty()) {
+            r.insert(at.into(), now.to_string());
+            r.insert(by.into(), actor.sys_id.to_string());
+        }
+    };
+    if resolving {
+        set_once(r, "resolved_at", "resolved_by");
+    }
+    if state == STATE_CLOSED {
+        set_once(r, "closed_at", "closed_by");
+    }
+    let was_resolved = old_state == STATE_RESOLVED;
+    if was_resolved && !resolving && state != STATE_CANCELED {
+        // Reopened: ServiceNow clears the resolution stamp and counts the reopen.
+        let count = r.get("reopen_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+        r.insert("reopen_count".into(), (count + 1).to_string());
+        for f in ["resolved_at", "resolved_by"] {
+            r.insert(f.into(), String::new());
+        }
+    }
+    let active = !(state == STATE_CLOSED || state == STATE_CANCELED);
+    r.insert("active".into(), active.to_string());
+    Ok(())
+}
+
+/// A new record of a simple table (a user, group or CI created by a reference lookup).
+pub fn insert_simple(schema: &TableSchema, values: &[(&str, &str)], actor: &Actor, now: DateTime) -> Record {
+    let mut r: Record = schema.stored_fields().map(|f| (f.name.clone(), String::new())).collect();
+    for f in schema.stored_fields() {
+        if f.kind == FieldKind::Boolean && f.name == "active" {
+            r.insert(f.name.clone(), "true".into());
+        }
+    }
+    for (k, v) in values {
+        r.insert((*k).into(), (*v).into());
+    }
+    let now_s = now.to_string();
+    r.insert("sys_id".into(), SysId::generate().into_string());
+    r.insert("sys_created_on".into(), now_s.clone());
+    r.insert("sys_created_by".into(), actor.user_name.clone());
+    r.insert("sys_updated_on".into(), now_s);
+    r.insert("sys_updated_by".into(), actor.user_name.clone());
+    r.insert("sys_mod_count".into(), "0".into());
+    if r.contains_key("sys_class_name") {
+        r.insert("sys_class_name".into(), schema.name.clone());
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables;
+
+    fn actor() -> Actor {
+        Actor { user_name: "integration.alerts".into(), sys_id: SysId::generate() }
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn insert_applies_defaults_and_priority() {
+        let a = actor();
+        let now = DateTime::from_unix(1_714_558_502);
+        let applied = insert_incident(&tables::incident(), &set(&[("short_description", "Disk full")]), "INC0010001", &a, now).unwrap();
+        let r = &applied.record;
+        assert_eq!(r["number"], "INC0010001");
+        assert_eq!((r["impact"].as_str(), r["urgency"].as_str(), r["priority"].as_str()), ("3", "3", "5"));
+        assert_eq!((r["state"].as_str(), r["incident_state"].as_str(), r["active"].as_str()), ("1", "1", "true"));
+        assert_eq!(r["opened_at"], "2024-05-01 10:15:02");
+        assert_eq!(r["opened_by"], a.sys_id.as_str());
+        assert_eq!(r["sys_created_by"], "integration.alerts");
+        assert_eq!(r["sys_mod_count"], "0");
+        assert!(SysId::is_valid(&r["sys_id"]));
+        let audited: Vec<_> = applied.changes.iter().map(|c| c.field.as_str()).collect();
+        assert!(audited.contains(&"short_description") && audited.contains(&"priority"));
+        assert!(!audited.contains(&"sys_mod_count") && !audited.contains(&"description"));
+    }
+
+    #[test]
+    fn update_recomputes_priority_and_reports_old_and_new() {
+        let a = actor();
+        let t0 = DateTime::from_unix(0);
+        let first = insert_incident(&tables::incident(), &set(&[("impact", "2"), ("urgency", "2")]), "INC0010001", &a, t0).unwrap();
+        assert_eq!(first.record["priority"], "3");
+        let second = update_incident(&first.record, &set(&[("urgency", "1")]), &a, DateTime::from_unix(60)).unwrap();
+        let changes: Vec<_> = second.changes.iter().map(|c| (c.field.as_str(), c.old.as_str(), c.new.as_str())).collect();
+        assert_eq!(changes, vec![("priority", "3", "2"), ("urgency", "2", "1")]);
+        assert_eq!(second.record["sys_mod_count"], "1");
+        assert_eq!(second.record["sys_updated_on"], "1970-01-01 00:01:00");
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_has_no_changes_and_keeps_the_count() {
+        let a = actor();
+        let first = insert_incident(&tables::incident(), &set(&[("short_description", "x")]), "INC0010001", &a, DateTime::from_unix(0)).unwrap();
+        let again = update_incident(&first.record, &set(&[("short_description", "x")]), &a, DateTime::from_unix(9)).unwrap();
+        assert!(again.changes.is_empty());
+        assert_eq!(again.record, first.record);
+    }
+
+    #[test]
+    fn resolving_needs_code_and_notes_then_stamps_resolution() {
+        let a = actor();
+        let r = insert_incident(&tables::incident(), &set(&[]), "INC0010001", &a, DateTime::from_unix(0)).unwrap().record;
+        let err = update_incident(&r, &set(&[("state", "6")]), &a, DateTime::from_unix(5)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Data Policy Exception: \n\tThe following fields are mandatory: Resolution code, Resolution notes"
+        );
+        let done = update_incident(&r, &set(&[("state", "6"), ("close_code", "Solution provided"), ("close_notes", "rebooted")]), &a, DateTime::from_unix(5)).unwrap();
+        assert_eq!(done.record["resolved_at"], "1970-01-01 00:00:05");
+        assert_eq!(done.record["active"], "true");
+        let closed = update_incident(&done.record, &set(&[("state", "7")]), &a, DateTime::from_unix(9)).unwrap();
+        assert_eq!(closed.record["active"], "false");
+        assert_eq!(closed.record["closed_at"], "1970-01-01 00:00:09");
+    }
+
+    #[test]
+    fn system_fields_cannot_be_set_by_callers() {
+        let a = actor();
+        let r = insert_incident(&tables::incident(), &set(&[("sys_mod_count", "99"), ("sys_created_by", "mallory"), ("priority", "1")]), "INC1", &a, DateTime::from_unix(0)).unwrap().record;
+        assert_eq!(r["sys_mod_count"], "0");
+        assert_eq!(r["sys_created_by"], "integration.alerts");
+        assert_eq!(r["priority"], "5");
+    }
+}

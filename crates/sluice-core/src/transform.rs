@@ -1,0 +1,110 @@
+//! Transform: apply the integration's field map to a valid row. What needs the database
+//! (reference lookups, finding the coalesce target) is described here and carried out by the
+//! store inside the committing transaction, so that concurrent rows cannot race.
+
+use std::collections::BTreeMap;
+
+use crate::integration::{Integration, OnUnknown};
+use crate::validate::ValidRow;
+
+/// A reference value to resolve against another table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub source_field: String,
+    pub target_field: String,
+    pub table: String,
+    pub match_fields: Vec<String>,
+    pub value: String,
+    pub on_unknown: OnUnknown,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Target fields and values that identify an existing record (empty value = not given).
+    pub coalesce: Vec<(String, String)>,
+    pub coalesce_active_only: bool,
+    pub create_on_empty_coalesce: bool,
+    /// Plain values for target fields.
+    pub set: BTreeMap<String, String>,
+    /// Reference values still to resolve into sys_ids.
+    pub lookups: Vec<Lookup>,
+}
+
+impl Plan {
+    pub fn coalesce_given(&self) -> bool {
+        !self.coalesce.is_empty() && self.coalesce.iter().all(|(_, v)| !v.is_empty())
+    }
+}
+
+pub fn plan(integration: &Integration, row: &ValidRow) -> Plan {
+    let t = &integration.definition.transform;
+    let mut plan = Plan {
+        coalesce_active_only: t.coalesce_active_only,
+        create_on_empty_coalesce: t.create_on_empty_coalesce,
+        ..Plan::default()
+    };
+    for map in &t.field_map {
+        let Some(value) = row.values.get(&map.source) else { continue };
+        let value = value.to_db_string();
+        match (&map.reference, integration.target.field(&map.target).and_then(|f| f.reference_table())) {
+            (Some(r), Some(table)) => plan.lookups.push(Lookup {
+                source_field: map.source.clone(),
+                target_field: map.target.clone(),
+                table: table.to_owned(),
+                match_fields: r.match_fields.clone(),
+                value,
+                on_unknown: r.on_unknown,
+            }),
+            _ => {
+                plan.set.insert(map.target.clone(), value);
+            }
+        }
+    }
+    plan.coalesce = t
+        .coalesce
+        .iter()
+        .map(|f| (f.clone(), plan.set.get(f).cloned().unwrap_or_default()))
+        .collect();
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::staging::stage;
+    use crate::tables::Catalog;
+    use crate::validate::validate;
+    use serde_json::json;
+
+    fn plan_for(payload: serde_json::Value) -> Plan {
+        let i = Integration::builtin_default(&Catalog::builtin());
+        let row = validate(&i, &stage(&i, payload.as_object().unwrap())).unwrap();
+        plan(&i, &row)
+    }
+
+    #[test]
+    fn maps_each_u_field_to_its_target_and_defers_references() {
+        let p = plan_for(json!({
+            "u_short_description": "Disk full", "u_impact": "2", "u_urgency": 1,
+            "u_correlation_id": "am:1", "u_caller": "monitoring.bot", "u_assignment_group": "Database",
+        }));
+        assert_eq!(p.set["short_description"], "Disk full");
+        assert_eq!(p.set["impact"], "2");
+        assert_eq!(p.set["urgency"], "1");
+        assert_eq!(p.coalesce, vec![("correlation_id".to_owned(), "am:1".to_owned())]);
+        assert!(p.coalesce_given());
+        let lookups: Vec<_> = p.lookups.iter().map(|l| (l.target_field.as_str(), l.table.as_str(), l.on_unknown)).collect();
+        assert_eq!(
+            lookups,
+            vec![("caller_id", "sys_user", OnUnknown::Create), ("assignment_group", "sys_user_group", OnUnknown::Ignore)]
+        );
+        assert!(!p.set.contains_key("caller_id"));
+    }
+
+    #[test]
+    fn a_row_without_correlation_id_has_empty_coalesce_values() {
+        let p = plan_for(json!({"u_short_description": "x"}));
+        assert!(!p.coalesce_given());
+        assert!(p.create_on_empty_coalesce);
+    }
+}
