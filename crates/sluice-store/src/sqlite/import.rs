@@ -1,0 +1,305 @@
+//! One imported row inside the writer's transaction: stage it, resolve references, find the
+//! coalesce target, apply the business rules, write the incident, its audit rows and the row's
+//! outcome. Running inside the single writer makes numbering and coalescing race-free.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sluice_core::integration::OnUnknown;
+use sluice_core::number;
+use sluice_core::rules::{self, Actor, Applied, RuleViolation};
+use sluice_core::schema::TableSchema;
+use sluice_core::staging::RowState;
+use sluice_core::tables::{self, Catalog};
+use sluice_core::transform::{Lookup, Plan};
+use sluice_core::validate::{ErrorCode, FieldError, summary};
+use sluice_core::{DateTime, Record, SysId};
+
+use super::records;
+use crate::{ImportJob, ImportOutcome};
+
+pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
+    let n: i64 = conn
+        .prepare_cached("UPDATE sys_number_counter SET next = next + 1 WHERE prefix = ?1 RETURNING next - 1")?
+        .query_row([prefix], |r| r.get(0))?;
+    Ok(number::format(prefix, n as u64))
+}
+
+/// The staging table's import set in state `loading`, created when there is none today
+/// (ServiceNow closes web-service import sets at midnight).
+fn current_import_set(conn: &Connection, catalog: &Catalog, table: &str, actor: &Actor, now: DateTime) -> rusqlite::Result<(String, String)> {
+    let today = now.to_string()[..10].to_owned();
+    let found: Option<(String, String, String)> = conn
+        .prepare_cached(
+            "SELECT sys_id, number, sys_created_on FROM sys_import_set
+             WHERE table_name = ?1 AND state = 'loading' ORDER BY rowid DESC LIMIT 1",
+        )?
+        .query_row([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((sys_id, number, created)) = found {
+        if created.starts_with(&today) {
+            return Ok((sys_id, number));
+        }
+        conn.prepare_cached("UPDATE sys_import_set SET state = 'processed', sys_updated_on = ?2 WHERE sys_id = ?1")?
+            .execute(params![sys_id, now.to_string()])?;
+    }
+    let number = next_number(conn, number::IMPORT_SET_PREFIX)?;
+    let schema = catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
+    let record = rules::insert_simple(
+        schema,
+        &[("number", &number), ("table_name", table), ("mode", "synchronous"), ("state", "loading")],
+        actor,
+        now,
+    );
+    records::insert(conn, schema, &record, None)?;
+    Ok((record["sys_id"].clone(), number))
+}
+
+struct Resolved {
+    set: BTreeMap<String, String>,
+    notes: Vec<String>,
+    rejected: Vec<FieldError>,
+}
+
+/// Resolves reference values: a sys_id of an existing record, else the first record whose match
+/// field equals the value (case-insensitive), else the lookup's `on_unknown` action.
+fn resolve(conn: &Connection, catalog: &Catalog, plan: &Plan, actor: &Actor, now: DateTime) -> rusqlite::Result<Resolved> {
+    let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
+    for lookup in &plan.lookups {
+        let Some(schema) = catalog.get(&lookup.table) else { continue };
+        match find_reference(conn, schema, lookup)? {
+            Some(sys_id) => {
+                out.set.insert(lookup.target_field.clone(), sys_id);
+            }
+            None => match lookup.on_unknown {
+                OnUnknown::Create => {
+                    let record = new_referenced(schema, &lookup.value, actor, now);
+                    records::insert(conn, schema, &record, None)?;
+                    out.set.insert(lookup.target_field.clone(), record["sys_id"].clone());
+                }
+                OnUnknown::Ignore => out.notes.push(format!(
+                    "{}: no {} matches {:?}; {} left empty",
+                    lookup.source_field, lookup.table, lookup.value, lookup.target_field
+                )),
+                OnUnknown::Reject => out.rejected.push(FieldError {
+                    code: ErrorCode::UnknownReference,
+                    field: lookup.source_field.clone(),
+                    message: format!("no {} matches {:?}", lookup.table, lookup.value),
+                }),
+            },
+        }
+    }
+    Ok(out)
+}
+
+fn find_reference(conn: &Connection, schema: &TableSchema, lookup: &Lookup) -> rusqlite::Result<Option<String>> {
+    if SysId::is_valid(&lookup.value) && records::get(conn, schema, &lookup.value)?.is_some() {
+        return Ok(Some(lookup.value.clone()));
+    }
+    for field in &lookup.match_fields {
+        let sql = format!("SELECT sys_id FROM {} WHERE {field} = ?1 COLLATE NOCASE ORDER BY rowid LIMIT 1", schema.name);
+        if let Some(id) = conn.prepare_cached(&sql)?.query_row([&lookup.value], |r| r.get(0)).optional()? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// A referenced record created because an import named one that does not exist yet.
+fn new_referenced(schema: &TableSchema, value: &str, actor: &Actor, now: DateTime) -> Record {
+    if schema.name == tables::SYS_USER {
+        let email = if value.contains('@') { value } else { "" };
+        rules::insert_simple(schema, &[("user_name", value), ("name", value), ("email", email)], actor, now)
+    } else {
+        rules::insert_simple(schema, &[("name", value)], actor, now)
+    }
+}
+
+fn find_coalesce_target(conn: &Connection, schema: &TableSchema, plan: &Plan) -> rusqlite::Result<Option<Record>> {
+    let mut conditions: Vec<String> = plan
+        .coalesce
+        .iter()
+        .enumerate()
+        .map(|(i, (field, _))| format!("{field} = ?{} COLLATE NOCASE", i + 1))
+        .collect();
+    if plan.coalesce_active_only && schema.field("active").is_some() {
+        conditions.push("active = 'true'".into());
+    }
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY rowid LIMIT 1",
+        records::columns(schema),
+        schema.name,
+        conditions.join(" AND ")
+    );
+    conn.prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(plan.coalesce.iter().map(|(_, v)| v)), |row| records::from_row(schema, row))
+        .optional()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_audit(conn: &Connection, catalog: &Catalog, target: &TableSchema, applied: &Applied, job: &ImportJob) -> rusqlite::Result<()> {
+    let audit = catalog.get(tables::SYS_AUDIT).expect("built-in table");
+    let record = &applied.record;
+    let checkpoint = record.get("sys_mod_count").cloned().unwrap_or_default();
+    let reason = format!("Import Set {} row {}", job.staging.name, job.staging_sys_id);
+    for change in &applied.changes {
+        let mut row = rules::insert_simple(
+            audit,
+            &[
+                ("tablename", &target.name),
+                ("documentkey", &record["sys_id"]),
+                ("fieldname", &change.field),
+                ("oldvalue", &change.old),
+                ("newvalue", &change.new),
+                ("user", &job.actor.user_name),
+                ("reason", &reason),
+                ("record_checkpoint", &checkpoint),
+                ("source_table", &job.staging.name),
+                ("source_row", job.staging_sys_id.as_str()),
+            ],
+            &job.actor,
+            job.now,
+        );
+        let internal = row["sys_id"][..18].to_owned();
+        row.insert("internal_checkpoint".into(), internal);
+        records::insert(conn, audit, &row, None)?;
+    }
+    Ok(())
+}
+
+/// Runs one import job; the caller wraps it in a savepoint of the batch's transaction.
+pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::Result<ImportOutcome> {
+    let staging = &job.staging;
+    let (set_id, set_number) = current_import_set(conn, catalog, &staging.name, &job.actor, job.now)?;
+    let row_index: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT COALESCE(MAX(sys_import_row), -1) + 1 FROM {} WHERE sys_import_set = ?1",
+            staging.name
+        ))?
+        .query_row([&set_id], |r| r.get(0))?;
+    let mut row = rules::insert_simple(staging, &[], &job.actor, job.now);
+    row.insert("sys_id".into(), job.staging_sys_id.to_string());
+    for (k, v) in &job.columns {
+        if staging.field(k).is_some() {
+            row.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in [
+        ("sys_import_set", set_id.as_str()),
+        ("sys_import_state", RowState::Pending.as_str()),
+        ("sys_target_table", job.target.name.as_str()),
+        ("sys_transform_map", job.transform_map.as_str()),
+        ("sys_integration_version", job.integration_version.as_str()),
+    ] {
+        row.insert(k.into(), v.into());
+    }
+    row.insert("sys_import_row".into(), row_index.to_string());
+    records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
+
+    let mut outcome = ImportOutcome {
+        import_set: set_number,
+        staging_sys_id: job.staging_sys_id.clone(),
+        state: RowState::Error,
+        target_sys_id: None,
+        display_value: None,
+        status_message: None,
+        errors: Vec::new(),
+    };
+    match &job.verdict {
+        Err(errors) => outcome.errors = errors.clone(),
+        Ok(plan) => transform(conn, catalog, job, plan, &mut outcome)?,
+    }
+
+    let errors_json = if outcome.errors.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&outcome.errors).unwrap_or_default()
+    };
+    let comment = outcome.status_message.clone().unwrap_or_default();
+    let error_text = summary(&outcome.errors);
+    let target = outcome.target_sys_id.clone().unwrap_or_default();
+    records::update(
+        conn,
+        staging,
+        job.staging_sys_id.as_str(),
+        &[
+            ("sys_import_state", outcome.state.as_str()),
+            ("sys_import_state_comment", &comment),
+            ("sys_target_sys_id", &target),
+            ("sys_row_error", &error_text),
+            ("sys_row_errors", &errors_json),
+        ],
+    )?;
+    Ok(outcome)
+}
+
+fn transform(conn: &Connection, catalog: &Catalog, job: &ImportJob, plan: &Plan, outcome: &mut ImportOutcome) -> rusqlite::Result<()> {
+    let target = &job.target;
+    let resolved = resolve(conn, catalog, plan, &job.actor, job.now)?;
+    if !resolved.notes.is_empty() {
+        outcome.status_message = Some(resolved.notes.join("; "));
+    }
+    if !resolved.rejected.is_empty() {
+        outcome.errors = resolved.rejected;
+        return Ok(());
+    }
+    let existing = if plan.coalesce_given() {
+        find_coalesce_target(conn, target, plan)?
+    } else if !plan.coalesce.is_empty() && !plan.create_on_empty_coalesce {
+        outcome.state = RowState::Skipped;
+        outcome.status_message = Some("Unable to resolve target record, coalesce values not present".into());
+        return Ok(());
+    } else {
+        None
+    };
+
+    let applied = match &existing {
+        Some(record) => rules::update_incident(record, &resolved.set, &job.actor, job.now),
+        None => {
+            let number = next_number(conn, number::INCIDENT_PREFIX)?;
+            rules::insert_incident(target, &resolved.set, &number, &job.actor, job.now)
+        }
+    };
+    let applied = match applied {
+        Ok(a) => a,
+        Err(RuleViolation::MandatoryFields { fields, .. }) => {
+            let violation = applied_error_message(&fields);
+            outcome.errors = fields
+                .into_iter()
+                .map(|field| FieldError { code: ErrorCode::DataPolicy, field, message: violation.clone() })
+                .collect();
+            return Ok(());
+        }
+    };
+    let sys_id = applied.record["sys_id"].clone();
+    outcome.target_sys_id = Some(sys_id.clone());
+    outcome.display_value = applied.record.get(&target.display_field).cloned();
+    match existing {
+        None => {
+            records::insert(conn, target, &applied.record, None)?;
+            outcome.state = RowState::Inserted;
+        }
+        Some(_) if applied.changes.is_empty() => {
+            outcome.state = RowState::Ignored;
+            outcome.status_message = Some(match outcome.status_message.take() {
+                Some(note) => format!("No field values changed; {note}"),
+                None => "No field values changed".into(),
+            });
+            return Ok(());
+        }
+        Some(_) => {
+            let mut set: Vec<(&str, &str)> =
+                applied.changes.iter().map(|c| (c.field.as_str(), c.new.as_str())).collect();
+            for f in ["sys_mod_count", "sys_updated_on", "sys_updated_by"] {
+                set.push((f, &applied.record[f]));
+            }
+            records::update(conn, target, &sys_id, &set)?;
+            outcome.state = RowState::Updated;
+        }
+    }
+    write_audit(conn, catalog, target, &applied, job)
+}
+
+fn applied_error_message(fields: &[String]) -> String {
+    format!("mandatory when the state is Resolved or Closed (missing: {})", fields.join(", "))
+}

@@ -1,0 +1,87 @@
+//! Schema creation and evolution. Tables are generated from the core schemas (one source of
+//! truth); new fields in a later version are added as columns at start. Versioned steps that
+//! cannot be derived (indexes, counters) are listed in order and tracked in `user_version`.
+
+use rusqlite::Connection;
+use sluice_core::number::{FIRST_NUMBER, IMPORT_SET_PREFIX, INCIDENT_PREFIX};
+use sluice_core::schema::{FieldKind, TableSchema};
+use sluice_core::tables::Catalog;
+
+fn affinity(kind: &FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Integer => "INTEGER",
+        _ => "TEXT",
+    }
+}
+
+fn column_sql(name: &str, kind: &FieldKind) -> String {
+    format!("{name} {} NOT NULL DEFAULT ''", affinity(kind))
+}
+
+/// Creates the table when missing and adds any column the schema has and the table lacks.
+pub fn ensure_table(conn: &Connection, schema: &TableSchema) -> rusqlite::Result<()> {
+    let columns: Vec<String> = schema
+        .stored_fields()
+        .map(|f| {
+            if f.name == "sys_id" {
+                "sys_id TEXT PRIMARY KEY NOT NULL".to_owned()
+            } else {
+                column_sql(&f.name, &f.kind)
+            }
+        })
+        .collect();
+    conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {} ({})", schema.name, columns.join(", ")))?;
+    let existing: Vec<String> = conn
+        .prepare(&format!("SELECT name FROM pragma_table_info('{}')", schema.name))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for f in schema.stored_fields() {
+        if !existing.contains(&f.name) {
+            conn.execute_batch(&format!("ALTER TABLE {} ADD COLUMN {}", schema.name, column_sql(&f.name, &f.kind)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The index every staging table needs (rows of one import set in order).
+pub fn staging_indexes(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS {table}_set_row ON {table} (sys_import_set, sys_import_row)"
+    ))
+}
+
+const STEPS: &[&str] = &[
+    // 1: indexes for lookups, coalesce and audit history; number counters.
+    "CREATE UNIQUE INDEX incident_number ON incident (number);
+     CREATE INDEX incident_correlation ON incident (correlation_id COLLATE NOCASE);
+     CREATE INDEX sys_user_user_name ON sys_user (user_name COLLATE NOCASE);
+     CREATE INDEX sys_user_email ON sys_user (email COLLATE NOCASE);
+     CREATE INDEX sys_user_name ON sys_user (name COLLATE NOCASE);
+     CREATE INDEX sys_user_group_name ON sys_user_group (name COLLATE NOCASE);
+     CREATE INDEX cmdb_ci_name ON cmdb_ci (name COLLATE NOCASE);
+     CREATE INDEX sys_audit_document ON sys_audit (documentkey, sys_created_on);
+     CREATE INDEX sys_journal_field_element ON sys_journal_field (element_id, sys_created_on);
+     CREATE INDEX sys_import_set_loading ON sys_import_set (table_name, state);
+     CREATE TABLE sys_number_counter (prefix TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);",
+];
+
+pub fn migrate(conn: &mut Connection, catalog: &Catalog) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for table in catalog.tables() {
+        ensure_table(&tx, table)?;
+    }
+    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, step) in STEPS.iter().enumerate().skip(version) {
+        tx.execute_batch(step)?;
+        if i == 0 {
+            for prefix in [INCIDENT_PREFIX, IMPORT_SET_PREFIX] {
+                tx.execute(
+                    "INSERT INTO sys_number_counter (prefix, next) VALUES (?1, ?2)",
+                    rusqlite::params![prefix, FIRST_NUMBER as i64],
+                )?;
+            }
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    tx.commit()
+}

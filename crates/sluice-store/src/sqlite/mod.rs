@@ -1,0 +1,200 @@
+//! The embedded SQLite store: one data folder, one database file in WAL mode, a group-commit
+//! writer thread for every write and a small pool of read connections that never wait for it.
+
+mod import;
+mod migrate;
+mod records;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use sluice_core::account::{Account, parse_roles};
+use sluice_core::schema::TableSchema;
+use sluice_core::tables::Catalog;
+use sluice_core::{Record, SysId};
+use tokio::sync::oneshot;
+
+use crate::{ImportJob, ImportOutcome, ListQuery, NewAccount, Page, Result, Store, StoreError};
+use writer::Job;
+
+pub const DATABASE_FILE: &str = "sluice.db";
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Jobs waiting for the writer before new writes are refused with [`StoreError::Busy`].
+    pub queue_capacity: usize,
+    /// Most jobs committed in one transaction.
+    pub max_batch: usize,
+    /// `synchronous=FULL` (durable across power loss) or `NORMAL` (durable across crashes only).
+    pub synchronous_full: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { queue_capacity: 4096, max_batch: 512, synchronous_full: true }
+    }
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<SyncSender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn configure(conn: &Connection, synchronous_full: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;",
+        if synchronous_full { "FULL" } else { "NORMAL" }
+    ))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the database in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let mut conn = Connection::open(&path)?;
+        configure(&conn, options.synchronous_full)?;
+        let catalog = Catalog::builtin();
+        migrate::migrate(&mut conn, &catalog)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(options.queue_capacity);
+        let max_batch = options.max_batch.max(1);
+        let thread = std::thread::Builder::new()
+            .name("sluice-writer".into())
+            .spawn(move || writer::run(conn, catalog, rx, max_batch))?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let sender = self.writer.lock().expect("writer lock").clone().ok_or(StoreError::Closed)?;
+        match sender.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a pooled read-only connection on a blocking thread.
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static) -> Result<T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().expect("reader pool").pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                    c.busy_timeout(std::time::Duration::from_secs(5))?;
+                    c.set_prepared_statement_cache_capacity(256);
+                    c
+                }
+            };
+            let result = f(&conn);
+            let mut pool = readers.lock().expect("reader pool");
+            if pool.len() < 16 {
+                pool.push(conn);
+            }
+            result.map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+    }
+}
+
+fn account_from(sys_id: String, user_name: String, roles: String, active: String, hash: String) -> Option<Account> {
+    Some(Account {
+        sys_id: SysId::parse(&sys_id).ok()?,
+        user_name,
+        roles: parse_roles(&roles),
+        active: active == "true",
+        password_hash: hash,
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "sys_id, user_name, roles, active, password_hash";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    async fn prepare_staging(&self, staging: Arc<TableSchema>) -> Result<()> {
+        self.write(|tx| Job::PrepareStaging(staging, tx)).await
+    }
+
+    async fn import(&self, job: ImportJob) -> Result<ImportOutcome> {
+        self.write(|tx| Job::Import(Box::new(job), tx)).await
+    }
+
+    async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> Result<Option<Record>> {
+        self.read(move |c| records::get(c, &table, &sys_id)).await
+    }
+
+    async fn list(&self, table: Arc<TableSchema>, query: ListQuery) -> Result<Page> {
+        self.read(move |c| {
+            let (records, total) = records::list(c, &table, &query.equals, query.limit, query.offset)?;
+            Ok(Page { records, total })
+        })
+        .await
+    }
+
+    async fn account(&self, user_name: String) -> Result<Option<Account>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM sys_user WHERE user_name = ?1 AND password_hash != '' ORDER BY rowid LIMIT 1"
+            );
+            let row = c
+                .prepare_cached(&sql)?
+                .query_row([&user_name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .optional()?;
+            Ok(row.and_then(|(a, b, c, d, e)| account_from(a, b, c, d, e)))
+        })
+        .await
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>> {
+        self.read(|c| {
+            let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM sys_user WHERE password_hash != '' ORDER BY user_name");
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.into_iter().filter_map(|(a, b, c, d, e)| account_from(a, b, c, d, e)).collect())
+        })
+        .await
+    }
+
+    async fn add_account(&self, account: NewAccount) -> Result<Account> {
+        self.write(|tx| Job::AddAccount(account, tx)).await
+    }
+
+    async fn close(&self) {
+        drop(self.writer.lock().expect("writer lock").take());
+        let handle = self.writer_thread.lock().expect("writer lock").take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}

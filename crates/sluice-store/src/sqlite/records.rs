@@ -1,0 +1,108 @@
+//! Generic record reads and writes over a table schema. Table and column names come only from
+//! schemas (checked identifiers); every value is a bound parameter.
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params_from_iter};
+use sluice_core::Record;
+use sluice_core::schema::TableSchema;
+
+pub fn columns(schema: &TableSchema) -> String {
+    schema.stored_fields().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+pub fn text(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => String::new(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+    }
+}
+
+pub fn from_row(schema: &TableSchema, row: &Row<'_>) -> rusqlite::Result<Record> {
+    let mut record = Record::new();
+    for (i, f) in schema.stored_fields().enumerate() {
+        record.insert(f.name.clone(), text(row.get_ref(i)?));
+    }
+    Ok(record)
+}
+
+/// Inserts every stored field of `record`; `blob` stores one field as raw bytes instead.
+pub fn insert(conn: &Connection, schema: &TableSchema, record: &Record, blob: Option<(&str, &Vec<u8>)>) -> rusqlite::Result<()> {
+    let fields: Vec<&str> = schema.stored_fields().map(|f| f.name.as_str()).collect();
+    let placeholders = (1..=fields.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", schema.name, fields.join(", "));
+    let empty = String::new();
+    let values: Vec<&dyn ToSql> = fields
+        .iter()
+        .map(|f| match blob {
+            Some((name, bytes)) if name == *f => bytes as &dyn ToSql,
+            _ => record.get(*f).unwrap_or(&empty) as &dyn ToSql,
+        })
+        .collect();
+    conn.prepare_cached(&sql)?.execute(values.as_slice())?;
+    Ok(())
+}
+
+/// Sets the given fields of one record.
+pub fn update(conn: &Connection, schema: &TableSchema, sys_id: &str, set: &[(&str, &str)]) -> rusqlite::Result<()> {
+    if set.is_empty() {
+        return Ok(());
+    }
+    let assignments = set
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| format!("{f} = ?{}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    debug_assert!(set.iter().all(|(f, _)| schema.field(f).is_some()));
+    let sql = format!("UPDATE {} SET {assignments} WHERE sys_id = ?{}", schema.name, set.len() + 1);
+    let values = set.iter().map(|(_, v)| *v).chain([sys_id]);
+    conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, schema: &TableSchema, sys_id: &str) -> rusqlite::Result<Option<Record>> {
+    let sql = format!("SELECT {} FROM {} WHERE sys_id = ?1", columns(schema), schema.name);
+    conn.prepare_cached(&sql)?
+        .query_row([sys_id], |row| from_row(schema, row))
+        .optional()
+}
+
+/// Equality filters (already checked to be visible fields), insertion order, limit and offset.
+pub fn list(
+    conn: &Connection,
+    schema: &TableSchema,
+    equals: &[(String, String)],
+    limit: u64,
+    offset: u64,
+) -> rusqlite::Result<(Vec<Record>, u64)> {
+    let mut conditions = Vec::new();
+    for (i, (field, _)) in equals.iter().enumerate() {
+        debug_assert!(schema.field(field).is_some());
+        conditions.push(format!("{field} = ?{}", i + 1));
+    }
+    let where_sql = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    let values = || equals.iter().map(|(_, v)| v.as_str());
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM {}{where_sql}", schema.name))?
+        .query_row(params_from_iter(values()), |r| r.get(0))?;
+    let n = equals.len();
+    let sql = format!(
+        "SELECT {} FROM {}{where_sql} ORDER BY rowid LIMIT ?{} OFFSET ?{}",
+        columns(schema),
+        schema.name,
+        n + 1,
+        n + 2
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let mut params: Vec<&dyn ToSql> = equals.iter().map(|(_, v)| v as &dyn ToSql).collect();
+    params.push(&limit);
+    params.push(&offset);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let records = stmt
+        .query_map(params.as_slice(), |row| from_row(schema, row))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((records, total as u64))
+}
