@@ -1,1 +1,284 @@
-fn main() {}
+//! `sluice`: the command line. `serve` runs the gateway; `account` manages the accounts that call
+//! it; `integrations check` checks definitions offline.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sluice_core::DateTime;
+use sluice_core::account::{Password, Role, UserName, format_roles};
+use sluice_core::integration::{DefinitionProblem, Integration};
+use sluice_core::tables::Catalog;
+use sluice_server::{AppState, ServerConfig, hash_password};
+use sluice_store::sqlite::SqliteOptions;
+use sluice_store::{NewAccount, SqliteStore, Store, StoreError};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "Incident intake gateway speaking ServiceNow's Import Set and Table APIs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Manage the accounts that call sluice.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Work with integration definitions.
+    #[command(subcommand)]
+    Integrations(IntegrationsCommand),
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Folder holding the database (created when missing).
+    #[arg(long, env = "SLUICE_DATA", default_value = "./sluice-data")]
+    data: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Synchronous {
+    /// Durable across power loss (default).
+    Full,
+    /// Durable across process crashes; the last commits may be lost on power loss.
+    Normal,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Folder of integration definitions (*.toml); the built-in u_incident_import when unset.
+    #[arg(long, env = "SLUICE_INTEGRATIONS")]
+    integrations: Option<PathBuf>,
+    #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "SLUICE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Longest a request may take, in seconds.
+    #[arg(long, env = "SLUICE_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    /// Base URL for links in responses (e.g. https://sluice.example.com); default: the request's Host.
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// SQLite durability.
+    #[arg(long, env = "SLUICE_SYNCHRONOUS", value_enum, default_value = "full")]
+    synchronous: Synchronous,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account. Prints a generated password unless --password-stdin is given.
+    Add {
+        name: String,
+        /// admin, itil or import_set_loader (repeatable).
+        #[arg(long = "role", required = true, num_args = 1..)]
+        roles: Vec<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum IntegrationsCommand {
+    /// Check every definition in a folder and report each problem with file and key.
+    Check { dir: PathBuf },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Account(cmd) => {
+            init_logs(LogFormat::Text);
+            runtime.block_on(account(cmd))
+        }
+        Command::Integrations(IntegrationsCommand::Check { dir }) => check_integrations(&dir),
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn report(problems: &[DefinitionProblem]) -> anyhow::Error {
+    for p in problems {
+        eprintln!("{p}");
+    }
+    anyhow::anyhow!("{} problem(s) in the integration definitions", problems.len())
+}
+
+fn check_integrations(dir: &Path) -> anyhow::Result<()> {
+    let loaded = Integration::load_dir(dir, &Catalog::builtin()).map_err(|p| report(&p))?;
+    for i in &loaded {
+        println!("ok  {} (version {}, staging table {})", i.origin, i.definition.version, i.definition.staging_table);
+    }
+    Ok(())
+}
+
+fn open_store(data: &Path, options: SqliteOptions) -> anyhow::Result<Arc<SqliteStore>> {
+    let store = SqliteStore::open(data, options).with_context(|| format!("cannot open the database in {}", data.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// On first start there is no account: create `admin`, with `SLUICE_ADMIN_PASSWORD` or a
+/// generated password printed once.
+async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
+    if !store.accounts().await?.is_empty() {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("SLUICE_ADMIN_PASSWORD") {
+        Ok(p) => (Password::parse(&p).context("SLUICE_ADMIN_PASSWORD")?, false),
+        Err(_) => (Password::generate(), true),
+    };
+    store
+        .add_account(NewAccount {
+            user_name: "admin".into(),
+            roles: vec![Role::Admin],
+            password_hash: hash_password(&password),
+            created_by: "system".into(),
+            now: DateTime::now(),
+        })
+        .await?;
+    if generated {
+        println!("Created account admin with password: {}", password.expose());
+        println!("(shown once; set SLUICE_ADMIN_PASSWORD before the first start to choose it)");
+    } else {
+        println!("Created account admin with the password from SLUICE_ADMIN_PASSWORD");
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_format);
+    let catalog = Catalog::builtin();
+    let integrations = match &args.integrations {
+        Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
+        None => vec![Integration::builtin_default(&catalog)],
+    };
+    let options = SqliteOptions { synchronous_full: matches!(args.synchronous, Synchronous::Full), ..SqliteOptions::default() };
+    let store = open_store(&args.data.data, options)?;
+    bootstrap_admin(store.as_ref()).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let config = ServerConfig {
+        listen: address.to_string(),
+        public_url: args.public_url,
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+    };
+    let state = AppState::build(store.clone(), integrations, config).await?;
+    for i in state.integrations.values() {
+        tracing::info!(integration = %i.name(), version = %i.definition.version, staging_table = %i.definition.staging_table, "integration active");
+    }
+    tracing::info!(%address, data = %args.data.data.display(), "serving");
+    println!("sluice listening on http://{address}");
+    sluice_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped accepting; in-flight requests finished; flushing writes");
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+async fn account(cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Add { name, roles, password_stdin, data } => {
+            let user = UserName::parse(&name)?;
+            let roles = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
+            let (password, generated) = if password_stdin {
+                let mut input = String::new();
+                std::io::stdin().read_to_string(&mut input)?;
+                (Password::parse(input.trim_end_matches(['\r', '\n']))?, false)
+            } else {
+                (Password::generate(), true)
+            };
+            let store = open_store(&data.data, SqliteOptions::default())?;
+            let result = store
+                .add_account(NewAccount {
+                    user_name: user.as_str().to_owned(),
+                    roles: roles.clone(),
+                    password_hash: hash_password(&password),
+                    created_by: "cli".into(),
+                    now: DateTime::now(),
+                })
+                .await;
+            store.close().await;
+            match result {
+                Ok(_) => {}
+                Err(StoreError::Conflict(msg)) => bail!("{msg}"),
+                Err(e) => return Err(e.into()),
+            }
+            println!("Created account {} with roles {}", user.as_str(), format_roles(&roles));
+            if generated {
+                println!("Password: {}", password.expose());
+            }
+            Ok(())
+        }
+        AccountCommand::List { data } => {
+            let store = open_store(&data.data, SqliteOptions::default())?;
+            let accounts = store.accounts().await;
+            store.close().await;
+            println!("{:<40} {:<8} ROLES", "USER NAME", "ACTIVE");
+            for a in accounts? {
+                println!("{:<40} {:<8} {}", a.user_name, a.active, format_roles(&a.roles));
+            }
+            Ok(())
+        }
+    }
+}

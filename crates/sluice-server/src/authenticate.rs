@@ -1,0 +1,191 @@
+//! Authenticate: HTTP Basic against accounts stored with argon2id hashes. A verified password is
+//! remembered as a keyed digest for a few minutes, so argon2 (tens of milliseconds of CPU and
+//! 19 MiB each) runs once per account and password, not once per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use sluice_core::account::{Account, Password};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::observe::RequestSlot;
+
+const CACHE_TTL: Duration = Duration::from_secs(300);
+const CACHE_MAX_ENTRIES: usize = 10_000;
+
+/// Hashes a new password as an argon2id PHC string.
+pub fn hash_password(password: &Password) -> String {
+    Argon2::default()
+        .hash_password(password.expose().as_bytes())
+        .expect("argon2 with default parameters cannot fail")
+        .to_string()
+}
+
+fn verify(password: &[u8], hash: &str) -> bool {
+    Argon2::default().verify_password(password, hash).is_ok()
+}
+
+/// Verified credentials: user name → (HMAC of the password under a per-process key, account).
+pub struct CredentialCache {
+    key: [u8; 32],
+    entries: RwLock<HashMap<String, (Instant, [u8; 32], Arc<Account>)>>,
+    /// Bounds concurrent argon2 runs (each holds 19 MiB and a core).
+    argon_permits: Semaphore,
+    /// Verified when the account is unknown, so a missing account costs what a wrong password does.
+    decoy_hash: String,
+}
+
+impl CredentialCache {
+    pub fn new() -> Self {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source failed");
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            key,
+            entries: RwLock::new(HashMap::new()),
+            argon_permits: Semaphore::new(cores),
+            decoy_hash: hash_password(&Password::generate()),
+        }
+    }
+
+    fn digest(&self, user: &str, password: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(user.as_bytes());
+        mac.update(&[0]);
+        mac.update(password);
+        mac.finalize().into_bytes().into()
+    }
+
+    fn cached(&self, user: &str, digest: &[u8; 32]) -> Option<Arc<Account>> {
+        let entries = self.entries.read().expect("credential cache");
+        let (at, known, account) = entries.get(user)?;
+        (at.elapsed() < CACHE_TTL && bool::from(known.ct_eq(digest))).then(|| account.clone())
+    }
+
+    fn remember(&self, user: &str, digest: [u8; 32], account: Arc<Account>) {
+        let mut entries = self.entries.write().expect("credential cache");
+        if entries.len() >= CACHE_MAX_ENTRIES {
+            entries.retain(|_, (at, _, _)| at.elapsed() < CACHE_TTL);
+            if entries.len() >= CACHE_MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(user.to_owned(), (Instant::now(), digest, account));
+    }
+
+    /// Checks a user name and password; `None` for an unknown account, a wrong password or a
+    /// disabled account (callers cannot tell which).
+    pub async fn authenticate(&self, state: &AppState, user: &str, password: &[u8]) -> Result<Option<Arc<Account>>, ApiError> {
+        let digest = self.digest(user, password);
+        if let Some(account) = self.cached(user, &digest) {
+            return Ok(Some(account));
+        }
+        let account = state.store.account(user.to_owned()).await?;
+        let hash = match &account {
+            Some(a) if a.active => a.password_hash.clone(),
+            _ => self.decoy_hash.clone(),
+        };
+        let _permit = self.argon_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let pw = password.to_vec();
+        let ok = tokio::task::spawn_blocking(move || verify(&pw, &hash))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        match account {
+            Some(a) if ok && a.active => {
+                let a = Arc::new(a);
+                self.remember(user, digest, a.clone());
+                Ok(Some(a))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `Authorization: Basic` → (user, password). Accepts standard and URL-safe base64, with or
+/// without padding, since some clients send either.
+fn parse_basic(header: &str) -> Option<(String, Vec<u8>)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let lenient = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let encoded = encoded.trim();
+    let decoded = GeneralPurpose::new(&base64::alphabet::STANDARD, lenient)
+        .decode(encoded)
+        .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient).decode(encoded))
+        .or_else(|_| STANDARD.decode(encoded))
+        .or_else(|_| URL_SAFE.decode(encoded))
+        .ok()?;
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
+    Some((user, decoded[colon + 1..].to_vec()))
+}
+
+/// The authenticated account of a request.
+pub struct Caller(pub Arc<Account>);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let (user, password) = header.and_then(parse_basic).ok_or(ApiError::Unauthenticated)?;
+        if user.is_empty() || user.len() > 100 || password.len() > 1024 {
+            return Err(ApiError::Unauthenticated);
+        }
+        let account = state
+            .credentials
+            .authenticate(state, &user, &password)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        if let Some(slot) = parts.extensions.get::<RequestSlot>() {
+            slot.set_account(&account.user_name);
+        }
+        Ok(Self(account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_header_variants() {
+        assert_eq!(parse_basic("Basic YWRtaW46cHc6eA=="), Some(("admin".into(), b"pw:x".to_vec())));
+        assert_eq!(parse_basic("basic YWRtaW46cHc6eA"), Some(("admin".into(), b"pw:x".to_vec())));
+        // "admin:??>" encodes with '/' in standard and '_' in URL-safe base64.
+        assert_eq!(parse_basic("Basic YWRtaW46Pz8-"), Some(("admin".into(), b"??>".to_vec())));
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+        assert_eq!(parse_basic("Basic YWRtaW4="), None);
+    }
+
+    #[test]
+    fn hashes_are_argon2id_and_verify() {
+        let pw = Password::parse("correct horse battery").unwrap();
+        let hash = hash_password(&pw);
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify(b"correct horse battery", &hash));
+        assert!(!verify(b"wrong", &hash));
+    }
+}

@@ -1,0 +1,148 @@
+//! The HTTP error type. Every 4xx/5xx leaves sluice in ServiceNow's envelope
+//! `{"error": {"message", "detail"}, "status": "failure"}`, extended with a stable `code`, the
+//! `request_id` and, where fields are at fault, `errors: [{code, field, message}]`. Internal
+//! causes are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sluice_core::validate::FieldError;
+use sluice_store::StoreError;
+
+use crate::observe;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no or invalid credentials")]
+    Unauthenticated,
+    #[error("{detail}")]
+    Forbidden { message: &'static str, detail: String },
+    #[error("invalid table {0}")]
+    InvalidTable(String),
+    #[error("record not found")]
+    RecordNotFound,
+    #[error("requested URI does not represent any resource")]
+    NoSuchResource,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body is not a JSON object")]
+    BodyNotObject,
+    #[error("body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    #[error("request took too long")]
+    Timeout,
+    #[error("{detail}")]
+    DataPolicy { detail: String, errors: Vec<FieldError> },
+    #[error("the write queue is full")]
+    Busy,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden { message: "Operation Failed", detail: detail.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } | Self::DataPolicy { .. } => StatusCode::FORBIDDEN,
+            Self::InvalidTable(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
+            Self::NoSuchResource | Self::MalformedJson(_) | Self::BodyNotObject => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, documented code (docs/errors.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden { .. } => "forbidden",
+            Self::InvalidTable(_) => "invalid_table",
+            Self::RecordNotFound => "record_not_found",
+            Self::NoSuchResource => "invalid_uri",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MalformedJson(_) => "malformed_json",
+            Self::BodyNotObject => "body_not_object",
+            Self::BodyTooLarge(_) => "body_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Timeout => "request_timeout",
+            Self::DataPolicy { .. } => "data_policy",
+            Self::Busy => "busy",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// ServiceNow's `message` and `detail` texts where it has them.
+    fn texts(&self) -> (String, Option<String>) {
+        let s = |m: &str, d: &str| (m.to_owned(), Some(d.to_owned()));
+        match self {
+            Self::Unauthenticated => s("User Not Authenticated", "Required to provide Auth information"),
+            Self::Forbidden { message, detail } => ((*message).to_owned(), Some(detail.clone())),
+            Self::InvalidTable(t) => (format!("Invalid table {t}"), None),
+            Self::RecordNotFound => s("No Record found", "Record doesn't exist or ACL restricts the record retrieval"),
+            Self::NoSuchResource => s("Requested URI does not represent any resource", "Check the path: /api/now/import/{staging_table} or /api/now/table/{table}"),
+            Self::MethodNotAllowed => s("Method not Supported", "The HTTP method is not supported by this resource"),
+            Self::MalformedJson(detail) => ("Exception while reading request".into(), Some(format!("The payload is not valid JSON: {detail}"))),
+            Self::BodyNotObject => s("Exception while reading request", "The payload must be a JSON object of field names and values"),
+            Self::BodyTooLarge(limit) => ("Request entity too large".into(), Some(format!("The body exceeds the limit of {limit} bytes"))),
+            Self::UnsupportedMediaType => s("Unsupported Media Type", "Send the body as application/json"),
+            Self::Timeout => s("Transaction cancelled: maximum execution time exceeded", "The request took longer than the configured limit"),
+            Self::DataPolicy { detail, .. } => ("Operation Failed".into(), Some(detail.clone())),
+            Self::Busy => s("Service Unavailable", "Too many writes are waiting; retry shortly"),
+            Self::Internal(_) => ("Internal server error".into(), None),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy => Self::Busy,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (message, detail) = self.texts();
+        let mut error = json!({
+            "message": message,
+            "detail": detail,
+            "code": self.code(),
+            "request_id": observe::current_request_id(),
+        });
+        if let Self::DataPolicy { errors, .. } = &self {
+            error["errors"] = json!(errors);
+        }
+        let mut response = (status, axum::Json(json!({ "error": error, "status": "failure" }))).into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthenticated => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sluice\""));
+            }
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,84 @@
+//! Receive: the request body as a JSON object, within the size limit, with ServiceNow's errors
+//! for the wrong content type, malformed JSON or a body that is not an object.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A received JSON object and the bytes it was parsed from (stored as the raw payload).
+pub struct JsonObject {
+    pub raw: Bytes,
+    pub object: Map<String, Value>,
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // A missing Content-Type is read as JSON: the Import Set API speaks nothing else.
+        if let Some(ct) = request.headers().get(CONTENT_TYPE) {
+            if !ct.to_str().is_ok_and(is_json) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+        }
+        let raw = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::BodyTooLarge(state.config.max_body_bytes)
+            } else {
+                ApiError::MalformedJson(rejection.body_text())
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(Value::Object(object)) => Ok(Self { raw, object }),
+            Ok(_) => Err(ApiError::BodyNotObject),
+            Err(e) => Err(ApiError::MalformedJson(e.to_string())),
+        }
+    }
+}
+
+/// The query string as ordered pairs (each split on its first `=`; `+` and `%XX` decoded).
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NoSuchResource)?;
+        Ok(Self(pairs))
+    }
+}
+
+/// The absolute base URL for links in responses: `--public-url` when set, else the request's
+/// `Host` over http.
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(url) = &state.config.public_url {
+            return Ok(Self(url.trim_end_matches('/').to_owned()));
+        }
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .map(str::to_owned)
+            .unwrap_or_else(|| state.config.listen.clone());
+        Ok(Self(format!("http://{host}")))
+    }
+}

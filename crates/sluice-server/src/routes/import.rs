@@ -1,0 +1,135 @@
+//! The Import Set API: `POST /api/now/import/{staging_table}` runs one row through the intake
+//! pipeline and answers with ServiceNow's body; `GET .../{sys_id}` shows a staged row's outcome.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+use sluice_core::account::{Access, may};
+use sluice_core::integration::Integration;
+use sluice_core::rules::Actor;
+use sluice_core::tables;
+use sluice_core::validate::FieldError;
+use sluice_store::ImportOutcome;
+use std::sync::Arc;
+
+use crate::AppState;
+use crate::authenticate::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::intake;
+use crate::receive::{BaseUrl, JsonObject};
+use crate::wire::{self, Encoding};
+
+fn integration_for(state: &AppState, caller: &Caller, table: &str, denied: &str) -> ApiResult<Arc<Integration>> {
+    let integration = state.integrations.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
+    if !may(&caller.0.roles, table, Access::Import) {
+        return Err(ApiError::forbidden(denied));
+    }
+    Ok(integration)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(table): Path<String>,
+    BaseUrl(base): BaseUrl,
+    body: Result<JsonObject, ApiError>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    // The table and the caller's rights are checked before the body is judged.
+    let integration = integration_for(&state, &caller, &table, "ACL Exception Insert Failed due to security constraints")?;
+    let body = body?;
+    let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
+    let outcome = intake::import_row(&state, &integration, actor, body).await?;
+    let result = result_entry(&integration, &outcome, &base);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "import_set": outcome.import_set,
+            "staging_table": table,
+            "result": [result],
+        })),
+    ))
+}
+
+/// One `result[]` element. For rows that produced no target record `sys_id` is the staging row's.
+fn result_entry(integration: &Integration, o: &ImportOutcome, base: &str) -> Value {
+    let target = &integration.target;
+    let mut r = Map::new();
+    r.insert("transform_map".into(), json!(integration.definition.transform.name));
+    r.insert("table".into(), json!(target.name));
+    if let Some(sys_id) = &o.target_sys_id {
+        r.insert("display_name".into(), json!(target.display_field));
+        r.insert("display_value".into(), json!(o.display_value.clone().unwrap_or_default()));
+        r.insert("record_link".into(), json!(wire::record_link(base, &target.name, sys_id)));
+    }
+    r.insert("status".into(), json!(o.state.as_str()));
+    r.insert("sys_id".into(), json!(o.target_sys_id.clone().unwrap_or_else(|| o.staging_sys_id.to_string())));
+    r.insert("staging_sys_id".into(), json!(o.staging_sys_id.to_string()));
+    if let Some(m) = &o.status_message {
+        r.insert("status_message".into(), json!(m));
+    }
+    if !o.errors.is_empty() {
+        r.insert("error_message".into(), json!(error_message(&o.errors)));
+        r.insert("errors".into(), json!(o.errors));
+        if o.status_message.is_none() {
+            r.insert("status_message".into(), json!("failure"));
+        }
+    }
+    Value::Object(r)
+}
+
+fn error_message(errors: &[FieldError]) -> String {
+    sluice_core::validate::summary(errors)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((table, sys_id)): Path<(String, String)>,
+    BaseUrl(base): BaseUrl,
+) -> ApiResult<Json<Value>> {
+    let integration = integration_for(&state, &caller, &table, "ACL Exception Read Failed due to security constraints")?;
+    let row = state
+        .store
+        .get(integration.staging.clone(), sys_id)
+        .await?
+        .ok_or(ApiError::RecordNotFound)?;
+    let set_schema = state.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
+    let import_set = state
+        .store
+        .get(set_schema, row["sys_import_set"].clone())
+        .await?
+        .map(|s| s["number"].clone())
+        .unwrap_or_default();
+    let target_id = row["sys_target_sys_id"].clone();
+    let display_value = if target_id.is_empty() {
+        None
+    } else {
+        let target = state.store.get(integration.target.clone(), target_id.clone()).await?;
+        target.and_then(|t| t.get(&integration.target.display_field).cloned())
+    };
+    let errors: Vec<FieldError> = serde_json::from_str(&row["sys_row_errors"]).unwrap_or_default();
+    let state_value = row["sys_import_state"].as_str();
+    let outcome = ImportOutcome {
+        import_set: import_set.clone(),
+        staging_sys_id: sluice_core::SysId::parse(&row["sys_id"]).map_err(|e| ApiError::Internal(e.to_string()))?,
+        state: parse_state(state_value),
+        target_sys_id: (!target_id.is_empty()).then_some(target_id),
+        display_value,
+        status_message: Some(row["sys_import_state_comment"].clone()).filter(|m| !m.is_empty()),
+        errors,
+    };
+    let enc = Encoding { base_url: &base, fields: None, exclude_reference_link: false };
+    Ok(Json(json!({
+        "import_set": import_set,
+        "staging_table": table,
+        "result": [result_entry(&integration, &outcome, &base)],
+        "row": wire::encode(&integration.staging, &row, &enc),
+        "payload": row["sys_payload"],
+    })))
+}
+
+fn parse_state(s: &str) -> sluice_core::staging::RowState {
+    use sluice_core::staging::RowState::*;
+    [Pending, Inserted, Updated, Ignored, Skipped, Error].into_iter().find(|r| r.as_str() == s).unwrap_or(Pending)
+}

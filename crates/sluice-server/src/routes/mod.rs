@@ -1,0 +1,31 @@
+//! HTTP routes. ServiceNow's APIs answer under `/api/now`, `/api/now/v1` and `/api/now/v2`.
+
+pub mod health;
+pub mod import;
+pub mod table;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+fn now_api() -> Router<AppState> {
+    Router::new()
+        .route("/import/{table}", axum::routing::post(import::create))
+        .route("/import/{table}/{sys_id}", get(import::show))
+        .route("/table/{table}", get(table::list))
+        .route("/table/{table}/{sys_id}", get(table::show))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api/now", now_api())
+        .nest("/api/now/v1", now_api())
+        .nest("/api/now/v2", now_api())
+        .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
+        .fallback(|| async { ApiError::NoSuchResource })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
