@@ -1,1 +1,10 @@
+//! Black-box tests: the real binary, a temporary data folder, HTTP and the CLI. One test binary
+//! for the whole suite (faster to link on small machines).
 
+mod accounts;
+mod durability;
+mod errors;
+mod helpers;
+mod import;
+mod integrations;
+mod lifecycle;

@@ -254,7 +254,15 @@ fn transform(conn: &Connection, catalog: &Catalog, job: &ImportJob, plan: &Plan,
     };
 
     let applied = match &existing {
-        Some(record) => rules::update_incident(record, &resolved.set, &job.actor, job.now),
+        Some(record) => {
+            // The coalesce values matched (case-insensitively): they identify the record and are
+            // not rewritten.
+            let mut set = resolved.set.clone();
+            for (field, _) in &plan.coalesce {
+                set.remove(field);
+            }
+            rules::update_incident(record, &set, &job.actor, job.now)
+        }
         None => {
             let number = next_number(conn, number::INCIDENT_PREFIX)?;
             rules::insert_incident(target, &resolved.set, &number, &job.actor, job.now)

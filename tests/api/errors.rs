@@ -1,0 +1,94 @@
+//! Bad requests get the right status and ServiceNow's JSON envelope, and the server keeps serving.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn send(s: &Server, req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.json().await.unwrap_or(Value::Null);
+    let _ = s;
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn each_bad_request_gets_its_status_and_the_envelope() {
+    let s = Server::start_with(&["--max-body-bytes", "2000"]);
+    let import = s.url(&format!("/api/now/import/{STAGING}"));
+
+    let (status, headers, body) = send(&s, s.http.post(&import).json(&json!({"u_short_description": "x"}))).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"sluice\"");
+    assert_envelope(&body, "unauthenticated");
+    assert_eq!(body["error"]["message"], "User Not Authenticated");
+    assert_eq!(body["error"]["detail"], "Required to provide Auth information");
+
+    let (status, _, body) = send(&s, s.http.post(&import).basic_auth("admin", Some("wrong-password")).json(&json!({}))).await;
+    assert_eq!(status, 401);
+    assert_envelope(&body, "unauthenticated");
+    let (status, _, body) = send(&s, s.http.get(s.url("/api/now/table/incident")).basic_auth("nobody", Some("whatever-pass"))).await;
+    assert_eq!(status, 401, "an unknown account looks like a wrong password");
+    assert_envelope(&body, "unauthenticated");
+
+    let (status, _, body) = send(&s, s.admin(s.http.post(s.url("/api/now/import/u_nope"))).json(&json!({}))).await;
+    assert_eq!(status, 404);
+    assert_envelope(&body, "invalid_table");
+    assert_eq!(body["error"]["message"], "Invalid table u_nope");
+
+    let (status, _, body) = send(&s, s.admin(s.http.get(s.url("/api/now/table/u_nope")))).await;
+    assert_eq!(status, 404);
+    assert_envelope(&body, "invalid_table");
+
+    let (status, _, body) = send(&s, s.admin(s.http.get(s.url(&format!("/api/now/table/incident/{}", "0".repeat(32)))))).await;
+    assert_eq!(status, 404);
+    assert_envelope(&body, "record_not_found");
+    assert_eq!(body["error"]["message"], "No Record found");
+
+    let json_req = |body: &'static str| s.admin(s.http.post(&import)).header("content-type", "application/json").body(body);
+    let (status, _, body) = send(&s, json_req("{\"u_short_description\": ")).await;
+    assert_eq!(status, 400);
+    assert_envelope(&body, "malformed_json");
+    let (status, _, body) = send(&s, json_req("[{\"u_short_description\": \"x\"}]")).await;
+    assert_eq!(status, 400);
+    assert_envelope(&body, "body_not_object");
+
+    let big = format!("{{\"u_description\": \"{}\"}}", "x".repeat(5000));
+    let (status, _, body) = send(&s, s.admin(s.http.post(&import)).header("content-type", "application/json").body(big)).await;
+    assert_eq!(status, 413);
+    assert_envelope(&body, "body_too_large");
+
+    let (status, _, body) = send(&s, s.admin(s.http.post(&import)).header("content-type", "text/plain").body("{}")).await;
+    assert_eq!(status, 415);
+    assert_envelope(&body, "unsupported_media_type");
+
+    let (status, _, body) = send(&s, s.admin(s.http.delete(&import))).await;
+    assert_eq!(status, 405);
+    assert_envelope(&body, "method_not_allowed");
+
+    let (status, _, body) = send(&s, s.admin(s.http.get(s.url("/api/now/nothing/here")))).await;
+    assert_eq!(status, 400);
+    assert_envelope(&body, "invalid_uri");
+
+    // Still serving, and the request id in the body matches the header.
+    let r = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, body) = s.import(json!({"u_short_description": "still here"})).await;
+    assert_eq!((status, result0(&body)["status"].as_str()), (201, Some("inserted")));
+    let r = s.http.get(s.url("/api/now/table/incident")).send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], id);
+}
+
+#[tokio::test]
+async fn the_v1_and_v2_prefixes_answer_the_same() {
+    let s = Server::start();
+    for prefix in ["/api/now/v1", "/api/now/v2"] {
+        let r = s.admin(s.http.post(s.url(&format!("{prefix}/import/{STAGING}")))).json(&json!({"u_short_description": prefix})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let r = s.admin(s.http.get(s.url(&format!("{prefix}/table/incident")))).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}

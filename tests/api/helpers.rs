@@ -1,0 +1,173 @@
+//! Starts the real `sluice` binary on a temporary data folder and talks HTTP to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const ADMIN_PASSWORD: &str = "admin-test-password-1";
+pub const STAGING: &str = "u_incident_import";
+
+pub fn sluice() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+}
+
+pub struct Server {
+    pub base: String,
+    pub data: PathBuf,
+    child: Child,
+    /// Everything the server wrote to stderr (its logs).
+    pub logs: Arc<Mutex<String>>,
+    pub http: reqwest::Client,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A server on a fresh data folder with the built-in integration.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().join("data");
+        let mut server = Self::start_on(&data, args);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// A server on an existing data folder (a restart).
+    pub fn start_on(data: &Path, args: &[&str]) -> Self {
+        let mut child = sluice()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(args)
+            .env("SLUICE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("SLUICE_INTEGRATIONS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("sluice listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let logs = Arc::new(Mutex::new(String::new()));
+        let sink = logs.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("SLUICE_TEST_LOG").is_some() {
+                    eprintln!("{line}");
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("sluice did not start: {}", logs.lock().unwrap());
+            }
+        };
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { base, data: data.to_owned(), child, logs, http, _tmp: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+
+    /// Keeps the temporary folder alive beyond this server (for a restart).
+    pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+
+    pub fn admin(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        builder.basic_auth("admin", Some(ADMIN_PASSWORD))
+    }
+
+    /// POSTs one row to the default staging table as admin; returns status and body.
+    pub async fn import(&self, body: Value) -> (u16, Value) {
+        let r = self.admin(self.http.post(self.url(&format!("/api/now/import/{STAGING}")))).json(&body).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// GETs a path as admin; returns status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.admin(self.http.get(self.url(path))).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// Adds an account through the CLI on this server's data folder; returns its password.
+    pub fn add_account(&self, name: &str, roles: &[&str]) -> String {
+        let password = format!("{name}-password-123");
+        let mut cmd = sluice();
+        cmd.args(["account", "add", name, "--password-stdin", "--data"]).arg(&self.data);
+        for r in roles {
+            cmd.args(["--role", r]);
+        }
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "account add failed: {}", String::from_utf8_lossy(&out.stderr));
+        password
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first (only) result entry of an Import Set API answer.
+pub fn result0(body: &Value) -> &Value {
+    &body["result"][0]
+}
+
+pub fn assert_envelope(body: &Value, code: &str) {
+    assert_eq!(body["status"], "failure", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"].get("detail").is_some(), "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["request_id"].as_str().map(str::len), Some(16), "{body}");
+}
+
+pub fn is_sys_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+pub fn is_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && b[13] == b':' && b[16] == b':'
+}

@@ -1,0 +1,77 @@
+//! Health, readiness, logs and a graceful stop.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = Server::start();
+    let r = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_id_account_route_status_latency() {
+    let s = Server::start_with(&["--log-format", "json"]);
+    s.import(json!({"u_short_description": "logged"})).await;
+    let r = s.http.get(s.url("/api/now/table/incident")).send().await.unwrap();
+    let failed_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = s.logs.lock().unwrap().clone();
+    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!lines.is_empty(), "{logs}");
+    let post = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["route"] == "/api/now/import/{table}")
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert_eq!(post["account"], "admin");
+    assert_eq!(post["status"], 201);
+    assert_eq!(post["method"], "POST");
+    assert!(post["latency_ms"].is_number());
+    let denied = lines.iter().find(|l| l["request_id"] == failed_id.as_str()).unwrap_or_else(|| panic!("{logs}"));
+    assert_eq!(denied["status"], 401);
+    assert!(!logs.contains(ADMIN_PASSWORD), "secrets never reach the logs");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
+    let mut s = Server::start();
+    let s_ref = std::sync::Arc::new(s.http.clone());
+    let url = s.url(&format!("/api/now/import/{STAGING}"));
+    // A burst in flight while the signal arrives.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (http, url) = (s_ref.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(&url).basic_auth("admin", Some(ADMIN_PASSWORD)).json(&json!({"u_short_description": format!("t{i}")})).send().await
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let st = s.terminate();
+        (st, s)
+    });
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await.unwrap() {
+            assert!(r.status() == 201, "an answered request is never a server error: {}", r.status());
+            let body: Value = r.json().await.unwrap();
+            acknowledged.push(result0(&body)["sys_id"].as_str().unwrap().to_owned());
+        }
+    }
+    let (exit, mut s) = status.await.unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let tmp = s.take_tmp();
+    let data = s.data.clone();
+    drop(s);
+    let s = Server::start_on(&data, &[]);
+    for id in acknowledged {
+        let (status, _) = s.get(&format!("/api/now/table/incident/{id}")).await;
+        assert_eq!(status, 200);
+    }
+    drop(tmp);
+}
