@@ -151,7 +151,8 @@ fn check_integrations(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn open_store(data: &Path, options: SqliteOptions) -> anyhow::Result<Arc<SqliteStore>> {
-    let store = SqliteStore::open(data, options).with_context(|| format!("cannot open the database in {}", data.display()))?;
+    let store =
+        SqliteStore::open(data, options).with_context(|| format!("cannot open the database in {}", data.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -190,7 +191,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
         None => vec![Integration::builtin_default(&catalog)],
     };
-    let options = SqliteOptions { synchronous_full: matches!(args.synchronous, Synchronous::Full), ..SqliteOptions::default() };
+    let options =
+        SqliteOptions { synchronous_full: matches!(args.synchronous, Synchronous::Full), ..SqliteOptions::default() };
     let store = open_store(&args.data.data, options)?;
     bootstrap_admin(store.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)

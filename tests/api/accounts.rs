@@ -11,23 +11,49 @@ async fn roles_decide_what_each_account_may_do() {
     let itil = s.add_account("helpdesk", &["itil"]);
     let import = s.url(&format!("/api/now/import/{STAGING}"));
 
-    let r = s.http.post(&import).basic_auth("integration.alerts", Some(&loader)).json(&json!({"u_short_description": "from the loader"})).send().await.unwrap();
+    let r = s
+        .http
+        .post(&import)
+        .basic_auth("integration.alerts", Some(&loader))
+        .json(&json!({"u_short_description": "from the loader"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let body: Value = r.json().await.unwrap();
     let sys_id = result0(&body)["sys_id"].as_str().unwrap().to_owned();
     let (_, inc) = s.get(&format!("/api/now/table/incident/{sys_id}")).await;
     assert_eq!(inc["result"]["sys_created_by"], "integration.alerts");
 
-    let r = s.http.get(s.url("/api/now/table/incident")).basic_auth("integration.alerts", Some(&loader)).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.url("/api/now/table/incident"))
+        .basic_auth("integration.alerts", Some(&loader))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "import_set_loader only uses the Import Set API");
     let body: Value = r.json().await.unwrap();
     assert_envelope(&body, "forbidden");
 
-    let r = s.http.get(s.url(&format!("/api/now/table/incident/{sys_id}"))).basic_auth("helpdesk", Some(&itil)).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.url(&format!("/api/now/table/incident/{sys_id}")))
+        .basic_auth("helpdesk", Some(&itil))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "itil reads incidents");
     let r = s.http.get(s.url("/api/now/table/sys_audit")).basic_auth("helpdesk", Some(&itil)).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    let r = s.http.post(&import).basic_auth("helpdesk", Some(&itil)).json(&json!({"u_short_description": "x"})).send().await.unwrap();
+    let r = s
+        .http
+        .post(&import)
+        .basic_auth("helpdesk", Some(&itil))
+        .json(&json!({"u_short_description": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403, "itil cannot post to a staging table");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["detail"], "ACL Exception Insert Failed due to security constraints");
@@ -43,7 +69,8 @@ async fn the_cli_lists_accounts_refuses_duplicates_and_unknown_roles() {
     assert!(list.lines().any(|l| l.starts_with("admin ") && l.contains("admin")), "{list}");
     assert!(list.lines().any(|l| l.starts_with("partner.desk") && l.contains("itil,import_set_loader")), "{list}");
 
-    let again = sluice().args(["account", "add", "partner.desk", "--role", "itil", "--data"]).arg(&s.data).output().unwrap();
+    let again =
+        sluice().args(["account", "add", "partner.desk", "--role", "itil", "--data"]).arg(&s.data).output().unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     let bad = sluice().args(["account", "add", "x", "--role", "root", "--data"]).arg(&s.data).output().unwrap();

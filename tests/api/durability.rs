@@ -22,13 +22,18 @@ async fn every_acknowledged_ticket_survives_sigkill() {
             while Instant::now() < stop_at {
                 i += 1;
                 let body = json!({"u_short_description": "storm", "u_correlation_id": format!("kill:{sender}:{i}")});
-                let Ok(r) = http.post(&url).basic_auth("admin", Some(ADMIN_PASSWORD)).json(&body).send().await else { break };
+                let Ok(r) = http.post(&url).basic_auth("admin", Some(ADMIN_PASSWORD)).json(&body).send().await else {
+                    break;
+                };
                 if r.status() != 201 {
                     break;
                 }
                 let Ok(body) = r.json::<Value>().await else { break };
                 let entry = &body["result"][0];
-                acked.lock().unwrap().push((entry["sys_id"].as_str().unwrap().to_owned(), entry["display_value"].as_str().unwrap().to_owned()));
+                acked.lock().unwrap().push((
+                    entry["sys_id"].as_str().unwrap().to_owned(),
+                    entry["display_value"].as_str().unwrap().to_owned(),
+                ));
             }
         }));
     }

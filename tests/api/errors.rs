@@ -25,10 +25,12 @@ async fn each_bad_request_gets_its_status_and_the_envelope() {
     assert_eq!(body["error"]["message"], "User Not Authenticated");
     assert_eq!(body["error"]["detail"], "Required to provide Auth information");
 
-    let (status, _, body) = send(&s, s.http.post(&import).basic_auth("admin", Some("wrong-password")).json(&json!({}))).await;
+    let (status, _, body) =
+        send(&s, s.http.post(&import).basic_auth("admin", Some("wrong-password")).json(&json!({}))).await;
     assert_eq!(status, 401);
     assert_envelope(&body, "unauthenticated");
-    let (status, _, body) = send(&s, s.http.get(s.url("/api/now/table/incident")).basic_auth("nobody", Some("whatever-pass"))).await;
+    let (status, _, body) =
+        send(&s, s.http.get(s.url("/api/now/table/incident")).basic_auth("nobody", Some("whatever-pass"))).await;
     assert_eq!(status, 401, "an unknown account looks like a wrong password");
     assert_envelope(&body, "unauthenticated");
 
@@ -41,12 +43,14 @@ async fn each_bad_request_gets_its_status_and_the_envelope() {
     assert_eq!(status, 404);
     assert_envelope(&body, "invalid_table");
 
-    let (status, _, body) = send(&s, s.admin(s.http.get(s.url(&format!("/api/now/table/incident/{}", "0".repeat(32)))))).await;
+    let (status, _, body) =
+        send(&s, s.admin(s.http.get(s.url(&format!("/api/now/table/incident/{}", "0".repeat(32)))))).await;
     assert_eq!(status, 404);
     assert_envelope(&body, "record_not_found");
     assert_eq!(body["error"]["message"], "No Record found");
 
-    let json_req = |body: &'static str| s.admin(s.http.post(&import)).header("content-type", "application/json").body(body);
+    let json_req =
+        |body: &'static str| s.admin(s.http.post(&import)).header("content-type", "application/json").body(body);
     let (status, _, body) = send(&s, json_req("{\"u_short_description\": ")).await;
     assert_eq!(status, 400);
     assert_envelope(&body, "malformed_json");
@@ -55,11 +59,13 @@ async fn each_bad_request_gets_its_status_and_the_envelope() {
     assert_envelope(&body, "body_not_object");
 
     let big = format!("{{\"u_description\": \"{}\"}}", "x".repeat(5000));
-    let (status, _, body) = send(&s, s.admin(s.http.post(&import)).header("content-type", "application/json").body(big)).await;
+    let (status, _, body) =
+        send(&s, s.admin(s.http.post(&import)).header("content-type", "application/json").body(big)).await;
     assert_eq!(status, 413);
     assert_envelope(&body, "body_too_large");
 
-    let (status, _, body) = send(&s, s.admin(s.http.post(&import)).header("content-type", "text/plain").body("{}")).await;
+    let (status, _, body) =
+        send(&s, s.admin(s.http.post(&import)).header("content-type", "text/plain").body("{}")).await;
     assert_eq!(status, 415);
     assert_envelope(&body, "unsupported_media_type");
 
@@ -86,7 +92,12 @@ async fn each_bad_request_gets_its_status_and_the_envelope() {
 async fn the_v1_and_v2_prefixes_answer_the_same() {
     let s = Server::start();
     for prefix in ["/api/now/v1", "/api/now/v2"] {
-        let r = s.admin(s.http.post(s.url(&format!("{prefix}/import/{STAGING}")))).json(&json!({"u_short_description": prefix})).send().await.unwrap();
+        let r = s
+            .admin(s.http.post(s.url(&format!("{prefix}/import/{STAGING}"))))
+            .json(&json!({"u_short_description": prefix}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
         let r = s.admin(s.http.get(s.url(&format!("{prefix}/table/incident")))).send().await.unwrap();
         assert_eq!(r.status(), 200);

@@ -116,7 +116,12 @@ impl Server {
 
     /// POSTs one row to the default staging table as admin; returns status and body.
     pub async fn import(&self, body: Value) -> (u16, Value) {
-        let r = self.admin(self.http.post(self.url(&format!("/api/now/import/{STAGING}")))).json(&body).send().await.unwrap();
+        let r = self
+            .admin(self.http.post(self.url(&format!("/api/now/import/{STAGING}"))))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
 

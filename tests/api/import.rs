@@ -61,15 +61,20 @@ async fn a_row_becomes_an_incident_and_the_answer_carries_its_number() {
 #[tokio::test]
 async fn the_same_correlation_id_updates_the_incident_and_every_change_is_audited() {
     let s = Server::start();
-    let (_, first) = s.import(json!({"u_short_description": "CPU high on web-07", "u_correlation_id": "am:42", "u_urgency": "2"})).await;
-    let (_, second) = s.import(json!({"u_short_description": "CPU critical on web-07", "u_correlation_id": "AM:42", "u_urgency": "1"})).await;
+    let (_, first) = s
+        .import(json!({"u_short_description": "CPU high on web-07", "u_correlation_id": "am:42", "u_urgency": "2"}))
+        .await;
+    let (_, second) = s
+        .import(json!({"u_short_description": "CPU critical on web-07", "u_correlation_id": "AM:42", "u_urgency": "1"}))
+        .await;
     let (a, b) = (result0(&first), result0(&second));
     assert_eq!(a["status"], "inserted", "{first}");
     assert_eq!(b["status"], "updated", "{second}");
     assert_eq!(a["sys_id"], b["sys_id"]);
     assert_eq!(a["display_value"], b["display_value"]);
 
-    let r = s.admin(s.http.get(s.url("/api/now/table/incident?sysparm_query=correlation_id=am:42"))).send().await.unwrap();
+    let r =
+        s.admin(s.http.get(s.url("/api/now/table/incident?sysparm_query=correlation_id=am:42"))).send().await.unwrap();
     assert_eq!(r.headers()["x-total-count"], "1");
     let inc: Value = r.json().await.unwrap();
     assert_eq!(inc["result"][0]["short_description"], "CPU critical on web-07");
@@ -80,9 +85,13 @@ async fn the_same_correlation_id_updates_the_incident_and_every_change_is_audite
 async fn audit_rows_record_who_when_old_new_and_the_payload_that_caused_them() {
     let s = Server::start();
     let (_, first) = s.import(json!({"u_short_description": "Link down", "u_correlation_id": "nm:7"})).await;
-    let (_, second) = s.import(json!({"u_short_description": "Link down (flapping)", "u_correlation_id": "nm:7", "u_impact": "1"})).await;
+    let (_, second) = s
+        .import(json!({"u_short_description": "Link down (flapping)", "u_correlation_id": "nm:7", "u_impact": "1"}))
+        .await;
     let sys_id = result0(&first)["sys_id"].as_str().unwrap().to_owned();
-    let (status, audit) = s.get(&format!("/api/now/table/sys_audit?sysparm_query=documentkey={sys_id}^fieldname=short_description")).await;
+    let (status, audit) = s
+        .get(&format!("/api/now/table/sys_audit?sysparm_query=documentkey={sys_id}^fieldname=short_description"))
+        .await;
     assert_eq!(status, 200);
     let rows = audit["result"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{audit}");
@@ -165,7 +174,8 @@ async fn the_raw_payload_is_stored_byte_for_byte() {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(result0(&body)["status"], "inserted", "unknown keys are ignored: {body}");
-    let (_, row) = s.get(&format!("/api/now/import/{STAGING}/{}", result0(&body)["staging_sys_id"].as_str().unwrap())).await;
+    let (_, row) =
+        s.get(&format!("/api/now/import/{STAGING}/{}", result0(&body)["staging_sys_id"].as_str().unwrap())).await;
     assert_eq!(row["payload"], raw);
     assert_eq!(row["row"]["sys_import_state"], "inserted");
     assert_eq!(row["row"]["sys_target_sys_id"]["value"], result0(&body)["sys_id"]);

@@ -51,7 +51,12 @@ async fn a_folder_of_definitions_replaces_the_default() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("partner.toml"), PARTNER).unwrap();
     let s = Server::start_with(&["--integrations", dir.path().to_str().unwrap()]);
-    let r = s.admin(s.http.post(s.url("/api/now/import/u_partner_desk"))).json(&json!({"u_ticket": "P-1", "u_summary": "Printer on fire", "u_severity": "1"})).send().await.unwrap();
+    let r = s
+        .admin(s.http.post(s.url("/api/now/import/u_partner_desk")))
+        .json(&json!({"u_ticket": "P-1", "u_summary": "Printer on fire", "u_severity": "1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(result0(&body)["transform_map"], "Partner Desk");
@@ -60,14 +65,25 @@ async fn a_folder_of_definitions_replaces_the_default() {
     let (_, inc) = s.get(&format!("/api/now/table/incident/{sys_id}")).await;
     assert_eq!(inc["result"]["impact"], "1");
     assert_eq!(inc["result"]["correlation_id"], "P-1");
-    let (_, row) = s.get(&format!("/api/now/import/u_partner_desk/{}", result0(&body)["staging_sys_id"].as_str().unwrap())).await;
+    let (_, row) =
+        s.get(&format!("/api/now/import/u_partner_desk/{}", result0(&body)["staging_sys_id"].as_str().unwrap())).await;
     assert_eq!(row["row"]["sys_integration_version"], "2024.1");
 
     // The default integration is not active when a folder is given.
-    let r = s.admin(s.http.post(s.url(&format!("/api/now/import/{STAGING}")))).json(&json!({"u_short_description": "x"})).send().await.unwrap();
+    let r = s
+        .admin(s.http.post(s.url(&format!("/api/now/import/{STAGING}"))))
+        .json(&json!({"u_short_description": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // A default fills a missing field.
-    let r = s.admin(s.http.post(s.url("/api/now/import/u_partner_desk"))).json(&json!({"u_ticket": "P-2", "u_summary": "Toner low"})).send().await.unwrap();
+    let r = s
+        .admin(s.http.post(s.url("/api/now/import/u_partner_desk")))
+        .json(&json!({"u_ticket": "P-2", "u_summary": "Toner low"}))
+        .send()
+        .await
+        .unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
     let (_, inc) = s.get(&format!("/api/now/table/incident/{}", result0(&body)["sys_id"].as_str().unwrap())).await;
     assert_eq!(inc["result"]["impact"], "3");
@@ -88,11 +104,18 @@ fn check_reports_every_problem_with_file_and_key_and_the_server_refuses_to_start
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("max_lenght"), "{err}");
 
-    std::fs::write(dir.path().join("bad.toml"), PARTNER.replace("u_partner_desk", "u_other").replace("target = \"impact\"", "target = \"impakt\"")).unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        PARTNER.replace("u_partner_desk", "u_other").replace("target = \"impact\"", "target = \"impakt\""),
+    )
+    .unwrap();
     let out = sluice().args(["integrations", "check"]).arg(dir.path()).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("bad.toml: transform.field_map[2] (u_severity -> impakt): incident has no field impakt"), "{err}");
+    assert!(
+        err.contains("bad.toml: transform.field_map[2] (u_severity -> impakt): incident has no field impakt"),
+        "{err}"
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let out = sluice()

@@ -47,7 +47,11 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     for i in 0..20 {
         let (http, url) = (s_ref.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
-            http.post(&url).basic_auth("admin", Some(ADMIN_PASSWORD)).json(&json!({"u_short_description": format!("t{i}")})).send().await
+            http.post(&url)
+                .basic_auth("admin", Some(ADMIN_PASSWORD))
+                .json(&json!({"u_short_description": format!("t{i}")}))
+                .send()
+                .await
         }));
     }
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -40,10 +40,7 @@ pub struct UnknownRole(pub String);
 impl FromStr for Role {
     type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownRole(s.to_owned()))
+        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -133,8 +130,7 @@ pub fn may(roles: &[Role], table: &str, access: Access) -> bool {
         Access::Import => roles.contains(&Role::ImportSetLoader),
         Access::Write => roles.contains(&Role::Itil) && table == crate::tables::INCIDENT,
         Access::Read => {
-            roles.contains(&Role::Itil)
-                && matches!(table, "incident" | "sys_user" | "sys_user_group" | "cmdb_ci")
+            roles.contains(&Role::Itil) && matches!(table, "incident" | "sys_user" | "sys_user_group" | "cmdb_ci")
         }
     }
 }

@@ -13,10 +13,7 @@ pub struct InvalidDateTime;
 
 impl DateTime {
     pub fn now() -> Self {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         Self(secs)
     }
 
@@ -69,13 +66,7 @@ impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (y, m, d) = self.date();
         let secs = self.0.rem_euclid(86_400);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
-        )
+        write!(f, "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
     }
 }
 
@@ -138,11 +129,15 @@ mod tests {
 
     #[test]
     fn parse_accepts_iso_and_rejects_garbage() {
-        assert_eq!(
-            DateTime::parse("2024-05-01T10:15:02Z"),
-            Ok(DateTime::from_unix(1_714_558_502))
-        );
-        for bad in ["2024-02-30 00:00:00", "2024-13-01 00:00:00", "2024-05-01 24:00:00", "yesterday", "2024-05-01", "+024-05-01 10:15:02"] {
+        assert_eq!(DateTime::parse("2024-05-01T10:15:02Z"), Ok(DateTime::from_unix(1_714_558_502)));
+        for bad in [
+            "2024-02-30 00:00:00",
+            "2024-13-01 00:00:00",
+            "2024-05-01 24:00:00",
+            "yesterday",
+            "2024-05-01",
+            "+024-05-01 10:15:02",
+        ] {
             assert_eq!(DateTime::parse(bad), Err(InvalidDateTime), "{bad}");
         }
     }

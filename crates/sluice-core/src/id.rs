@@ -14,10 +14,7 @@ impl SysId {
     /// A new id: 48 bits of milliseconds then 80 random bits, so ids created later sort later and
     /// B-tree inserts stay at the right edge (like UUID v7), while remaining unguessable.
     pub fn generate() -> Self {
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let mut bytes = [0u8; 16];
         bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
         getrandom::fill(&mut bytes[6..]).expect("the operating system's random source failed");
@@ -25,11 +22,7 @@ impl SysId {
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidSysId> {
-        if Self::is_valid(s) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidSysId)
-        }
+        if Self::is_valid(s) { Ok(Self(s.to_owned())) } else { Err(InvalidSysId) }
     }
 
     pub fn is_valid(s: &str) -> bool {

@@ -19,20 +19,11 @@ pub const STATES: &[(&str, &str)] = &[
 /// Impact, urgency and severity share these values and labels.
 pub const LEVELS: &[(&str, &str)] = &[("1", "1 - High"), ("2", "2 - Medium"), ("3", "3 - Low")];
 
-pub const PRIORITIES: &[(&str, &str)] = &[
-    ("1", "1 - Critical"),
-    ("2", "2 - High"),
-    ("3", "3 - Moderate"),
-    ("4", "4 - Low"),
-    ("5", "5 - Planning"),
-];
+pub const PRIORITIES: &[(&str, &str)] =
+    &[("1", "1 - Critical"), ("2", "2 - High"), ("3", "3 - Moderate"), ("4", "4 - Low"), ("5", "5 - Planning")];
 
-pub const HOLD_REASONS: &[(&str, &str)] = &[
-    ("1", "Awaiting Caller"),
-    ("3", "Awaiting Problem"),
-    ("4", "Awaiting Vendor"),
-    ("5", "Awaiting Change"),
-];
+pub const HOLD_REASONS: &[(&str, &str)] =
+    &[("1", "Awaiting Caller"), ("3", "Awaiting Problem"), ("4", "Awaiting Vendor"), ("5", "Awaiting Change")];
 
 pub const CATEGORIES: &[(&str, &str)] = &[
     ("inquiry", "Inquiry / Help"),

@@ -149,11 +149,8 @@ impl Integration {
 
     /// Parses and checks one definition against the tables in `catalog`, reporting every problem.
     pub fn parse(text: &str, origin: &str, catalog: &Catalog) -> Result<Self, Vec<DefinitionProblem>> {
-        let problem = |key: &str, message: String| DefinitionProblem {
-            file: origin.to_owned(),
-            key: key.to_owned(),
-            message,
-        };
+        let problem =
+            |key: &str, message: String| DefinitionProblem { file: origin.to_owned(), key: key.to_owned(), message };
         let definition: Definition = toml::from_str(text).map_err(|e| {
             let key = e
                 .span()
@@ -187,7 +184,10 @@ impl Integration {
         for (i, f) in d.fields.iter().enumerate() {
             let key = format!("fields[{i}] ({})", f.name);
             if !is_identifier(&f.name) || !f.name.starts_with("u_") {
-                problems.push(problem(&key, "field names start with u_ and use lowercase letters, digits and underscores".into()));
+                problems.push(problem(
+                    &key,
+                    "field names start with u_ and use lowercase letters, digits and underscores".into(),
+                ));
             }
             if !seen.insert(f.name.as_str()) {
                 problems.push(problem(&key, "defined twice".into()));
@@ -245,14 +245,18 @@ impl Integration {
             if let Some(spec) = d.fields.iter().find(|f| f.name == m.source) {
                 for c in &spec.choices {
                     if !field.choices.is_empty() && field.choice_label(c).is_none() {
-                        problems.push(problem(&key, format!("choice {c:?} is not a value of {}.{}", target.name, m.target)));
+                        problems.push(problem(
+                            &key,
+                            format!("choice {c:?} is not a value of {}.{}", target.name, m.target),
+                        ));
                     }
                 }
             }
         }
         for (i, c) in t.coalesce.iter().enumerate() {
             if !mapped_targets.contains(c.as_str()) {
-                problems.push(problem(&format!("transform.coalesce[{i}]"), format!("{c} is not a mapped target field")));
+                problems
+                    .push(problem(&format!("transform.coalesce[{i}]"), format!("{c} is not a mapped target field")));
             }
         }
 
@@ -270,23 +274,14 @@ impl Integration {
             .collect();
         let label = if d.description.is_empty() { d.name.clone() } else { d.description.clone() };
         let staging = Arc::new(tables::staging(&d.staging_table, &label, &d.target_table, columns));
-        Ok(Self {
-            definition,
-            staging,
-            target,
-            origin: origin.to_owned(),
-        })
+        Ok(Self { definition, staging, target, origin: origin.to_owned() })
     }
 
     /// Loads every `*.toml` file of a folder. Each file is checked on its own and against the
     /// others (no two integrations may share a staging table); every problem is reported.
     pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Self>, Vec<DefinitionProblem>> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            vec![DefinitionProblem {
-                file: dir.display().to_string(),
-                key: "(folder)".into(),
-                message: e.to_string(),
-            }]
+            vec![DefinitionProblem { file: dir.display().to_string(), key: "(folder)".into(), message: e.to_string() }]
         })?;
         let mut paths: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -298,13 +293,16 @@ impl Integration {
         for path in paths {
             let origin = path.display().to_string();
             match std::fs::read_to_string(&path) {
-                Err(e) => problems.push(DefinitionProblem { file: origin, key: "(file)".into(), message: e.to_string() }),
+                Err(e) => {
+                    problems.push(DefinitionProblem { file: origin, key: "(file)".into(), message: e.to_string() })
+                }
                 Ok(text) => match Self::parse(&text, &origin, catalog) {
                     Err(p) => problems.extend(p),
                     Ok(i) => {
-                        if let Some(other) = loaded.iter().find(|o| {
-                            o.definition.staging_table == i.definition.staging_table || o.name() == i.name()
-                        }) {
+                        if let Some(other) = loaded
+                            .iter()
+                            .find(|o| o.definition.staging_table == i.definition.staging_table || o.name() == i.name())
+                        {
                             problems.push(DefinitionProblem {
                                 file: origin,
                                 key: "staging_table".into(),

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::Record;
 use crate::datetime::DateTime;
 use crate::id::SysId;
 use crate::incident::{self, STATE_CANCELED, STATE_CLOSED, STATE_NEW, STATE_RESOLVED};
 use crate::schema::{FieldKind, TableSchema};
-use crate::Record;
 
 /// Who is making a change: the authenticated account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,10 @@ pub enum RuleViolation {
 
 /// Fields the rules own; changes to them are not audited (ServiceNow does not audit them either).
 fn is_bookkeeping(field: &str) -> bool {
-    matches!(field, "sys_updated_on" | "sys_updated_by" | "sys_mod_count" | "sys_created_on" | "sys_created_by" | "sys_id")
+    matches!(
+        field,
+        "sys_updated_on" | "sys_updated_by" | "sys_mod_count" | "sys_created_on" | "sys_created_by" | "sys_id"
+    )
 }
 
 /// A new incident: `set` holds the mapped values; everything else gets its default.
@@ -106,11 +109,7 @@ pub fn update_incident(
     let changes: Vec<Change> = r
         .iter()
         .filter(|(k, v)| !is_bookkeeping(k) && existing.get(*k) != Some(*v))
-        .map(|(k, v)| Change {
-            field: k.clone(),
-            old: existing.get(k).cloned().unwrap_or_default(),
-            new: v.clone(),
-        })
+        .map(|(k, v)| Change { field: k.clone(), old: existing.get(k).cloned().unwrap_or_default(), new: v.clone() })
         .collect();
     if !changes.is_empty() {
         let count = existing.get("sys_mod_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
@@ -218,7 +217,9 @@ mod tests {
     fn insert_applies_defaults_and_priority() {
         let a = actor();
         let now = DateTime::from_unix(1_714_558_502);
-        let applied = insert_incident(&tables::incident(), &set(&[("short_description", "Disk full")]), "INC0010001", &a, now).unwrap();
+        let applied =
+            insert_incident(&tables::incident(), &set(&[("short_description", "Disk full")]), "INC0010001", &a, now)
+                .unwrap();
         let r = &applied.record;
         assert_eq!(r["number"], "INC0010001");
         assert_eq!((r["impact"].as_str(), r["urgency"].as_str(), r["priority"].as_str()), ("3", "3", "5"));
@@ -237,10 +238,13 @@ mod tests {
     fn update_recomputes_priority_and_reports_old_and_new() {
         let a = actor();
         let t0 = DateTime::from_unix(0);
-        let first = insert_incident(&tables::incident(), &set(&[("impact", "2"), ("urgency", "2")]), "INC0010001", &a, t0).unwrap();
+        let first =
+            insert_incident(&tables::incident(), &set(&[("impact", "2"), ("urgency", "2")]), "INC0010001", &a, t0)
+                .unwrap();
         assert_eq!(first.record["priority"], "3");
         let second = update_incident(&first.record, &set(&[("urgency", "1")]), &a, DateTime::from_unix(60)).unwrap();
-        let changes: Vec<_> = second.changes.iter().map(|c| (c.field.as_str(), c.old.as_str(), c.new.as_str())).collect();
+        let changes: Vec<_> =
+            second.changes.iter().map(|c| (c.field.as_str(), c.old.as_str(), c.new.as_str())).collect();
         assert_eq!(changes, vec![("priority", "3", "2"), ("urgency", "2", "1")]);
         assert_eq!(second.record["sys_mod_count"], "1");
         assert_eq!(second.record["sys_updated_on"], "1970-01-01 00:01:00");
@@ -249,8 +253,16 @@ mod tests {
     #[test]
     fn an_update_that_changes_nothing_has_no_changes_and_keeps_the_count() {
         let a = actor();
-        let first = insert_incident(&tables::incident(), &set(&[("short_description", "x")]), "INC0010001", &a, DateTime::from_unix(0)).unwrap();
-        let again = update_incident(&first.record, &set(&[("short_description", "x")]), &a, DateTime::from_unix(9)).unwrap();
+        let first = insert_incident(
+            &tables::incident(),
+            &set(&[("short_description", "x")]),
+            "INC0010001",
+            &a,
+            DateTime::from_unix(0),
+        )
+        .unwrap();
+        let again =
+            update_incident(&first.record, &set(&[("short_description", "x")]), &a, DateTime::from_unix(9)).unwrap();
         assert!(again.changes.is_empty());
         assert_eq!(again.record, first.record);
     }
@@ -258,13 +270,20 @@ mod tests {
     #[test]
     fn resolving_needs_code_and_notes_then_stamps_resolution() {
         let a = actor();
-        let r = insert_incident(&tables::incident(), &set(&[]), "INC0010001", &a, DateTime::from_unix(0)).unwrap().record;
+        let r =
+            insert_incident(&tables::incident(), &set(&[]), "INC0010001", &a, DateTime::from_unix(0)).unwrap().record;
         let err = update_incident(&r, &set(&[("state", "6")]), &a, DateTime::from_unix(5)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Data Policy Exception: \n\tThe following fields are mandatory: Resolution code, Resolution notes"
         );
-        let done = update_incident(&r, &set(&[("state", "6"), ("close_code", "Solution provided"), ("close_notes", "rebooted")]), &a, DateTime::from_unix(5)).unwrap();
+        let done = update_incident(
+            &r,
+            &set(&[("state", "6"), ("close_code", "Solution provided"), ("close_notes", "rebooted")]),
+            &a,
+            DateTime::from_unix(5),
+        )
+        .unwrap();
         assert_eq!(done.record["resolved_at"], "1970-01-01 00:00:05");
         assert_eq!(done.record["active"], "true");
         let closed = update_incident(&done.record, &set(&[("state", "7")]), &a, DateTime::from_unix(9)).unwrap();
@@ -275,7 +294,15 @@ mod tests {
     #[test]
     fn system_fields_cannot_be_set_by_callers() {
         let a = actor();
-        let r = insert_incident(&tables::incident(), &set(&[("sys_mod_count", "99"), ("sys_created_by", "mallory"), ("priority", "1")]), "INC1", &a, DateTime::from_unix(0)).unwrap().record;
+        let r = insert_incident(
+            &tables::incident(),
+            &set(&[("sys_mod_count", "99"), ("sys_created_by", "mallory"), ("priority", "1")]),
+            "INC1",
+            &a,
+            DateTime::from_unix(0),
+        )
+        .unwrap()
+        .record;
         assert_eq!(r["sys_mod_count"], "0");
         assert_eq!(r["sys_created_by"], "integration.alerts");
         assert_eq!(r["priority"], "5");

@@ -50,10 +50,7 @@ impl Field {
     pub fn choices(mut self, pairs: &[(&str, &str)]) -> Self {
         self.choices = pairs
             .iter()
-            .map(|(value, label)| Choice {
-                value: (*value).to_owned(),
-                label: (*label).to_owned(),
-            })
+            .map(|(value, label)| Choice { value: (*value).to_owned(), label: (*label).to_owned() })
             .collect();
         self
     }
@@ -71,10 +68,7 @@ impl Field {
     }
 
     pub fn choice_label(&self, value: &str) -> Option<&str> {
-        self.choices
-            .iter()
-            .find(|c| c.value == value)
-            .map(|c| c.label.as_str())
+        self.choices.iter().find(|c| c.value == value).map(|c| c.label.as_str())
     }
 }
 

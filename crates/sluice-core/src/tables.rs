@@ -30,12 +30,7 @@ fn table(name: &str, label: &str, display: &str, own: Vec<Field>) -> TableSchema
         Field::new("sys_updated_by", "Updated by", K::String).max(40),
         Field::new("sys_mod_count", "Updates", K::Integer),
     ]);
-    TableSchema {
-        name: name.to_owned(),
-        label: label.to_owned(),
-        display_field: display.to_owned(),
-        fields,
-    }
+    TableSchema { name: name.to_owned(), label: label.to_owned(), display_field: display.to_owned(), fields }
 }
 
 pub fn incident() -> TableSchema {
@@ -48,9 +43,7 @@ pub fn incident() -> TableSchema {
             Field::new("short_description", "Short description", K::String).max(160),
             Field::new("description", "Description", K::String).max(4000),
             reference("caller_id", "Caller", SYS_USER),
-            Field::new("category", "Category", K::String)
-                .max(40)
-                .choices(incident::CATEGORIES),
+            Field::new("category", "Category", K::String).max(40).choices(incident::CATEGORIES),
             Field::new("subcategory", "Subcategory", K::String).max(40),
             Field::new("impact", "Impact", K::Integer).choices(incident::LEVELS),
             Field::new("urgency", "Urgency", K::Integer).choices(incident::LEVELS),
@@ -64,18 +57,14 @@ pub fn incident() -> TableSchema {
             reference("cmdb_ci", "Configuration item", CMDB_CI),
             Field::new("correlation_id", "Correlation ID", K::String).max(100),
             Field::new("correlation_display", "Correlation display", K::String).max(100),
-            Field::new("contact_type", "Channel", K::String)
-                .max(40)
-                .choices(incident::CONTACT_TYPES),
+            Field::new("contact_type", "Channel", K::String).max(40).choices(incident::CONTACT_TYPES),
             Field::new("opened_at", "Opened", K::DateTime),
             reference("opened_by", "Opened by", SYS_USER),
             Field::new("resolved_at", "Resolved", K::DateTime),
             reference("resolved_by", "Resolved by", SYS_USER),
             Field::new("closed_at", "Closed", K::DateTime),
             reference("closed_by", "Closed by", SYS_USER),
-            Field::new("close_code", "Resolution code", K::String)
-                .max(40)
-                .choices(incident::CLOSE_CODES),
+            Field::new("close_code", "Resolution code", K::String).max(40).choices(incident::CLOSE_CODES),
             Field::new("close_notes", "Resolution notes", K::String).max(4000),
             Field::new("active", "Active", K::Boolean),
             Field::new("reassignment_count", "Reassignment count", K::Integer),
@@ -235,15 +224,9 @@ pub struct Catalog {
 impl Catalog {
     pub fn builtin() -> Self {
         let mut c = Self::default();
-        for t in [
-            incident(),
-            sys_user(),
-            sys_user_group(),
-            cmdb_ci(),
-            sys_audit(),
-            sys_journal_field(),
-            sys_import_set(),
-        ] {
+        for t in
+            [incident(), sys_user(), sys_user_group(), cmdb_ci(), sys_audit(), sys_journal_field(), sys_import_set()]
+        {
             c.insert(t);
         }
         c

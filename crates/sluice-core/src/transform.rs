@@ -60,11 +60,7 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Plan {
             }
         }
     }
-    plan.coalesce = t
-        .coalesce
-        .iter()
-        .map(|f| (f.clone(), plan.set.get(f).cloned().unwrap_or_default()))
-        .collect();
+    plan.coalesce = t.coalesce.iter().map(|f| (f.clone(), plan.set.get(f).cloned().unwrap_or_default())).collect();
     plan
 }
 
@@ -93,10 +89,14 @@ mod tests {
         assert_eq!(p.set["urgency"], "1");
         assert_eq!(p.coalesce, vec![("correlation_id".to_owned(), "am:1".to_owned())]);
         assert!(p.coalesce_given());
-        let lookups: Vec<_> = p.lookups.iter().map(|l| (l.target_field.as_str(), l.table.as_str(), l.on_unknown)).collect();
+        let lookups: Vec<_> =
+            p.lookups.iter().map(|l| (l.target_field.as_str(), l.table.as_str(), l.on_unknown)).collect();
         assert_eq!(
             lookups,
-            vec![("caller_id", "sys_user", OnUnknown::Create), ("assignment_group", "sys_user_group", OnUnknown::Ignore)]
+            vec![
+                ("caller_id", "sys_user", OnUnknown::Create),
+                ("assignment_group", "sys_user_group", OnUnknown::Ignore)
+            ]
         );
         assert!(!p.set.contains_key("caller_id"));
     }

@@ -104,10 +104,9 @@ pub fn validate(integration: &Integration, row: &StagedRow) -> Result<ValidRow, 
         let typed = match spec.kind {
             FieldType::String => Ok(TypedValue::Text(text.to_owned())),
             FieldType::Choice if spec.choices.iter().any(|c| c == text) => Ok(TypedValue::Text(text.to_owned())),
-            FieldType::Choice => Err(err(
-                ErrorCode::InvalidChoice,
-                format!("{text:?} is not one of {}", spec.choices.join(", ")),
-            )),
+            FieldType::Choice => {
+                Err(err(ErrorCode::InvalidChoice, format!("{text:?} is not one of {}", spec.choices.join(", "))))
+            }
             FieldType::Integer => text
                 .parse::<i64>()
                 .map(TypedValue::Integer)
@@ -117,9 +116,9 @@ pub fn validate(integration: &Integration, row: &StagedRow) -> Result<ValidRow, 
                 "false" | "0" => Ok(TypedValue::Boolean(false)),
                 _ => Err(err(ErrorCode::WrongType, format!("{text:?} is not true or false"))),
             },
-            FieldType::DateTime => DateTime::parse(text)
-                .map(TypedValue::DateTime)
-                .map_err(|_| err(ErrorCode::WrongType, format!("{text:?} is not a date-time yyyy-MM-dd HH:mm:ss (UTC)"))),
+            FieldType::DateTime => DateTime::parse(text).map(TypedValue::DateTime).map_err(|_| {
+                err(ErrorCode::WrongType, format!("{text:?} is not a date-time yyyy-MM-dd HH:mm:ss (UTC)"))
+            }),
         };
         match typed {
             Ok(v) => {
@@ -152,7 +151,8 @@ mod tests {
 
     #[test]
     fn reports_every_failing_field_with_its_code() {
-        let errors = check(json!({"u_impact": "9", "u_urgency": {"x": 1}, "u_correlation_id": "x".repeat(101)})).unwrap_err();
+        let errors =
+            check(json!({"u_impact": "9", "u_urgency": {"x": 1}, "u_correlation_id": "x".repeat(101)})).unwrap_err();
         let got: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert_eq!(
             got,

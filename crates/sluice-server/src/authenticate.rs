@@ -39,10 +39,13 @@ fn verify(password: &[u8], hash: &str) -> bool {
     Argon2::default().verify_password(password, hash).is_ok()
 }
 
-/// Verified credentials: user name → (HMAC of the password under a per-process key, account).
+/// When a password was verified, its HMAC under a per-process key, and the account.
+type Verified = (Instant, [u8; 32], Arc<Account>);
+
+/// Verified credentials by user name.
 pub struct CredentialCache {
     key: [u8; 32],
-    entries: RwLock<HashMap<String, (Instant, [u8; 32], Arc<Account>)>>,
+    entries: RwLock<HashMap<String, Verified>>,
     /// Bounds concurrent argon2 runs (each holds 19 MiB and a core).
     argon_permits: Semaphore,
     /// Verified when the account is unknown, so a missing account costs what a wrong password does.
@@ -89,7 +92,12 @@ impl CredentialCache {
 
     /// Checks a user name and password; `None` for an unknown account, a wrong password or a
     /// disabled account (callers cannot tell which).
-    pub async fn authenticate(&self, state: &AppState, user: &str, password: &[u8]) -> Result<Option<Arc<Account>>, ApiError> {
+    pub async fn authenticate(
+        &self,
+        state: &AppState,
+        user: &str,
+        password: &[u8],
+    ) -> Result<Option<Arc<Account>>, ApiError> {
         let digest = self.digest(user, password);
         if let Some(account) = self.cached(user, &digest) {
             return Ok(Some(account));
@@ -153,11 +161,8 @@ impl FromRequestParts<AppState> for Caller {
         if user.is_empty() || user.len() > 100 || password.len() > 1024 {
             return Err(ApiError::Unauthenticated);
         }
-        let account = state
-            .credentials
-            .authenticate(state, &user, &password)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        let account =
+            state.credentials.authenticate(state, &user, &password).await?.ok_or(ApiError::Unauthenticated)?;
         if let Some(slot) = parts.extensions.get::<RequestSlot>() {
             slot.set_account(&account.user_name);
         }

@@ -91,13 +91,25 @@ impl ApiError {
             Self::Forbidden { message, detail } => ((*message).to_owned(), Some(detail.clone())),
             Self::InvalidTable(t) => (format!("Invalid table {t}"), None),
             Self::RecordNotFound => s("No Record found", "Record doesn't exist or ACL restricts the record retrieval"),
-            Self::NoSuchResource => s("Requested URI does not represent any resource", "Check the path: /api/now/import/{staging_table} or /api/now/table/{table}"),
+            Self::NoSuchResource => s(
+                "Requested URI does not represent any resource",
+                "Check the path: /api/now/import/{staging_table} or /api/now/table/{table}",
+            ),
             Self::MethodNotAllowed => s("Method not Supported", "The HTTP method is not supported by this resource"),
-            Self::MalformedJson(detail) => ("Exception while reading request".into(), Some(format!("The payload is not valid JSON: {detail}"))),
-            Self::BodyNotObject => s("Exception while reading request", "The payload must be a JSON object of field names and values"),
-            Self::BodyTooLarge(limit) => ("Request entity too large".into(), Some(format!("The body exceeds the limit of {limit} bytes"))),
+            Self::MalformedJson(detail) => {
+                ("Exception while reading request".into(), Some(format!("The payload is not valid JSON: {detail}")))
+            }
+            Self::BodyNotObject => {
+                s("Exception while reading request", "The payload must be a JSON object of field names and values")
+            }
+            Self::BodyTooLarge(limit) => {
+                ("Request entity too large".into(), Some(format!("The body exceeds the limit of {limit} bytes")))
+            }
             Self::UnsupportedMediaType => s("Unsupported Media Type", "Send the body as application/json"),
-            Self::Timeout => s("Transaction cancelled: maximum execution time exceeded", "The request took longer than the configured limit"),
+            Self::Timeout => s(
+                "Transaction cancelled: maximum execution time exceeded",
+                "The request took longer than the configured limit",
+            ),
             Self::DataPolicy { detail, .. } => ("Operation Failed".into(), Some(detail.clone())),
             Self::Busy => s("Service Unavailable", "Too many writes are waiting; retry shortly"),
             Self::Internal(_) => ("Internal server error".into(), None),

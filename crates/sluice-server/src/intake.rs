@@ -15,7 +15,12 @@ use crate::AppState;
 use crate::error::ApiResult;
 use crate::receive::JsonObject;
 
-pub async fn import_row(state: &AppState, integration: &Arc<Integration>, actor: Actor, body: JsonObject) -> ApiResult<ImportOutcome> {
+pub async fn import_row(
+    state: &AppState,
+    integration: &Arc<Integration>,
+    actor: Actor,
+    body: JsonObject,
+) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
     let verdict = validate::validate(integration, &staged).map(|row| transform::plan(integration, &row));
     let definition = &integration.definition;

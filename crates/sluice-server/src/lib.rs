@@ -61,7 +61,11 @@ pub struct AppState {
 
 impl AppState {
     /// Prepares each integration's staging table and assembles the state.
-    pub async fn build(store: Arc<dyn Store>, integrations: Vec<Integration>, config: ServerConfig) -> Result<Self, sluice_store::StoreError> {
+    pub async fn build(
+        store: Arc<dyn Store>,
+        integrations: Vec<Integration>,
+        config: ServerConfig,
+    ) -> Result<Self, sluice_store::StoreError> {
         let mut catalog = Catalog::builtin();
         let mut by_table = BTreeMap::new();
         for integration in integrations {
@@ -88,7 +92,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

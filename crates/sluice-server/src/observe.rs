@@ -35,16 +35,15 @@ impl RequestSlot {
 
     fn get(&self) -> (String, String) {
         let slot = self.0.lock().expect("request slot");
-        (
-            slot.0.clone().unwrap_or_else(|| "-".into()),
-            slot.1.clone().unwrap_or_else(|| "(unmatched)".into()),
-        )
+        (slot.0.clone().unwrap_or_else(|| "-".into()), slot.1.clone().unwrap_or_else(|| "(unmatched)".into()))
     }
 }
 
 /// Runs after routing (as a route layer) to note which route matched.
 pub async fn mark_route(request: Request, next: Next) -> Response {
-    if let (Some(slot), Some(path)) = (request.extensions().get::<RequestSlot>(), request.extensions().get::<MatchedPath>()) {
+    if let (Some(slot), Some(path)) =
+        (request.extensions().get::<RequestSlot>(), request.extensions().get::<MatchedPath>())
+    {
         slot.set_route(path.as_str());
     }
     next.run(request).await

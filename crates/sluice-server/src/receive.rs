@@ -3,9 +3,9 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::StatusCode;
 use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::AppState;
@@ -27,10 +27,10 @@ impl FromRequest<AppState> for JsonObject {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         // A missing Content-Type is read as JSON: the Import Set API speaks nothing else.
-        if let Some(ct) = request.headers().get(CONTENT_TYPE) {
-            if !ct.to_str().is_ok_and(is_json) {
-                return Err(ApiError::UnsupportedMediaType);
-            }
+        if let Some(ct) = request.headers().get(CONTENT_TYPE)
+            && !ct.to_str().is_ok_and(is_json)
+        {
+            return Err(ApiError::UnsupportedMediaType);
         }
         let raw = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -76,7 +76,9 @@ impl FromRequestParts<AppState> for BaseUrl {
             .headers
             .get(HOST)
             .and_then(|h| h.to_str().ok())
-            .filter(|h| !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .filter(|h| {
+                !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
             .map(str::to_owned)
             .unwrap_or_else(|| state.config.listen.clone());
         Ok(Self(format!("http://{host}")))

@@ -36,7 +36,8 @@ pub async fn create(
     body: Result<JsonObject, ApiError>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     // The table and the caller's rights are checked before the body is judged.
-    let integration = integration_for(&state, &caller, &table, "ACL Exception Insert Failed due to security constraints")?;
+    let integration =
+        integration_for(&state, &caller, &table, "ACL Exception Insert Failed due to security constraints")?;
     let body = body?;
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
     let outcome = intake::import_row(&state, &integration, actor, body).await?;
@@ -88,12 +89,9 @@ pub async fn show(
     Path((table, sys_id)): Path<(String, String)>,
     BaseUrl(base): BaseUrl,
 ) -> ApiResult<Json<Value>> {
-    let integration = integration_for(&state, &caller, &table, "ACL Exception Read Failed due to security constraints")?;
-    let row = state
-        .store
-        .get(integration.staging.clone(), sys_id)
-        .await?
-        .ok_or(ApiError::RecordNotFound)?;
+    let integration =
+        integration_for(&state, &caller, &table, "ACL Exception Read Failed due to security constraints")?;
+    let row = state.store.get(integration.staging.clone(), sys_id).await?.ok_or(ApiError::RecordNotFound)?;
     let set_schema = state.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
     let import_set = state
         .store

@@ -42,7 +42,8 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn fields_param(pairs: &[(String, String)]) -> Option<Vec<String>> {
-    param(pairs, "sysparm_fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+    param(pairs, "sysparm_fields")
+        .map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
 }
 
 /// `field=value` terms of an encoded query; other terms are skipped for now.
@@ -73,7 +74,8 @@ pub async fn list(
         }
     }
     let number = |name: &str, default: u64| param(&pairs, name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(default);
-    let query = ListQuery { equals, limit: number("sysparm_limit", DEFAULT_LIMIT), offset: number("sysparm_offset", 0) };
+    let query =
+        ListQuery { equals, limit: number("sysparm_limit", DEFAULT_LIMIT), offset: number("sysparm_offset", 0) };
     let page = state.store.list(schema.clone(), query).await?;
     let fields = fields_param(&pairs);
     let enc = Encoding {

@@ -27,7 +27,13 @@ pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> 
 
 /// The staging table's import set in state `loading`, created when there is none today
 /// (ServiceNow closes web-service import sets at midnight).
-fn current_import_set(conn: &Connection, catalog: &Catalog, table: &str, actor: &Actor, now: DateTime) -> rusqlite::Result<(String, String)> {
+fn current_import_set(
+    conn: &Connection,
+    catalog: &Catalog,
+    table: &str,
+    actor: &Actor,
+    now: DateTime,
+) -> rusqlite::Result<(String, String)> {
     let today = now.to_string()[..10].to_owned();
     let found: Option<(String, String, String)> = conn
         .prepare_cached(
@@ -63,7 +69,13 @@ struct Resolved {
 
 /// Resolves reference values: a sys_id of an existing record, else the first record whose match
 /// field equals the value (case-insensitive), else the lookup's `on_unknown` action.
-fn resolve(conn: &Connection, catalog: &Catalog, plan: &Plan, actor: &Actor, now: DateTime) -> rusqlite::Result<Resolved> {
+fn resolve(
+    conn: &Connection,
+    catalog: &Catalog,
+    plan: &Plan,
+    actor: &Actor,
+    now: DateTime,
+) -> rusqlite::Result<Resolved> {
     let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
     for lookup in &plan.lookups {
         let Some(schema) = catalog.get(&lookup.table) else { continue };
@@ -97,7 +109,8 @@ fn find_reference(conn: &Connection, schema: &TableSchema, lookup: &Lookup) -> r
         return Ok(Some(lookup.value.clone()));
     }
     for field in &lookup.match_fields {
-        let sql = format!("SELECT sys_id FROM {} WHERE {field} = ?1 COLLATE NOCASE ORDER BY rowid LIMIT 1", schema.name);
+        let sql =
+            format!("SELECT sys_id FROM {} WHERE {field} = ?1 COLLATE NOCASE ORDER BY rowid LIMIT 1", schema.name);
         if let Some(id) = conn.prepare_cached(&sql)?.query_row([&lookup.value], |r| r.get(0)).optional()? {
             return Ok(Some(id));
         }
@@ -132,12 +145,20 @@ fn find_coalesce_target(conn: &Connection, schema: &TableSchema, plan: &Plan) ->
         conditions.join(" AND ")
     );
     conn.prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(plan.coalesce.iter().map(|(_, v)| v)), |row| records::from_row(schema, row))
+        .query_row(rusqlite::params_from_iter(plan.coalesce.iter().map(|(_, v)| v)), |row| {
+            records::from_row(schema, row)
+        })
         .optional()
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_audit(conn: &Connection, catalog: &Catalog, target: &TableSchema, applied: &Applied, job: &ImportJob) -> rusqlite::Result<()> {
+fn write_audit(
+    conn: &Connection,
+    catalog: &Catalog,
+    target: &TableSchema,
+    applied: &Applied,
+    job: &ImportJob,
+) -> rusqlite::Result<()> {
     let audit = catalog.get(tables::SYS_AUDIT).expect("built-in table");
     let record = &applied.record;
     let checkpoint = record.get("sys_mod_count").cloned().unwrap_or_default();
@@ -233,7 +254,13 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
     Ok(outcome)
 }
 
-fn transform(conn: &Connection, catalog: &Catalog, job: &ImportJob, plan: &Plan, outcome: &mut ImportOutcome) -> rusqlite::Result<()> {
+fn transform(
+    conn: &Connection,
+    catalog: &Catalog,
+    job: &ImportJob,
+    plan: &Plan,
+    outcome: &mut ImportOutcome,
+) -> rusqlite::Result<()> {
     let target = &job.target;
     let resolved = resolve(conn, catalog, plan, &job.actor, job.now)?;
     if !resolved.notes.is_empty() {

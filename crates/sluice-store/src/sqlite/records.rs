@@ -28,7 +28,12 @@ pub fn from_row(schema: &TableSchema, row: &Row<'_>) -> rusqlite::Result<Record>
 }
 
 /// Inserts every stored field of `record`; `blob` stores one field as raw bytes instead.
-pub fn insert(conn: &Connection, schema: &TableSchema, record: &Record, blob: Option<(&str, &Vec<u8>)>) -> rusqlite::Result<()> {
+pub fn insert(
+    conn: &Connection,
+    schema: &TableSchema,
+    record: &Record,
+    blob: Option<(&str, &Vec<u8>)>,
+) -> rusqlite::Result<()> {
     let fields: Vec<&str> = schema.stored_fields().map(|f| f.name.as_str()).collect();
     let placeholders = (1..=fields.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", schema.name, fields.join(", "));
@@ -49,12 +54,8 @@ pub fn update(conn: &Connection, schema: &TableSchema, sys_id: &str, set: &[(&st
     if set.is_empty() {
         return Ok(());
     }
-    let assignments = set
-        .iter()
-        .enumerate()
-        .map(|(i, (f, _))| format!("{f} = ?{}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let assignments =
+        set.iter().enumerate().map(|(i, (f, _))| format!("{f} = ?{}", i + 1)).collect::<Vec<_>>().join(", ");
     debug_assert!(set.iter().all(|(f, _)| schema.field(f).is_some()));
     let sql = format!("UPDATE {} SET {assignments} WHERE sys_id = ?{}", schema.name, set.len() + 1);
     let values = set.iter().map(|(_, v)| *v).chain([sys_id]);
@@ -64,9 +65,7 @@ pub fn update(conn: &Connection, schema: &TableSchema, sys_id: &str, set: &[(&st
 
 pub fn get(conn: &Connection, schema: &TableSchema, sys_id: &str) -> rusqlite::Result<Option<Record>> {
     let sql = format!("SELECT {} FROM {} WHERE sys_id = ?1", columns(schema), schema.name);
-    conn.prepare_cached(&sql)?
-        .query_row([sys_id], |row| from_row(schema, row))
-        .optional()
+    conn.prepare_cached(&sql)?.query_row([sys_id], |row| from_row(schema, row)).optional()
 }
 
 /// Equality filters (already checked to be visible fields), insertion order, limit and offset.
@@ -101,8 +100,7 @@ pub fn list(
     params.push(&limit);
     params.push(&offset);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let records = stmt
-        .query_map(params.as_slice(), |row| from_row(schema, row))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let records =
+        stmt.query_map(params.as_slice(), |row| from_row(schema, row))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((records, total as u64))
 }

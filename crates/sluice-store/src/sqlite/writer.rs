@@ -3,15 +3,15 @@
 //! job is rolled back alone, commits once (one fsync for the batch), and only then answers each
 //! job. A request is therefore acknowledged only after its data is durable.
 
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 
 use rusqlite::Connection;
+use sluice_core::SysId;
 use sluice_core::account::{Account, format_roles};
 use sluice_core::rules::{self, Actor};
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
-use sluice_core::SysId;
 use tokio::sync::oneshot;
 
 use super::{import, migrate, records};
