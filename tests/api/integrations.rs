@@ -134,3 +134,34 @@ fn check_reports_every_problem_with_file_and_key_and_the_server_refuses_to_start
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok "));
 }
+
+#[tokio::test]
+async fn the_documented_examples_load_and_behave_as_documented() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples");
+    let out = sluice().args(["integrations", "check", examples]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = Server::start_with(&["--integrations", examples]);
+
+    let alert = json!({"u_fingerprint": "7c1e0f5a", "u_summary": "Disk full on db-01", "u_severity": 1, "u_host": "db-01", "u_team": "DBA"});
+    let post = |table: &str, body: serde_json::Value| {
+        s.admin(s.http.post(s.url(&format!("/api/now/import/{table}")))).json(&body).send()
+    };
+    let first: serde_json::Value = post("u_alertmanager", alert.clone()).await.unwrap().json().await.unwrap();
+    let again: serde_json::Value = post("u_alertmanager", alert).await.unwrap().json().await.unwrap();
+    assert_eq!(result0(&first)["status"], "inserted", "{first}");
+    assert_eq!(result0(&again)["status"], "ignored", "{again}");
+    let note = result0(&first)["status_message"].as_str().unwrap();
+    assert!(note.contains("u_host") && note.contains("u_team"), "{note}");
+
+    // The partner desk rejects callers it does not know.
+    let body = json!({"u_ticket": "PD-1", "u_summary": "VPN down", "u_requester_email": "nobody@example.com"});
+    let rejected: serde_json::Value = post("u_partner_desk", body).await.unwrap().json().await.unwrap();
+    let r = result0(&rejected);
+    assert_eq!(r["status"], "error", "{rejected}");
+    assert_eq!(r["errors"][0]["code"], "unknown_reference");
+    assert_eq!(r["errors"][0]["field"], "u_requester_email");
+    let (_, staged) = s.get(&format!("/api/now/import/u_partner_desk/{}", r["staging_sys_id"].as_str().unwrap())).await;
+    assert_eq!(staged["row"]["sys_import_state"], "error");
+    let r = s.admin(s.http.get(s.url("/api/now/table/incident?correlation_id=PD-1"))).send().await.unwrap();
+    assert_eq!(r.headers()["x-total-count"], "0");
+}
