@@ -143,6 +143,11 @@ const ACCOUNT_COLUMNS: &str = "sys_id, user_name, roles, active, password_hash";
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
+        let writer_alive =
+            self.writer_thread.lock().expect("writer lock").as_ref().is_some_and(|handle| !handle.is_finished());
+        if !writer_alive {
+            return Err(StoreError::Closed);
+        }
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
 

@@ -100,7 +100,12 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: Job) -> Reply {
     }
     match job {
         Job::Import(job, tx) => {
-            let result = import::run(conn, catalog, &job).map_err(StoreError::from);
+            // A bug in one job must not take the writer (and so every later write) down with it.
+            let result =
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| import::run(conn, catalog, &job))) {
+                    Ok(result) => result.map_err(StoreError::from),
+                    Err(_) => Err(StoreError::Io(std::io::Error::other("the import job panicked"))),
+                };
             if let Err(e) = &result {
                 tracing::error!(error = %e, staging = %job.staging.name, "import job failed");
             }
