@@ -46,11 +46,22 @@ fn is_bookkeeping(field: &str) -> bool {
     )
 }
 
-/// A new incident: `set` holds the mapped values; everything else gets its default.
+impl Applied {
+    /// Gives a new record its number once the rules have accepted it, so a refused insert does
+    /// not use one up.
+    pub fn assign_number(&mut self, number: &str) {
+        self.record.insert("number".into(), number.into());
+        self.changes.retain(|c| c.field != "number");
+        self.changes.push(Change { field: "number".into(), old: String::new(), new: number.into() });
+        self.changes.sort_by(|a, b| a.field.cmp(&b.field));
+    }
+}
+
+/// A new incident: `set` holds the mapped values; everything else gets its default. The number
+/// is assigned afterwards with [`Applied::assign_number`].
 pub fn insert_incident(
     schema: &TableSchema,
     set: &BTreeMap<String, String>,
-    number: &str,
     actor: &Actor,
     now: DateTime,
 ) -> Result<Applied, RuleViolation> {
@@ -76,7 +87,7 @@ pub fn insert_incident(
             r.insert(k.clone(), v.clone());
         }
     }
-    r.insert("number".into(), number.into());
+    r.insert("number".into(), String::new());
     derive(&mut r, None, actor, now)?;
     r.insert("sys_id".into(), SysId::generate().into_string());
     r.insert("sys_created_on".into(), now_s.clone());
@@ -217,9 +228,9 @@ mod tests {
     fn insert_applies_defaults_and_priority() {
         let a = actor();
         let now = DateTime::from_unix(1_714_558_502);
-        let applied =
-            insert_incident(&tables::incident(), &set(&[("short_description", "Disk full")]), "INC0010001", &a, now)
-                .unwrap();
+        let mut applied =
+            insert_incident(&tables::incident(), &set(&[("short_description", "Disk full")]), &a, now).unwrap();
+        applied.assign_number("INC0010001");
         let r = &applied.record;
         assert_eq!(r["number"], "INC0010001");
         assert_eq!((r["impact"].as_str(), r["urgency"].as_str(), r["priority"].as_str()), ("3", "3", "5"));
@@ -238,9 +249,7 @@ mod tests {
     fn update_recomputes_priority_and_reports_old_and_new() {
         let a = actor();
         let t0 = DateTime::from_unix(0);
-        let first =
-            insert_incident(&tables::incident(), &set(&[("impact", "2"), ("urgency", "2")]), "INC0010001", &a, t0)
-                .unwrap();
+        let first = insert_incident(&tables::incident(), &set(&[("impact", "2"), ("urgency", "2")]), &a, t0).unwrap();
         assert_eq!(first.record["priority"], "3");
         let second = update_incident(&first.record, &set(&[("urgency", "1")]), &a, DateTime::from_unix(60)).unwrap();
         let changes: Vec<_> =
@@ -253,14 +262,9 @@ mod tests {
     #[test]
     fn an_update_that_changes_nothing_has_no_changes_and_keeps_the_count() {
         let a = actor();
-        let first = insert_incident(
-            &tables::incident(),
-            &set(&[("short_description", "x")]),
-            "INC0010001",
-            &a,
-            DateTime::from_unix(0),
-        )
-        .unwrap();
+        let first =
+            insert_incident(&tables::incident(), &set(&[("short_description", "x")]), &a, DateTime::from_unix(0))
+                .unwrap();
         let again =
             update_incident(&first.record, &set(&[("short_description", "x")]), &a, DateTime::from_unix(9)).unwrap();
         assert!(again.changes.is_empty());
@@ -270,8 +274,7 @@ mod tests {
     #[test]
     fn resolving_needs_code_and_notes_then_stamps_resolution() {
         let a = actor();
-        let r =
-            insert_incident(&tables::incident(), &set(&[]), "INC0010001", &a, DateTime::from_unix(0)).unwrap().record;
+        let r = insert_incident(&tables::incident(), &set(&[]), &a, DateTime::from_unix(0)).unwrap().record;
         let err = update_incident(&r, &set(&[("state", "6")]), &a, DateTime::from_unix(5)).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -297,7 +300,6 @@ mod tests {
         let r = insert_incident(
             &tables::incident(),
             &set(&[("sys_mod_count", "99"), ("sys_created_by", "mallory"), ("priority", "1")]),
-            "INC1",
             &a,
             DateTime::from_unix(0),
         )

@@ -510,6 +510,12 @@ mod contract {
         assert_eq!(again.state, RowState::Inserted, "{again:?}");
         assert_ne!(again.target_sys_id.as_deref(), Some(id.as_str()));
         assert_eq!(list(store, table(tables::INCIDENT), &[("correlation_id", "am:9")]).await.total, 2);
+
+        // A refused insert does not use up a number.
+        let refused = json!({"u_short_description": "y", "u_correlation_id": "am:10", "u_state": "7"});
+        assert_eq!(import(store, job(&i, refused, &a, at(50))).await.state, RowState::Error);
+        let next = import(store, job(&i, json!({"u_short_description": "z"}), &a, at(60))).await;
+        assert_eq!(next.display_value.as_deref(), Some("INC0010003"), "{next:?}");
     }
 
     /// Preparing a staging table twice is harmless and keeps its rows.

@@ -290,12 +290,9 @@ fn transform(
             }
             rules::update_incident(record, &set, &job.actor, job.now)
         }
-        None => {
-            let number = next_number(conn, number::INCIDENT_PREFIX)?;
-            rules::insert_incident(target, &resolved.set, &number, &job.actor, job.now)
-        }
+        None => rules::insert_incident(target, &resolved.set, &job.actor, job.now),
     };
-    let applied = match applied {
+    let mut applied = match applied {
         Ok(a) => a,
         Err(RuleViolation::MandatoryFields { fields, .. }) => {
             let violation = applied_error_message(&fields);
@@ -306,6 +303,9 @@ fn transform(
             return Ok(());
         }
     };
+    if existing.is_none() {
+        applied.assign_number(&next_number(conn, number::INCIDENT_PREFIX)?);
+    }
     let sys_id = applied.record["sys_id"].clone();
     outcome.target_sys_id = Some(sys_id.clone());
     outcome.display_value = applied.record.get(&target.display_field).cloned();
