@@ -123,10 +123,7 @@ pub fn update_incident(
         .map(|(k, v)| Change { field: k.clone(), old: existing.get(k).cloned().unwrap_or_default(), new: v.clone() })
         .collect();
     if !changes.is_empty() {
-        let count = existing.get("sys_mod_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
-        r.insert("sys_mod_count".into(), (count + 1).to_string());
-        r.insert("sys_updated_on".into(), now.to_string());
-        r.insert("sys_updated_by".into(), actor.user_name.clone());
+        touch(&mut r, actor, now);
     }
     Ok(Applied { record: r, changes })
 }
@@ -185,6 +182,67 @@ fn derive(r: &mut Record, before: Option<&Record>, actor: &Actor, now: DateTime)
     let active = !(state == STATE_CLOSED || state == STATE_CANCELED);
     r.insert("active".into(), active.to_string());
     Ok(())
+}
+
+/// A new record of any writable table, with that table's rules (incidents: see
+/// [`insert_incident`]; the number is assigned afterwards).
+pub fn insert(
+    schema: &TableSchema,
+    set: &BTreeMap<String, String>,
+    actor: &Actor,
+    now: DateTime,
+) -> Result<Applied, RuleViolation> {
+    if schema.name == crate::tables::INCIDENT {
+        return insert_incident(schema, set, actor, now);
+    }
+    let values: Vec<(&str, &str)> = set
+        .iter()
+        .filter(|(k, _)| schema.field(k).is_some() && !is_bookkeeping(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let record = insert_simple(schema, &values, actor, now);
+    let changes = record
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && !is_bookkeeping(k))
+        .map(|(k, v)| Change { field: k.clone(), old: String::new(), new: v.clone() })
+        .collect();
+    Ok(Applied { record, changes })
+}
+
+/// An existing record of any writable table changed by `set`, with that table's rules.
+pub fn update(
+    schema: &TableSchema,
+    existing: &Record,
+    set: &BTreeMap<String, String>,
+    actor: &Actor,
+    now: DateTime,
+) -> Result<Applied, RuleViolation> {
+    if schema.name == crate::tables::INCIDENT {
+        return update_incident(existing, set, actor, now);
+    }
+    let mut r = existing.clone();
+    for (k, v) in set {
+        if r.contains_key(k) && !is_bookkeeping(k) && k != "sys_class_name" {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    let changes: Vec<Change> = r
+        .iter()
+        .filter(|(k, v)| existing.get(*k) != Some(*v))
+        .map(|(k, v)| Change { field: k.clone(), old: existing.get(k).cloned().unwrap_or_default(), new: v.clone() })
+        .collect();
+    if !changes.is_empty() {
+        touch(&mut r, actor, now);
+    }
+    Ok(Applied { record: r, changes })
+}
+
+/// Counts an update: `sys_mod_count` + 1, `sys_updated_on/by` now and the actor.
+pub fn touch(r: &mut Record, actor: &Actor, now: DateTime) {
+    let count = r.get("sys_mod_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+    r.insert("sys_mod_count".into(), (count + 1).to_string());
+    r.insert("sys_updated_on".into(), now.to_string());
+    r.insert("sys_updated_by".into(), actor.user_name.clone());
 }
 
 /// A new record of a simple table (a user, group or CI created by a reference lookup).

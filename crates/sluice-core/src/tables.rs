@@ -14,6 +14,7 @@ pub const CMDB_CI: &str = "cmdb_ci";
 pub const SYS_AUDIT: &str = "sys_audit";
 pub const SYS_JOURNAL_FIELD: &str = "sys_journal_field";
 pub const SYS_IMPORT_SET: &str = "sys_import_set";
+pub const SYS_CHOICE: &str = "sys_choice";
 
 fn reference(name: &str, label: &str, table: &str) -> Field {
     Field::new(name, label, K::Reference(table.to_owned()))
@@ -185,6 +186,24 @@ pub fn sys_import_set() -> TableSchema {
     )
 }
 
+/// The choice lists of every choice field (`sys_choice`), generated from the schemas.
+pub fn sys_choice() -> TableSchema {
+    table(
+        SYS_CHOICE,
+        "Choice",
+        "label",
+        vec![
+            Field::new("name", "Table", K::String).max(80),
+            Field::new("element", "Element", K::String).max(80),
+            Field::new("value", "Value", K::String).max(40),
+            Field::new("label", "Label", K::String).max(100),
+            Field::new("sequence", "Sequence", K::Integer),
+            Field::new("inactive", "Inactive", K::Boolean),
+            Field::new("language", "Language", K::String).max(40),
+        ],
+    )
+}
+
 /// The staging (import set row) table of one integration: the system columns of ServiceNow's
 /// `sys_import_set_row`, the raw payload, and the integration's own `u_` columns (all strings,
 /// as ServiceNow stores staged values).
@@ -224,9 +243,16 @@ pub struct Catalog {
 impl Catalog {
     pub fn builtin() -> Self {
         let mut c = Self::default();
-        for t in
-            [incident(), sys_user(), sys_user_group(), cmdb_ci(), sys_audit(), sys_journal_field(), sys_import_set()]
-        {
+        for t in [
+            incident(),
+            sys_user(),
+            sys_user_group(),
+            cmdb_ci(),
+            sys_audit(),
+            sys_journal_field(),
+            sys_import_set(),
+            sys_choice(),
+        ] {
             c.insert(t);
         }
         c

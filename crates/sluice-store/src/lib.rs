@@ -3,12 +3,12 @@
 
 pub mod sqlite;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use sluice_core::account::{Account, Role};
-use sluice_core::rules::Actor;
+use sluice_core::rules::{Actor, RuleViolation};
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::transform::Plan;
@@ -63,6 +63,47 @@ pub struct ImportOutcome {
     pub errors: Vec<FieldError>,
 }
 
+/// A Table API write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    Insert,
+    Update(String),
+    Delete(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct TableWrite {
+    pub table: Arc<TableSchema>,
+    pub op: WriteOp,
+    /// Values in their stored form, already checked against the schema by the caller. A
+    /// reference given as a display value (a name) is resolved by the store; one that matches
+    /// nothing is left unchanged.
+    pub values: BTreeMap<String, String>,
+    /// Journal entries to append: (`work_notes` or `comments`, text).
+    pub journal: Vec<(String, String)>,
+    pub actor: Actor,
+    pub now: DateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    Written(Record),
+    Deleted,
+    NotFound,
+    /// The table's business rules refused the change; nothing was written.
+    Refused(RuleViolation),
+}
+
+/// One `sys_journal_field` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub element_id: String,
+    pub element: String,
+    pub value: String,
+    pub created_on: String,
+    pub created_by: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAccount {
     pub user_name: String,
@@ -102,6 +143,13 @@ pub trait Store: Send + Sync + 'static {
     async fn accounts(&self) -> Result<Vec<Account>>;
     /// Creates an account; `Conflict` when the user name already has credentials.
     async fn add_account(&self, account: NewAccount) -> Result<Account>;
+    /// Inserts, updates or deletes one record through the table's business rules, with audit
+    /// and journal rows, in one durable transaction.
+    async fn write(&self, write: TableWrite) -> Result<WriteResult>;
+    /// The display value (the display field) of each given record that exists.
+    async fn display_values(&self, table: Arc<TableSchema>, sys_ids: Vec<String>) -> Result<HashMap<String, String>>;
+    /// Journal entries of the given records, newest first.
+    async fn journal(&self, table: String, sys_ids: Vec<String>) -> Result<Vec<JournalEntry>>;
     /// Finishes queued writes and stops the writer.
     async fn close(&self);
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use sluice_core::integration::OnUnknown;
 use sluice_core::number;
-use sluice_core::rules::{self, Actor, Applied, RuleViolation};
+use sluice_core::rules::{self, Actor, RuleViolation};
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
@@ -15,7 +15,7 @@ use sluice_core::transform::{Lookup, Plan};
 use sluice_core::validate::{ErrorCode, FieldError, summary};
 use sluice_core::{DateTime, Record, SysId};
 
-use super::records;
+use super::{history, records};
 use crate::{ImportJob, ImportOutcome};
 
 pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
@@ -104,7 +104,11 @@ fn resolve(
     Ok(out)
 }
 
-fn find_reference(conn: &Connection, schema: &TableSchema, lookup: &Lookup) -> rusqlite::Result<Option<String>> {
+pub(super) fn find_reference(
+    conn: &Connection,
+    schema: &TableSchema,
+    lookup: &Lookup,
+) -> rusqlite::Result<Option<String>> {
     if SysId::is_valid(&lookup.value) && records::get(conn, schema, &lookup.value)?.is_some() {
         return Ok(Some(lookup.value.clone()));
     }
@@ -149,43 +153,6 @@ fn find_coalesce_target(conn: &Connection, schema: &TableSchema, plan: &Plan) ->
             records::from_row(schema, row)
         })
         .optional()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_audit(
-    conn: &Connection,
-    catalog: &Catalog,
-    target: &TableSchema,
-    applied: &Applied,
-    job: &ImportJob,
-) -> rusqlite::Result<()> {
-    let audit = catalog.get(tables::SYS_AUDIT).expect("built-in table");
-    let record = &applied.record;
-    let checkpoint = record.get("sys_mod_count").cloned().unwrap_or_default();
-    let reason = format!("Import Set {} row {}", job.staging.name, job.staging_sys_id);
-    for change in &applied.changes {
-        let mut row = rules::insert_simple(
-            audit,
-            &[
-                ("tablename", &target.name),
-                ("documentkey", &record["sys_id"]),
-                ("fieldname", &change.field),
-                ("oldvalue", &change.old),
-                ("newvalue", &change.new),
-                ("user", &job.actor.user_name),
-                ("reason", &reason),
-                ("record_checkpoint", &checkpoint),
-                ("source_table", &job.staging.name),
-                ("source_row", job.staging_sys_id.as_str()),
-            ],
-            &job.actor,
-            job.now,
-        );
-        let internal = row["sys_id"][..18].to_owned();
-        row.insert("internal_checkpoint".into(), internal);
-        records::insert(conn, audit, &row, None)?;
-    }
-    Ok(())
 }
 
 /// Runs one import job; the caller wraps it in a savepoint of the batch's transaction.
@@ -332,7 +299,12 @@ fn transform(
             outcome.state = RowState::Updated;
         }
     }
-    write_audit(conn, catalog, target, &applied, job)
+    let source = history::Source {
+        table: &job.staging.name,
+        row: job.staging_sys_id.as_str(),
+        reason: format!("Import Set {} row {}", job.staging.name, job.staging_sys_id),
+    };
+    history::audit(conn, catalog, target, &applied, &job.actor, job.now, &source)
 }
 
 fn applied_error_message(fields: &[String]) -> String {

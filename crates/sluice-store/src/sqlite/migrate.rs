@@ -63,7 +63,44 @@ const STEPS: &[&str] = &[
      CREATE INDEX sys_journal_field_element ON sys_journal_field (element_id, sys_created_on);
      CREATE INDEX sys_import_set_loading ON sys_import_set (table_name, state);
      CREATE TABLE sys_number_counter (prefix TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);",
+    // 2: one sys_choice row per (table, element, value).
+    "CREATE UNIQUE INDEX sys_choice_entry ON sys_choice (name, element, value);",
 ];
+
+/// Adds the `sys_choice` rows of every choice field that has none yet (at every start, so new
+/// choices in a newer version appear).
+fn seed_choices(conn: &Connection, catalog: &Catalog) -> rusqlite::Result<()> {
+    let Some(choice) = catalog.get(sluice_core::tables::SYS_CHOICE) else { return Ok(()) };
+    let actor = sluice_core::rules::Actor { user_name: "system".into(), sys_id: sluice_core::SysId::generate() };
+    let now = sluice_core::DateTime::now();
+    let mut exists = conn.prepare("SELECT 1 FROM sys_choice WHERE name = ?1 AND element = ?2 AND value = ?3")?;
+    for table in catalog.tables() {
+        for field in table.fields.iter().filter(|f| !f.choices.is_empty()) {
+            for (i, c) in field.choices.iter().enumerate() {
+                if exists.exists([&table.name, &field.name, &c.value])? {
+                    continue;
+                }
+                let sequence = (i * 100).to_string();
+                let record = sluice_core::rules::insert_simple(
+                    choice,
+                    &[
+                        ("name", &table.name),
+                        ("element", &field.name),
+                        ("value", &c.value),
+                        ("label", &c.label),
+                        ("sequence", &sequence),
+                        ("inactive", "false"),
+                        ("language", "en"),
+                    ],
+                    &actor,
+                    now,
+                );
+                super::records::insert(conn, choice, &record, None)?;
+            }
+        }
+    }
+    Ok(())
+}
 
 pub fn migrate(conn: &mut Connection, catalog: &Catalog) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
@@ -83,5 +120,6 @@ pub fn migrate(conn: &mut Connection, catalog: &Catalog) -> rusqlite::Result<()>
         }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
+    seed_choices(&tx, catalog)?;
     tx.commit()
 }

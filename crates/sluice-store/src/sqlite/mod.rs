@@ -1,9 +1,11 @@
 //! The embedded SQLite store: one data folder, one database file in WAL mode, a group-commit
 //! writer thread for every write and a small pool of read connections that never wait for it.
 
+mod history;
 mod import;
 mod migrate;
 mod records;
+mod table_write;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +21,11 @@ use sluice_core::tables::Catalog;
 use sluice_core::{Record, SysId};
 use tokio::sync::oneshot;
 
-use crate::{ImportJob, ImportOutcome, ListQuery, NewAccount, Page, Result, Store, StoreError};
+use crate::{
+    ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page, Result, Store, StoreError, TableWrite,
+    WriteResult,
+};
+use std::collections::HashMap;
 use writer::Job;
 
 pub const DATABASE_FILE: &str = "sluice.db";
@@ -84,7 +90,7 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+    async fn enqueue<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let sender = self.writer.lock().expect("writer lock").clone().ok_or(StoreError::Closed)?;
         match sender.try_send(make(tx)) {
@@ -152,11 +158,11 @@ impl Store for SqliteStore {
     }
 
     async fn prepare_staging(&self, staging: Arc<TableSchema>) -> Result<()> {
-        self.write(|tx| Job::PrepareStaging(staging, tx)).await
+        self.enqueue(|tx| Job::PrepareStaging(staging, tx)).await
     }
 
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome> {
-        self.write(|tx| Job::Import(Box::new(job), tx)).await
+        self.enqueue(|tx| Job::Import(Box::new(job), tx)).await
     }
 
     async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> Result<Option<Record>> {
@@ -197,8 +203,56 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn write(&self, write: TableWrite) -> Result<WriteResult> {
+        self.enqueue(|tx| Job::Write(Box::new(write), tx)).await
+    }
+
+    async fn display_values(&self, table: Arc<TableSchema>, sys_ids: Vec<String>) -> Result<HashMap<String, String>> {
+        self.read(move |c| {
+            let sql = format!("SELECT sys_id, {} FROM {} WHERE sys_id = ?1", table.display_field, table.name);
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut out = HashMap::new();
+            for id in sys_ids {
+                if out.contains_key(&id) {
+                    continue;
+                }
+                if let Some(v) = stmt.query_row([&id], |r| Ok(records::text(r.get_ref(1)?))).optional()? {
+                    out.insert(id, v);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn journal(&self, table: String, sys_ids: Vec<String>) -> Result<Vec<JournalEntry>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT element_id, element, value, sys_created_on, sys_created_by FROM sys_journal_field
+                 WHERE name = ?1 AND element_id = ?2 ORDER BY rowid DESC",
+            )?;
+            let mut out = Vec::new();
+            for id in sys_ids {
+                let rows = stmt.query_map([&table, &id], |r| {
+                    Ok(JournalEntry {
+                        element_id: r.get(0)?,
+                        element: r.get(1)?,
+                        value: r.get(2)?,
+                        created_on: r.get(3)?,
+                        created_by: r.get(4)?,
+                    })
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn add_account(&self, account: NewAccount) -> Result<Account> {
-        self.write(|tx| Job::AddAccount(account, tx)).await
+        self.enqueue(|tx| Job::AddAccount(account, tx)).await
     }
 
     async fn close(&self) {

@@ -14,13 +14,14 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
 use tokio::sync::oneshot;
 
-use super::{import, migrate, records};
-use crate::{ImportJob, ImportOutcome, NewAccount, Result, StoreError};
+use super::{import, migrate, records, table_write};
+use crate::{ImportJob, ImportOutcome, NewAccount, Result, StoreError, TableWrite, WriteResult};
 
 pub enum Job {
     Import(Box<ImportJob>, oneshot::Sender<Result<ImportOutcome>>),
     AddAccount(NewAccount, oneshot::Sender<Result<Account>>),
     PrepareStaging(Arc<TableSchema>, oneshot::Sender<Result<()>>),
+    Write(Box<TableWrite>, oneshot::Sender<Result<WriteResult>>),
 }
 
 /// A finished job waiting for its batch to commit.
@@ -83,6 +84,7 @@ fn fail(job: Job, msg: &str) {
         Job::Import(_, tx) => drop(tx.send(Err(err()))),
         Job::AddAccount(_, tx) => drop(tx.send(Err(err()))),
         Job::PrepareStaging(_, tx) => drop(tx.send(Err(err()))),
+        Job::Write(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -108,6 +110,18 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: Job) -> Reply {
                 };
             if let Err(e) = &result {
                 tracing::error!(error = %e, staging = %job.staging.name, "import job failed");
+            }
+            reply(tx, finish(conn, result))
+        }
+        Job::Write(write, tx) => {
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                table_write::run(conn, catalog, &write)
+            })) {
+                Ok(result) => result.map_err(StoreError::from),
+                Err(_) => Err(StoreError::Io(std::io::Error::other("the table write panicked"))),
+            };
+            if let Err(e) = &result {
+                tracing::error!(error = %e, table = %write.table.name, "table write failed");
             }
             reply(tx, finish(conn, result))
         }
