@@ -37,6 +37,8 @@ pub enum ApiError {
     Timeout,
     #[error("{detail}")]
     DataPolicy { detail: String, errors: Vec<FieldError> },
+    #[error("invalid field values")]
+    InvalidFields(Vec<FieldError>),
     #[error("the write queue is full")]
     Busy,
     #[error("internal error: {0}")]
@@ -51,7 +53,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } | Self::DataPolicy { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::DataPolicy { .. } | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::InvalidTable(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
             Self::NoSuchResource | Self::MalformedJson(_) | Self::BodyNotObject => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -78,6 +81,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Timeout => "request_timeout",
             Self::DataPolicy { .. } => "data_policy",
+            Self::InvalidFields(_) => "invalid_field_values",
             Self::Busy => "busy",
             Self::Internal(_) => "internal_error",
         }
@@ -111,6 +115,9 @@ impl ApiError {
                 "The request took longer than the configured limit",
             ),
             Self::DataPolicy { detail, .. } => ("Operation Failed".into(), Some(detail.clone())),
+            Self::InvalidFields(errors) => {
+                ("Invalid field values".into(), Some(sluice_core::validate::summary(errors)))
+            }
             Self::Busy => s("Service Unavailable", "Too many writes are waiting; retry shortly"),
             Self::Internal(_) => ("Internal server error".into(), None),
         }
@@ -139,7 +146,7 @@ impl IntoResponse for ApiError {
             "code": self.code(),
             "request_id": observe::current_request_id(),
         });
-        if let Self::DataPolicy { errors, .. } = &self {
+        if let Self::DataPolicy { errors, .. } | Self::InvalidFields(errors) = &self {
             error["errors"] = json!(errors);
         }
         let mut response = (status, axum::Json(json!({ "error": error, "status": "failure" }))).into_response();

@@ -3,11 +3,14 @@
 //! commit) → [`routes::import`] (respond). Errors leave through [`error`].
 
 pub mod authenticate;
+pub mod display;
 pub mod error;
 pub mod intake;
 pub mod observe;
+pub mod params;
 pub mod receive;
 pub mod routes;
+pub mod table_input;
 pub mod wire;
 
 use std::collections::BTreeMap;

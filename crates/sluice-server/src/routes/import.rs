@@ -117,7 +117,14 @@ pub async fn show(
         status_message: Some(row["sys_import_state_comment"].clone()).filter(|m| !m.is_empty()),
         errors,
     };
-    let enc = Encoding { base_url: &base, fields: None, exclude_reference_link: false };
+    let context = wire::DisplayContext::default();
+    let enc = Encoding {
+        base_url: &base,
+        fields: None,
+        exclude_reference_link: false,
+        mode: crate::params::DisplayMode::Value,
+        context: &context,
+    };
     Ok(Json(json!({
         "import_set": import_set,
         "staging_table": table,

@@ -1,5 +1,7 @@
 //! HTTP routes. ServiceNow's APIs answer under `/api/now`, `/api/now/v1` and `/api/now/v2`.
 
+pub mod attachment;
+pub mod batch;
 pub mod health;
 pub mod import;
 pub mod table;
@@ -14,8 +16,13 @@ fn now_api() -> Router<AppState> {
     Router::new()
         .route("/import/{table}", axum::routing::post(import::create))
         .route("/import/{table}/{sys_id}", get(import::show))
-        .route("/table/{table}", get(table::list))
-        .route("/table/{table}/{sys_id}", get(table::show))
+        .route("/table/{table}", get(table::list).post(table::create))
+        .route("/attachment", get(attachment::list))
+        .route("/batch", axum::routing::post(batch::run))
+        .route(
+            "/table/{table}/{sys_id}",
+            get(table::show).put(table::update).patch(table::update).delete(table::delete),
+        )
 }
 
 pub fn router() -> Router<AppState> {

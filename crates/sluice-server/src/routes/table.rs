@@ -1,54 +1,58 @@
-//! Read access through ServiceNow's Table API shape: `{"result": ...}`, string values,
-//! `{link, value}` references, `X-Total-Count`. Equality filters only, from `sysparm_query`
-//! (`a=1^b=2`) and from plain `field=value` parameters; unknown fields are ignored as ServiceNow
-//! does. The full Table API (operators, writes, display values) builds on this.
+//! ServiceNow's Table API: `GET` list and one, `POST`, `PUT`/`PATCH`, `DELETE` on
+//! `/api/now[/v1|/v2]/table/{table}[/{sys_id}]`, ServiceNow-shaped (`{"result": ...}`, string
+//! values, references, display values, `X-Total-Count`, `Link`, `Location`).
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sluice_core::account::{Access, may};
+use sluice_core::rules::{Actor, RuleViolation};
 use sluice_core::schema::TableSchema;
-use sluice_store::ListQuery;
+use sluice_core::{DateTime, Record, tables};
+use sluice_store::{ListQuery, TableWrite, WriteOp, WriteResult};
 
 use crate::AppState;
 use crate::authenticate::Caller;
+use crate::display;
 use crate::error::{ApiError, ApiResult};
+use crate::params::TableParams;
 use crate::receive::{BaseUrl, QueryPairs};
+use crate::table_input;
 use crate::wire::{self, Encoding};
 
 const DEFAULT_LIMIT: u64 = 10_000;
 
-fn readable(state: &AppState, caller: &Caller, table: &str) -> ApiResult<Arc<TableSchema>> {
+/// Tables the Table API writes; the others are read-only.
+const WRITABLE: &[&str] = &[tables::INCIDENT, tables::SYS_USER, tables::SYS_USER_GROUP, tables::CMDB_CI];
+
+/// The table's schema, if the caller may read it (`verb` = None) or write it (`verb` = the
+/// ServiceNow ACL word: Insert, Update, Delete).
+fn table_for(state: &AppState, caller: &Caller, table: &str, verb: Option<&str>) -> ApiResult<Arc<TableSchema>> {
     let schema = state.catalog.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
-    if !may(&caller.0.roles, table, Access::Read) {
-        return Err(ApiError::Forbidden {
+    match verb {
+        None if may(&caller.0.roles, table, Access::Read) => Ok(schema),
+        None => Err(ApiError::Forbidden {
             message: "Insufficient rights to query records",
             detail: "ACL Exception Read Failed due to security constraints".into(),
-        });
+        }),
+        Some(verb) if !WRITABLE.contains(&table) || !may(&caller.0.roles, table, Access::Write) => {
+            Err(ApiError::forbidden(format!("ACL Exception {verb} Failed due to security constraints")))
+        }
+        Some(_) => Ok(schema),
     }
-    Ok(schema)
 }
 
-/// ServiceNow booleans arrive in any case (`True`, `false`); empty means absent.
-fn flag(pairs: &[(String, String)], name: &str) -> bool {
-    param(pairs, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().rev().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
-}
-
-fn fields_param(pairs: &[(String, String)]) -> Option<Vec<String>> {
-    param(pairs, "sysparm_fields")
-        .map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-}
-
-/// `field=value` terms of an encoded query; other terms are skipped for now.
-fn equality_terms(schema: &TableSchema, query: &str) -> Vec<(String, String)> {
-    query
+/// `field=value` terms of an encoded query plus plain field parameters (equality only).
+fn list_query(schema: &TableSchema, params: &TableParams) -> ListQuery {
+    let mut equals: Vec<(String, String)> = params
+        .query
+        .as_deref()
+        .unwrap_or("")
         .split('^')
         .map(|t| t.strip_prefix("GOTO").unwrap_or(t))
         .filter(|t| !t.starts_with("ORDERBY") && !t.starts_with("NQ") && !t.starts_with("OR"))
@@ -56,7 +60,77 @@ fn equality_terms(schema: &TableSchema, query: &str) -> Vec<(String, String)> {
         .filter(|(f, _)| !f.ends_with('!') && !f.ends_with('<') && !f.ends_with('>'))
         .filter(|(f, _)| schema.visible_field(f).is_some())
         .map(|(f, v)| (f.to_owned(), v.to_owned()))
-        .collect()
+        .collect();
+    for (k, v) in &params.field_filters {
+        if schema.visible_field(k).is_some() {
+            equals.push((k.clone(), v.clone()));
+        }
+    }
+    ListQuery { equals, limit: params.limit.unwrap_or(DEFAULT_LIMIT), offset: params.offset }
+}
+
+async fn encode_records(
+    state: &AppState,
+    schema: &TableSchema,
+    records: &[Record],
+    params: &TableParams,
+    base: &str,
+) -> ApiResult<Vec<Value>> {
+    let context = display::context(state, schema, records, params.display, params.fields.as_deref()).await?;
+    let enc = Encoding {
+        base_url: base,
+        fields: params.fields.as_deref(),
+        exclude_reference_link: params.exclude_reference_link,
+        mode: params.display,
+        context: &context,
+    };
+    Ok(records.iter().map(|r| wire::encode(schema, r, &enc)).collect())
+}
+
+/// `Link: <...>;rel="first",<...>;rel="prev",<...>;rel="next",<...>;rel="last"`.
+fn link_header(
+    base: &str,
+    uri: &axum::http::Uri,
+    pairs: &[(String, String)],
+    limit: u64,
+    offset: u64,
+    total: u64,
+) -> String {
+    let limit = limit.max(1);
+    let kept: Vec<&(String, String)> =
+        pairs.iter().filter(|(k, _)| k != "sysparm_offset" && k != "sysparm_limit").collect();
+    let url = |off: u64| {
+        let mut q = form_encode(&kept);
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str(&format!("sysparm_limit={limit}&sysparm_offset={off}"));
+        format!("<{base}{}?{q}>", uri.path())
+    };
+    let last = if total == 0 { 0 } else { (total - 1) / limit * limit };
+    let mut links = vec![format!("{};rel=\"first\"", url(0))];
+    if offset > 0 {
+        links.push(format!("{};rel=\"prev\"", url(offset.saturating_sub(limit))));
+    }
+    if offset + limit < total {
+        links.push(format!("{};rel=\"next\"", url(offset + limit)));
+    }
+    links.push(format!("{};rel=\"last\"", url(last)));
+    links.join(",")
+}
+
+fn form_encode(pairs: &[&(String, String)]) -> String {
+    fn enc(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    }
+    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 pub async fn list(
@@ -64,29 +138,23 @@ pub async fn list(
     caller: Caller,
     Path(table): Path<String>,
     BaseUrl(base): BaseUrl,
+    OriginalUri(uri): OriginalUri,
     QueryPairs(pairs): QueryPairs,
-) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let schema = readable(&state, &caller, &table)?;
-    let mut equals = param(&pairs, "sysparm_query").map(|q| equality_terms(&schema, q)).unwrap_or_default();
-    for (k, v) in &pairs {
-        if !k.starts_with("sysparm_") && schema.visible_field(k).is_some() {
-            equals.push((k.clone(), v.clone()));
-        }
-    }
-    let number = |name: &str, default: u64| param(&pairs, name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(default);
-    let query =
-        ListQuery { equals, limit: number("sysparm_limit", DEFAULT_LIMIT), offset: number("sysparm_offset", 0) };
+) -> ApiResult<Response> {
+    let schema = table_for(&state, &caller, &table, None)?;
+    let params = TableParams::parse(&pairs);
+    let query = list_query(&schema, &params);
+    let (limit, offset) = (query.limit, query.offset);
     let page = state.store.list(schema.clone(), query).await?;
-    let fields = fields_param(&pairs);
-    let enc = Encoding {
-        base_url: &base,
-        fields: fields.as_deref(),
-        exclude_reference_link: flag(&pairs, "sysparm_exclude_reference_link"),
-    };
-    let result: Vec<Value> = page.records.iter().map(|r| wire::encode(&schema, r, &enc)).collect();
+    let result = encode_records(&state, &schema, &page.records, &params, &base).await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(page.total));
-    Ok((headers, Json(json!({ "result": result }))))
+    if !params.suppress_pagination_header
+        && let Ok(v) = HeaderValue::from_str(&link_header(&base, &uri, &pairs, limit, offset, page.total))
+    {
+        headers.insert(header::LINK, v);
+    }
+    Ok((headers, Json(json!({ "result": result }))).into_response())
 }
 
 pub async fn show(
@@ -96,13 +164,153 @@ pub async fn show(
     BaseUrl(base): BaseUrl,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let schema = readable(&state, &caller, &table)?;
+    let schema = table_for(&state, &caller, &table, None)?;
+    let params = TableParams::parse(&pairs);
     let record = state.store.get(schema.clone(), sys_id).await?.ok_or(ApiError::RecordNotFound)?;
-    let fields = fields_param(&pairs);
-    let enc = Encoding {
-        base_url: &base,
-        fields: fields.as_deref(),
-        exclude_reference_link: flag(&pairs, "sysparm_exclude_reference_link"),
+    let mut encoded = encode_records(&state, &schema, std::slice::from_ref(&record), &params, &base).await?;
+    Ok(Json(json!({ "result": encoded.pop() })))
+}
+
+/// The JSON object of a write body; an array's first record is taken and the rest ignored,
+/// as ServiceNow does.
+fn body_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<serde_json::Map<String, Value>> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE)
+        && !ct.to_str().is_ok_and(crate::receive::is_json)
+    {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(Value::Array(mut items)) if !items.is_empty() => match items.swap_remove(0) {
+            Value::Object(o) => Ok(o),
+            _ => Err(ApiError::BodyNotObject),
+        },
+        Ok(_) => Err(ApiError::BodyNotObject),
+        Err(e) => Err(ApiError::MalformedJson(e.to_string())),
+    }
+}
+
+fn refused(v: RuleViolation) -> ApiError {
+    let RuleViolation::MandatoryFields { ref fields, .. } = v;
+    let errors = fields
+        .iter()
+        .map(|f| sluice_core::validate::FieldError {
+            code: sluice_core::validate::ErrorCode::DataPolicy,
+            field: f.clone(),
+            message: "is mandatory when the state is Resolved or Closed".into(),
+        })
+        .collect();
+    ApiError::DataPolicy { detail: v.to_string(), errors }
+}
+
+async fn respond_written(
+    state: &AppState,
+    schema: &TableSchema,
+    record: &Record,
+    params: &TableParams,
+    base: &str,
+    headers: &HeaderMap,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let mut out_headers = HeaderMap::new();
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&wire::record_link(base, &schema.name, &record["sys_id"]))
+    {
+        out_headers.insert(header::LOCATION, v);
+    }
+    let no_body =
+        headers.get("x-no-response-body").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if no_body {
+        return Ok((status, out_headers).into_response());
+    }
+    let mut encoded = encode_records(state, schema, std::slice::from_ref(record), params, base).await?;
+    Ok((status, out_headers, Json(json!({ "result": encoded.pop() }))).into_response())
+}
+
+fn actor(caller: &Caller) -> Actor {
+    Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(table): Path<String>,
+    BaseUrl(base): BaseUrl,
+    QueryPairs(pairs): QueryPairs,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let schema = table_for(&state, &caller, &table, Some("Insert"))?;
+    let params = TableParams::parse(&pairs);
+    let object = body_object(&headers, &body)?;
+    let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
+    let write = TableWrite {
+        table: schema.clone(),
+        op: WriteOp::Insert,
+        values: input.values,
+        journal: input.journal,
+        actor: actor(&caller),
+        now: DateTime::now(),
     };
-    Ok(Json(json!({ "result": wire::encode(&schema, &record, &enc) })))
+    match state.store.write(write).await? {
+        WriteResult::Written(record) => {
+            respond_written(&state, &schema, &record, &params, &base, &headers, StatusCode::CREATED).await
+        }
+        WriteResult::Refused(v) => Err(refused(v)),
+        WriteResult::NotFound | WriteResult::Deleted => Err(ApiError::Internal("insert found no record".into())),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((table, sys_id)): Path<(String, String)>,
+    BaseUrl(base): BaseUrl,
+    QueryPairs(pairs): QueryPairs,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let schema = table_for(&state, &caller, &table, Some("Update"))?;
+    let params = TableParams::parse(&pairs);
+    let object = body_object(&headers, &body)?;
+    let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
+    let write = TableWrite {
+        table: schema.clone(),
+        op: WriteOp::Update(sys_id),
+        values: input.values,
+        journal: input.journal,
+        actor: actor(&caller),
+        now: DateTime::now(),
+    };
+    match state.store.write(write).await? {
+        WriteResult::Written(record) => {
+            respond_written(&state, &schema, &record, &params, &base, &headers, StatusCode::OK).await
+        }
+        WriteResult::Refused(v) => Err(refused(v)),
+        WriteResult::NotFound | WriteResult::Deleted => Err(ApiError::RecordNotFound),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((table, sys_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let schema = table_for(&state, &caller, &table, Some("Delete"))?;
+    let write = TableWrite {
+        table: schema,
+        op: WriteOp::Delete(sys_id),
+        values: Default::default(),
+        journal: Vec::new(),
+        actor: actor(&caller),
+        now: DateTime::now(),
+    };
+    match state.store.write(write).await? {
+        WriteResult::Deleted => Ok(StatusCode::NO_CONTENT),
+        WriteResult::NotFound => Err(ApiError::RecordNotFound),
+        WriteResult::Written(_) | WriteResult::Refused(_) => Err(ApiError::Internal("delete wrote a record".into())),
+    }
 }
