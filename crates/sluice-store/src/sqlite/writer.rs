@@ -1,7 +1,7 @@
 //! Group commit: one thread owns the only writing connection. It takes every job waiting in the
-//! queue (up to a batch limit) into one transaction, each job in its own savepoint so a failing
-//! job is rolled back alone, commits once (one fsync for the batch), and only then answers each
-//! job. A request is therefore acknowledged only after its data is durable.
+//! queue (up to a batch limit) into one transaction, commits once (one fsync for the batch), and
+//! only then answers each job. A request is therefore acknowledged only after its data is
+//! durable. A job that fails is undone alone (see [`commit_batch`]).
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -24,18 +24,43 @@ pub enum Job {
     Write(Box<TableWrite>, oneshot::Sender<Result<WriteResult>>),
 }
 
-/// A finished job waiting for its batch to commit.
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A job's result, held until its batch commits.
+enum Done {
+    Import(Result<ImportOutcome>),
+    AddAccount(Result<Account>),
+    PrepareStaging(Result<()>),
+    Write(Result<WriteResult>),
+}
 
-fn reply<T: Send + 'static>(tx: oneshot::Sender<Result<T>>, result: Result<T>) -> Reply {
-    Box::new(move |commit_error| {
+impl Done {
+    fn failed(&self) -> bool {
+        match self {
+            Self::Import(r) => r.is_err(),
+            Self::AddAccount(r) => r.is_err(),
+            Self::PrepareStaging(r) => r.is_err(),
+            Self::Write(r) => r.is_err(),
+        }
+    }
+}
+
+/// Answers a job once its batch is settled: with its own result when the batch committed, with
+/// the commit's error otherwise.
+fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
+    fn send<T>(tx: oneshot::Sender<Result<T>>, result: Result<T>, commit_error: Option<&str>) {
         let result = match commit_error {
             Some(e) => Err(StoreError::Io(std::io::Error::other(format!("commit failed: {e}")))),
             None => result,
         };
         // The requester may have gone away (client disconnected); the data is committed anyway.
         let _ = tx.send(result);
-    })
+    }
+    match (job, done) {
+        (Job::Import(_, tx), Done::Import(r)) => send(tx, r, commit_error),
+        (Job::AddAccount(_, tx), Done::AddAccount(r)) => send(tx, r, commit_error),
+        (Job::PrepareStaging(_, tx), Done::PrepareStaging(r)) => send(tx, r, commit_error),
+        (Job::Write(_, tx), Done::Write(r)) => send(tx, r, commit_error),
+        (job, _) => fail(job, "internal error: mismatched job result"),
+    }
 }
 
 pub fn run(conn: Connection, catalog: Catalog, rx: Receiver<Job>, max_batch: usize) {
@@ -54,27 +79,43 @@ pub fn run(conn: Connection, catalog: Catalog, rx: Receiver<Job>, max_batch: usi
     tracing::debug!("writer stopped");
 }
 
+/// Runs the batch without savepoints (they cost a copy of every page a job touches); only when
+/// a job fails is the batch rolled back and run again with one savepoint per job, so the failing
+/// job is undone alone.
 fn commit_batch(conn: &Connection, catalog: &Catalog, batch: &mut Vec<Job>) {
     let size = batch.len();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        tracing::error!(error = %e, "cannot begin a write transaction");
-        for job in batch.drain(..) {
-            fail(job, &e.to_string());
+    let begin = |batch: &mut Vec<Job>| match conn.execute_batch("BEGIN IMMEDIATE") {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            for job in batch.drain(..) {
+                fail(job, &e.to_string());
+            }
+            false
         }
+    };
+    if !begin(batch) {
         return;
     }
-    let replies: Vec<Reply> = batch.drain(..).map(|job| in_savepoint(conn, catalog, job)).collect();
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => {
-            tracing::trace!(size, "batch committed");
-            replies.into_iter().for_each(|r| r(None));
+    let mut results: Vec<Done> = batch.iter().map(|job| execute(conn, catalog, job)).collect();
+    if results.iter().any(Done::failed) {
+        let _ = conn.execute_batch("ROLLBACK");
+        if !begin(batch) {
+            return;
         }
-        Err(e) => {
+        results = batch.iter().map(|job| in_savepoint(conn, catalog, job)).collect();
+    }
+    let commit = conn.execute_batch("COMMIT");
+    let error = commit.as_ref().err().map(ToString::to_string);
+    match &error {
+        None => tracing::trace!(size, "batch committed"),
+        Some(e) => {
             tracing::error!(error = %e, size, "commit failed");
             let _ = conn.execute_batch("ROLLBACK");
-            let msg = e.to_string();
-            replies.into_iter().for_each(|r| r(Some(&msg)));
         }
+    }
+    for (job, done) in batch.drain(..).zip(results) {
+        deliver(job, done, error.as_deref());
     }
 }
 
@@ -88,54 +129,47 @@ fn fail(job: Job, msg: &str) {
     }
 }
 
-fn in_savepoint(conn: &Connection, catalog: &Catalog, job: Job) -> Reply {
+fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
     if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-        let msg = e.to_string();
-        return Box::new(move |_| fail(job, &msg));
+        let e = || StoreError::Io(std::io::Error::other(e.to_string()));
+        return match job {
+            Job::Import(..) => Done::Import(Err(e())),
+            Job::AddAccount(..) => Done::AddAccount(Err(e())),
+            Job::PrepareStaging(..) => Done::PrepareStaging(Err(e())),
+            Job::Write(..) => Done::Write(Err(e())),
+        };
     }
-    fn finish<T>(conn: &Connection, result: Result<T>) -> Result<T> {
-        let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-        if let Err(e) = conn.execute_batch(end) {
-            return Err(e.into());
+    let done = execute(conn, catalog, job);
+    let end = if done.failed() { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
+    if let Err(e) = conn.execute_batch(end) {
+        tracing::error!(error = %e, "savepoint could not be closed");
+    }
+    done
+}
+
+/// Runs one job; a panic inside it becomes that job's error instead of killing the writer
+/// (and with it every later write).
+fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
+    fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|_| Err(StoreError::Io(std::io::Error::other(format!("the {what} panicked")))));
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "{what} failed");
         }
         result
     }
     match job {
-        Job::Import(job, tx) => {
-            // A bug in one job must not take the writer (and so every later write) down with it.
-            let result =
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| import::run(conn, catalog, &job))) {
-                    Ok(result) => result.map_err(StoreError::from),
-                    Err(_) => Err(StoreError::Io(std::io::Error::other("the import job panicked"))),
-                };
-            if let Err(e) = &result {
-                tracing::error!(error = %e, staging = %job.staging.name, "import job failed");
-            }
-            reply(tx, finish(conn, result))
-        }
-        Job::Write(write, tx) => {
-            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                table_write::run(conn, catalog, &write)
-            })) {
-                Ok(result) => result.map_err(StoreError::from),
-                Err(_) => Err(StoreError::Io(std::io::Error::other("the table write panicked"))),
-            };
-            if let Err(e) = &result {
-                tracing::error!(error = %e, table = %write.table.name, "table write failed");
-            }
-            reply(tx, finish(conn, result))
-        }
-        Job::AddAccount(new, tx) => reply(tx, finish(conn, add_account(conn, catalog, new))),
-        Job::PrepareStaging(schema, tx) => {
-            let result = migrate::ensure_table(conn, &schema)
-                .and_then(|()| migrate::staging_indexes(conn, &schema.name))
-                .map_err(StoreError::from);
-            reply(tx, finish(conn, result))
-        }
+        Job::Import(job, _) => Done::Import(guarded("import job", || Ok(import::run(conn, catalog, job)?))),
+        Job::Write(write, _) => Done::Write(guarded("table write", || Ok(table_write::run(conn, catalog, write)?))),
+        Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || add_account(conn, catalog, new))),
+        Job::PrepareStaging(schema, _) => Done::PrepareStaging(guarded("staging table preparation", || {
+            migrate::ensure_table(conn, schema)?;
+            Ok(migrate::staging_indexes(conn, &schema.name)?)
+        })),
     }
 }
 
-fn add_account(conn: &Connection, catalog: &Catalog, new: NewAccount) -> Result<Account> {
+fn add_account(conn: &Connection, catalog: &Catalog, new: &NewAccount) -> Result<Account> {
     let schema = catalog.get(tables::SYS_USER).expect("built-in table");
     let existing: Option<(String, String)> = rusqlite::OptionalExtension::optional(
         conn.prepare_cached("SELECT sys_id, password_hash FROM sys_user WHERE user_name = ?1 ORDER BY rowid LIMIT 1")?
@@ -176,9 +210,9 @@ fn add_account(conn: &Connection, catalog: &Catalog, new: NewAccount) -> Result<
     };
     Ok(Account {
         sys_id: SysId::parse(&sys_id).map_err(|e| StoreError::Conflict(e.to_string()))?,
-        user_name: new.user_name,
-        roles: new.roles,
+        user_name: new.user_name.clone(),
+        roles: new.roles.clone(),
         active: true,
-        password_hash: new.password_hash,
+        password_hash: new.password_hash.clone(),
     })
 }
