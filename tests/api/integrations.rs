@@ -165,3 +165,134 @@ async fn the_documented_examples_load_and_behave_as_documented() {
     let r = s.admin(s.http.get(s.url("/api/now/table/incident?correlation_id=PD-1"))).send().await.unwrap();
     assert_eq!(r.headers()["x-total-count"], "0");
 }
+
+const NESTED: &str = r#"
+name = "u_nested_alerts"
+version = "1"
+staging_table = "u_nested_alerts"
+target_table = "incident"
+accounts = ["alerts.bot"]
+protocols = ["HTTPS", "JSON"]
+contact = { name = "Ops on call", email = "ops@example.com", phone = "+1 555 0100" }
+
+[[fields]]
+name = "u_host"
+type = "reference"
+source = "/alert/host"
+required = true
+
+[[fields]]
+name = "u_severity"
+type = "string"
+source = "/alert/severity"
+required = true
+
+[[fields]]
+name = "u_summary"
+type = "string"
+source = "/alert/labels/summary"
+required = true
+max_length = 160
+
+[[fields]]
+name = "u_id"
+type = "string"
+source = "/id"
+pattern = "AL-[0-9]+"
+
+[transform]
+name = "Nested alerts"
+coalesce = ["correlation_id"]
+create_on_empty_coalesce = true
+constants = { contact_type = "monitoring", category = "hardware" }
+
+[[transform.field_map]]
+source = "u_host"
+target = "cmdb_ci"
+reference = { match = ["name"], on_unknown = "create" }
+
+[[transform.field_map]]
+source = "u_severity"
+target = "impact"
+value_map = { critical = "1", major = "2", minor = "3" }
+
+[[transform.field_map]]
+source = "u_summary"
+target = "short_description"
+
+[[transform.field_map]]
+source = "u_id"
+target = "correlation_id"
+"#;
+
+#[tokio::test]
+async fn nested_payloads_map_through_json_pointers_value_maps_and_constants() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nested.toml"), NESTED).unwrap();
+    let s = Server::start_with(&["--integrations", dir.path().to_str().unwrap()]);
+    let bot = s.add_account("alerts.bot", &["import_set_loader"]);
+    let other = s.add_account("other.bot", &["import_set_loader"]);
+    let url = s.url("/api/now/import/u_nested_alerts");
+    let alert =
+        json!({"id": "AL-7", "alert": {"host": "db-01", "severity": "Critical", "labels": {"summary": "Disk full"}}});
+
+    let r = s.http.post(&url).basic_auth("alerts.bot", Some(&bot)).json(&alert).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(result0(&body)["status"], "inserted", "{body}");
+    let (_, inc) = s
+        .get(&format!(
+            "/api/now/table/incident/{}?sysparm_display_value=all",
+            result0(&body)["sys_id"].as_str().unwrap()
+        ))
+        .await;
+    let inc = &inc["result"];
+    assert_eq!(inc["short_description"]["value"], "Disk full");
+    assert_eq!(inc["impact"]["value"], "1");
+    assert_eq!(inc["priority"]["value"], "3", "impact 1 × default urgency 3");
+    assert_eq!(inc["cmdb_ci"]["display_value"], "db-01");
+    assert_eq!(inc["contact_type"]["value"], "monitoring");
+    assert_eq!(inc["category"]["value"], "hardware");
+    assert_eq!(inc["correlation_id"]["value"], "AL-7");
+
+    // Another account is not bound to this integration.
+    let r = s.http.post(&url).basic_auth("other.bot", Some(&other)).json(&alert).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+
+    // A severity outside the value map, a missing nested field and a malformed id: every error.
+    let bad = json!({"id": "7", "alert": {"host": "db-01", "severity": "apocalyptic"}});
+    let r = s.http.post(&url).basic_auth("alerts.bot", Some(&bot)).json(&bad).send().await.unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let codes: Vec<(&str, &str)> = result0(&body)["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(codes, [("u_summary", "field_required"), ("u_id", "pattern_mismatch")], "{body}");
+    let bad = json!({"alert": {"host": "db-01", "severity": "apocalyptic", "labels": {"summary": "x"}}});
+    let r = s.http.post(&url).basic_auth("alerts.bot", Some(&bot)).json(&bad).send().await.unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(result0(&body)["errors"][0]["code"], "invalid_choice", "{body}");
+    assert_eq!(result0(&body)["errors"][0]["field"], "u_severity");
+}
+
+#[tokio::test]
+async fn source_networks_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let fenced = PARTNER.replace(
+        "target_table = \"incident\"",
+        "target_table = \"incident\"\nnetworks = [\"10.0.0.0/8\", \"2001:db8::/32\"]",
+    );
+    std::fs::write(dir.path().join("partner.toml"), fenced).unwrap();
+    let s = Server::start_with(&["--integrations", dir.path().to_str().unwrap()]);
+    let r = s
+        .admin(s.http.post(s.url("/api/now/import/u_partner_desk")))
+        .json(&json!({"u_ticket": "P-1", "u_summary": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_envelope(&body, "source_not_allowed");
+}

@@ -23,8 +23,31 @@ pub struct Definition {
     pub version: String,
     pub staging_table: String,
     pub target_table: String,
+    /// Who to call about this integration.
+    #[serde(default)]
+    pub contact: Option<Contact>,
+    /// Accounts allowed to post to the staging table (admins always may). Empty: any account
+    /// with the `import_set_loader` role.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Source networks (CIDR, IPv4 or IPv6) senders may post from. Empty: any.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Agreed protocols, for the integration plan (e.g. "HTTPS", "JSON").
+    #[serde(default)]
+    pub protocols: Vec<String>,
     pub fields: Vec<FieldSpec>,
     pub transform: TransformSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -35,6 +58,8 @@ pub enum FieldType {
     Boolean,
     Choice,
     DateTime,
+    /// A name or sys_id of another record, resolved by the field map's `reference` lookup.
+    Reference,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +79,13 @@ pub struct FieldSpec {
     /// Used when the sender leaves the field out or empty.
     #[serde(default)]
     pub default: Option<String>,
+    /// A regular expression the whole value must match (`pattern_mismatch`).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Where the value sits in the payload, as a JSON Pointer (`/alert/host`); default: the
+    /// top-level key named like the field.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +103,13 @@ pub struct TransformSpec {
     /// default).
     #[serde(default)]
     pub create_on_empty_coalesce: bool,
+    /// Run the target table's business rules and write audit rows (ServiceNow's "Run business
+    /// rules"). Default true.
+    #[serde(default = "yes")]
+    pub run_business_rules: bool,
+    /// Target field → value set on every row.
+    #[serde(default)]
+    pub constants: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub field_map: Vec<FieldMapSpec>,
 }
@@ -86,6 +125,10 @@ pub struct FieldMapSpec {
     pub target: String,
     #[serde(default)]
     pub reference: Option<ReferenceSpec>,
+    /// Source value → target value (e.g. `critical = "1"`), matched case-insensitively. A value
+    /// not in the map fails the row with `invalid_choice`.
+    #[serde(default)]
+    pub value_map: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +172,10 @@ pub struct Integration {
     pub definition: Definition,
     pub staging: Arc<TableSchema>,
     pub target: Arc<TableSchema>,
+    /// Compiled `pattern`s by field name.
+    pub patterns: std::collections::BTreeMap<String, regex::Regex>,
+    /// Parsed `networks`.
+    pub networks: Vec<(std::net::IpAddr, u8)>,
     /// Where the definition came from, for messages.
     pub origin: String,
 }
@@ -140,6 +187,17 @@ impl Integration {
 
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
         self.definition.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Whether a sender at `ip` may post (no `networks` means anywhere).
+    pub fn allows_source(&self, ip: std::net::IpAddr) -> bool {
+        self.networks.is_empty() || self.networks.iter().any(|n| network_contains(*n, ip))
+    }
+
+    /// Whether the account may post (admins always; otherwise listed in `accounts`, or any
+    /// account when the list is empty).
+    pub fn allows_account(&self, user_name: &str, is_admin: bool) -> bool {
+        is_admin || self.definition.accounts.is_empty() || self.definition.accounts.iter().any(|a| a == user_name)
     }
 
     pub fn builtin_default(catalog: &Catalog) -> Self {
@@ -180,6 +238,24 @@ impl Integration {
             problems.push(problem("target_table", "only incident is supported as a target".into()));
         }
 
+        for (i, net) in d.networks.iter().enumerate() {
+            if parse_network(net).is_none() {
+                problems.push(problem(
+                    &format!("networks[{i}]"),
+                    format!("{net:?} is not a CIDR network such as 10.0.0.0/8 or 2001:db8::/32"),
+                ));
+            }
+        }
+        for (i, account) in d.accounts.iter().enumerate() {
+            if crate::account::UserName::parse(account).is_err() {
+                problems.push(problem(&format!("accounts[{i}]"), format!("{account:?} is not a user name")));
+            }
+        }
+        if let Some(c) = &d.contact
+            && c.name.trim().is_empty()
+        {
+            problems.push(problem("contact.name", "must not be empty".into()));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, f) in d.fields.iter().enumerate() {
             let key = format!("fields[{i}] ({})", f.name);
@@ -199,6 +275,16 @@ impl Integration {
             }
             if f.max_length == Some(0) {
                 problems.push(problem(&key, "max_length must be at least 1".into()));
+            }
+            if let Some(pattern) = &f.pattern
+                && let Err(e) = compile_pattern(pattern)
+            {
+                problems.push(problem(&key, format!("pattern does not compile: {e}")));
+            }
+            if let Some(source) = &f.source
+                && !is_json_pointer(source)
+            {
+                problems.push(problem(&key, format!("source {source:?} is not a JSON Pointer such as /alert/host")));
             }
         }
 
@@ -253,6 +339,26 @@ impl Integration {
                 }
             }
         }
+        for (field, value) in &t.constants {
+            let key = format!("transform.constants.{field}");
+            let Some(target) = &target else { continue };
+            match target.visible_field(field) {
+                None => problems.push(problem(&key, format!("{} has no field {field}", target.name))),
+                Some(_) if field.starts_with("sys_") || *field == target.display_field => {
+                    problems.push(problem(&key, format!("{field} is set by sluice")))
+                }
+                Some(f) if !f.choices.is_empty() && f.choice_label(value).is_none() => {
+                    problems.push(problem(&key, format!("{value:?} is not a value of {}.{field}", target.name)))
+                }
+                Some(f) if matches!(f.kind, FieldKind::Reference(_) | FieldKind::Journal) => {
+                    problems.push(problem(&key, format!("{field} cannot be a constant (reference or journal)")))
+                }
+                Some(_) if mapped_targets.contains(field.as_str()) => {
+                    problems.push(problem(&key, format!("{field} is also set by a field map")))
+                }
+                Some(_) => {}
+            }
+        }
         for (i, c) in t.coalesce.iter().enumerate() {
             if !mapped_targets.contains(c.as_str()) {
                 problems
@@ -274,7 +380,13 @@ impl Integration {
             .collect();
         let label = if d.description.is_empty() { d.name.clone() } else { d.description.clone() };
         let staging = Arc::new(tables::staging(&d.staging_table, &label, &d.target_table, columns));
-        Ok(Self { definition, staging, target, origin: origin.to_owned() })
+        let patterns = d
+            .fields
+            .iter()
+            .filter_map(|f| Some((f.name.clone(), compile_pattern(f.pattern.as_ref()?).ok()?)))
+            .collect();
+        let networks = d.networks.iter().filter_map(|n| parse_network(n)).collect();
+        Ok(Self { definition, staging, target, patterns, networks, origin: origin.to_owned() })
     }
 
     /// Loads every `*.toml` file of a folder. Each file is checked on its own and against the
@@ -326,9 +438,61 @@ impl Integration {
     }
 }
 
+/// A CIDR network (`10.0.0.0/8`, `2001:db8::/32`) as (address, prefix length).
+pub fn parse_network(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, len) = text.trim().split_once('/')?;
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+/// Whether `ip` lies in the network `(addr, len)` from [`parse_network`].
+pub fn network_contains(net: (std::net::IpAddr, u8), ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    match (net.0, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let mask = if net.1 == 0 { 0 } else { u32::MAX << (32 - net.1) };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let mask = if net.1 == 0 { 0 } else { u128::MAX << (128 - net.1) };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Patterns must match the whole value.
+pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).build()
+}
+
+fn is_json_pointer(p: &str) -> bool {
+    p.starts_with('/') && p.len() > 1 && !p.split('/').skip(1).any(str::is_empty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks() {
+        let net = parse_network("10.1.0.0/16").unwrap();
+        assert!(network_contains(net, "10.1.2.3".parse().unwrap()));
+        assert!(!network_contains(net, "10.2.0.1".parse().unwrap()));
+        assert!(network_contains(net, "::ffff:10.1.9.9".parse().unwrap()));
+        let v6 = parse_network("2001:db8::/32").unwrap();
+        assert!(network_contains(v6, "2001:db8::1".parse().unwrap()));
+        assert!(!network_contains(v6, "2001:db9::1".parse().unwrap()));
+        assert!(network_contains(parse_network("0.0.0.0/0").unwrap(), "192.0.2.1".parse().unwrap()));
+        assert_eq!(parse_network("10.0.0.0/33"), None);
+        assert_eq!(parse_network("nonsense"), None);
+    }
 
     #[test]
     fn the_builtin_default_is_valid() {

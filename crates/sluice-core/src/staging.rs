@@ -17,27 +17,53 @@ pub struct StagedRow {
     pub unknown: Vec<String>,
 }
 
-/// Strings stay as they are, numbers and booleans become their JSON text, `null` becomes empty.
+/// Each field's value is taken from its `source` JSON Pointer, or from the top-level key of its
+/// name. Strings stay as they are, numbers and booleans become their JSON text, `null` becomes
+/// empty.
 pub fn stage(integration: &Integration, payload: &Map<String, Value>) -> StagedRow {
     let mut row = StagedRow::default();
-    for (key, value) in payload {
-        if integration.field(key).is_none() {
-            row.unknown.push(key.clone());
-            continue;
+    let mut used_top_level = BTreeSet::new();
+    for spec in &integration.definition.fields {
+        let value = match &spec.source {
+            Some(pointer) => {
+                let mut parts = pointer.split('/').skip(1);
+                let first = parts.next().map(unescape).unwrap_or_default();
+                used_top_level.insert(first.clone());
+                let Some(root) = payload.get(&first) else { continue };
+                let rest: String = parts.map(|p| format!("/{p}")).collect();
+                if rest.is_empty() { Some(root) } else { root.pointer(&rest) }
+            }
+            None => {
+                used_top_level.insert(spec.name.clone());
+                payload.get(&spec.name)
+            }
+        };
+        if let Some(value) = value {
+            stage_value(&mut row, &spec.name, value);
         }
+    }
+    row.unknown = payload.keys().filter(|k| !used_top_level.contains(*k)).cloned().collect();
+    row
+}
+
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+fn stage_value(row: &mut StagedRow, key: &str, value: &Value) {
+    {
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
             Value::Bool(b) => b.to_string(),
             Value::Number(n) => n.to_string(),
             Value::Array(_) | Value::Object(_) => {
-                row.nested.insert(key.clone());
+                row.nested.insert(key.to_owned());
                 value.to_string()
             }
         };
-        row.columns.insert(key.clone(), text);
+        row.columns.insert(key.to_owned(), text);
     }
-    row
 }
 
 /// A staging row's `sys_import_state`, and the `status` of an Import Set API result.

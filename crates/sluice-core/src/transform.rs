@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::integration::{Integration, OnUnknown};
-use crate::validate::ValidRow;
+use crate::validate::{ErrorCode, FieldError, ValidRow};
 
 /// A reference value to resolve against another table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub struct Plan {
     pub coalesce: Vec<(String, String)>,
     pub coalesce_active_only: bool,
     pub create_on_empty_coalesce: bool,
+    /// Write audit rows (the map's `run_business_rules`).
+    pub audit: bool,
     /// Plain values for target fields.
     pub set: BTreeMap<String, String>,
     /// Reference values still to resolve into sys_ids.
@@ -36,16 +38,35 @@ impl Plan {
     }
 }
 
-pub fn plan(integration: &Integration, row: &ValidRow) -> Plan {
+/// The field map applied to a valid row: constants, value maps, plain values and the lookups
+/// still to resolve. A value missing from its field's value map fails the row.
+pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<FieldError>> {
     let t = &integration.definition.transform;
     let mut plan = Plan {
         coalesce_active_only: t.coalesce_active_only,
         create_on_empty_coalesce: t.create_on_empty_coalesce,
+        audit: t.run_business_rules,
         ..Plan::default()
     };
+    let mut errors = Vec::new();
+    plan.set.extend(t.constants.iter().map(|(k, v)| (k.clone(), v.clone())));
     for map in &t.field_map {
         let Some(value) = row.values.get(&map.source) else { continue };
-        let value = value.to_db_string();
+        let mut value = value.to_db_string();
+        if !map.value_map.is_empty() {
+            match map.value_map.iter().find(|(from, _)| from.eq_ignore_ascii_case(&value)) {
+                Some((_, to)) => value = to.clone(),
+                None => {
+                    let known: Vec<&str> = map.value_map.keys().map(String::as_str).collect();
+                    errors.push(FieldError {
+                        code: ErrorCode::InvalidChoice,
+                        field: map.source.clone(),
+                        message: format!("{value:?} is not one of {}", known.join(", ")),
+                    });
+                    continue;
+                }
+            }
+        }
         match (&map.reference, integration.target.field(&map.target).and_then(|f| f.reference_table())) {
             (Some(r), Some(table)) => plan.lookups.push(Lookup {
                 source_field: map.source.clone(),
@@ -61,7 +82,7 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Plan {
         }
     }
     plan.coalesce = t.coalesce.iter().map(|f| (f.clone(), plan.set.get(f).cloned().unwrap_or_default())).collect();
-    plan
+    if errors.is_empty() { Ok(plan) } else { Err(errors) }
 }
 
 #[cfg(test)]
@@ -75,7 +96,7 @@ mod tests {
     fn plan_for(payload: serde_json::Value) -> Plan {
         let i = Integration::builtin_default(&Catalog::builtin());
         let row = validate(&i, &stage(&i, payload.as_object().unwrap())).unwrap();
-        plan(&i, &row)
+        plan(&i, &row).unwrap()
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub enum ErrorCode {
     FieldTooLong,
     InvalidChoice,
     WrongType,
+    PatternMismatch,
     UnknownReference,
     CoalesceEmpty,
     DataPolicy,
@@ -30,6 +31,7 @@ impl ErrorCode {
             Self::FieldTooLong => "field_too_long",
             Self::InvalidChoice => "invalid_choice",
             Self::WrongType => "wrong_type",
+            Self::PatternMismatch => "pattern_mismatch",
             Self::UnknownReference => "unknown_reference",
             Self::CoalesceEmpty => "coalesce_empty",
             Self::DataPolicy => "data_policy",
@@ -101,8 +103,15 @@ pub fn validate(integration: &Integration, row: &StagedRow) -> Result<ValidRow, 
                 continue;
             }
         }
+        if let Some(pattern) = integration.patterns.get(name)
+            && !pattern.is_match(text)
+        {
+            let shown = spec.pattern.as_deref().unwrap_or_default();
+            errors.push(err(ErrorCode::PatternMismatch, format!("{text:?} does not match the pattern {shown}")));
+            continue;
+        }
         let typed = match spec.kind {
-            FieldType::String => Ok(TypedValue::Text(text.to_owned())),
+            FieldType::String | FieldType::Reference => Ok(TypedValue::Text(text.to_owned())),
             FieldType::Choice if spec.choices.iter().any(|c| c == text) => Ok(TypedValue::Text(text.to_owned())),
             FieldType::Choice => {
                 Err(err(ErrorCode::InvalidChoice, format!("{text:?} is not one of {}", spec.choices.join(", "))))

@@ -17,6 +17,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("{detail}")]
     Forbidden { message: &'static str, detail: String },
+    #[error("source address not allowed")]
+    SourceNotAllowed,
     #[error("invalid table {0}")]
     InvalidTable(String),
     #[error("record not found")]
@@ -53,7 +55,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::SourceNotAllowed => StatusCode::FORBIDDEN,
             Self::DataPolicy { .. } | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
             Self::InvalidTable(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
             Self::NoSuchResource | Self::MalformedJson(_) | Self::BodyNotObject => StatusCode::BAD_REQUEST,
@@ -71,6 +73,7 @@ impl ApiError {
         match self {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden { .. } => "forbidden",
+            Self::SourceNotAllowed => "source_not_allowed",
             Self::InvalidTable(_) => "invalid_table",
             Self::RecordNotFound => "record_not_found",
             Self::NoSuchResource => "invalid_uri",
@@ -93,6 +96,9 @@ impl ApiError {
         match self {
             Self::Unauthenticated => s("User Not Authenticated", "Required to provide Auth information"),
             Self::Forbidden { message, detail } => ((*message).to_owned(), Some(detail.clone())),
+            Self::SourceNotAllowed => {
+                s("Operation Failed", "Requests from this network are not allowed for this integration")
+            }
             Self::InvalidTable(t) => (format!("Invalid table {t}"), None),
             Self::RecordNotFound => s("No Record found", "Record doesn't exist or ACL restricts the record retrieval"),
             Self::NoSuchResource => s(

@@ -22,7 +22,7 @@ pub async fn import_row(
     body: JsonObject,
 ) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
-    let verdict = validate::validate(integration, &staged).map(|row| transform::plan(integration, &row));
+    let verdict = validate::validate(integration, &staged).and_then(|row| transform::plan(integration, &row));
     let definition = &integration.definition;
     let job = ImportJob {
         staging: integration.staging.clone(),

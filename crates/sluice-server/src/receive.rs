@@ -84,3 +84,27 @@ impl FromRequestParts<AppState> for BaseUrl {
         Ok(Self(format!("http://{host}")))
     }
 }
+
+/// The connected peer's address (absent for requests that did not come from a socket).
+pub struct PeerAddr(pub Option<std::net::IpAddr>);
+
+/// The connected peer's socket address, to hand on to inner requests (batch).
+pub struct PeerSocket(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerSocket {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Self(info.map(|c| c.0)))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Self(info.map(|c| c.0.ip())))
+    }
+}

@@ -66,7 +66,7 @@ fn job_raw(integration: &Integration, raw: &str, actor: &Actor, now: DateTime) -
     let value: serde_json::Value = serde_json::from_str(raw).expect("test payload is JSON");
     let object = value.as_object().expect("test payload is a JSON object");
     let staged = staging::stage(integration, object);
-    let verdict = validate::validate(integration, &staged).map(|row| transform::plan(integration, &row));
+    let verdict = validate::validate(integration, &staged).and_then(|row| transform::plan(integration, &row));
     let definition = &integration.definition;
     ImportJob {
         staging: integration.staging.clone(),

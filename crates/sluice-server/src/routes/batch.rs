@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use crate::AppState;
 use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::receive::JsonObject;
+use crate::receive::{JsonObject, PeerSocket};
 
 /// Most inner requests in one batch.
 pub const MAX_REQUESTS: usize = 1000;
@@ -64,6 +64,7 @@ fn allowed(url: &str) -> bool {
 pub async fn run(
     State(state): State<AppState>,
     _caller: Caller,
+    PeerSocket(peer): PeerSocket,
     headers: HeaderMap,
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
@@ -97,10 +98,14 @@ pub async fn run(
         if let Some(auth) = &authorization {
             request = request.header(header::AUTHORIZATION, auth.clone());
         }
-        let Ok(request) = request.body(Body::from(body)) else {
+        let Ok(mut request) = request.body(Body::from(body)) else {
             unserviced.push(id_text(&inner.id));
             continue;
         };
+        // Inner requests come from the same peer as the batch (network rules apply to them too).
+        if let Some(addr) = peer {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+        }
         let response = app.clone().oneshot(request).await.map_err(|e| ApiError::Internal(e.to_string()))?;
         let status = response.status();
         let headers: Vec<Value> = response

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use sluice_core::account::{Access, may};
+use sluice_core::account::{Access, Role, may};
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 use sluice_core::tables;
@@ -17,13 +17,28 @@ use crate::AppState;
 use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::intake;
-use crate::receive::{BaseUrl, JsonObject};
+use crate::receive::{BaseUrl, JsonObject, PeerAddr};
 use crate::wire::{self, Encoding};
 
-fn integration_for(state: &AppState, caller: &Caller, table: &str, denied: &str) -> ApiResult<Arc<Integration>> {
+/// The integration behind a staging table, if this caller may use it from this address.
+fn integration_for(
+    state: &AppState,
+    caller: &Caller,
+    peer: Option<std::net::IpAddr>,
+    table: &str,
+    denied: &str,
+) -> ApiResult<Arc<Integration>> {
     let integration = state.integrations.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
-    if !may(&caller.0.roles, table, Access::Import) {
+    let is_admin = caller.0.roles.contains(&Role::Admin);
+    if !may(&caller.0.roles, table, Access::Import) || !integration.allows_account(&caller.0.user_name, is_admin) {
         return Err(ApiError::forbidden(denied));
+    }
+    let allowed = match peer {
+        Some(ip) => integration.allows_source(ip),
+        None => integration.networks.is_empty(),
+    };
+    if !allowed {
+        return Err(ApiError::SourceNotAllowed);
     }
     Ok(integration)
 }
@@ -31,13 +46,14 @@ fn integration_for(state: &AppState, caller: &Caller, table: &str, denied: &str)
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    PeerAddr(peer): PeerAddr,
     Path(table): Path<String>,
     BaseUrl(base): BaseUrl,
     body: Result<JsonObject, ApiError>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     // The table and the caller's rights are checked before the body is judged.
     let integration =
-        integration_for(&state, &caller, &table, "ACL Exception Insert Failed due to security constraints")?;
+        integration_for(&state, &caller, peer, &table, "ACL Exception Insert Failed due to security constraints")?;
     let body = body?;
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
     let outcome = intake::import_row(&state, &integration, actor, body).await?;
@@ -86,11 +102,12 @@ fn error_message(errors: &[FieldError]) -> String {
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
+    PeerAddr(peer): PeerAddr,
     Path((table, sys_id)): Path<(String, String)>,
     BaseUrl(base): BaseUrl,
 ) -> ApiResult<Json<Value>> {
     let integration =
-        integration_for(&state, &caller, &table, "ACL Exception Read Failed due to security constraints")?;
+        integration_for(&state, &caller, peer, &table, "ACL Exception Read Failed due to security constraints")?;
     let row = state.store.get(integration.staging.clone(), sys_id).await?.ok_or(ApiError::RecordNotFound)?;
     let set_schema = state.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
     let import_set = state

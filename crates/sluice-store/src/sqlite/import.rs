@@ -299,6 +299,9 @@ fn transform(
             outcome.state = RowState::Updated;
         }
     }
+    if !plan.audit {
+        return Ok(());
+    }
     let source = history::Source {
         table: &job.staging.name,
         row: job.staging_sys_id.as_str(),
