@@ -204,18 +204,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         max_body_bytes: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        integrations_dir: args.integrations.clone(),
     };
     let state = AppState::build(store.clone(), integrations, config).await?;
-    for i in state.integrations.values() {
+    for i in state.registry().integrations.values() {
         tracing::info!(integration = %i.name(), version = %i.definition.version, staging_table = %i.definition.staging_table, "integration active");
     }
     tracing::info!(%address, data = %args.data.data.display(), "serving");
+    spawn_reload_on_sighup(state.clone());
     println!("sluice listening on http://{address}");
     sluice_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped accepting; in-flight requests finished; flushing writes");
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP reloads the integration definitions; a folder with problems is refused and the
+/// previous definitions stay active.
+fn spawn_reload_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            match state.reload().await {
+                Ok(registry) => tracing::info!(count = registry.integrations.len(), "integrations reloaded (SIGHUP)"),
+                Err(sluice_server::ReloadError::Invalid(problems)) => {
+                    for p in &problems {
+                        tracing::warn!(problem = %p, "integration definition refused");
+                    }
+                    tracing::warn!(problems = problems.len(), "reload refused; previous definitions stay active");
+                }
+                Err(e) => tracing::error!(error = %e, "reload failed; previous definitions stay active"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 async fn shutdown_signal() {

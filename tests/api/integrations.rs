@@ -296,3 +296,82 @@ async fn source_networks_are_enforced() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_envelope(&body, "source_not_allowed");
 }
+
+#[tokio::test]
+async fn reload_refuses_a_definition_with_five_mistakes_and_keeps_the_old_one_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("partner.toml");
+    std::fs::write(&file, PARTNER).unwrap();
+    let s = Server::start_with(&["--integrations", dir.path().to_str().unwrap()]);
+    let reload = || s.admin(s.http.post(s.url("/api/sluice/v1/integrations/reload"))).send();
+
+    let broken = PARTNER
+        .replace("target_table = \"incident\"", "target_table = \"incident\"\nnetworks = [\"10.0.0.0/99\"]")
+        .replace("target = \"impact\"", "target = \"impakt\"")
+        .replace(
+            "name = \"u_summary\"\ntype = \"string\"",
+            "name = \"u_summary\"\ntype = \"string\"\npattern = \"([a-z\"",
+        )
+        .replace("type = \"choice\"\nchoices = [\"1\", \"2\", \"3\"]", "type = \"choice\"")
+        .replace("coalesce = [\"correlation_id\"]", "coalesce = [\"correlation_id\", \"caller_id\"]");
+    std::fs::write(&file, broken).unwrap();
+    let r = reload().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_envelope(&body, "invalid_definition");
+    let problems: Vec<String> = body["error"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}: {}", p["key"].as_str().unwrap(), p["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    for expected in [
+        "networks[0]",
+        "pattern does not compile",
+        "a choice field needs choices",
+        "incident has no field impakt",
+        "transform.coalesce[1]",
+    ] {
+        assert!(problems.iter().any(|p| p.contains(expected)), "{expected} missing from {problems:#?}");
+    }
+    // The previous version keeps serving.
+    let r = s
+        .admin(s.http.post(s.url("/api/now/import/u_partner_desk")))
+        .json(&json!({"u_ticket": "P-9", "u_summary": "still on v1"}))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(result0(&body)["status"], "inserted");
+
+    // Fixed and reloaded by SIGHUP: the new version processes the next row.
+    std::fs::write(&file, PARTNER.replace("version = \"2024.1\"", "version = \"2024.2\"")).unwrap();
+    std::process::Command::new("kill").args(["-HUP", &s.pid().to_string()]).status().unwrap();
+    let mut version = String::new();
+    for _ in 0..50 {
+        let (_, info) = s.get("/api/sluice/v1/integrations/u_partner_desk").await;
+        version = info["result"]["version"].as_str().unwrap_or_default().to_owned();
+        if version == "2024.2" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(version, "2024.2");
+    let r = s
+        .admin(s.http.post(s.url("/api/now/import/u_partner_desk")))
+        .json(&json!({"u_ticket": "P-10", "u_summary": "on v2"}))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let (_, row) =
+        s.get(&format!("/api/now/import/u_partner_desk/{}", result0(&body)["staging_sys_id"].as_str().unwrap())).await;
+    assert_eq!(row["row"]["sys_integration_version"], "2024.2");
+
+    // Only admins reload.
+    let pw = s.add_account("loader", &["import_set_loader"]);
+    let r =
+        s.http.post(s.url("/api/sluice/v1/integrations/reload")).basic_auth("loader", Some(&pw)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}

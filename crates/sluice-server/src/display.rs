@@ -23,6 +23,7 @@ pub async fn context(
         return Ok(context);
     }
     let wanted = |name: &str| fields.is_none_or(|f| f.iter().any(|w| w == name));
+    let registry = state.registry();
     let mut by_table: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut journal_fields = HashMap::new();
     for field in schema.visible_fields().filter(|f| wanted(&f.name)) {
@@ -40,7 +41,7 @@ pub async fn context(
     for (table, mut ids) in by_table {
         ids.sort();
         ids.dedup();
-        let Some(referenced) = state.catalog.get(table) else { continue };
+        let Some(referenced) = registry.catalog.get(table) else { continue };
         if !ids.is_empty() {
             context.references.extend(state.store.display_values(referenced.clone(), ids).await?);
         }

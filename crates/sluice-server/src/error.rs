@@ -41,6 +41,8 @@ pub enum ApiError {
     DataPolicy { detail: String, errors: Vec<FieldError> },
     #[error("invalid field values")]
     InvalidFields(Vec<FieldError>),
+    #[error("invalid integration definitions")]
+    InvalidDefinitions(Vec<sluice_core::integration::DefinitionProblem>),
     #[error("the write queue is full")]
     Busy,
     #[error("internal error: {0}")]
@@ -56,7 +58,7 @@ impl ApiError {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } | Self::SourceNotAllowed => StatusCode::FORBIDDEN,
-            Self::DataPolicy { .. } | Self::InvalidFields(_) => StatusCode::BAD_REQUEST,
+            Self::DataPolicy { .. } | Self::InvalidFields(_) | Self::InvalidDefinitions(_) => StatusCode::BAD_REQUEST,
             Self::InvalidTable(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
             Self::NoSuchResource | Self::MalformedJson(_) | Self::BodyNotObject => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -85,6 +87,7 @@ impl ApiError {
             Self::Timeout => "request_timeout",
             Self::DataPolicy { .. } => "data_policy",
             Self::InvalidFields(_) => "invalid_field_values",
+            Self::InvalidDefinitions(_) => "invalid_definition",
             Self::Busy => "busy",
             Self::Internal(_) => "internal_error",
         }
@@ -121,6 +124,10 @@ impl ApiError {
                 "The request took longer than the configured limit",
             ),
             Self::DataPolicy { detail, .. } => ("Operation Failed".into(), Some(detail.clone())),
+            Self::InvalidDefinitions(problems) => (
+                "Integration definitions refused".into(),
+                Some(format!("{} problem(s); the previous definitions stay active", problems.len())),
+            ),
             Self::InvalidFields(errors) => {
                 ("Invalid field values".into(), Some(sluice_core::validate::summary(errors)))
             }
@@ -154,6 +161,12 @@ impl IntoResponse for ApiError {
         });
         if let Self::DataPolicy { errors, .. } | Self::InvalidFields(errors) = &self {
             error["errors"] = json!(errors);
+        }
+        if let Self::InvalidDefinitions(problems) = &self {
+            error["errors"] = problems
+                .iter()
+                .map(|p| json!({"code": "invalid_definition", "file": p.file, "key": p.key, "message": p.message}))
+                .collect();
         }
         let mut response = (status, axum::Json(json!({ "error": error, "status": "failure" }))).into_response();
         let headers = response.headers_mut();

@@ -16,12 +16,14 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use sluice_core::integration::Integration;
+use sluice_core::integration::{DefinitionProblem, Integration};
 use sluice_core::tables::Catalog;
 use sluice_store::Store;
 use tokio::net::TcpListener;
@@ -37,6 +39,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Where integration definitions are reloaded from; `None` for the built-in default.
+    pub integrations_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -46,20 +50,36 @@ impl Default for ServerConfig {
             public_url: None,
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            integrations_dir: None,
         }
     }
+}
+
+/// The active integrations and the tables they add. Replaced as a whole on reload, so a request
+/// sees one consistent version from start to end.
+pub struct Registry {
+    /// Built-in tables and every integration's staging table.
+    pub catalog: Catalog,
+    /// Integrations by staging table name.
+    pub integrations: BTreeMap<String, Arc<Integration>>,
 }
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// Built-in tables and every integration's staging table.
-    pub catalog: Arc<Catalog>,
-    /// Integrations by staging table name.
-    pub integrations: Arc<BTreeMap<String, Arc<Integration>>>,
+    registry: Arc<RwLock<Arc<Registry>>>,
     pub credentials: Arc<CredentialCache>,
     pub config: Arc<ServerConfig>,
+}
+
+/// Why a reload was refused; the previous integrations stay active.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{} problem(s) in the integration definitions", .0.len())]
+    Invalid(Vec<DefinitionProblem>),
+    #[error("cannot prepare a staging table: {0}")]
+    Store(#[from] sluice_store::StoreError),
 }
 
 impl AppState {
@@ -69,6 +89,16 @@ impl AppState {
         integrations: Vec<Integration>,
         config: ServerConfig,
     ) -> Result<Self, sluice_store::StoreError> {
+        let registry = Self::prepare(store.as_ref(), integrations).await?;
+        Ok(Self {
+            store,
+            registry: Arc::new(RwLock::new(Arc::new(registry))),
+            credentials: Arc::new(CredentialCache::new()),
+            config: Arc::new(config),
+        })
+    }
+
+    async fn prepare(store: &dyn Store, integrations: Vec<Integration>) -> Result<Registry, sluice_store::StoreError> {
         let mut catalog = Catalog::builtin();
         let mut by_table = BTreeMap::new();
         for integration in integrations {
@@ -76,13 +106,24 @@ impl AppState {
             catalog.insert((*integration.staging).clone());
             by_table.insert(integration.definition.staging_table.clone(), Arc::new(integration));
         }
-        Ok(Self {
-            store,
-            catalog: Arc::new(catalog),
-            integrations: Arc::new(by_table),
-            credentials: Arc::new(CredentialCache::new()),
-            config: Arc::new(config),
-        })
+        Ok(Registry { catalog, integrations: by_table })
+    }
+
+    /// The integrations and tables in force now.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().expect("registry lock").clone()
+    }
+
+    /// Loads the integrations folder again. Every definition is checked first; with any problem
+    /// nothing changes. Without a folder (the built-in default) there is nothing to reload.
+    pub async fn reload(&self) -> Result<Arc<Registry>, ReloadError> {
+        let Some(dir) = &self.config.integrations_dir else {
+            return Ok(self.registry());
+        };
+        let loaded = Integration::load_dir(dir, &Catalog::builtin()).map_err(ReloadError::Invalid)?;
+        let registry = Arc::new(Self::prepare(self.store.as_ref(), loaded).await?);
+        *self.registry.write().expect("registry lock") = registry.clone();
+        Ok(registry)
     }
 }
 

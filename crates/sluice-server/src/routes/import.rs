@@ -28,7 +28,8 @@ fn integration_for(
     table: &str,
     denied: &str,
 ) -> ApiResult<Arc<Integration>> {
-    let integration = state.integrations.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
+    let integration =
+        state.registry().integrations.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
     let is_admin = caller.0.roles.contains(&Role::Admin);
     if !may(&caller.0.roles, table, Access::Import) || !integration.allows_account(&caller.0.user_name, is_admin) {
         return Err(ApiError::forbidden(denied));
@@ -109,7 +110,7 @@ pub async fn show(
     let integration =
         integration_for(&state, &caller, peer, &table, "ACL Exception Read Failed due to security constraints")?;
     let row = state.store.get(integration.staging.clone(), sys_id).await?.ok_or(ApiError::RecordNotFound)?;
-    let set_schema = state.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
+    let set_schema = state.registry().catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
     let import_set = state
         .store
         .get(set_schema, row["sys_import_set"].clone())

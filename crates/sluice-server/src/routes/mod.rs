@@ -4,6 +4,7 @@ pub mod attachment;
 pub mod batch;
 pub mod health;
 pub mod import;
+pub mod integrations;
 pub mod table;
 
 use axum::Router;
@@ -32,6 +33,9 @@ pub fn router() -> Router<AppState> {
         .nest("/api/now", now_api())
         .nest("/api/now/v1", now_api())
         .nest("/api/now/v2", now_api())
+        .route("/api/sluice/v1/integrations", get(integrations::list))
+        .route("/api/sluice/v1/integrations/reload", axum::routing::post(integrations::reload))
+        .route("/api/sluice/v1/integrations/{name}", get(integrations::show))
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

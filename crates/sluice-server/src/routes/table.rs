@@ -33,7 +33,8 @@ const WRITABLE: &[&str] = &[tables::INCIDENT, tables::SYS_USER, tables::SYS_USER
 /// The table's schema, if the caller may read it (`verb` = None) or write it (`verb` = the
 /// ServiceNow ACL word: Insert, Update, Delete).
 fn table_for(state: &AppState, caller: &Caller, table: &str, verb: Option<&str>) -> ApiResult<Arc<TableSchema>> {
-    let schema = state.catalog.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
+    let schema =
+        state.registry().catalog.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
     match verb {
         None if may(&caller.0.roles, table, Access::Read) => Ok(schema),
         None => Err(ApiError::Forbidden {
