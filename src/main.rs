@@ -80,6 +80,9 @@ struct ServeArgs {
     /// SQLite durability.
     #[arg(long, env = "SLUICE_SYNCHRONOUS", value_enum, default_value = "full")]
     synchronous: Synchronous,
+    /// How long idempotency keys are remembered, in hours.
+    #[arg(long, env = "SLUICE_IDEMPOTENCY_HOURS", default_value_t = 72)]
+    idempotency_hours: u64,
 }
 
 #[derive(Subcommand)]
@@ -212,12 +215,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%address, data = %args.data.data.display(), "serving");
     spawn_reload_on_sighup(state.clone());
+    spawn_idempotency_purge(store.clone(), Duration::from_secs(args.idempotency_hours.saturating_mul(3600)));
     println!("sluice listening on http://{address}");
     sluice_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped accepting; in-flight requests finished; flushing writes");
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Forgets idempotency keys older than `keep`, once at start and then hourly.
+fn spawn_idempotency_purge(store: Arc<SqliteStore>, keep: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let before = DateTime::from_unix(DateTime::now().unix() - keep.as_secs() as i64);
+            match store.purge_idempotency(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "idempotency keys expired"),
+                Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+            }
+        }
+    });
 }
 
 /// SIGHUP reloads the integration definitions; a folder with problems is refused and the

@@ -5,6 +5,7 @@ mod accounts;
 mod durability;
 mod errors;
 mod helpers;
+mod idempotency;
 mod import;
 mod integrations;
 mod lifecycle;

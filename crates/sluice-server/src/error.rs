@@ -45,6 +45,10 @@ pub enum ApiError {
     InvalidDefinitions(Vec<sluice_core::integration::DefinitionProblem>),
     #[error("the write queue is full")]
     Busy,
+    #[error("invalid Idempotency-Key header")]
+    InvalidIdempotencyKey,
+    #[error("idempotency key reused for a different request")]
+    KeyReused,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -66,6 +70,8 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +95,8 @@ impl ApiError {
             Self::InvalidFields(_) => "invalid_field_values",
             Self::InvalidDefinitions(_) => "invalid_definition",
             Self::Busy => "busy",
+            Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::KeyReused => "idempotency_key_reused",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -132,6 +140,13 @@ impl ApiError {
                 ("Invalid field values".into(), Some(sluice_core::validate::summary(errors)))
             }
             Self::Busy => s("Service Unavailable", "Too many writes are waiting; retry shortly"),
+            Self::InvalidIdempotencyKey => {
+                s("Invalid Idempotency-Key", "An Idempotency-Key is 1 to 255 visible ASCII characters")
+            }
+            Self::KeyReused => s(
+                "Idempotency key reused",
+                "This Idempotency-Key was already used by this account for a different request",
+            ),
             Self::Internal(_) => ("Internal server error".into(), None),
         }
     }
@@ -141,6 +156,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Busy => Self::Busy,
+            StoreError::KeyReused => Self::KeyReused,
             other => Self::Internal(other.to_string()),
         }
     }

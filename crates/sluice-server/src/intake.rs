@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 use sluice_core::{DateTime, SysId, staging, transform, validate};
-use sluice_store::{ImportJob, ImportOutcome};
+use sluice_store::{Idempotency, ImportJob, ImportOutcome};
 
 use crate::AppState;
 use crate::error::ApiResult;
@@ -20,6 +20,7 @@ pub async fn import_row(
     integration: &Arc<Integration>,
     actor: Actor,
     body: JsonObject,
+    idempotency: Option<Idempotency>,
 ) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
     let verdict = validate::validate(integration, &staged).and_then(|row| transform::plan(integration, &row));
@@ -35,6 +36,7 @@ pub async fn import_row(
         verdict,
         actor,
         now: DateTime::now(),
+        idempotency,
     };
     Ok(state.store.import(job).await?)
 }

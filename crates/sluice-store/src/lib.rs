@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The write queue is full: the caller should retry shortly.
     #[error("the write queue is full")]
     Busy,
+    /// An idempotency key already used by this account for a different request.
+    #[error("idempotency key reused for a different request")]
+    KeyReused,
     #[error("the store is shut down")]
     Closed,
     #[error("database error: {0}")]
@@ -49,6 +52,8 @@ pub struct ImportJob {
     pub verdict: std::result::Result<Plan, Vec<FieldError>>,
     pub actor: Actor,
     pub now: DateTime,
+    /// Makes the import safe to retry (per account).
+    pub idempotency: Option<Idempotency>,
 }
 
 /// What happened to an imported row, as the Import Set API reports it.
@@ -61,6 +66,17 @@ pub struct ImportOutcome {
     pub display_value: Option<String>,
     pub status_message: Option<String>,
     pub errors: Vec<FieldError>,
+    /// The answer of an earlier request with the same idempotency key, not a new import.
+    pub replayed: bool,
+}
+
+/// An `Idempotency-Key` sent with a create: the same key with the same request returns the
+/// first answer; with a different request it is refused ([`StoreError::KeyReused`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    /// A digest of what was asked (target and body), to tell a retry from a different request.
+    pub fingerprint: String,
 }
 
 /// A Table API write.
@@ -136,6 +152,8 @@ pub trait Store: Send + Sync + 'static {
     async fn prepare_staging(&self, staging: Arc<TableSchema>) -> Result<()>;
     /// Stages, transforms and commits one row in one durable transaction.
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome>;
+    /// Forgets idempotency keys recorded before `before`; returns how many.
+    async fn purge_idempotency(&self, before: DateTime) -> Result<u64>;
     /// One record with every stored field (hidden ones included: callers filter).
     async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> Result<Option<Record>>;
     async fn list(&self, table: Arc<TableSchema>, query: ListQuery) -> Result<Page>;

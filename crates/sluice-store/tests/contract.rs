@@ -79,6 +79,7 @@ fn job_raw(integration: &Integration, raw: &str, actor: &Actor, now: DateTime) -
         verdict,
         actor: actor.clone(),
         now,
+        idempotency: None,
     }
 }
 

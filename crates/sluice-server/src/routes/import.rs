@@ -3,14 +3,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use sluice_core::account::{Access, Role, may};
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 use sluice_core::tables;
 use sluice_core::validate::FieldError;
-use sluice_store::ImportOutcome;
+use sluice_store::{Idempotency, ImportOutcome};
 use std::sync::Arc;
 
 use crate::AppState;
@@ -50,23 +52,43 @@ pub async fn create(
     PeerAddr(peer): PeerAddr,
     Path(table): Path<String>,
     BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
     body: Result<JsonObject, ApiError>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     // The table and the caller's rights are checked before the body is judged.
     let integration =
         integration_for(&state, &caller, peer, &table, "ACL Exception Insert Failed due to security constraints")?;
     let body = body?;
+    let idempotency = idempotency_key(&headers, &table, &body.raw)?;
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
-    let outcome = intake::import_row(&state, &integration, actor, body).await?;
+    let outcome = intake::import_row(&state, &integration, actor, body, idempotency).await?;
     let result = result_entry(&integration, &outcome, &base);
+    let mut out_headers = HeaderMap::new();
+    if outcome.replayed {
+        out_headers.insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
     Ok((
         StatusCode::CREATED,
+        out_headers,
         Json(json!({
             "import_set": outcome.import_set,
             "staging_table": table,
             "result": [result],
         })),
     ))
+}
+
+/// The `Idempotency-Key` header (1 to 255 visible ASCII characters) and a digest of what is
+/// asked, so a retry can be told from a different request under the same key.
+fn idempotency_key(headers: &HeaderMap, table: &str, body: &[u8]) -> ApiResult<Option<Idempotency>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().ok().filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    let Some(key) = key else { return Err(ApiError::InvalidIdempotencyKey) };
+    let mut digest = Sha256::new();
+    digest.update(table.as_bytes());
+    digest.update([0]);
+    digest.update(body);
+    Ok(Some(Idempotency { key: key.to_owned(), fingerprint: sluice_core::id::hex(&digest.finalize()) }))
 }
 
 /// One `result[]` element. For rows that produced no target record `sys_id` is the staging row's.
@@ -134,6 +156,7 @@ pub async fn show(
         display_value,
         status_message: Some(row["sys_import_state_comment"].clone()).filter(|m| !m.is_empty()),
         errors,
+        replayed: false,
     };
     let context = wire::DisplayContext::default();
     let enc = Encoding {

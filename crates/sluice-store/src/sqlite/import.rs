@@ -192,6 +192,7 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
         display_value: None,
         status_message: None,
         errors: Vec::new(),
+        replayed: false,
     };
     match &job.verdict {
         Err(errors) => outcome.errors = errors.clone(),

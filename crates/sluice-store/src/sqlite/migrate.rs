@@ -65,6 +65,11 @@ const STEPS: &[&str] = &[
      CREATE TABLE sys_number_counter (prefix TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);",
     // 2: one sys_choice row per (table, element, value).
     "CREATE UNIQUE INDEX sys_choice_entry ON sys_choice (name, element, value);",
+    // 3: idempotency keys of creates, per account.
+    "CREATE TABLE sluice_idempotency (
+         account TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
+         created_on INTEGER NOT NULL, PRIMARY KEY (account, key));
+     CREATE INDEX sluice_idempotency_age ON sluice_idempotency (created_on);",
 ];
 
 /// Adds the `sys_choice` rows of every choice field that has none yet (at every start, so new

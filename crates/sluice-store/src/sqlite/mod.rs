@@ -2,6 +2,7 @@
 //! writer thread for every write and a small pool of read connections that never wait for it.
 
 mod history;
+mod idempotency;
 mod import;
 mod migrate;
 mod records;
@@ -163,6 +164,10 @@ impl Store for SqliteStore {
 
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome> {
         self.enqueue(|tx| Job::Import(Box::new(job), tx)).await
+    }
+
+    async fn purge_idempotency(&self, before: sluice_core::DateTime) -> Result<u64> {
+        self.enqueue(|tx| Job::PurgeIdempotency(before, tx)).await
     }
 
     async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> Result<Option<Record>> {

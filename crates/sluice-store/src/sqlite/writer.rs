@@ -14,7 +14,7 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
 use tokio::sync::oneshot;
 
-use super::{import, migrate, records, table_write};
+use super::{idempotency, import, migrate, records, table_write};
 use crate::{ImportJob, ImportOutcome, NewAccount, Result, StoreError, TableWrite, WriteResult};
 
 pub enum Job {
@@ -22,6 +22,7 @@ pub enum Job {
     AddAccount(NewAccount, oneshot::Sender<Result<Account>>),
     PrepareStaging(Arc<TableSchema>, oneshot::Sender<Result<()>>),
     Write(Box<TableWrite>, oneshot::Sender<Result<WriteResult>>),
+    PurgeIdempotency(sluice_core::DateTime, oneshot::Sender<Result<u64>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -30,6 +31,7 @@ enum Done {
     AddAccount(Result<Account>),
     PrepareStaging(Result<()>),
     Write(Result<WriteResult>),
+    Purge(Result<u64>),
 }
 
 impl Done {
@@ -39,6 +41,7 @@ impl Done {
             Self::AddAccount(r) => r.is_err(),
             Self::PrepareStaging(r) => r.is_err(),
             Self::Write(r) => r.is_err(),
+            Self::Purge(r) => r.is_err(),
         }
     }
 }
@@ -59,6 +62,7 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
         (Job::AddAccount(_, tx), Done::AddAccount(r)) => send(tx, r, commit_error),
         (Job::PrepareStaging(_, tx), Done::PrepareStaging(r)) => send(tx, r, commit_error),
         (Job::Write(_, tx), Done::Write(r)) => send(tx, r, commit_error),
+        (Job::PurgeIdempotency(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
 }
@@ -126,6 +130,7 @@ fn fail(job: Job, msg: &str) {
         Job::AddAccount(_, tx) => drop(tx.send(Err(err()))),
         Job::PrepareStaging(_, tx) => drop(tx.send(Err(err()))),
         Job::Write(_, tx) => drop(tx.send(Err(err()))),
+        Job::PurgeIdempotency(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -137,6 +142,7 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::AddAccount(..) => Done::AddAccount(Err(e())),
             Job::PrepareStaging(..) => Done::PrepareStaging(Err(e())),
             Job::Write(..) => Done::Write(Err(e())),
+            Job::PurgeIdempotency(..) => Done::Purge(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -159,7 +165,12 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         result
     }
     match job {
-        Job::Import(job, _) => Done::Import(guarded("import job", || Ok(import::run(conn, catalog, job)?))),
+        Job::Import(job, _) => {
+            Done::Import(guarded("import job", || idempotency::guarded(conn, job, || import::run(conn, catalog, job))))
+        }
+        Job::PurgeIdempotency(before, _) => {
+            Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
+        }
         Job::Write(write, _) => Done::Write(guarded("table write", || Ok(table_write::run(conn, catalog, write)?))),
         Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || add_account(conn, catalog, new))),
         Job::PrepareStaging(schema, _) => Done::PrepareStaging(guarded("staging table preparation", || {
