@@ -80,6 +80,12 @@ struct ServeArgs {
     /// SQLite durability.
     #[arg(long, env = "SLUICE_SYNCHRONOUS", value_enum, default_value = "full")]
     synchronous: Synchronous,
+    /// PEM certificate chain (leaf first): serve HTTPS only. Needs --tls-key.
+    #[arg(long, env = "SLUICE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(long, env = "SLUICE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +192,11 @@ async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logs(args.log_format);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(sluice_server::tls::load_config(cert, key)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key (SLUICE_TLS_CERT, SLUICE_TLS_KEY) go together: give both or neither"),
+    };
     let catalog = Catalog::builtin();
     let integrations = match &args.integrations {
         Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
@@ -202,6 +213,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: address.to_string(),
         public_url: args.public_url,
+        https: tls.is_some(),
         max_body_bytes: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
     };
@@ -209,9 +221,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for i in state.integrations.values() {
         tracing::info!(integration = %i.name(), version = %i.definition.version, staging_table = %i.definition.staging_table, "integration active");
     }
-    tracing::info!(%address, data = %args.data.data.display(), "serving");
-    println!("sluice listening on http://{address}");
-    sluice_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!(%address, https = tls.is_some(), data = %args.data.data.display(), "serving");
+    match tls {
+        Some(tls) => {
+            println!("sluice listening on https://{address}");
+            sluice_server::tls::serve_tls(listener, state, tls, shutdown_signal()).await?;
+        }
+        None => {
+            println!("sluice listening on http://{address}");
+            sluice_server::serve(listener, state, shutdown_signal()).await?;
+        }
+    }
     tracing::info!("stopped accepting; in-flight requests finished; flushing writes");
     store.close().await;
     tracing::info!("stopped");

@@ -8,3 +8,4 @@ mod helpers;
 mod import;
 mod integrations;
 mod lifecycle;
+mod tls;
