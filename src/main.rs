@@ -83,6 +83,12 @@ struct ServeArgs {
     /// How long idempotency keys are remembered, in hours.
     #[arg(long, env = "SLUICE_IDEMPOTENCY_HOURS", default_value_t = 72)]
     idempotency_hours: u64,
+    /// PEM certificate chain (leaf first): serve HTTPS only. Needs --tls-key.
+    #[arg(long, env = "SLUICE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(long, env = "SLUICE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +195,11 @@ async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logs(args.log_format);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(sluice_server::tls::load_config(cert, key)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key (SLUICE_TLS_CERT, SLUICE_TLS_KEY) go together: give both or neither"),
+    };
     let catalog = Catalog::builtin();
     let integrations = match &args.integrations {
         Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
@@ -205,6 +216,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: address.to_string(),
         public_url: args.public_url,
+        https: tls.is_some(),
         max_body_bytes: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         integrations_dir: args.integrations.clone(),
@@ -213,11 +225,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for i in state.registry().integrations.values() {
         tracing::info!(integration = %i.name(), version = %i.definition.version, staging_table = %i.definition.staging_table, "integration active");
     }
-    tracing::info!(%address, data = %args.data.data.display(), "serving");
+    tracing::info!(%address, https = tls.is_some(), data = %args.data.data.display(), "serving");
     spawn_reload_on_sighup(state.clone());
     spawn_idempotency_purge(store.clone(), Duration::from_secs(args.idempotency_hours.saturating_mul(3600)));
-    println!("sluice listening on http://{address}");
-    sluice_server::serve(listener, state, shutdown_signal()).await?;
+    match tls {
+        Some(tls) => {
+            println!("sluice listening on https://{address}");
+            sluice_server::tls::serve_tls(listener, state, tls, shutdown_signal()).await?;
+        }
+        None => {
+            println!("sluice listening on http://{address}");
+            sluice_server::serve(listener, state, shutdown_signal()).await?;
+        }
+    }
     tracing::info!("stopped accepting; in-flight requests finished; flushing writes");
     store.close().await;
     tracing::info!("stopped");

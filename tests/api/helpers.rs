@@ -41,12 +41,28 @@ impl Server {
 
     /// A server on an existing data folder (a restart).
     pub fn start_on(data: &Path, args: &[&str]) -> Self {
+        Self::start_on_with_env(data, args, &[])
+    }
+
+    /// A server on a fresh data folder, with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().join("data");
+        let mut server = Self::start_on_with_env(&data, args, env);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    fn start_on_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = sluice()
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(args)
             .env("SLUICE_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env_remove("SLUICE_INTEGRATIONS")
+            .env_remove("SLUICE_TLS_CERT")
+            .env_remove("SLUICE_TLS_KEY")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

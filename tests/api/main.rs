@@ -10,3 +10,4 @@ mod import;
 mod integrations;
 mod lifecycle;
 mod table;
+mod tls;

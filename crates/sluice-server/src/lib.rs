@@ -11,6 +11,7 @@ pub mod params;
 pub mod receive;
 pub mod routes;
 pub mod table_input;
+pub mod tls;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub struct ServerConfig {
     /// Base of absolute links in responses (`record_link`, reference links), e.g.
     /// `https://sluice.example.com`; taken from each request's `Host` when unset.
     pub public_url: Option<String>,
+    /// Served over TLS ([`tls::serve_tls`]): links taken from `Host` start with `https://`.
+    pub https: bool,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// Where integration definitions are reloaded from; `None` for the built-in default.
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
+            https: false,
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             integrations_dir: None,
@@ -135,7 +139,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(timeout, observe::track))
 }
 
-/// Serves until `shutdown` completes, then stops accepting and lets in-flight requests finish.
+/// Serves plain http until `shutdown` completes, then stops accepting and lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,

@@ -62,7 +62,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 }
 
 /// The absolute base URL for links in responses: `--public-url` when set, else the request's
-/// `Host` over http.
+/// `Host` over http, or https when served over TLS.
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<AppState> for BaseUrl {
@@ -81,7 +81,8 @@ impl FromRequestParts<AppState> for BaseUrl {
             })
             .map(str::to_owned)
             .unwrap_or_else(|| state.config.listen.clone());
-        Ok(Self(format!("http://{host}")))
+        let scheme = if state.config.https { "https" } else { "http" };
+        Ok(Self(format!("{scheme}://{host}")))
     }
 }
 
