@@ -1,7 +1,7 @@
 //! Read access through ServiceNow's Table API shape: `{"result": ...}`, string values,
-//! `{link, value}` references, `X-Total-Count`. Equality filters only, from `sysparm_query`
-//! (`a=1^b=2`) and from plain `field=value` parameters; unknown fields are ignored as ServiceNow
-//! does. The full Table API (operators, writes, display values) builds on this.
+//! `{link, value}` references, `X-Total-Count`. Filters from `sysparm_query` (an encoded query,
+//! see `sluice_core::query`) ANDed with plain `field=value` parameters; unknown fields are ignored
+//! as ServiceNow does. The full Table API (writes, display values) builds on this.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use sluice_core::account::{Access, may};
+use sluice_core::query;
 use sluice_core::schema::TableSchema;
 use sluice_store::ListQuery;
 
@@ -46,19 +47,6 @@ fn fields_param(pairs: &[(String, String)]) -> Option<Vec<String>> {
         .map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
 }
 
-/// `field=value` terms of an encoded query; other terms are skipped for now.
-fn equality_terms(schema: &TableSchema, query: &str) -> Vec<(String, String)> {
-    query
-        .split('^')
-        .map(|t| t.strip_prefix("GOTO").unwrap_or(t))
-        .filter(|t| !t.starts_with("ORDERBY") && !t.starts_with("NQ") && !t.starts_with("OR"))
-        .filter_map(|t| t.split_once('='))
-        .filter(|(f, _)| !f.ends_with('!') && !f.ends_with('<') && !f.ends_with('>'))
-        .filter(|(f, _)| schema.visible_field(f).is_some())
-        .map(|(f, v)| (f.to_owned(), v.to_owned()))
-        .collect()
-}
-
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,15 +55,15 @@ pub async fn list(
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let schema = readable(&state, &caller, &table)?;
-    let mut equals = param(&pairs, "sysparm_query").map(|q| equality_terms(&schema, q)).unwrap_or_default();
+    let mut filter = query::parse(param(&pairs, "sysparm_query").unwrap_or_default());
     for (k, v) in &pairs {
         if !k.starts_with("sysparm_") && schema.visible_field(k).is_some() {
-            equals.push((k.clone(), v.clone()));
+            filter.and_equals(k, v);
         }
     }
     let number = |name: &str, default: u64| param(&pairs, name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(default);
     let query =
-        ListQuery { equals, limit: number("sysparm_limit", DEFAULT_LIMIT), offset: number("sysparm_offset", 0) };
+        ListQuery { filter, limit: number("sysparm_limit", DEFAULT_LIMIT), offset: number("sysparm_offset", 0) };
     let page = state.store.list(schema.clone(), query).await?;
     let fields = fields_param(&pairs);
     let enc = Encoding {
