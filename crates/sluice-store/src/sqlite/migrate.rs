@@ -63,6 +63,14 @@ const STEPS: &[&str] = &[
      CREATE INDEX sys_journal_field_element ON sys_journal_field (element_id, sys_created_on);
      CREATE INDEX sys_import_set_loading ON sys_import_set (table_name, state);
      CREATE TABLE sys_number_counter (prefix TEXT PRIMARY KEY NOT NULL, next INTEGER NOT NULL);",
+    // 2: list queries compare text without regard to case, as ServiceNow does; an index they
+    // search by must use the same collation, or SQLite scans the whole table.
+    "DROP INDEX incident_number;
+     CREATE UNIQUE INDEX incident_number ON incident (number COLLATE NOCASE);
+     DROP INDEX sys_audit_document;
+     CREATE INDEX sys_audit_document ON sys_audit (documentkey COLLATE NOCASE, sys_created_on);
+     DROP INDEX sys_journal_field_element;
+     CREATE INDEX sys_journal_field_element ON sys_journal_field (element_id COLLATE NOCASE, sys_created_on);",
 ];
 
 pub fn migrate(conn: &mut Connection, catalog: &Catalog) -> rusqlite::Result<()> {

@@ -5,7 +5,9 @@
 //! order of the `?` placeholders. As ServiceNow does by default, a condition on a field the table
 //! does not have (or hides) is dropped and the rest of the query runs.
 //!
-//! Semantics, following ServiceNow on MySQL: text comparisons ignore ASCII case; `LIKE`,
+//! Semantics, following ServiceNow on MySQL: text comparisons ignore ASCII case (`sys_id` and
+//! reference fields hold lowercase sys_ids, so there the value is lowercased and compared as is,
+//! which keeps their binary indexes usable); `LIKE`,
 //! `STARTSWITH` and `ENDSWITH` take their value literally (`%`, `_`, `\` are escaped); integer
 //! fields compare as numbers; ordering comparisons (`<`, `<=`, `>`, `>=`, `BETWEEN`) never match an
 //! empty value (ServiceNow's NULL); date-times are `yyyy-MM-dd HH:mm:ss` text, which orders as
@@ -75,6 +77,54 @@ fn text(v: &str) -> Value {
     Value::Text(v.to_owned())
 }
 
+/// How a field's values compare.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    /// INTEGER affinity: a bound text value that looks like a number is compared as one.
+    Number,
+    /// `sys_id` and references: lowercase sys_ids (or empty). Comparing with the value lowercased
+    /// ignores case exactly as NOCASE would, and can use the primary key and binary indexes.
+    Key,
+    /// Any other text: ASCII case ignored.
+    Text,
+}
+
+impl Compare {
+    fn of(field: &Field) -> Self {
+        match field.kind {
+            FieldKind::Integer => Compare::Number,
+            FieldKind::Reference(_) => Compare::Key,
+            _ if field.name == "sys_id" => Compare::Key,
+            _ => Compare::Text,
+        }
+    }
+
+    fn collate(self) -> &'static str {
+        if self == Compare::Text { " COLLATE NOCASE" } else { "" }
+    }
+
+    /// A value to compare for equality or membership.
+    fn value(self, v: &str) -> Value {
+        match self {
+            Compare::Key => Value::Text(v.to_ascii_lowercase()),
+            _ => text(v),
+        }
+    }
+
+    /// A value to order against: a number for integer fields (a value that is not a number makes
+    /// the condition invalid, so it is dropped), the text otherwise.
+    fn ordered(self, v: &str) -> Option<Value> {
+        if self != Compare::Number {
+            return Some(self.value(v));
+        }
+        let v = v.trim();
+        if let Ok(i) = v.parse::<i64>() {
+            return Some(Value::Integer(i));
+        }
+        v.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Real)
+    }
+}
+
 /// `\`, `%` and `_` taken literally in a `LIKE ... ESCAPE '\'` pattern.
 fn escape_like(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -134,38 +184,21 @@ fn matching(col: &str, how: Match, v: &str) -> Part {
     }
 }
 
-/// A value to order against: a number for integer fields (a value that is not a number makes the
-/// condition invalid, so it is dropped), the text itself otherwise.
-fn ordered_value(field: &Field, v: &str) -> Option<Value> {
-    if field.kind != FieldKind::Integer {
-        return Some(text(v));
-    }
-    let v = v.trim();
-    if let Ok(i) = v.parse::<i64>() {
-        return Some(Value::Integer(i));
-    }
-    v.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Real)
-}
-
 /// The SQL for one operator on one column (`col` is a schema name, possibly table-qualified).
 fn predicate(col: &str, field: &Field, op: &Operator) -> Option<Part> {
-    // Integer columns have INTEGER affinity: a bound text value that looks like a number is
-    // compared as one. Text of every other kind compares without regard to ASCII case.
-    let nocase = if field.kind == FieldKind::Integer { "" } else { " COLLATE NOCASE" };
+    let compare = Compare::of(field);
+    let nocase = compare.collate();
     let list = |values: &[String]| vec!["?"; values.len()].join(", ");
+    let values = |values: &[String]| values.iter().map(|v| compare.value(v)).collect();
     let part = match op {
-        Operator::Eq(v) => Part::new(format!("{col}{nocase} = ?"), vec![text(v)]),
-        Operator::Ne(v) => Part::new(format!("{col}{nocase} <> ?"), vec![text(v)]),
+        Operator::Eq(v) => Part::new(format!("{col}{nocase} = ?"), vec![compare.value(v)]),
+        Operator::Ne(v) => Part::new(format!("{col}{nocase} <> ?"), vec![compare.value(v)]),
         Operator::Like(v) => matching(col, Match::Contains, v),
         Operator::NotLike(v) => matching(col, Match::NotContains, v),
         Operator::StartsWith(v) => matching(col, Match::Prefix, v),
         Operator::EndsWith(v) => matching(col, Match::Suffix, v),
-        Operator::In(values) => {
-            Part::new(format!("{col}{nocase} IN ({})", list(values)), values.iter().map(|v| text(v)).collect())
-        }
-        Operator::NotIn(values) => {
-            Part::new(format!("{col}{nocase} NOT IN ({})", list(values)), values.iter().map(|v| text(v)).collect())
-        }
+        Operator::In(vs) => Part::new(format!("{col}{nocase} IN ({})", list(vs)), values(vs)),
+        Operator::NotIn(vs) => Part::new(format!("{col}{nocase} NOT IN ({})", list(vs)), values(vs)),
         Operator::IsEmpty | Operator::EmptyString => Part::new(format!("{col} = ''"), Vec::new()),
         Operator::IsNotEmpty => Part::new(format!("{col} <> ''"), Vec::new()),
         Operator::Anything => Part::always(),
@@ -176,11 +209,11 @@ fn predicate(col: &str, field: &Field, op: &Operator) -> Option<Part> {
                 Operator::Gt(_) => ">",
                 _ => ">=",
             };
-            let value = ordered_value(field, v)?;
+            let value = compare.ordered(v)?;
             Part::new(format!("({col} <> '' AND {col}{nocase} {sign} ?)"), vec![value])
         }
         Operator::Between(low, high) => {
-            let (low, high) = (ordered_value(field, low)?, ordered_value(field, high)?);
+            let (low, high) = (compare.ordered(low)?, compare.ordered(high)?);
             Part::new(format!("({col} <> '' AND {col}{nocase} BETWEEN ? AND ?)"), vec![low, high])
         }
     };
@@ -232,7 +265,7 @@ fn order(schema: &TableSchema, order_by: &[OrderBy]) -> String {
         .iter()
         .filter_map(|o| {
             let field = queryable(schema, &o.field)?;
-            let nocase = if field.kind == FieldKind::Integer { "" } else { " COLLATE NOCASE" };
+            let nocase = Compare::of(field).collate();
             Some(format!("{}{nocase} {}", field.name, if o.descending { "DESC" } else { "ASC" }))
         })
         .collect();
@@ -305,6 +338,50 @@ mod tests {
         assert_eq!(sql("number=INC1^NQnope=1"), everything);
         let f = sql("nope=1^ORnumber=INC1^nope=2");
         assert_eq!((f.where_sql.as_str(), f.params), (" WHERE number COLLATE NOCASE = ?", texts(&["INC1"])));
+    }
+
+    /// Searches by the usual keys (number, sys_id, correlation id, the document of an audit
+    /// row, a user name through a reference, keyset paging by sys_id) use an index.
+    #[test]
+    fn searches_use_the_indexes() {
+        let catalog = Catalog::builtin();
+        let mut conn = rusqlite::Connection::open_in_memory().expect("in-memory database");
+        crate::sqlite::migrate::migrate(&mut conn, &catalog).expect("migrate");
+        let plan = |table: &str, query: &str| {
+            let schema = catalog.get(table).expect("table");
+            let f = translate(&catalog, schema, &parse(query));
+            let sql = format!("EXPLAIN QUERY PLAN SELECT sys_id FROM {table}{}{}", f.where_sql, f.order_sql);
+            let mut stmt = conn.prepare(&sql).expect("prepare");
+            let rows = stmt.query_map(rusqlite::params_from_iter(f.params.iter()), |r| r.get::<_, String>(3));
+            rows.expect("plan").collect::<rusqlite::Result<Vec<_>>>().expect("plan").join("; ")
+        };
+        for (table, query, index) in [
+            ("incident", "number=INC0010001", "USING INDEX incident_number (number=?)"),
+            ("incident", "GOTOnumber=inc0010001^ORnumber=INC0010002", "USING INDEX incident_number (number=?)"),
+            ("incident", "numberININC0010001,INC0010002", "USING INDEX incident_number (number=?)"),
+            ("incident", "sys_id=0123456789ABCDEF0123456789abcdef", "sqlite_autoindex_incident_1 (sys_id=?)"),
+            ("incident", "sys_id>0123456789abcdef^ORDERBYsys_id", "sqlite_autoindex_incident_1 (sys_id>?)"),
+            ("incident", "correlation_id=am:1", "USING INDEX incident_correlation (correlation_id=?)"),
+            ("incident", "caller_id.user_name=bob", "USING INDEX sys_user_user_name (user_name=?)"),
+            ("sys_audit", "documentkey=0123456789abcdef", "USING INDEX sys_audit_document (documentkey=?)"),
+            ("sys_journal_field", "element_id=0123", "USING INDEX sys_journal_field_element (element_id=?)"),
+            ("sys_user", "user_name=Bob", "USING INDEX sys_user_user_name (user_name=?)"),
+            ("sys_user", "email=bob@example.com", "USING INDEX sys_user_email (email=?)"),
+        ] {
+            let plan = plan(table, query);
+            assert!(plan.contains(index), "{table} {query}: {plan}");
+        }
+    }
+
+    #[test]
+    fn keys_are_lowercased_not_collated() {
+        let f = sql("sys_id=ABCdef^caller_idINAB,cd^assigned_to>F");
+        assert_eq!(
+            f.where_sql,
+            " WHERE ((sys_id = ? AND caller_id IN (?, ?)) AND (assigned_to <> '' AND assigned_to > ?))"
+        );
+        assert_eq!(f.params, texts(&["abcdef", "ab", "cd", "f"]));
+        assert_eq!(sql("ORDERBYcaller_id").order_sql, " ORDER BY caller_id ASC, rowid");
     }
 
     #[test]
