@@ -166,8 +166,8 @@ enum Shape {
     Bare(Operator),
 }
 
-/// Operators in the order they are tried: where one token starts another (`!=` and `=` do not,
-/// but `<=` and `<`, `NOT LIKE` and `NOT IN`... might in a later list), the longer comes first.
+/// Operators in the order they are tried: a token that begins with another one comes before it
+/// (`<=` before `<`, `>=` before `>`), so the longest token wins.
 const OPERATORS: &[(&str, Shape)] = &[
     ("!=", Shape::Value(Operator::Ne)),
     ("=", Shape::Value(Operator::Eq)),
@@ -302,11 +302,6 @@ impl EncodedQuery {
             group.clauses.push(Clause { any_of: vec![condition.clone()] });
         }
     }
-
-    /// No condition and no ordering: the whole table in its natural order.
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty() && self.order_by.is_empty()
-    }
 }
 
 /// The canonical encoded-query text: conditions, then the ordering, then the ignored terms as
@@ -366,7 +361,6 @@ mod tests {
     fn empty_query_matches_everything() {
         assert_eq!(parse(""), EncodedQuery::default());
         assert_eq!(parse("^^"), EncodedQuery::default());
-        assert!(parse("").is_empty());
         assert_eq!(parse("").to_string(), "");
     }
 
