@@ -8,6 +8,7 @@ pub mod id;
 pub mod incident;
 pub mod integration;
 pub mod number;
+pub mod query;
 pub mod rules;
 pub mod schema;
 pub mod staging;

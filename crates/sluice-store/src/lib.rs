@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sluice_core::account::{Account, Role};
+use sluice_core::query::EncodedQuery;
 use sluice_core::rules::{Actor, RuleViolation};
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
@@ -130,10 +131,11 @@ pub struct NewAccount {
     pub now: DateTime,
 }
 
-/// Equality filters on visible fields, paging, and the total count.
+/// A filter and ordering (a parsed `sysparm_query`; conditions on unknown or hidden fields are
+/// dropped), paging, and the total count.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
-    pub equals: Vec<(String, String)>,
+    pub filter: EncodedQuery,
     pub limit: u64,
     pub offset: u64,
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sluice_core::account::Role;
 use sluice_core::integration::Integration;
+use sluice_core::query::EncodedQuery;
 use sluice_core::rules::Actor;
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
@@ -98,9 +99,17 @@ async fn import<S: Store + ?Sized>(store: &S, job: ImportJob) -> ImportOutcome {
     store.import(job).await.expect("import")
 }
 
-async fn list<S: Store + ?Sized>(store: &S, schema: Arc<TableSchema>, equals: &[(&str, &str)]) -> Page {
-    let equals = equals.iter().map(|(f, v)| ((*f).to_owned(), (*v).to_owned())).collect();
-    store.list(schema, ListQuery { equals, limit: 10_000, offset: 0 }).await.expect("list")
+/// Field equality filters, ANDed, as plain `?field=value` parameters give them.
+fn equals(pairs: &[(&str, &str)]) -> EncodedQuery {
+    let mut filter = EncodedQuery::default();
+    for (field, value) in pairs {
+        filter.and_equals(field, value);
+    }
+    filter
+}
+
+async fn list<S: Store + ?Sized>(store: &S, schema: Arc<TableSchema>, pairs: &[(&str, &str)]) -> Page {
+    store.list(schema, ListQuery { filter: equals(pairs), limit: 10_000, offset: 0 }).await.expect("list")
 }
 
 async fn get<S: Store + ?Sized>(store: &S, schema: Arc<TableSchema>, sys_id: &str) -> Record {
@@ -426,11 +435,7 @@ mod contract {
         }
         let incidents = table(tables::INCIDENT);
         let numbers = |page: &Page| page.records.iter().map(|r| r["number"].clone()).collect::<Vec<_>>();
-        let query = |equals: &[(&str, &str)], limit, offset| ListQuery {
-            equals: equals.iter().map(|(f, v)| ((*f).to_owned(), (*v).to_owned())).collect(),
-            limit,
-            offset,
-        };
+        let query = |pairs: &[(&str, &str)], limit, offset| ListQuery { filter: equals(pairs), limit, offset };
 
         let all = store.list(incidents.clone(), query(&[], 100, 0)).await.expect("list");
         assert_eq!(all.total, 5);

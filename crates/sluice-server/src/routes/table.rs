@@ -1,6 +1,7 @@
 //! ServiceNow's Table API: `GET` list and one, `POST`, `PUT`/`PATCH`, `DELETE` on
 //! `/api/now[/v1|/v2]/table/{table}[/{sys_id}]`, ServiceNow-shaped (`{"result": ...}`, string
-//! values, references, display values, `X-Total-Count`, `Link`, `Location`).
+//! values, references, display values, `X-Total-Count`, `Link`, `Location`). Lists are filtered
+//! by encoded queries (`sysparm_query`) translated to parameterised SQL by the store.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sluice_core::account::{Access, may};
+use sluice_core::query;
 use sluice_core::rules::{Actor, RuleViolation};
 use sluice_core::schema::TableSchema;
 use sluice_core::{DateTime, Record, tables};
@@ -48,26 +50,16 @@ fn table_for(state: &AppState, caller: &Caller, table: &str, verb: Option<&str>)
     }
 }
 
-/// `field=value` terms of an encoded query plus plain field parameters (equality only).
+/// The encoded query (`sysparm_query`, see [`sluice_core::query`]) ANDed with plain `field=value`
+/// parameters; unknown fields are ignored as ServiceNow does.
 fn list_query(schema: &TableSchema, params: &TableParams) -> ListQuery {
-    let mut equals: Vec<(String, String)> = params
-        .query
-        .as_deref()
-        .unwrap_or("")
-        .split('^')
-        .map(|t| t.strip_prefix("GOTO").unwrap_or(t))
-        .filter(|t| !t.starts_with("ORDERBY") && !t.starts_with("NQ") && !t.starts_with("OR"))
-        .filter_map(|t| t.split_once('='))
-        .filter(|(f, _)| !f.ends_with('!') && !f.ends_with('<') && !f.ends_with('>'))
-        .filter(|(f, _)| schema.visible_field(f).is_some())
-        .map(|(f, v)| (f.to_owned(), v.to_owned()))
-        .collect();
+    let mut filter = query::parse(params.query.as_deref().unwrap_or_default());
     for (k, v) in &params.field_filters {
         if schema.visible_field(k).is_some() {
-            equals.push((k.clone(), v.clone()));
+            filter.and_equals(k, v);
         }
     }
-    ListQuery { equals, limit: params.limit.unwrap_or(DEFAULT_LIMIT), offset: params.offset }
+    ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT), offset: params.offset }
 }
 
 async fn encode_records(

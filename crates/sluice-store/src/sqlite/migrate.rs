@@ -70,6 +70,14 @@ const STEPS: &[&str] = &[
          account TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, outcome TEXT NOT NULL,
          created_on INTEGER NOT NULL, PRIMARY KEY (account, key));
      CREATE INDEX sluice_idempotency_age ON sluice_idempotency (created_on);",
+    // 4: list queries compare text without regard to case, as ServiceNow does; an index they
+    // search by must use the same collation, or SQLite scans the whole table.
+    "DROP INDEX incident_number;
+     CREATE UNIQUE INDEX incident_number ON incident (number COLLATE NOCASE);
+     DROP INDEX sys_audit_document;
+     CREATE INDEX sys_audit_document ON sys_audit (documentkey COLLATE NOCASE, sys_created_on);
+     DROP INDEX sys_journal_field_element;
+     CREATE INDEX sys_journal_field_element ON sys_journal_field (element_id COLLATE NOCASE, sys_created_on);",
 ];
 
 /// Adds the `sys_choice` rows of every choice field that has none yet (at every start, so new

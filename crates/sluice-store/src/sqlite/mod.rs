@@ -5,6 +5,7 @@ mod history;
 mod idempotency;
 mod import;
 mod migrate;
+mod query;
 mod records;
 mod table_write;
 mod writer;
@@ -52,6 +53,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<SyncSender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// The built-in tables, for following references in queries (`caller_id.user_name=...`).
+    catalog: Arc<Catalog>,
 }
 
 fn configure(conn: &Connection, synchronous_full: bool) -> rusqlite::Result<()> {
@@ -74,6 +77,7 @@ impl SqliteStore {
         configure(&conn, options.synchronous_full)?;
         let catalog = Catalog::builtin();
         migrate::migrate(&mut conn, &catalog)?;
+        let shared = Arc::new(catalog.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue_capacity);
         let max_batch = options.max_batch.max(1);
         let thread = std::thread::Builder::new()
@@ -84,6 +88,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            catalog: shared,
         })
     }
 
@@ -175,8 +180,9 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, table: Arc<TableSchema>, query: ListQuery) -> Result<Page> {
+        let catalog = self.catalog.clone();
         self.read(move |c| {
-            let (records, total) = records::list(c, &table, &query.equals, query.limit, query.offset)?;
+            let (records, total) = records::list(c, &catalog, &table, &query.filter, query.limit, query.offset)?;
             Ok(Page { records, total })
         })
         .await

@@ -1,10 +1,14 @@
 //! Generic record reads and writes over a table schema. Table and column names come only from
 //! schemas (checked identifiers); every value is a bound parameter.
 
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params_from_iter};
 use sluice_core::Record;
+use sluice_core::query::EncodedQuery;
 use sluice_core::schema::TableSchema;
+use sluice_core::tables::Catalog;
+
+use super::query;
 
 pub fn columns(schema: &TableSchema) -> String {
     schema.stored_fields().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -68,39 +72,26 @@ pub fn get(conn: &Connection, schema: &TableSchema, sys_id: &str) -> rusqlite::R
     conn.prepare_cached(&sql)?.query_row([sys_id], |row| from_row(schema, row)).optional()
 }
 
-/// Equality filters (already checked to be visible fields), insertion order, limit and offset.
+/// The rows matching `filter` (conditions on visible fields; references followed through
+/// `catalog`) in the filter's order, a page of them, and how many match in all.
 pub fn list(
     conn: &Connection,
+    catalog: &Catalog,
     schema: &TableSchema,
-    equals: &[(String, String)],
+    filter: &EncodedQuery,
     limit: u64,
     offset: u64,
 ) -> rusqlite::Result<(Vec<Record>, u64)> {
-    let mut conditions = Vec::new();
-    for (i, (field, _)) in equals.iter().enumerate() {
-        debug_assert!(schema.field(field).is_some());
-        conditions.push(format!("{field} = ?{}", i + 1));
-    }
-    let where_sql = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-    let values = || equals.iter().map(|(_, v)| v.as_str());
+    let query::Filter { where_sql, order_sql, mut params } = query::translate(catalog, schema, filter);
     let total: i64 = conn
         .prepare_cached(&format!("SELECT COUNT(*) FROM {}{where_sql}", schema.name))?
-        .query_row(params_from_iter(values()), |r| r.get(0))?;
-    let n = equals.len();
-    let sql = format!(
-        "SELECT {} FROM {}{where_sql} ORDER BY rowid LIMIT ?{} OFFSET ?{}",
-        columns(schema),
-        schema.name,
-        n + 1,
-        n + 2
-    );
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    let mut params: Vec<&dyn ToSql> = equals.iter().map(|(_, v)| v as &dyn ToSql).collect();
-    params.push(&limit);
-    params.push(&offset);
+        .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+    let sql = format!("SELECT {} FROM {}{where_sql}{order_sql} LIMIT ? OFFSET ?", columns(schema), schema.name);
+    params.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    params.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let records =
-        stmt.query_map(params.as_slice(), |row| from_row(schema, row))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let records = stmt
+        .query_map(params_from_iter(params.iter()), |row| from_row(schema, row))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((records, total as u64))
 }
