@@ -1,6 +1,8 @@
 //! `sluice`: the command line. `serve` runs the gateway; `account` manages the accounts that call
 //! it; `integrations check` checks definitions offline.
 
+mod bench;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +35,8 @@ enum Command {
     /// Work with integration definitions.
     #[command(subcommand)]
     Integrations(IntegrationsCommand),
+    /// Drive a running sluice with concurrent creates and print throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -128,6 +132,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(account(cmd))
         }
         Command::Integrations(IntegrationsCommand::Check { dir }) => check_integrations(&dir),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }
 
