@@ -119,3 +119,39 @@ async fn the_first_start_prints_a_generated_admin_password_once() {
     let second = run();
     assert!(!second.iter().any(|l| l.contains("password")), "{second:?}");
 }
+
+#[tokio::test]
+async fn senders_see_their_own_submissions_with_every_error_and_nothing_of_others() {
+    let s = Server::start();
+    let a = s.add_account("sender.a", &["import_set_loader"]);
+    let b = s.add_account("sender.b", &["import_set_loader"]);
+    let import = s.url(&format!("/api/now/import/{STAGING}"));
+    let post = |user: &'static str, pw: &str, body: Value| {
+        s.http.post(&import).basic_auth(user, Some(pw.to_owned())).json(&body).send()
+    };
+    post("sender.a", &a, json!({"u_short_description": "good one"})).await.unwrap();
+    post("sender.a", &a, json!({"u_impact": "7"})).await.unwrap();
+    post("sender.b", &b, json!({"u_short_description": "b's"})).await.unwrap();
+
+    let r = s.http.get(s.url("/api/sluice/v1/submissions")).basic_auth("sender.a", Some(&a)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let rows = body["result"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{body}");
+    let failed = rows.iter().find(|r| r["state"] == "error").unwrap();
+    let codes: Vec<&str> = failed["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["field_required", "invalid_choice"]);
+    let ok = rows.iter().find(|r| r["state"] == "inserted").unwrap();
+    assert_eq!(ok["number"], "INC0010001");
+    assert!(!body.to_string().contains("b's"));
+
+    let r = s
+        .http
+        .get(s.url("/api/sluice/v1/submissions?state=error"))
+        .basic_auth("sender.a", Some(&a))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["result"].as_array().unwrap().len(), 1);
+}

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod health;
 pub mod import;
 pub mod integrations;
+pub mod submissions;
 pub mod table;
 
 use axum::Router;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/now/v1", now_api())
         .nest("/api/now/v2", now_api())
         .route("/api/sluice/v1/integrations", get(integrations::list))
+        .route("/api/sluice/v1/submissions", get(submissions::list))
         .route("/api/sluice/v1/integrations/reload", axum::routing::post(integrations::reload))
         .route("/api/sluice/v1/integrations/{name}", get(integrations::show))
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
