@@ -79,3 +79,40 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     }
     drop(tmp);
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_requests_by_route_and_outcomes_by_integration() {
+    let s = Server::start();
+    s.import(json!({"u_short_description": "counted"})).await;
+    s.import(json!({"u_impact": "0"})).await;
+    let _ = s.http.get(s.url("/api/now/table/incident")).send().await.unwrap();
+    let r = s.admin(s.http.get(s.url("/metrics"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(r#"sluice_http_requests_total{method="POST",route="/api/now/import/{table}",status="201"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"sluice_http_requests_total{method="GET",route="/api/now/table/{table}",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"sluice_import_rows_total{integration="u_incident_import",status="inserted"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"sluice_import_rows_total{integration="u_incident_import",status="error"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"sluice_http_request_duration_seconds_count{route="/api/now/import/{table}"} 2"#),
+        "{text}"
+    );
+    // Unmatched paths share one label: the label set stays bounded whatever clients send.
+    for i in 0..5 {
+        let _ = s.http.get(s.url(&format!("/nothing/{i}"))).send().await.unwrap();
+    }
+    let text = s.admin(s.http.get(s.url("/metrics"))).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("/nothing/"), "{text}");
+    let pw = s.add_account("viewer", &["itil"]);
+    let r = s.http.get(s.url("/metrics")).basic_auth("viewer", Some(&pw)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}

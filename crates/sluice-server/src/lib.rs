@@ -6,6 +6,7 @@ pub mod authenticate;
 pub mod display;
 pub mod error;
 pub mod intake;
+pub mod metrics;
 pub mod observe;
 pub mod params;
 pub mod receive;

@@ -73,6 +73,7 @@ pub async fn track(State(limit): State<Duration>, mut request: Request, next: Ne
         response.headers_mut().insert("x-request-id", v);
     }
     let (account, route) = slot.get();
+    crate::metrics::record_request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
     tracing::info!(
         request_id = %id,
         account = %account,

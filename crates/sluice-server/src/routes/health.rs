@@ -22,3 +22,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         }
     }
 }
+
+/// Prometheus metrics (admins: scrape with basic auth).
+pub async fn metrics(
+    caller: crate::authenticate::Caller,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), crate::error::ApiError> {
+    if !caller.0.roles.contains(&sluice_core::account::Role::Admin) {
+        return Err(crate::error::ApiError::forbidden("Metrics need the admin role"));
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render()))
+}

@@ -62,6 +62,9 @@ pub async fn create(
     let idempotency = idempotency_key(&headers, &table, &body.raw)?;
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
     let outcome = intake::import_row(&state, &integration, actor, body, idempotency).await?;
+    if !outcome.replayed {
+        crate::metrics::record_outcome(integration.name(), outcome.state.as_str());
+    }
     let result = result_entry(&integration, &outcome, &base);
     let mut out_headers = HeaderMap::new();
     if outcome.replayed {
