@@ -95,11 +95,7 @@ pub fn insert_incident(
     r.insert("sys_updated_on".into(), now_s);
     r.insert("sys_updated_by".into(), actor.user_name.clone());
     r.insert("sys_mod_count".into(), "0".into());
-    let changes = r
-        .iter()
-        .filter(|(k, v)| !v.is_empty() && !is_bookkeeping(k))
-        .map(|(k, v)| Change { field: k.clone(), old: String::new(), new: v.clone() })
-        .collect();
+    let changes = insert_changes(&r);
     Ok(Applied { record: r, changes })
 }
 
@@ -110,13 +106,24 @@ pub fn update_incident(
     actor: &Actor,
     now: DateTime,
 ) -> Result<Applied, RuleViolation> {
+    let mut r = merge(existing, set, &["number"]);
+    derive(&mut r, Some(existing), actor, now)?;
+    Ok(finish_update(existing, r, actor, now))
+}
+
+/// `existing` with the caller's values for its fields, except bookkeeping and `protected` ones.
+fn merge(existing: &Record, set: &BTreeMap<String, String>, protected: &[&str]) -> Record {
     let mut r = existing.clone();
     for (k, v) in set {
-        if r.contains_key(k) && !is_bookkeeping(k) && k != "number" {
+        if r.contains_key(k) && !is_bookkeeping(k) && !protected.contains(&k.as_str()) {
             r.insert(k.clone(), v.clone());
         }
     }
-    derive(&mut r, Some(existing), actor, now)?;
+    r
+}
+
+/// The field-level changes from `existing` to `r`; any change counts as an update.
+fn finish_update(existing: &Record, mut r: Record, actor: &Actor, now: DateTime) -> Applied {
     let changes: Vec<Change> = r
         .iter()
         .filter(|(k, v)| !is_bookkeeping(k) && existing.get(*k) != Some(*v))
@@ -125,7 +132,15 @@ pub fn update_incident(
     if !changes.is_empty() {
         touch(&mut r, actor, now);
     }
-    Ok(Applied { record: r, changes })
+    Applied { record: r, changes }
+}
+
+/// A new record's changes: every field with a value.
+fn insert_changes(r: &Record) -> Vec<Change> {
+    r.iter()
+        .filter(|(k, v)| !v.is_empty() && !is_bookkeeping(k))
+        .map(|(k, v)| Change { field: k.clone(), old: String::new(), new: v.clone() })
+        .collect()
 }
 
 fn level(r: &Record, field: &str, default: u8) -> u8 {
@@ -201,11 +216,7 @@ pub fn insert(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let record = insert_simple(schema, &values, actor, now);
-    let changes = record
-        .iter()
-        .filter(|(k, v)| !v.is_empty() && !is_bookkeeping(k))
-        .map(|(k, v)| Change { field: k.clone(), old: String::new(), new: v.clone() })
-        .collect();
+    let changes = insert_changes(&record);
     Ok(Applied { record, changes })
 }
 
@@ -220,21 +231,8 @@ pub fn update(
     if schema.name == crate::tables::INCIDENT {
         return update_incident(existing, set, actor, now);
     }
-    let mut r = existing.clone();
-    for (k, v) in set {
-        if r.contains_key(k) && !is_bookkeeping(k) && k != "sys_class_name" {
-            r.insert(k.clone(), v.clone());
-        }
-    }
-    let changes: Vec<Change> = r
-        .iter()
-        .filter(|(k, v)| existing.get(*k) != Some(*v))
-        .map(|(k, v)| Change { field: k.clone(), old: existing.get(k).cloned().unwrap_or_default(), new: v.clone() })
-        .collect();
-    if !changes.is_empty() {
-        touch(&mut r, actor, now);
-    }
-    Ok(Applied { record: r, changes })
+    let r = merge(existing, set, &["sys_class_name"]);
+    Ok(finish_update(existing, r, actor, now))
 }
 
 /// Counts an update: `sys_mod_count` + 1, `sys_updated_on/by` now and the actor.

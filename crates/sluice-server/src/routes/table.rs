@@ -227,6 +227,41 @@ fn actor(caller: &Caller) -> Actor {
     Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() }
 }
 
+/// Insert or update one record from a request body, then answer with it.
+#[allow(clippy::too_many_arguments)]
+async fn write_one(
+    state: &AppState,
+    caller: &Caller,
+    table: &str,
+    op: WriteOp,
+    base: &str,
+    pairs: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let (verb, status) = match op {
+        WriteOp::Insert => ("Insert", StatusCode::CREATED),
+        _ => ("Update", StatusCode::OK),
+    };
+    let schema = table_for(state, caller, table, Some(verb))?;
+    let params = TableParams::parse(pairs);
+    let object = body_object(headers, body)?;
+    let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
+    let write = TableWrite {
+        table: schema.clone(),
+        op,
+        values: input.values,
+        journal: input.journal,
+        actor: actor(caller),
+        now: DateTime::now(),
+    };
+    match state.store.write(write).await? {
+        WriteResult::Written(record) => respond_written(state, &schema, &record, &params, base, headers, status).await,
+        WriteResult::Refused(v) => Err(refused(v)),
+        WriteResult::NotFound | WriteResult::Deleted => Err(ApiError::RecordNotFound),
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -236,25 +271,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let schema = table_for(&state, &caller, &table, Some("Insert"))?;
-    let params = TableParams::parse(&pairs);
-    let object = body_object(&headers, &body)?;
-    let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
-    let write = TableWrite {
-        table: schema.clone(),
-        op: WriteOp::Insert,
-        values: input.values,
-        journal: input.journal,
-        actor: actor(&caller),
-        now: DateTime::now(),
-    };
-    match state.store.write(write).await? {
-        WriteResult::Written(record) => {
-            respond_written(&state, &schema, &record, &params, &base, &headers, StatusCode::CREATED).await
-        }
-        WriteResult::Refused(v) => Err(refused(v)),
-        WriteResult::NotFound | WriteResult::Deleted => Err(ApiError::Internal("insert found no record".into())),
-    }
+    write_one(&state, &caller, &table, WriteOp::Insert, &base, &pairs, &headers, &body).await
 }
 
 pub async fn update(
@@ -266,25 +283,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let schema = table_for(&state, &caller, &table, Some("Update"))?;
-    let params = TableParams::parse(&pairs);
-    let object = body_object(&headers, &body)?;
-    let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
-    let write = TableWrite {
-        table: schema.clone(),
-        op: WriteOp::Update(sys_id),
-        values: input.values,
-        journal: input.journal,
-        actor: actor(&caller),
-        now: DateTime::now(),
-    };
-    match state.store.write(write).await? {
-        WriteResult::Written(record) => {
-            respond_written(&state, &schema, &record, &params, &base, &headers, StatusCode::OK).await
-        }
-        WriteResult::Refused(v) => Err(refused(v)),
-        WriteResult::NotFound | WriteResult::Deleted => Err(ApiError::RecordNotFound),
-    }
+    write_one(&state, &caller, &table, WriteOp::Update(sys_id), &base, &pairs, &headers, &body).await
 }
 
 pub async fn delete(
