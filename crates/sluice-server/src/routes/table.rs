@@ -59,7 +59,8 @@ fn list_query(schema: &TableSchema, params: &TableParams) -> ListQuery {
             filter.and_equals(k, v);
         }
     }
-    ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT), offset: params.offset }
+    // Larger pages are cut to the default: clients page on X-Total-Count.
+    ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(DEFAULT_LIMIT), offset: params.offset }
 }
 
 async fn encode_records(
