@@ -14,6 +14,7 @@ use sluice_core::DateTime;
 use sluice_core::account::{Password, Role, UserName, format_roles};
 use sluice_core::integration::{DefinitionProblem, Integration};
 use sluice_core::tables::Catalog;
+use sluice_server::throttle::Rate;
 use sluice_server::{AppState, ServerConfig, hash_password};
 use sluice_store::sqlite::SqliteOptions;
 use sluice_store::{NewAccount, SqliteStore, Store, StoreError};
@@ -84,6 +85,18 @@ struct ServeArgs {
     /// SQLite durability.
     #[arg(long, env = "SLUICE_SYNCHRONOUS", value_enum, default_value = "full")]
     synchronous: Synchronous,
+    /// Requests per second from one client address (0: no limit), checked before authentication.
+    #[arg(long, env = "SLUICE_RATE_PER_IP", default_value_t = 20000.0)]
+    rate_per_ip: f64,
+    /// Burst above --rate-per-ip.
+    #[arg(long, env = "SLUICE_BURST_PER_IP", default_value_t = 40000.0)]
+    burst_per_ip: f64,
+    /// Requests per second per account (0: no limit), checked after authentication.
+    #[arg(long, env = "SLUICE_RATE_PER_ACCOUNT", default_value_t = 0.0)]
+    rate_per_account: f64,
+    /// Burst above --rate-per-account.
+    #[arg(long, env = "SLUICE_BURST_PER_ACCOUNT", default_value_t = 2000.0)]
+    burst_per_account: f64,
     /// How long idempotency keys are remembered, in hours.
     #[arg(long, env = "SLUICE_IDEMPOTENCY_HOURS", default_value_t = 72)]
     idempotency_hours: u64,
@@ -225,6 +238,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         integrations_dir: args.integrations.clone(),
+        rate_per_ip: Rate { per_second: args.rate_per_ip.max(0.0), burst: args.burst_per_ip.max(1.0) },
+        rate_per_account: Rate { per_second: args.rate_per_account.max(0.0), burst: args.burst_per_account.max(1.0) },
     };
     let state = AppState::build(store.clone(), integrations, config).await?;
     for i in state.registry().integrations.values() {

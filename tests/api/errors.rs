@@ -103,3 +103,38 @@ async fn the_v1_and_v2_prefixes_answer_the_same() {
         assert_eq!(r.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_naming_the_limit_and_scope() {
+    let s = Server::start_with(&["--rate-per-account", "2", "--burst-per-account", "3"]);
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let r = s.admin(s.http.get(s.url("/api/now/table/incident?sysparm_limit=1"))).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            last = Some((r.headers().clone(), r.json::<Value>().await.unwrap()));
+        }
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200]);
+    assert_eq!(statuses[4], 429, "{statuses:?}");
+    let (headers, body) = last.unwrap();
+    assert_envelope(&body, "rate_limited");
+    assert_eq!(body["error"]["limit"]["scope"], "account");
+    assert_eq!(body["error"]["limit"]["burst"], 3.0);
+    assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(headers["x-ratelimit-rule"], "sluice-per-account");
+    assert!(headers.contains_key("x-ratelimit-limit") && headers.contains_key("x-ratelimit-reset"));
+    // Another account has its own bucket; health checks are never limited.
+    let pw = s.add_account("second", &["itil"]);
+    let r = s.http.get(s.url("/api/now/table/incident")).basic_auth("second", Some(&pw)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let s = Server::start_with(&["--rate-per-ip", "1", "--burst-per-ip", "2"]);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(s.http.get(s.url("/api/now/table/incident")).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429, 429], "the address limit comes before authentication");
+    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+}

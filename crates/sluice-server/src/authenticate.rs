@@ -166,6 +166,7 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(slot) = parts.extensions.get::<RequestSlot>() {
             slot.set_account(&account.user_name);
         }
+        state.throttle.check_account(&account.user_name).map_err(ApiError::RateLimited)?;
         Ok(Self(account))
     }
 }

@@ -45,6 +45,8 @@ pub enum ApiError {
     InvalidDefinitions(Vec<sluice_core::integration::DefinitionProblem>),
     #[error("the write queue is full")]
     Busy,
+    #[error("rate limit exceeded ({})", .0.scope)]
+    RateLimited(crate::throttle::Refusal),
     #[error("invalid Idempotency-Key header")]
     InvalidIdempotencyKey,
     #[error("idempotency key reused for a different request")]
@@ -70,6 +72,7 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,6 +98,7 @@ impl ApiError {
             Self::InvalidFields(_) => "invalid_field_values",
             Self::InvalidDefinitions(_) => "invalid_definition",
             Self::Busy => "busy",
+            Self::RateLimited(_) => "rate_limited",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::KeyReused => "idempotency_key_reused",
             Self::Internal(_) => "internal_error",
@@ -140,6 +144,13 @@ impl ApiError {
                 ("Invalid field values".into(), Some(sluice_core::validate::summary(errors)))
             }
             Self::Busy => s("Service Unavailable", "Too many writes are waiting; retry shortly"),
+            Self::RateLimited(r) => (
+                "Rate limit exceeded".into(),
+                Some(format!(
+                    "Rate limit of {} requests per second (burst {}) per {} exceeded",
+                    r.rate.per_second, r.rate.burst, r.scope
+                )),
+            ),
             Self::InvalidIdempotencyKey => {
                 s("Invalid Idempotency-Key", "An Idempotency-Key is 1 to 255 visible ASCII characters")
             }
@@ -178,6 +189,14 @@ impl IntoResponse for ApiError {
         if let Self::DataPolicy { errors, .. } | Self::InvalidFields(errors) = &self {
             error["errors"] = json!(errors);
         }
+        if let Self::RateLimited(r) = &self {
+            error["limit"] = json!({
+                "scope": r.scope,
+                "requests_per_second": r.rate.per_second,
+                "burst": r.rate.burst,
+                "retry_after_ms": r.retry_after.as_millis() as u64,
+            });
+        }
         if let Self::InvalidDefinitions(problems) = &self {
             error["errors"] = problems
                 .iter()
@@ -192,6 +211,19 @@ impl IntoResponse for ApiError {
             }
             Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::RateLimited(r) => {
+                let wait = r.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let reset =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+                        + wait;
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                headers.insert("x-ratelimit-limit", HeaderValue::from(r.rate.burst as u64));
+                headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+                headers.insert(
+                    "x-ratelimit-rule",
+                    HeaderValue::from_static(if r.scope == "ip" { "sluice-per-ip" } else { "sluice-per-account" }),
+                );
             }
             _ => {}
         }

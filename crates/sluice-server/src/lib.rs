@@ -12,6 +12,7 @@ pub mod params;
 pub mod receive;
 pub mod routes;
 pub mod table_input;
+pub mod throttle;
 pub mod tls;
 pub mod wire;
 
@@ -45,6 +46,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Where integration definitions are reloaded from; `None` for the built-in default.
     pub integrations_dir: Option<PathBuf>,
+    /// Requests per client address, checked before authentication.
+    pub rate_per_ip: throttle::Rate,
+    /// Requests per account, checked after authentication.
+    pub rate_per_account: throttle::Rate,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +61,8 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             integrations_dir: None,
+            rate_per_ip: throttle::Rate { per_second: 20_000.0, burst: 40_000.0 },
+            rate_per_account: throttle::Rate { per_second: 0.0, burst: 2000.0 },
         }
     }
 }
@@ -75,6 +82,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     registry: Arc<RwLock<Arc<Registry>>>,
     pub credentials: Arc<CredentialCache>,
+    pub throttle: Arc<throttle::Throttle>,
     pub config: Arc<ServerConfig>,
 }
 
@@ -99,6 +107,7 @@ impl AppState {
             store,
             registry: Arc::new(RwLock::new(Arc::new(registry))),
             credentials: Arc::new(CredentialCache::new()),
+            throttle: Arc::new(throttle::Throttle::new(config.rate_per_ip, config.rate_per_account)),
             config: Arc::new(config),
         })
     }
@@ -133,11 +142,11 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    let timeout = state.config.request_timeout;
+    let tracking = observe::Tracking { timeout: state.config.request_timeout, throttle: state.throttle.clone() };
     routes::router()
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(timeout, observe::track))
+        .layer(axum::middleware::from_fn_with_state(tracking, observe::track))
 }
 
 /// Serves plain http until `shutdown` completes, then stops accepting and lets in-flight requests finish.

@@ -55,14 +55,31 @@ fn new_request_id() -> String {
     sluice_core::id::hex(&bytes)
 }
 
-pub async fn track(State(limit): State<Duration>, mut request: Request, next: Next) -> Response {
+/// What the outermost middleware needs: the request time limit and the per-address limit.
+#[derive(Clone)]
+pub struct Tracking {
+    pub timeout: Duration,
+    pub throttle: std::sync::Arc<crate::throttle::Throttle>,
+}
+
+pub async fn track(State(tracking): State<Tracking>, mut request: Request, next: Next) -> Response {
+    let limit = tracking.timeout;
     let started = Instant::now();
     let id = new_request_id();
     let slot = RequestSlot::default();
     request.extensions_mut().insert(slot.clone());
     let method = request.method().clone();
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let health_check = matches!(request.uri().path(), "/healthz" | "/readyz");
+    let refused = match peer {
+        Some(ip) if !health_check => tracking.throttle.check_ip(ip).err(),
+        _ => None,
+    };
     let mut response = REQUEST_ID
         .scope(id.clone(), async move {
+            if let Some(refusal) = refused {
+                return ApiError::RateLimited(refusal).into_response();
+            }
             match tokio::time::timeout(limit, next.run(request)).await {
                 Ok(response) => response,
                 Err(_) => ApiError::Timeout.into_response(),
