@@ -138,3 +138,22 @@ async fn rate_limits_answer_429_naming_the_limit_and_scope() {
     assert_eq!(statuses, [401, 401, 429, 429], "the address limit comes before authentication");
     assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_account_without_touching_others() {
+    let s = Server::start();
+    let get = |user: &str, pw: &str| s.http.get(s.url("/api/now/table/incident")).basic_auth(user, Some(pw)).send();
+    for _ in 0..5 {
+        assert_eq!(get("admin", "wrong-password").await.unwrap().status(), 401);
+    }
+    assert_eq!(get("admin", "wrong-password").await.unwrap().status(), 401, "the sixth failure sets the lock");
+    let r = get("admin", ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 429, "even the right password waits out the lock");
+    assert_eq!(r.headers()["x-ratelimit-rule"], "sluice-login-lockout");
+    let body: Value = r.json().await.unwrap();
+    assert_envelope(&body, "rate_limited");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(get("admin", ADMIN_PASSWORD).await.unwrap().status(), 200, "the first lock lasts a second");
+    let text = s.admin(s.http.get(s.url("/metrics"))).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("sluice_login_lockouts_total 2"), "account and address: {text}");
+}

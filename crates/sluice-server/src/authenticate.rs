@@ -161,8 +161,13 @@ impl FromRequestParts<AppState> for Caller {
         if user.is_empty() || user.len() > 100 || password.len() > 1024 {
             return Err(ApiError::Unauthenticated);
         }
-        let account =
-            state.credentials.authenticate(state, &user, &password).await?.ok_or(ApiError::Unauthenticated)?;
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        state.lockout.check(&user, peer).map_err(ApiError::RateLimited)?;
+        let Some(account) = state.credentials.authenticate(state, &user, &password).await? else {
+            state.lockout.failed(&user, peer);
+            return Err(ApiError::Unauthenticated);
+        };
+        state.lockout.succeeded(&user);
         if let Some(slot) = parts.extensions.get::<RequestSlot>() {
             slot.set_account(&account.user_name);
         }

@@ -220,10 +220,12 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
                 headers.insert("x-ratelimit-limit", HeaderValue::from(r.rate.burst as u64));
                 headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
-                headers.insert(
-                    "x-ratelimit-rule",
-                    HeaderValue::from_static(if r.scope == "ip" { "sluice-per-ip" } else { "sluice-per-account" }),
-                );
+                let rule = match r.scope {
+                    "ip" => "sluice-per-ip",
+                    "account" => "sluice-per-account",
+                    _ => "sluice-login-lockout",
+                };
+                headers.insert("x-ratelimit-rule", HeaderValue::from_static(rule));
             }
             _ => {}
         }

@@ -6,6 +6,7 @@ pub mod authenticate;
 pub mod display;
 pub mod error;
 pub mod intake;
+pub mod lockout;
 pub mod metrics;
 pub mod observe;
 pub mod params;
@@ -83,6 +84,7 @@ pub struct AppState {
     registry: Arc<RwLock<Arc<Registry>>>,
     pub credentials: Arc<CredentialCache>,
     pub throttle: Arc<throttle::Throttle>,
+    pub lockout: Arc<lockout::Lockout>,
     pub config: Arc<ServerConfig>,
 }
 
@@ -108,6 +110,7 @@ impl AppState {
             registry: Arc::new(RwLock::new(Arc::new(registry))),
             credentials: Arc::new(CredentialCache::new()),
             throttle: Arc::new(throttle::Throttle::new(config.rate_per_ip, config.rate_per_account)),
+            lockout: Arc::default(),
             config: Arc::new(config),
         })
     }

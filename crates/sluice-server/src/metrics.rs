@@ -21,6 +21,7 @@ struct Registry {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
     outcomes: BTreeMap<(String, &'static str), u64>,
+    lockouts: u64,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -44,6 +45,10 @@ pub fn record_request(method: &str, route: &str, status: u16, latency: Duration)
 
 pub fn record_outcome(integration: &str, state: &'static str) {
     *registry().lock().expect("metrics").outcomes.entry((integration.to_owned(), state)).or_default() += 1;
+}
+
+pub fn record_lockout() {
+    registry().lock().expect("metrics").lockouts += 1;
 }
 
 fn escape(v: &str) -> String {
@@ -79,6 +84,9 @@ pub fn render() -> String {
         let _ = writeln!(out, "sluice_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
         let _ = writeln!(out, "sluice_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
     }
+    out.push_str("# HELP sluice_login_lockouts_total Logins locked after repeated failures.\n");
+    out.push_str("# TYPE sluice_login_lockouts_total counter\n");
+    let _ = writeln!(out, "sluice_login_lockouts_total {}", r.lockouts);
     out.push_str("# HELP sluice_import_rows_total Imported rows by integration and outcome.\n");
     out.push_str("# TYPE sluice_import_rows_total counter\n");
     for ((integration, state), n) in &r.outcomes {
