@@ -8,4 +8,5 @@ mod helpers;
 mod import;
 mod integrations;
 mod lifecycle;
+mod scripts;
 mod table;
