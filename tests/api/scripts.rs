@@ -282,3 +282,82 @@ async fn scripts_that_do_not_compile_are_refused_with_file_and_key() {
     assert_eq!(body["error"]["errors"][0]["key"], "scripts.on_before", "{body}");
     served_normally(&s, "E-1").await;
 }
+
+/// The `[scripts]` example of docs/integrations.md compiles and does what the text says.
+#[tokio::test]
+async fn the_documented_example_behaves_as_documented() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/integrations.md")).unwrap();
+    let start = docs.find("```toml\n[scripts]\n").expect("the docs have a [scripts] example") + "```toml\n".len();
+    let example = &docs[start..start + docs[start..].find("```").unwrap()];
+    let definition = format!(
+        r#"
+name = "u_alerts"
+version = "1"
+staging_table = "u_alerts"
+target_table = "incident"
+
+[[fields]]
+name = "u_fingerprint"
+type = "string"
+required = true
+
+[[fields]]
+name = "u_summary"
+type = "string"
+required = true
+
+[[fields]]
+name = "u_host"
+type = "string"
+
+[[fields]]
+name = "u_severity"
+type = "string"
+
+[[fields]]
+name = "u_state"
+type = "string"
+
+[transform]
+name = "Alerts"
+coalesce = ["correlation_id"]
+
+[[transform.field_map]]
+source = "u_fingerprint"
+target = "correlation_id"
+
+[[transform.field_map]]
+source = "u_summary"
+target = "short_description"
+
+{example}"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("alerts.toml"), definition).unwrap();
+    let out = sluice().args(["integrations", "check"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = Server::start_with(&["--integrations", dir.path().to_str().unwrap()]);
+    let s = &s;
+    let post = |body: Value| async move {
+        let r = s.admin(s.http.post(s.url("/api/now/import/u_alerts"))).json(&body).send().await.unwrap();
+        let body: Value = r.json().await.unwrap();
+        result0(&body).clone()
+    };
+
+    let r = post(json!({"u_fingerprint": "f1", "u_summary": "Disk full", "u_state": "resolved"})).await;
+    assert_eq!(
+        (&r["status"], &r["status_message"]),
+        (&json!("ignored"), &json!("resolved alerts do not open incidents"))
+    );
+    let r = post(json!({"u_fingerprint": "f2", "u_summary": "Disk full"})).await;
+    assert_eq!(r["status"], "error", "{r}");
+    assert_eq!(r["error_message"], "u_host is required for production alerts");
+    let r = post(json!({"u_fingerprint": "f3", "u_summary": "Disk full", "u_host": "db-01", "u_severity": "Critical"}))
+        .await;
+    assert_eq!(r["status"], "inserted", "{r}");
+    let inc = incident(s, &r).await;
+    assert_eq!(inc["short_description"], "db-01: Disk full");
+    assert_eq!((&inc["impact"], &inc["urgency"], &inc["priority"]), (&json!("1"), &json!("2"), &json!("2")));
+    assert_eq!(r["status_message"], format!("insert {} (priority 2)", inc["number"].as_str().unwrap()));
+    assert!(s.logs.lock().unwrap().contains("alert f3 mapped as critical (insert)"));
+}
