@@ -106,6 +106,12 @@ struct ServeArgs {
     /// PEM private key (PKCS#8, RSA or EC) of --tls-cert.
     #[arg(long, env = "SLUICE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Heap of one transform-script call, in MiB.
+    #[arg(long, env = "SLUICE_SCRIPT_MEMORY_MB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    script_memory_mb: u64,
+    /// Longest one transform-script call may run, in milliseconds.
+    #[arg(long, env = "SLUICE_SCRIPT_TIMEOUT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    script_timeout_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -170,7 +176,7 @@ fn report(problems: &[DefinitionProblem]) -> anyhow::Error {
 }
 
 fn check_integrations(dir: &Path) -> anyhow::Result<()> {
-    let loaded = Integration::load_dir(dir, &Catalog::builtin()).map_err(|p| report(&p))?;
+    let loaded = sluice_server::load_integrations(dir, &Catalog::builtin()).map_err(|p| report(&p))?;
     for i in &loaded {
         println!("ok  {} (version {}, staging table {})", i.origin, i.definition.version, i.definition.staging_table);
     }
@@ -220,7 +226,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let catalog = Catalog::builtin();
     let integrations = match &args.integrations {
-        Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
+        Some(dir) => sluice_server::load_integrations(dir, &catalog).map_err(|p| report(&p))?,
         None => vec![Integration::builtin_default(&catalog)],
     };
     let options =
@@ -240,6 +246,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         integrations_dir: args.integrations.clone(),
         rate_per_ip: Rate { per_second: args.rate_per_ip.max(0.0), burst: args.burst_per_ip.max(1.0) },
         rate_per_account: Rate { per_second: args.rate_per_account.max(0.0), burst: args.burst_per_account.max(1.0) },
+        script_limits: sluice_script::Limits {
+            memory_bytes: usize::try_from(args.script_memory_mb * 1024 * 1024).unwrap_or(usize::MAX),
+            time: Duration::from_millis(args.script_timeout_ms),
+            ..sluice_script::Limits::default()
+        },
+        script_workers: sluice_script::DEFAULT_WORKERS,
     };
     let state = AppState::build(store.clone(), integrations, config).await?;
     for i in state.registry().integrations.values() {

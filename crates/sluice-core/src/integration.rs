@@ -38,7 +38,29 @@ pub struct Definition {
     pub protocols: Vec<String>,
     pub fields: Vec<FieldSpec>,
     pub transform: TransformSpec,
+    /// Transform scripts in JavaScript. Core only carries their text; whether they compile is
+    /// checked where definitions are loaded (the script engine is not a dependency of core).
+    #[serde(default)]
+    pub scripts: Option<ScriptsSpec>,
 }
+
+/// The `[scripts]` table: ServiceNow's `onBefore` and `onAfter` transform scripts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptsSpec {
+    /// Runs per row after validation and the field map, before the commit; may change `target`,
+    /// set `ignore` or `error`.
+    #[serde(default)]
+    pub on_before: Option<String>,
+    /// Runs per row after a successful commit; may change the answer's status message or mark
+    /// the answer as an error.
+    #[serde(default)]
+    pub on_after: Option<String>,
+}
+
+/// Definition keys of the scripts, as problems name them.
+pub const ON_BEFORE_KEY: &str = "scripts.on_before";
+pub const ON_AFTER_KEY: &str = "scripts.on_after";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,11 +200,22 @@ pub struct Integration {
     pub networks: Vec<(std::net::IpAddr, u8)>,
     /// Where the definition came from, for messages.
     pub origin: String,
+    /// `scripts.on_before`, shared with the script workers.
+    pub on_before: Option<Arc<str>>,
+    /// `scripts.on_after`.
+    pub on_after: Option<Arc<str>>,
 }
 
 impl Integration {
     pub fn name(&self) -> &str {
         &self.definition.name
+    }
+
+    /// The scripts of this definition with their keys (`scripts.on_before`, `scripts.on_after`).
+    pub fn scripts(&self) -> impl Iterator<Item = (&'static str, &Arc<str>)> {
+        [(ON_BEFORE_KEY, &self.on_before), (ON_AFTER_KEY, &self.on_after)]
+            .into_iter()
+            .filter_map(|(key, script)| Some((key, script.as_ref()?)))
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
@@ -366,6 +399,14 @@ impl Integration {
             }
         }
 
+        if let Some(scripts) = &d.scripts {
+            for (key, script) in [(ON_BEFORE_KEY, &scripts.on_before), (ON_AFTER_KEY, &scripts.on_after)] {
+                if script.as_ref().is_some_and(|s| s.trim().is_empty()) {
+                    problems.push(problem(key, "is empty: write a script or leave the key out".into()));
+                }
+            }
+        }
+
         let (Some(target), true) = (target, problems.is_empty()) else {
             return Err(problems);
         };
@@ -386,12 +427,25 @@ impl Integration {
             .filter_map(|f| Some((f.name.clone(), compile_pattern(f.pattern.as_ref()?).ok()?)))
             .collect();
         let networks = d.networks.iter().filter_map(|n| parse_network(n)).collect();
-        Ok(Self { definition, staging, target, patterns, networks, origin: origin.to_owned() })
+        let scripts = d.scripts.clone().unwrap_or_default();
+        let on_before = scripts.on_before.map(Arc::from);
+        let on_after = scripts.on_after.map(Arc::from);
+        Ok(Self { definition, staging, target, patterns, networks, origin: origin.to_owned(), on_before, on_after })
     }
 
     /// Loads every `*.toml` file of a folder. Each file is checked on its own and against the
     /// others (no two integrations may share a staging table); every problem is reported.
     pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Self>, Vec<DefinitionProblem>> {
+        Self::load_dir_with(dir, catalog, &|_| Vec::new())
+    }
+
+    /// [`Integration::load_dir`] with one more check of each definition that parsed (e.g. that
+    /// its scripts compile, which core cannot judge); its problems are reported with the others.
+    pub fn load_dir_with(
+        dir: &Path,
+        catalog: &Catalog,
+        check: &dyn Fn(&Self) -> Vec<DefinitionProblem>,
+    ) -> Result<Vec<Self>, Vec<DefinitionProblem>> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
             vec![DefinitionProblem { file: dir.display().to_string(), key: "(folder)".into(), message: e.to_string() }]
         })?;
@@ -411,6 +465,11 @@ impl Integration {
                 Ok(text) => match Self::parse(&text, &origin, catalog) {
                     Err(p) => problems.extend(p),
                     Ok(i) => {
+                        let found = check(&i);
+                        if !found.is_empty() {
+                            problems.extend(found);
+                            continue;
+                        }
                         if let Some(other) = loaded
                             .iter()
                             .find(|o| o.definition.staging_table == i.definition.staging_table || o.name() == i.name())
@@ -544,5 +603,44 @@ target = "nonexistent"
         );
         let problems = Integration::parse(&text, "x.toml", &Catalog::builtin()).unwrap_err();
         assert!(problems[0].message.contains("assignment_group is a reference"), "{problems:?}");
+    }
+
+    #[test]
+    fn scripts_are_carried_as_text_and_checked_strictly() {
+        let with = |table: &str| format!("{DEFAULT_DEFINITION}\n{table}");
+        let i = Integration::parse(
+            &with(
+                "[scripts]\non_before = \"\"\"\ntarget.impact = '1';\n\"\"\"\non_after = \"status_message = 'ok';\"\n",
+            ),
+            "s.toml",
+            &Catalog::builtin(),
+        )
+        .unwrap();
+        assert_eq!(i.on_before.as_deref(), Some("target.impact = '1';\n"));
+        assert_eq!(i.on_after.as_deref(), Some("status_message = 'ok';"));
+        let keys: Vec<_> = i.scripts().map(|(k, _)| k).collect();
+        assert_eq!(keys, [ON_BEFORE_KEY, ON_AFTER_KEY]);
+        assert_eq!(Integration::builtin_default(&Catalog::builtin()).scripts().count(), 0);
+
+        let problems =
+            Integration::parse(&with("[scripts]\non_befor = \"x\"\n"), "s.toml", &Catalog::builtin()).unwrap_err();
+        assert!(problems[0].message.contains("on_befor"), "{problems:?}");
+        let problems =
+            Integration::parse(&with("[scripts]\non_after = \"  \"\n"), "s.toml", &Catalog::builtin()).unwrap_err();
+        assert_eq!(problems[0].key, ON_AFTER_KEY);
+    }
+
+    #[test]
+    fn load_dir_with_reports_the_extra_check_with_the_other_problems() {
+        let dir = std::env::temp_dir().join(format!("sluice-core-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.toml"), DEFAULT_DEFINITION).unwrap();
+        let check = |i: &Integration| {
+            vec![DefinitionProblem { file: i.origin.clone(), key: ON_BEFORE_KEY.into(), message: "nope".into() }]
+        };
+        let problems = Integration::load_dir_with(&dir, &Catalog::builtin(), &check).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].to_string().ends_with("a.toml: scripts.on_before: nope"), "{}", problems[0]);
     }
 }

@@ -30,6 +30,9 @@ pub struct Plan {
     pub set: BTreeMap<String, String>,
     /// Reference values still to resolve into sys_ids.
     pub lookups: Vec<Lookup>,
+    /// Set when an `on_before` script ignored the row: the row is staged as `ignored` with this
+    /// status message, and nothing else is written (no target change, no referenced records).
+    pub ignore: Option<String>,
 }
 
 impl Plan {

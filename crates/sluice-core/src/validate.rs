@@ -22,6 +22,10 @@ pub enum ErrorCode {
     UnknownReference,
     CoalesceEmpty,
     DataPolicy,
+    /// An `on_before` script set `error = true` (its `error_message` is the message).
+    ScriptRejected,
+    /// A script threw, did not compile, or was stopped by a limit (time, memory, stack).
+    ScriptFailed,
 }
 
 impl ErrorCode {
@@ -35,6 +39,8 @@ impl ErrorCode {
             Self::UnknownReference => "unknown_reference",
             Self::CoalesceEmpty => "coalesce_empty",
             Self::DataPolicy => "data_policy",
+            Self::ScriptRejected => "script_rejected",
+            Self::ScriptFailed => "script_failed",
         }
     }
 }
@@ -48,7 +54,11 @@ pub struct FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
+        match self.code {
+            // A script's own message is passed through as it is, as ServiceNow does.
+            ErrorCode::ScriptRejected | ErrorCode::ScriptFailed => f.write_str(&self.message),
+            _ => write!(f, "{}: {}", self.field, self.message),
+        }
     }
 }
 

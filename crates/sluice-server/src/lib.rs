@@ -29,6 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use sluice_core::integration::{DefinitionProblem, Integration};
 use sluice_core::tables::Catalog;
+use sluice_script::{Limits, ScriptEngine};
 use sluice_store::Store;
 use tokio::net::TcpListener;
 
@@ -51,6 +52,10 @@ pub struct ServerConfig {
     pub rate_per_ip: throttle::Rate,
     /// Requests per account, checked after authentication.
     pub rate_per_account: throttle::Rate,
+    /// What one transform-script call may use.
+    pub script_limits: Limits,
+    /// Threads running transform scripts.
+    pub script_workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +69,8 @@ impl Default for ServerConfig {
             integrations_dir: None,
             rate_per_ip: throttle::Rate { per_second: 20_000.0, burst: 40_000.0 },
             rate_per_account: throttle::Rate { per_second: 0.0, burst: 2000.0 },
+            script_limits: Limits::default(),
+            script_workers: sluice_script::DEFAULT_WORKERS,
         }
     }
 }
@@ -86,6 +93,34 @@ pub struct AppState {
     pub throttle: Arc<throttle::Throttle>,
     pub lockout: Arc<lockout::Lockout>,
     pub config: Arc<ServerConfig>,
+    /// Runs the integrations' transform scripts.
+    pub scripts: Arc<ScriptEngine>,
+}
+
+/// Why the state could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot prepare a staging table: {0}")]
+    Store(#[from] sluice_store::StoreError),
+    #[error("cannot start the script engine: {0}")]
+    Scripts(#[from] sluice_script::ScriptError),
+}
+
+/// Checks that every script of a definition compiles; each that does not is a problem with the
+/// definition's file and the script's key (`scripts.on_before`, `scripts.on_after`).
+pub fn check_scripts(integration: &Integration) -> Vec<DefinitionProblem> {
+    integration
+        .scripts()
+        .filter_map(|(key, source)| {
+            let e = ScriptEngine::check(source).err()?;
+            Some(DefinitionProblem { file: integration.origin.clone(), key: key.to_owned(), message: e.to_string() })
+        })
+        .collect()
+}
+
+/// Loads a folder of definitions, with their scripts checked ([`check_scripts`]).
+pub fn load_integrations(dir: &std::path::Path, catalog: &Catalog) -> Result<Vec<Integration>, Vec<DefinitionProblem>> {
+    Integration::load_dir_with(dir, catalog, &check_scripts)
 }
 
 /// Why a reload was refused; the previous integrations stay active.
@@ -103,8 +138,9 @@ impl AppState {
         store: Arc<dyn Store>,
         integrations: Vec<Integration>,
         config: ServerConfig,
-    ) -> Result<Self, sluice_store::StoreError> {
+    ) -> Result<Self, BuildError> {
         let registry = Self::prepare(store.as_ref(), integrations).await?;
+        let scripts = Arc::new(ScriptEngine::new(config.script_limits, config.script_workers)?);
         Ok(Self {
             store,
             registry: Arc::new(RwLock::new(Arc::new(registry))),
@@ -112,6 +148,7 @@ impl AppState {
             throttle: Arc::new(throttle::Throttle::new(config.rate_per_ip, config.rate_per_account)),
             lockout: Arc::default(),
             config: Arc::new(config),
+            scripts,
         })
     }
 
@@ -137,7 +174,7 @@ impl AppState {
         let Some(dir) = &self.config.integrations_dir else {
             return Ok(self.registry());
         };
-        let loaded = Integration::load_dir(dir, &Catalog::builtin()).map_err(ReloadError::Invalid)?;
+        let loaded = load_integrations(dir, &Catalog::builtin()).map_err(ReloadError::Invalid)?;
         let registry = Arc::new(Self::prepare(self.store.as_ref(), loaded).await?);
         *self.registry.write().expect("registry lock") = registry.clone();
         Ok(registry)

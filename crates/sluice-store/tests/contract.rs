@@ -322,6 +322,29 @@ mod contract {
         assert_eq!(staged(store, &i, &ok).await["sys_import_row"], "1");
     }
 
+    /// A plan ignored by an on_before script: the row is staged as `ignored` with the script's
+    /// status message; no incident, no referenced record, no audit row, no number taken.
+    pub async fn ignored_plans_write_only_the_staging_row<S: Store + ?Sized>(store: &S) {
+        let i = ready(store).await;
+        let mut job = job(&i, json!({"u_short_description": "x", "u_caller": "new.person"}), &actor(), at(0));
+        job.verdict.as_mut().expect("valid").ignore = Some("duplicate alert".into());
+        let outcome = import(store, job).await;
+        assert_eq!(outcome.state, RowState::Ignored);
+        assert_eq!(outcome.status_message.as_deref(), Some("duplicate alert"));
+        assert_eq!(outcome.target_sys_id, None);
+        assert!(outcome.errors.is_empty());
+        let row = staged(store, &i, &outcome).await;
+        assert_eq!(row["sys_import_state"], "ignored");
+        assert_eq!(row["sys_import_state_comment"], "duplicate alert");
+        assert_eq!(row["sys_target_sys_id"], "");
+        assert_eq!(list(store, table(tables::INCIDENT), &[]).await.total, 0);
+        assert_eq!(list(store, table(tables::SYS_AUDIT), &[]).await.total, 0);
+        assert_eq!(list(store, table(tables::SYS_USER), &[("user_name", "new.person")]).await.total, 0);
+
+        let ok = import(store, super::job(&i, json!({"u_short_description": "x"}), &actor(), at(1))).await;
+        assert_eq!(ok.display_value.as_deref(), Some("INC0010001"));
+    }
+
     /// References: an unknown caller becomes a user, reused whatever the case; a sys_id or an
     /// e-mail address also finds a user; an unknown group (on_unknown = ignore) stays empty and
     /// is reported in the status message.
@@ -670,6 +693,7 @@ sqlite_contract!(
     numbers_and_import_sets,
     coalesce_update_ignore_and_audit,
     invalid_rows_are_staged_as_errors,
+    ignored_plans_write_only_the_staging_row,
     reference_lookups,
     accounts,
     list_filters_and_pages,

@@ -229,6 +229,12 @@ fn transform(
     plan: &Plan,
     outcome: &mut ImportOutcome,
 ) -> rusqlite::Result<()> {
+    if let Some(message) = &plan.ignore {
+        // An on_before script ignored the row: staged, nothing else written.
+        outcome.state = RowState::Ignored;
+        outcome.status_message = Some(message.clone());
+        return Ok(());
+    }
     let target = &job.target;
     let resolved = resolve(conn, catalog, plan, &job.actor, job.now)?;
     if !resolved.notes.is_empty() {
