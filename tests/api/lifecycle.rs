@@ -116,3 +116,29 @@ async fn prometheus_metrics_count_requests_by_route_and_outcomes_by_integration(
     let r = s.http.get(s.url("/metrics")).basic_auth("viewer", Some(&pw)).send().await.unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn a_burst_of_logins_verifies_once_and_keeps_memory_small() {
+    let s = std::sync::Arc::new(Server::start());
+    let mut tasks = Vec::new();
+    for _ in 0..48 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.admin(s.http.get(s.url("/api/now/table/incident"))).send().await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(peak_kb < 250_000, "peak RSS {peak_kb} kB: argon2 ran once per request instead of once per credential");
+}

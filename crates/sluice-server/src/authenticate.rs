@@ -18,7 +18,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use sluice_core::account::{Account, Password};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -46,8 +45,13 @@ type Verified = (Instant, [u8; 32], Arc<Account>);
 pub struct CredentialCache {
     key: [u8; 32],
     entries: RwLock<HashMap<String, Verified>>,
-    /// Bounds concurrent argon2 runs (each holds 19 MiB and a core).
-    argon_permits: Semaphore,
+    /// A few dedicated threads run argon2 (each run holds 19 MiB and a core). Dedicated, not
+    /// tokio's blocking pool: every new thread would keep its own malloc arena of freed 19 MiB
+    /// blocks, and a burst of logins would leave the process at a gigabyte.
+    argon: ArgonPool,
+    /// One verification per user name at a time: a burst of requests with the same new
+    /// credentials verifies once, the rest find the cache filled.
+    in_flight: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Verified when the account is unknown, so a missing account costs what a wrong password does.
     decoy_hash: String,
 }
@@ -60,7 +64,8 @@ impl CredentialCache {
         Self {
             key,
             entries: RwLock::new(HashMap::new()),
-            argon_permits: Semaphore::new(cores),
+            argon: ArgonPool::new(cores.min(4)),
+            in_flight: std::sync::Mutex::default(),
             decoy_hash: hash_password(&Password::generate()),
         }
     }
@@ -102,16 +107,34 @@ impl CredentialCache {
         if let Some(account) = self.cached(user, &digest) {
             return Ok(Some(account));
         }
+        let lock = self.in_flight.lock().expect("in-flight logins").entry(user.to_owned()).or_default().clone();
+        let guard = lock.lock().await;
+        let result = self.verify_uncached(state, user, password, digest).await;
+        drop(guard);
+        let mut in_flight = self.in_flight.lock().expect("in-flight logins");
+        // Forget the lock when nobody else holds or waits for it (the map stays small).
+        if Arc::strong_count(&lock) == 2 {
+            in_flight.remove(user);
+        }
+        result
+    }
+
+    async fn verify_uncached(
+        &self,
+        state: &AppState,
+        user: &str,
+        password: &[u8],
+        digest: [u8; 32],
+    ) -> Result<Option<Arc<Account>>, ApiError> {
+        if let Some(account) = self.cached(user, &digest) {
+            return Ok(Some(account));
+        }
         let account = state.store.account(user.to_owned()).await?;
         let hash = match &account {
             Some(a) if a.active => a.password_hash.clone(),
             _ => self.decoy_hash.clone(),
         };
-        let _permit = self.argon_permits.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-        let pw = password.to_vec();
-        let ok = tokio::task::spawn_blocking(move || verify(&pw, &hash))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ok = self.argon.verify(password.to_vec(), hash).await?;
         match account {
             Some(a) if ok && a.active => {
                 let a = Arc::new(a);
@@ -120,6 +143,40 @@ impl CredentialCache {
             }
             _ => Ok(None),
         }
+    }
+}
+
+type ArgonJob = (Vec<u8>, String, tokio::sync::oneshot::Sender<bool>);
+
+/// A fixed set of threads verifying argon2 hashes, fed by a channel.
+struct ArgonPool {
+    jobs: std::sync::mpsc::Sender<ArgonJob>,
+}
+
+impl ArgonPool {
+    fn new(threads: usize) -> Self {
+        let (jobs, rx) = std::sync::mpsc::channel::<ArgonJob>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("sluice-argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().expect("argon2 queue").recv();
+                        let Ok((password, hash, answer)) = job else { break };
+                        let _ = answer.send(verify(&password, &hash));
+                    }
+                })
+                .expect("cannot start an argon2 thread");
+        }
+        Self { jobs }
+    }
+
+    async fn verify(&self, password: Vec<u8>, hash: String) -> Result<bool, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs.send((password, hash, tx)).map_err(|_| ApiError::Internal("argon2 threads stopped".into()))?;
+        rx.await.map_err(|_| ApiError::Internal("argon2 thread dropped a job".into()))
     }
 }
 
