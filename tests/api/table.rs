@@ -232,3 +232,34 @@ async fn batch_runs_inner_requests_as_the_caller_and_refuses_nesting() {
     let out: Value = r.json().await.unwrap();
     assert_eq!(out["serviced_requests"][0]["status_code"], 403);
 }
+
+#[tokio::test]
+async fn posting_a_staging_row_through_the_table_api_runs_the_import() {
+    // Older integrations (a Splunk add-on) post to the staging table with the Table API and read
+    // sys_import_state and sys_target_sys_id back.
+    let s = Server::start();
+    let (status, headers, body) = send(
+        &s,
+        s.http
+            .post(s.url(&format!("/api/now/table/{STAGING}")))
+            .json(&json!({"u_short_description": "via table api", "u_impact": "1"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let row = &body["result"];
+    assert_eq!(row["sys_import_state"], "inserted");
+    assert!(headers["location"].to_str().unwrap().ends_with(row["sys_id"].as_str().unwrap()));
+    let target = row["sys_target_sys_id"]["link"].as_str().unwrap();
+    assert!(target.contains("/api/now/table/incident/"));
+    let (_, _, inc) = send(&s, s.http.get(target)).await;
+    assert_eq!(
+        (inc["result"]["impact"].as_str(), inc["result"]["short_description"].as_str()),
+        (Some("1"), Some("via table api"))
+    );
+
+    let (status, _, body) =
+        send(&s, s.http.post(s.url(&format!("/api/now/table/{STAGING}"))).json(&json!({"u_impact": "1"}))).await;
+    assert_eq!(status, 201);
+    assert_eq!(body["result"]["sys_import_state"], "error");
+    assert!(body["result"]["sys_row_error"].as_str().unwrap().contains("u_short_description"));
+}

@@ -23,7 +23,7 @@ use crate::receive::{BaseUrl, JsonObject, PeerAddr};
 use crate::wire::{self, Encoding};
 
 /// The integration behind a staging table, if this caller may use it from this address.
-fn integration_for(
+pub(crate) fn integration_for(
     state: &AppState,
     caller: &Caller,
     peer: Option<std::net::IpAddr>,

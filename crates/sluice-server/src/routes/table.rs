@@ -23,7 +23,7 @@ use crate::authenticate::Caller;
 use crate::display;
 use crate::error::{ApiError, ApiResult};
 use crate::params::TableParams;
-use crate::receive::{BaseUrl, QueryPairs};
+use crate::receive::{BaseUrl, JsonObject, PeerAddr, QueryPairs};
 use crate::table_input;
 use crate::wire::{self, Encoding};
 
@@ -263,16 +263,54 @@ async fn write_one(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    PeerAddr(peer): PeerAddr,
     Path(table): Path<String>,
     BaseUrl(base): BaseUrl,
     QueryPairs(pairs): QueryPairs,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    if state.registry().integrations.contains_key(&table) {
+        return import_through_table(&state, &caller, peer, &table, &base, &pairs, &headers, body).await;
+    }
     write_one(&state, &caller, &table, WriteOp::Insert, &base, &pairs, &headers, &body).await
+}
+
+/// A POST of a staging row through the Table API (as older integrations do): the row runs
+/// through the same import pipeline, and the answer is the staging row with its outcome
+/// (`sys_import_state`, `sys_target_sys_id`, `sys_row_error`).
+#[allow(clippy::too_many_arguments)]
+async fn import_through_table(
+    state: &AppState,
+    caller: &Caller,
+    peer: Option<std::net::IpAddr>,
+    table: &str,
+    base: &str,
+    pairs: &[(String, String)],
+    headers: &HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let integration = super::import::integration_for(
+        state,
+        caller,
+        peer,
+        table,
+        "ACL Exception Insert Failed due to security constraints",
+    )?;
+    let object = body_object(headers, &body)?;
+    let actor = actor(caller);
+    let outcome = crate::intake::import_row(state, &integration, actor, JsonObject { raw: body, object }, None).await?;
+    let row = state
+        .store
+        .get(integration.staging.clone(), outcome.staging_sys_id.to_string())
+        .await?
+        .ok_or_else(|| ApiError::Internal("the staged row is missing".into()))?;
+    let params = TableParams::parse(pairs);
+    respond_written(state, &integration.staging, &row, &params, base, headers, StatusCode::CREATED).await
 }
 
 pub async fn update(
