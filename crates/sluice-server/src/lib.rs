@@ -44,6 +44,12 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Where integration definitions are reloaded from; `None` for the built-in default.
     pub integrations_dir: Option<PathBuf>,
+    /// Deepest nesting of objects and arrays in a JSON body (`json_too_deep` beyond).
+    pub max_json_depth: usize,
+    /// Most fields in a JSON body object (`too_many_fields` beyond).
+    pub max_json_fields: usize,
+    /// Longest query string, in bytes (414 `query_too_long` beyond).
+    pub max_query_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +61,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             integrations_dir: None,
+            max_json_depth: 32,
+            max_json_fields: 1000,
+            max_query_bytes: 8 * 1024,
         }
     }
 }
@@ -135,6 +144,7 @@ pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     routes::router()
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.config.max_query_bytes, receive::limit_query))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(timeout, observe::track))
 }

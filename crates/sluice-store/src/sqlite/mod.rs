@@ -182,7 +182,7 @@ impl Store for SqliteStore {
     }
 
     async fn accounts(&self) -> Result<Vec<Account>> {
-        self.read(|c| accounts::all(c)).await
+        self.read(accounts::all).await
     }
 
     async fn change_account(&self, change: AccountChange) -> Result<Option<Account>> {
