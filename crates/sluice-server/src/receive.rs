@@ -186,8 +186,9 @@ mod tests {
         assert!(!nests_deeper_than(br#"{"a": 1}"#, 1));
         assert!(nests_deeper_than(br#"{"a": {"b": 1}}"#, 1));
         assert!(!nests_deeper_than(br#"{"a": "[[[[{{{{", "b": "\"[[["}"#, 1));
-        assert!(nests_deeper_than(br#"{"a": [[1], {"b": [2]}]}"#, 2));
-        assert!(!nests_deeper_than(br#"{"a": [[1], {"b": [2]}]}"#, 3));
+        // object, array, object, array: four levels.
+        assert!(nests_deeper_than(br#"{"a": [[1], {"b": [2]}]}"#, 3));
+        assert!(!nests_deeper_than(br#"{"a": [[1], {"b": [2]}]}"#, 4));
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(nests_deeper_than(deep.as_bytes(), 32));
         let wide = format!("[{}]", "[],".repeat(10_000) + "[]");
