@@ -1,9 +1,9 @@
 //! `sluice`: the command line. `serve` runs the gateway; `account` manages the accounts that call
 //! it; `integrations check` checks definitions offline.
 
+mod accounts;
 mod bench;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +11,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sluice_core::DateTime;
-use sluice_core::account::{Password, Role, UserName, format_roles};
+use sluice_core::account::{Password, Role};
 use sluice_core::integration::{DefinitionProblem, Integration};
 use sluice_core::tables::Catalog;
 use sluice_server::throttle::Rate;
 use sluice_server::{AppState, ServerConfig, hash_password};
 use sluice_store::sqlite::SqliteOptions;
-use sluice_store::{NewAccount, SqliteStore, Store, StoreError};
+use sluice_store::{NewAccount, SqliteStore, Store};
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Incident intake gateway speaking ServiceNow's Import Set and Table APIs")]
@@ -32,7 +32,7 @@ enum Command {
     Serve(ServeArgs),
     /// Manage the accounts that call sluice.
     #[command(subcommand)]
-    Account(AccountCommand),
+    Account(accounts::AccountCommand),
     /// Work with integration definitions.
     #[command(subcommand)]
     Integrations(IntegrationsCommand),
@@ -112,27 +112,15 @@ struct ServeArgs {
     /// Longest one transform-script call may run, in milliseconds.
     #[arg(long, env = "SLUICE_SCRIPT_TIMEOUT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     script_timeout_ms: u64,
-}
-
-#[derive(Subcommand)]
-enum AccountCommand {
-    /// Create an account. Prints a generated password unless --password-stdin is given.
-    Add {
-        name: String,
-        /// admin, itil or import_set_loader (repeatable).
-        #[arg(long = "role", required = true, num_args = 1..)]
-        roles: Vec<String>,
-        /// Read the password from standard input instead of generating one.
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        data: DataArgs,
-    },
-    /// List accounts.
-    List {
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    /// Deepest nesting of objects and arrays in a JSON body (400 json_too_deep beyond).
+    #[arg(long, env = "SLUICE_MAX_JSON_DEPTH", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=128))]
+    max_json_depth: u32,
+    /// Most fields in a JSON body object (400 too_many_fields beyond).
+    #[arg(long, env = "SLUICE_MAX_JSON_FIELDS", default_value_t = 1000)]
+    max_json_fields: usize,
+    /// Longest query string, in bytes (414 query_too_long beyond).
+    #[arg(long, env = "SLUICE_MAX_QUERY_BYTES", default_value_t = 8 * 1024)]
+    max_query_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -148,7 +136,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Account(cmd) => {
             init_logs(LogFormat::Text);
-            runtime.block_on(account(cmd))
+            runtime.block_on(accounts::run(cmd))
         }
         Command::Integrations(IntegrationsCommand::Check { dir }) => check_integrations(&dir),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
@@ -252,6 +240,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..sluice_script::Limits::default()
         },
         script_workers: sluice_script::DEFAULT_WORKERS,
+        max_json_depth: args.max_json_depth as usize,
+        max_json_fields: args.max_json_fields,
+        max_query_bytes: args.max_query_bytes,
     };
     let state = AppState::build(store.clone(), integrations, config).await?;
     for i in state.registry().integrations.values() {
@@ -299,7 +290,9 @@ fn spawn_reload_on_sighup(state: AppState) {
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
-            match state.reload().await {
+            let reloaded = state.reload().await;
+            sluice_server::routes::admin_audit::record_reload(&state, "signal:SIGHUP", &reloaded).await;
+            match reloaded {
                 Ok(registry) => tracing::info!(count = registry.integrations.len(), "integrations reloaded (SIGHUP)"),
                 Err(sluice_server::ReloadError::Invalid(problems)) => {
                     for p in &problems {
@@ -333,51 +326,4 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown requested");
-}
-
-async fn account(cmd: AccountCommand) -> anyhow::Result<()> {
-    match cmd {
-        AccountCommand::Add { name, roles, password_stdin, data } => {
-            let user = UserName::parse(&name)?;
-            let roles = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
-            let (password, generated) = if password_stdin {
-                let mut input = String::new();
-                std::io::stdin().read_to_string(&mut input)?;
-                (Password::parse(input.trim_end_matches(['\r', '\n']))?, false)
-            } else {
-                (Password::generate(), true)
-            };
-            let store = open_store(&data.data, SqliteOptions::default())?;
-            let result = store
-                .add_account(NewAccount {
-                    user_name: user.as_str().to_owned(),
-                    roles: roles.clone(),
-                    password_hash: hash_password(&password),
-                    created_by: "cli".into(),
-                    now: DateTime::now(),
-                })
-                .await;
-            store.close().await;
-            match result {
-                Ok(_) => {}
-                Err(StoreError::Conflict(msg)) => bail!("{msg}"),
-                Err(e) => return Err(e.into()),
-            }
-            println!("Created account {} with roles {}", user.as_str(), format_roles(&roles));
-            if generated {
-                println!("Password: {}", password.expose());
-            }
-            Ok(())
-        }
-        AccountCommand::List { data } => {
-            let store = open_store(&data.data, SqliteOptions::default())?;
-            let accounts = store.accounts().await;
-            store.close().await;
-            println!("{:<40} {:<8} ROLES", "USER NAME", "ACTIVE");
-            for a in accounts? {
-                println!("{:<40} {:<8} {}", a.user_name, a.active, format_roles(&a.roles));
-            }
-            Ok(())
-        }
-    }
 }

@@ -110,6 +110,11 @@ pub struct Account {
     pub roles: Vec<Role>,
     pub active: bool,
     pub password_hash: String,
+    /// API use only, never a console session (`sys_user.web_service_access_only`).
+    pub web_service_only: bool,
+    /// Raised by every change to the account (password, active, roles, deletion); a cached
+    /// password verification is trusted only while the stored version still matches.
+    pub credentials_version: i64,
 }
 
 /// What a request wants to do with a table.

@@ -92,6 +92,8 @@ pub fn sys_user() -> TableSchema {
             Field::new("web_service_access_only", "Web service access only", K::Boolean),
             Field::new("roles", "Roles", K::String).max(255),
             Field::new("password_hash", "Password", K::String).hidden(),
+            Field::new("credentials_version", "Credentials version", K::Integer).hidden(),
+            Field::new("credentials_changed_at", "Credentials changed", K::DateTime).hidden(),
         ],
     )
 }

@@ -1,8 +1,15 @@
-//! Authenticate: HTTP Basic against accounts stored with argon2id hashes. A verified password is
-//! remembered as a keyed digest for a few minutes, so argon2 (tens of milliseconds of CPU and
-//! 19 MiB each) runs once per account and password, not once per request.
+//! Authenticate: HTTP Basic against accounts stored with argon2id hashes, or `Bearer` API tokens
+//! found by their SHA-256 digest. A verified password is remembered as a keyed digest for a few
+//! minutes, so argon2 (tens of milliseconds of CPU and 19 MiB each) runs once per account and
+//! password, not once per request.
+//!
+//! Invalidation: a change made in this process drops the entry at once ([`CredentialCache::forget`]);
+//! a change made elsewhere (the CLI, another node) raises the account's credentials version in
+//! the database, and an entry is trusted at most [`RECHECK_AFTER`] before the account row is read
+//! again (no argon2) and compared: version, password hash and active flag.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,10 +19,10 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use sluice_core::account::{Account, Password};
 use subtle::ConstantTimeEq;
 
@@ -25,6 +32,11 @@ use crate::observe::RequestSlot;
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX_ENTRIES: usize = 10_000;
+/// How long a cached verification is trusted before the account row is read again, to notice
+/// changes made by another process.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(5);
+/// API tokens start with this, so secret scanners and people recognise them.
+pub const TOKEN_PREFIX: &str = "sluice_";
 
 /// Hashes a new password as an argon2id PHC string.
 pub fn hash_password(password: &Password) -> String {
@@ -38,8 +50,34 @@ fn verify(password: &[u8], hash: &str) -> bool {
     Argon2::default().verify_password(password, hash).is_ok()
 }
 
-/// When a password was verified, its HMAC under a per-process key, and the account.
-type Verified = (Instant, [u8; 32], Arc<Account>);
+/// A new API token: `sluice_` and 32 random bytes in URL-safe base64. Shown once; only its
+/// [`token_digest`] is stored.
+pub fn new_api_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The SHA-256 digest of a token's text, lowercase hex: what the store keeps and looks up.
+pub fn token_digest(token: &str) -> String {
+    sluice_core::id::hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// A verified password: its HMAC under a per-process key, the account as it was read, when the
+/// password was verified and when the account row was last compared.
+struct Verified {
+    digest: [u8; 32],
+    account: Arc<Account>,
+    verified_at: Instant,
+    checked_at: Instant,
+}
+
+enum Lookup {
+    Fresh(Arc<Account>),
+    /// Verified, but the account row must be compared again first.
+    Stale(Arc<Account>),
+    Miss,
+}
 
 /// Verified credentials by user name.
 pub struct CredentialCache {
@@ -54,6 +92,9 @@ pub struct CredentialCache {
     in_flight: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Verified when the account is unknown, so a missing account costs what a wrong password does.
     decoy_hash: String,
+    /// Raised by every forget: a verification that began before it is not remembered, so an
+    /// account read just before a change cannot slip back into the cache.
+    generation: AtomicU64,
 }
 
 impl CredentialCache {
@@ -67,6 +108,7 @@ impl CredentialCache {
             argon: ArgonPool::new(cores.min(4)),
             in_flight: std::sync::Mutex::default(),
             decoy_hash: hash_password(&Password::generate()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -78,21 +120,61 @@ impl CredentialCache {
         mac.finalize().into_bytes().into()
     }
 
-    fn cached(&self, user: &str, digest: &[u8; 32]) -> Option<Arc<Account>> {
+    fn lookup(&self, user: &str, digest: &[u8; 32]) -> Lookup {
         let entries = self.entries.read().expect("credential cache");
-        let (at, known, account) = entries.get(user)?;
-        (at.elapsed() < CACHE_TTL && bool::from(known.ct_eq(digest))).then(|| account.clone())
+        match entries.get(user) {
+            Some(e) if e.verified_at.elapsed() < CACHE_TTL && bool::from(e.digest.ct_eq(digest)) => {
+                if e.checked_at.elapsed() < RECHECK_AFTER {
+                    Lookup::Fresh(e.account.clone())
+                } else {
+                    Lookup::Stale(e.account.clone())
+                }
+            }
+            _ => Lookup::Miss,
+        }
     }
 
-    fn remember(&self, user: &str, digest: [u8; 32], account: Arc<Account>) {
+    fn remember(&self, user: &str, digest: [u8; 32], account: Arc<Account>, generation: u64) {
         let mut entries = self.entries.write().expect("credential cache");
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
         if entries.len() >= CACHE_MAX_ENTRIES {
-            entries.retain(|_, (at, _, _)| at.elapsed() < CACHE_TTL);
+            entries.retain(|_, e| e.verified_at.elapsed() < CACHE_TTL);
             if entries.len() >= CACHE_MAX_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(user.to_owned(), (Instant::now(), digest, account));
+        let now = Instant::now();
+        entries.insert(user.to_owned(), Verified { digest, account, verified_at: now, checked_at: now });
+    }
+
+    /// The row still matches: trust the entry for another [`RECHECK_AFTER`], with the account
+    /// as now stored (roles may have changed).
+    fn confirm(&self, user: &str, account: Arc<Account>, generation: u64) {
+        let mut entries = self.entries.write().expect("credential cache");
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if let Some(e) = entries.get_mut(user) {
+            e.account = account;
+            e.checked_at = Instant::now();
+        }
+    }
+
+    /// Drops the cached verification of an account (its password, roles or state changed, or
+    /// it was deleted): the next request verifies against the stored account again.
+    pub fn forget(&self, user: &str) {
+        let mut entries = self.entries.write().expect("credential cache");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.remove(user);
+    }
+
+    /// [`Self::forget`] by the account's `sys_user` sys_id (a Table API write).
+    pub fn forget_sys_id(&self, sys_id: &str) {
+        let mut entries = self.entries.write().expect("credential cache");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.retain(|_, e| !e.account.sys_id.as_str().eq_ignore_ascii_case(sys_id));
     }
 
     /// Checks a user name and password; `None` for an unknown account, a wrong password or a
@@ -104,12 +186,12 @@ impl CredentialCache {
         password: &[u8],
     ) -> Result<Option<Arc<Account>>, ApiError> {
         let digest = self.digest(user, password);
-        if let Some(account) = self.cached(user, &digest) {
+        if let Lookup::Fresh(account) = self.lookup(user, &digest) {
             return Ok(Some(account));
         }
         let lock = self.in_flight.lock().expect("in-flight logins").entry(user.to_owned()).or_default().clone();
         let guard = lock.lock().await;
-        let result = self.verify_uncached(state, user, password, digest).await;
+        let result = self.authenticate_slowly(state, user, password, digest).await;
         drop(guard);
         let mut in_flight = self.in_flight.lock().expect("in-flight logins");
         // Forget the lock when nobody else holds or waits for it (the map stays small).
@@ -119,17 +201,38 @@ impl CredentialCache {
         result
     }
 
-    async fn verify_uncached(
+    /// The cache could not answer alone: re-read the account, and run argon2 when needed.
+    async fn authenticate_slowly(
         &self,
         state: &AppState,
         user: &str,
         password: &[u8],
         digest: [u8; 32],
     ) -> Result<Option<Arc<Account>>, ApiError> {
-        if let Some(account) = self.cached(user, &digest) {
-            return Ok(Some(account));
-        }
-        let account = state.store.account(user.to_owned()).await?;
+        let generation = self.generation.load(Ordering::SeqCst);
+        let account = match self.lookup(user, &digest) {
+            Lookup::Fresh(account) => return Ok(Some(account)),
+            Lookup::Stale(cached) => {
+                let stored = state.store.account(user.to_owned()).await?;
+                match stored {
+                    Some(now)
+                        if now.active
+                            && now.credentials_version == cached.credentials_version
+                            && now.password_hash == cached.password_hash =>
+                    {
+                        let now = Arc::new(now);
+                        self.confirm(user, now.clone(), generation);
+                        return Ok(Some(now));
+                    }
+                    // Changed elsewhere: verify against the account as stored now.
+                    other => {
+                        self.entries.write().expect("credential cache").remove(user);
+                        other
+                    }
+                }
+            }
+            Lookup::Miss => state.store.account(user.to_owned()).await?,
+        };
         let hash = match &account {
             Some(a) if a.active => a.password_hash.clone(),
             _ => self.decoy_hash.clone(),
@@ -138,11 +241,22 @@ impl CredentialCache {
         match account {
             Some(a) if ok && a.active => {
                 let a = Arc::new(a);
-                self.remember(user, digest, a.clone());
+                self.remember(user, digest, a.clone(), generation);
                 Ok(Some(a))
             }
             _ => Ok(None),
         }
+    }
+
+    /// Checks an API token; `None` for an unknown or revoked token or a disabled account.
+    pub async fn authenticate_token(&self, state: &AppState, token: &str) -> Result<Option<Arc<Account>>, ApiError> {
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+            return Ok(None);
+        }
+        let digest = token_digest(token);
+        let Some(found) = state.store.account_by_token(digest.clone()).await? else { return Ok(None) };
+        let same = bool::from(found.digest.as_bytes().ct_eq(digest.as_bytes()));
+        Ok((same && found.account.active).then(|| Arc::new(found.account)))
     }
 }
 
@@ -206,6 +320,12 @@ fn parse_basic(header: &str) -> Option<(String, Vec<u8>)> {
     Some((user, decoded[colon + 1..].to_vec()))
 }
 
+/// `Authorization: Bearer <token>` → the token.
+fn parse_bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The authenticated account of a request.
 pub struct Caller(pub Arc<Account>);
 
@@ -214,17 +334,22 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let (user, password) = header.and_then(parse_basic).ok_or(ApiError::Unauthenticated)?;
-        if user.is_empty() || user.len() > 100 || password.len() > 1024 {
-            return Err(ApiError::Unauthenticated);
-        }
-        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        state.lockout.check(&user, peer).map_err(ApiError::RateLimited)?;
-        let Some(account) = state.credentials.authenticate(state, &user, &password).await? else {
-            state.lockout.failed(&user, peer);
-            return Err(ApiError::Unauthenticated);
+        let account = if let Some(token) = header.and_then(parse_bearer) {
+            state.credentials.authenticate_token(state, token).await?.ok_or(ApiError::Unauthenticated)?
+        } else {
+            let (user, password) = header.and_then(parse_basic).ok_or(ApiError::Unauthenticated)?;
+            if user.is_empty() || user.len() > 100 || password.len() > 1024 {
+                return Err(ApiError::Unauthenticated);
+            }
+            let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+            state.lockout.check(&user, peer).map_err(ApiError::RateLimited)?;
+            let Some(account) = state.credentials.authenticate(state, &user, &password).await? else {
+                state.lockout.failed(&user, peer);
+                return Err(ApiError::Unauthenticated);
+            };
+            state.lockout.succeeded(&user);
+            account
         };
-        state.lockout.succeeded(&user);
         if let Some(slot) = parts.extensions.get::<RequestSlot>() {
             slot.set_account(&account.user_name);
         }
@@ -246,6 +371,20 @@ mod tests {
         assert_eq!(parse_basic("Bearer abc"), None);
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(parse_basic("Basic YWRtaW4="), None);
+    }
+
+    #[test]
+    fn api_tokens_are_random_and_stored_as_digests() {
+        let (a, b) = (new_api_token(), new_api_token());
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 43, "{a}");
+        let digest = token_digest(&a);
+        assert_eq!(digest.len(), 64);
+        assert!(!digest.contains(&a[TOKEN_PREFIX.len()..]));
+        assert_eq!(token_digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(parse_bearer("Bearer sluice_x"), Some("sluice_x"));
+        assert_eq!(parse_bearer("bearer  sluice_x "), Some("sluice_x"));
+        assert_eq!(parse_bearer("Basic YWRtaW46cHc="), None);
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub enum ApiError {
     InvalidIdempotencyKey,
     #[error("idempotency key reused for a different request")]
     KeyReused,
+    #[error("invalid account request: {0}")]
+    InvalidAccount(String),
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("JSON nested deeper than {0} levels")]
+    JsonTooDeep(usize),
+    #[error("more than {0} fields in the body")]
+    TooManyFields(usize),
+    #[error("query string longer than {0} bytes")]
+    QueryTooLong(usize),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -75,6 +85,9 @@ impl ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidAccount(_) | Self::JsonTooDeep(_) | Self::TooManyFields(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +114,11 @@ impl ApiError {
             Self::RateLimited(_) => "rate_limited",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::KeyReused => "idempotency_key_reused",
+            Self::InvalidAccount(_) => "invalid_account",
+            Self::Conflict { code, .. } => code,
+            Self::JsonTooDeep(_) => "json_too_deep",
+            Self::TooManyFields(_) => "too_many_fields",
+            Self::QueryTooLong(_) => "query_too_long",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -158,6 +176,19 @@ impl ApiError {
                 "Idempotency key reused",
                 "This Idempotency-Key was already used by this account for a different request",
             ),
+            Self::InvalidAccount(detail) => ("Invalid account request".into(), Some(detail.clone())),
+            Self::Conflict { detail, .. } => ("Operation Failed".into(), Some(detail.clone())),
+            Self::JsonTooDeep(limit) => (
+                "Exception while reading request".into(),
+                Some(format!("The payload nests objects and arrays deeper than {limit} levels")),
+            ),
+            Self::TooManyFields(limit) => (
+                "Exception while reading request".into(),
+                Some(format!("The payload object has more than {limit} fields")),
+            ),
+            Self::QueryTooLong(limit) => {
+                ("Request-URI Too Long".into(), Some(format!("The query string exceeds the limit of {limit} bytes")))
+            }
             Self::Internal(_) => ("Internal server error".into(), None),
         }
     }
@@ -168,6 +199,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Busy => Self::Busy,
             StoreError::KeyReused => Self::KeyReused,
+            StoreError::LastAdmin => Self::Conflict {
+                code: "last_admin",
+                detail: "The last active admin account cannot be disabled, demoted or deleted".into(),
+            },
             other => Self::Internal(other.to_string()),
         }
     }

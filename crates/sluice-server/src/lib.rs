@@ -56,6 +56,12 @@ pub struct ServerConfig {
     pub script_limits: Limits,
     /// Threads running transform scripts.
     pub script_workers: usize,
+    /// Deepest nesting of objects and arrays in a JSON body (`json_too_deep` beyond).
+    pub max_json_depth: usize,
+    /// Most fields in a JSON body object (`too_many_fields` beyond).
+    pub max_json_fields: usize,
+    /// Longest query string, in bytes (414 `query_too_long` beyond).
+    pub max_query_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +77,9 @@ impl Default for ServerConfig {
             rate_per_account: throttle::Rate { per_second: 0.0, burst: 2000.0 },
             script_limits: Limits::default(),
             script_workers: sluice_script::DEFAULT_WORKERS,
+            max_json_depth: 32,
+            max_json_fields: 1000,
+            max_query_bytes: 8 * 1024,
         }
     }
 }
@@ -185,6 +194,7 @@ pub fn app(state: AppState) -> Router {
     let tracking = observe::Tracking { timeout: state.config.request_timeout, throttle: state.throttle.clone() };
     routes::router()
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.config.max_query_bytes, receive::limit_query))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(tracking, observe::track))
 }

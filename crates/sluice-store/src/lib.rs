@@ -30,6 +30,9 @@ pub enum StoreError {
     KeyReused,
     #[error("the store is shut down")]
     Closed,
+    /// The change would leave no active account with the admin role.
+    #[error("the last active admin account cannot be disabled, demoted or deleted")]
+    LastAdmin,
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -131,6 +134,67 @@ pub struct NewAccount {
     pub now: DateTime,
 }
 
+/// A change to one account, applied together with its [`AdminAuditEntry`] in one durable
+/// transaction. Every change except the token ones raises the account's credentials version.
+#[derive(Debug, Clone)]
+pub struct AccountChange {
+    pub user_name: String,
+    pub action: AccountAction,
+    /// Who asks: an account name, `cli:<os user>` or `system`; recorded in the admin audit.
+    pub by: String,
+    pub now: DateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountAction {
+    /// A new account, or credentials for a user an import created; `Conflict` when the user
+    /// name already has credentials.
+    Create { roles: Vec<Role>, password_hash: String, web_service_only: bool },
+    /// Enable or disable, replace the roles, set the web-service-only flag (`None`: unchanged).
+    Update { active: Option<bool>, roles: Option<Vec<Role>>, web_service_only: Option<bool> },
+    /// A new password, as an argon2id PHC string.
+    SetPassword { password_hash: String },
+    /// Removes the credentials, roles and API tokens. The `sys_user` record stays, since
+    /// incidents and history refer to it.
+    Delete,
+    /// Records an API token by the SHA-256 digest (lowercase hex) of its text.
+    AddToken { id: String, digest: String, label: String },
+    /// `None` from [`Store::change_account`] when the account has no such token.
+    RevokeToken { id: String },
+}
+
+/// An API token (its text is never stored, only its SHA-256 digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_name: String,
+    pub label: String,
+    pub created_on: DateTime,
+    pub created_by: String,
+}
+
+/// The token found by a digest, the stored digest (for a constant-time comparison) and its
+/// account, active or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenMatch {
+    pub token: ApiToken,
+    pub digest: String,
+    pub account: Account,
+}
+
+/// One administrative change: who, what, to which target, details, when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminAuditEntry {
+    /// Assigned by the store (ascending); ignored when recording.
+    pub id: i64,
+    pub created_on: DateTime,
+    pub actor: String,
+    /// e.g. `account.create`, `account.update`, `account.rotate_password`, `integrations.reload`.
+    pub action: String,
+    pub target: String,
+    pub details: serde_json::Value,
+}
+
 /// A filter and ordering (a parsed `sysparm_query`; conditions on unknown or hidden fields are
 /// dropped), paging, and the total count.
 #[derive(Debug, Clone, Default)]
@@ -163,6 +227,18 @@ pub trait Store: Send + Sync + 'static {
     async fn accounts(&self) -> Result<Vec<Account>>;
     /// Creates an account; `Conflict` when the user name already has credentials.
     async fn add_account(&self, account: NewAccount) -> Result<Account>;
+    /// Applies an account change with its admin-audit record; `None` when the account (or, for
+    /// `RevokeToken`, the token) does not exist. Refuses with `LastAdmin` a change that would
+    /// leave no active admin, and with `Conflict` a `Create` of an existing account.
+    async fn change_account(&self, change: AccountChange) -> Result<Option<Account>>;
+    /// The API tokens of an account, oldest first.
+    async fn tokens(&self, user_name: String) -> Result<Vec<ApiToken>>;
+    /// The token with this SHA-256 digest (lowercase hex) and its account.
+    async fn account_by_token(&self, digest: String) -> Result<Option<TokenMatch>>;
+    /// Records an administrative action that is not an account change (e.g. a reload).
+    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> Result<()>;
+    /// Admin-audit entries, newest first, a page of them, and how many there are in all.
+    async fn admin_audit(&self, limit: u64, offset: u64) -> Result<(Vec<AdminAuditEntry>, u64)>;
     /// Inserts, updates or deletes one record through the table's business rules, with audit
     /// and journal rows, in one durable transaction.
     async fn write(&self, write: TableWrite) -> Result<WriteResult>;

@@ -79,7 +79,9 @@ pub async fn reload(State(state): State<AppState>, caller: Caller) -> ApiResult<
     if !is_admin(&caller) {
         return Err(ApiError::forbidden("Reloading integrations needs the admin role"));
     }
-    match state.reload().await {
+    let reloaded = state.reload().await;
+    crate::routes::admin_audit::record_reload(&state, &caller.0.user_name, &reloaded).await;
+    match reloaded {
         Ok(registry) => {
             let loaded: Vec<Value> = registry.integrations.values().map(|i| summary(i)).collect();
             tracing::info!(account = %caller.0.user_name, count = loaded.len(), "integrations reloaded");

@@ -1,5 +1,7 @@
 //! HTTP routes. ServiceNow's APIs answer under `/api/now`, `/api/now/v1` and `/api/now/v2`.
 
+pub mod accounts;
+pub mod admin_audit;
 pub mod attachment;
 pub mod batch;
 pub mod health;
@@ -39,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/sluice/v1/submissions", get(submissions::list))
         .route("/api/sluice/v1/integrations/reload", axum::routing::post(integrations::reload))
         .route("/api/sluice/v1/integrations/{name}", get(integrations::show))
+        .merge(accounts::routes())
+        .merge(admin_audit::routes())
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -166,8 +166,12 @@ pub async fn show(
 }
 
 /// The JSON object of a write body; an array's first record is taken and the rest ignored,
-/// as ServiceNow does.
-fn body_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<serde_json::Map<String, Value>> {
+/// as ServiceNow does. Nesting and field count are limited as for the Import Set API.
+fn body_object(
+    config: &crate::ServerConfig,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<serde_json::Map<String, Value>> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE)
         && !ct.to_str().is_ok_and(crate::receive::is_json)
     {
@@ -176,7 +180,8 @@ fn body_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<serde_json::Map<S
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
-    match serde_json::from_slice::<Value>(body) {
+    crate::receive::check_depth(config, body)?;
+    let object = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) => Ok(o),
         Ok(Value::Array(mut items)) if !items.is_empty() => match items.swap_remove(0) {
             Value::Object(o) => Ok(o),
@@ -184,7 +189,9 @@ fn body_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<serde_json::Map<S
         },
         Ok(_) => Err(ApiError::BodyNotObject),
         Err(e) => Err(ApiError::MalformedJson(e.to_string())),
-    }
+    }?;
+    crate::receive::check_fields(config, &object)?;
+    Ok(object)
 }
 
 fn refused(v: RuleViolation) -> ApiError {
@@ -224,6 +231,14 @@ async fn respond_written(
     Ok((status, out_headers, Json(json!({ "result": encoded.pop() }))).into_response())
 }
 
+/// A `sys_user` row written through this API may be an account: its cached verification is
+/// dropped once the write is done.
+fn forget_user(state: &AppState, sys_id: Option<String>) {
+    if let Some(sys_id) = sys_id {
+        state.credentials.forget_sys_id(&sys_id);
+    }
+}
+
 fn actor(caller: &Caller) -> Actor {
     Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() }
 }
@@ -246,8 +261,13 @@ async fn write_one(
     };
     let schema = table_for(state, caller, table, Some(verb))?;
     let params = TableParams::parse(pairs);
-    let object = body_object(headers, body)?;
+    let object = body_object(&state.config, headers, body)?;
     let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
+    // A change to a user may change an account: its cached credentials are dropped.
+    let user = match &op {
+        WriteOp::Update(sys_id) if table == tables::SYS_USER => Some(sys_id.clone()),
+        _ => None,
+    };
     let write = TableWrite {
         table: schema.clone(),
         op,
@@ -256,7 +276,9 @@ async fn write_one(
         actor: actor(caller),
         now: DateTime::now(),
     };
-    match state.store.write(write).await? {
+    let written = state.store.write(write).await;
+    forget_user(state, user);
+    match written? {
         WriteResult::Written(record) => respond_written(state, &schema, &record, &params, base, headers, status).await,
         WriteResult::Refused(v) => Err(refused(v)),
         WriteResult::NotFound | WriteResult::Deleted => Err(ApiError::RecordNotFound),
@@ -301,7 +323,7 @@ async fn import_through_table(
         table,
         "ACL Exception Insert Failed due to security constraints",
     )?;
-    let object = body_object(headers, &body)?;
+    let object = body_object(&state.config, headers, &body)?;
     let actor = actor(caller);
     let outcome = crate::intake::import_row(state, &integration, actor, JsonObject { raw: body, object }, None).await?;
     let row = state
@@ -331,6 +353,7 @@ pub async fn delete(
     Path((table, sys_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let schema = table_for(&state, &caller, &table, Some("Delete"))?;
+    let user = (table == tables::SYS_USER).then(|| sys_id.clone());
     let write = TableWrite {
         table: schema,
         op: WriteOp::Delete(sys_id),
@@ -339,7 +362,9 @@ pub async fn delete(
         actor: actor(&caller),
         now: DateTime::now(),
     };
-    match state.store.write(write).await? {
+    let written = state.store.write(write).await;
+    forget_user(&state, user);
+    match written? {
         WriteResult::Deleted => Ok(StatusCode::NO_CONTENT),
         WriteResult::NotFound => Err(ApiError::RecordNotFound),
         WriteResult::Written(_) | WriteResult::Refused(_) => Err(ApiError::Internal("delete wrote a record".into())),

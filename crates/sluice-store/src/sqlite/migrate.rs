@@ -78,6 +78,14 @@ const STEPS: &[&str] = &[
      CREATE INDEX sys_audit_document ON sys_audit (documentkey COLLATE NOCASE, sys_created_on);
      DROP INDEX sys_journal_field_element;
      CREATE INDEX sys_journal_field_element ON sys_journal_field (element_id COLLATE NOCASE, sys_created_on);",
+    // 5: API tokens (SHA-256 digests only) and the admin audit.
+    "CREATE TABLE sluice_api_token (
+         id TEXT PRIMARY KEY NOT NULL, user_name TEXT NOT NULL, digest TEXT NOT NULL UNIQUE, label TEXT NOT NULL,
+         created_on TEXT NOT NULL, created_by TEXT NOT NULL);
+     CREATE INDEX sluice_api_token_user ON sluice_api_token (user_name);
+     CREATE TABLE sluice_admin_audit (
+         id INTEGER PRIMARY KEY AUTOINCREMENT, created_on TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+         target TEXT NOT NULL, details TEXT NOT NULL);",
 ];
 
 /// Adds the `sys_choice` rows of every choice field that has none yet (at every start, so new

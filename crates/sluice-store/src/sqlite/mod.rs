@@ -1,6 +1,7 @@
 //! The embedded SQLite store: one data folder, one database file in WAL mode, a group-commit
 //! writer thread for every write and a small pool of read connections that never wait for it.
 
+mod accounts;
 mod history;
 mod idempotency;
 mod import;
@@ -17,15 +18,15 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use sluice_core::account::{Account, parse_roles};
+use sluice_core::Record;
+use sluice_core::account::Account;
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::Catalog;
-use sluice_core::{Record, SysId};
 use tokio::sync::oneshot;
 
 use crate::{
-    ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page, Result, Store, StoreError, TableWrite,
-    WriteResult,
+    AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
+    Result, Store, StoreError, TableWrite, TokenMatch, WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -140,18 +141,6 @@ impl SqliteStore {
     }
 }
 
-fn account_from(sys_id: String, user_name: String, roles: String, active: String, hash: String) -> Option<Account> {
-    Some(Account {
-        sys_id: SysId::parse(&sys_id).ok()?,
-        user_name,
-        roles: parse_roles(&roles),
-        active: active == "true",
-        password_hash: hash,
-    })
-}
-
-const ACCOUNT_COLUMNS: &str = "sys_id, user_name, roles, active, password_hash";
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
@@ -189,29 +178,31 @@ impl Store for SqliteStore {
     }
 
     async fn account(&self, user_name: String) -> Result<Option<Account>> {
-        self.read(move |c| {
-            let sql = format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM sys_user WHERE user_name = ?1 AND password_hash != '' ORDER BY rowid LIMIT 1"
-            );
-            let row = c
-                .prepare_cached(&sql)?
-                .query_row([&user_name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-                .optional()?;
-            Ok(row.and_then(|(a, b, c, d, e)| account_from(a, b, c, d, e)))
-        })
-        .await
+        self.read(move |c| accounts::find(c, &user_name)).await
     }
 
     async fn accounts(&self) -> Result<Vec<Account>> {
-        self.read(|c| {
-            let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM sys_user WHERE password_hash != '' ORDER BY user_name");
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows.into_iter().filter_map(|(a, b, c, d, e)| account_from(a, b, c, d, e)).collect())
-        })
-        .await
+        self.read(accounts::all).await
+    }
+
+    async fn change_account(&self, change: AccountChange) -> Result<Option<Account>> {
+        self.enqueue(|tx| Job::ChangeAccount(Box::new(change), tx)).await
+    }
+
+    async fn tokens(&self, user_name: String) -> Result<Vec<ApiToken>> {
+        self.read(move |c| accounts::tokens(c, &user_name)).await
+    }
+
+    async fn account_by_token(&self, digest: String) -> Result<Option<TokenMatch>> {
+        self.read(move |c| accounts::by_token(c, &digest)).await
+    }
+
+    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> Result<()> {
+        self.enqueue(|tx| Job::AdminAudit(Box::new(entry), tx)).await
+    }
+
+    async fn admin_audit(&self, limit: u64, offset: u64) -> Result<(Vec<AdminAuditEntry>, u64)> {
+        self.read(move |c| accounts::audit_page(c, limit, offset)).await
     }
 
     async fn write(&self, write: TableWrite) -> Result<WriteResult> {

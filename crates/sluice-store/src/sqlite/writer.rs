@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use rusqlite::Connection;
-use sluice_core::SysId;
-use sluice_core::account::{Account, format_roles};
-use sluice_core::rules::{self, Actor};
+use sluice_core::account::Account;
 use sluice_core::schema::TableSchema;
-use sluice_core::tables::{self, Catalog};
+use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
-use super::{idempotency, import, migrate, records, table_write};
-use crate::{ImportJob, ImportOutcome, NewAccount, Result, StoreError, TableWrite, WriteResult};
+use super::{accounts, idempotency, import, migrate, table_write};
+use crate::{
+    AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, Result, StoreError, TableWrite, WriteResult,
+};
 
 pub enum Job {
     Import(Box<ImportJob>, oneshot::Sender<Result<ImportOutcome>>),
@@ -23,6 +23,8 @@ pub enum Job {
     PrepareStaging(Arc<TableSchema>, oneshot::Sender<Result<()>>),
     Write(Box<TableWrite>, oneshot::Sender<Result<WriteResult>>),
     PurgeIdempotency(sluice_core::DateTime, oneshot::Sender<Result<u64>>),
+    ChangeAccount(Box<AccountChange>, oneshot::Sender<Result<Option<Account>>>),
+    AdminAudit(Box<AdminAuditEntry>, oneshot::Sender<Result<()>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -32,6 +34,8 @@ enum Done {
     PrepareStaging(Result<()>),
     Write(Result<WriteResult>),
     Purge(Result<u64>),
+    ChangeAccount(Result<Option<Account>>),
+    AdminAudit(Result<()>),
 }
 
 impl Done {
@@ -42,6 +46,8 @@ impl Done {
             Self::PrepareStaging(r) => r.is_err(),
             Self::Write(r) => r.is_err(),
             Self::Purge(r) => r.is_err(),
+            Self::ChangeAccount(r) => r.is_err(),
+            Self::AdminAudit(r) => r.is_err(),
         }
     }
 }
@@ -63,6 +69,8 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
         (Job::PrepareStaging(_, tx), Done::PrepareStaging(r)) => send(tx, r, commit_error),
         (Job::Write(_, tx), Done::Write(r)) => send(tx, r, commit_error),
         (Job::PurgeIdempotency(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
+        (Job::ChangeAccount(_, tx), Done::ChangeAccount(r)) => send(tx, r, commit_error),
+        (Job::AdminAudit(_, tx), Done::AdminAudit(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
 }
@@ -131,6 +139,8 @@ fn fail(job: Job, msg: &str) {
         Job::PrepareStaging(_, tx) => drop(tx.send(Err(err()))),
         Job::Write(_, tx) => drop(tx.send(Err(err()))),
         Job::PurgeIdempotency(_, tx) => drop(tx.send(Err(err()))),
+        Job::ChangeAccount(_, tx) => drop(tx.send(Err(err()))),
+        Job::AdminAudit(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -143,6 +153,8 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::PrepareStaging(..) => Done::PrepareStaging(Err(e())),
             Job::Write(..) => Done::Write(Err(e())),
             Job::PurgeIdempotency(..) => Done::Purge(Err(e())),
+            Job::ChangeAccount(..) => Done::ChangeAccount(Err(e())),
+            Job::AdminAudit(..) => Done::AdminAudit(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -172,58 +184,16 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
         }
         Job::Write(write, _) => Done::Write(guarded("table write", || Ok(table_write::run(conn, catalog, write)?))),
-        Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || add_account(conn, catalog, new))),
+        Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || accounts::add(conn, catalog, new))),
+        Job::ChangeAccount(change, _) => {
+            Done::ChangeAccount(guarded("account change", || accounts::change_account(conn, catalog, change)))
+        }
+        Job::AdminAudit(entry, _) => {
+            Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
+        }
         Job::PrepareStaging(schema, _) => Done::PrepareStaging(guarded("staging table preparation", || {
             migrate::ensure_table(conn, schema)?;
             Ok(migrate::staging_indexes(conn, &schema.name)?)
         })),
     }
-}
-
-fn add_account(conn: &Connection, catalog: &Catalog, new: &NewAccount) -> Result<Account> {
-    let schema = catalog.get(tables::SYS_USER).expect("built-in table");
-    let existing: Option<(String, String)> = rusqlite::OptionalExtension::optional(
-        conn.prepare_cached("SELECT sys_id, password_hash FROM sys_user WHERE user_name = ?1 ORDER BY rowid LIMIT 1")?
-            .query_row([&new.user_name], |r| Ok((r.get(0)?, r.get(1)?))),
-    )?;
-    let roles = format_roles(&new.roles);
-    let actor = Actor { user_name: new.created_by.clone(), sys_id: SysId::generate() };
-    let sys_id = match existing {
-        Some((_, hash)) if !hash.is_empty() => {
-            return Err(StoreError::Conflict(format!("account {} already exists", new.user_name)));
-        }
-        // A user created earlier by an import (a caller) becomes an account.
-        Some((sys_id, _)) => {
-            records::update(
-                conn,
-                schema,
-                &sys_id,
-                &[("roles", &roles), ("password_hash", &new.password_hash), ("web_service_access_only", "true")],
-            )?;
-            sys_id
-        }
-        None => {
-            let record = rules::insert_simple(
-                schema,
-                &[
-                    ("user_name", &new.user_name),
-                    ("name", &new.user_name),
-                    ("roles", &roles),
-                    ("password_hash", &new.password_hash),
-                    ("web_service_access_only", "true"),
-                ],
-                &actor,
-                new.now,
-            );
-            records::insert(conn, schema, &record, None)?;
-            record["sys_id"].clone()
-        }
-    };
-    Ok(Account {
-        sys_id: SysId::parse(&sys_id).map_err(|e| StoreError::Conflict(e.to_string()))?,
-        user_name: new.user_name.clone(),
-        roles: new.roles.clone(),
-        active: true,
-        password_hash: new.password_hash.clone(),
-    })
 }

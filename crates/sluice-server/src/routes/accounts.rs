@@ -1,0 +1,279 @@
+//! Sluice's account API under `/api/sluice/v1/accounts` (the admin role only): list, create,
+//! show, change (active, roles, web-service-only), rotate the password, delete, and API tokens.
+//! Every change goes through [`Store::change_account`](sluice_store::Store::change_account),
+//! which records it in the admin audit, and drops the account's cached verification at once.
+//! Password hashes and token digests never leave the server; a generated password or a new
+//! token is answered once.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sluice_core::account::{Account, Password, Role, UserName};
+use sluice_core::{DateTime, tables};
+use sluice_store::{AccountAction, AccountChange, ApiToken, StoreError};
+
+use crate::AppState;
+use crate::authenticate::{Caller, hash_password, new_api_token, token_digest};
+use crate::error::{ApiError, ApiResult};
+use crate::receive::{JsonObject, is_json, parse_object};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/sluice/v1/accounts", get(list).post(create))
+        .route("/api/sluice/v1/accounts/{name}", get(show).patch(update).delete(remove))
+        .route("/api/sluice/v1/accounts/{name}/rotate", post(rotate))
+        .route("/api/sluice/v1/accounts/{name}/tokens", get(tokens).post(create_token))
+        .route("/api/sluice/v1/accounts/{name}/tokens/{id}", delete(revoke_token))
+}
+
+pub(crate) fn require_admin(caller: &Caller, what: &str) -> ApiResult<()> {
+    if caller.0.roles.contains(&Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("{what} needs the admin role")))
+    }
+}
+
+fn account_json(a: &Account) -> Value {
+    json!({
+        "name": a.user_name,
+        "sys_id": a.sys_id.as_str(),
+        "roles": a.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "active": a.active,
+        "web_service_only": a.web_service_only,
+    })
+}
+
+fn token_json(t: &ApiToken) -> Value {
+    json!({"id": t.id, "label": t.label, "created_on": t.created_on.to_string(), "created_by": t.created_by})
+}
+
+fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::InvalidAccount(e.to_string())
+}
+
+/// Fields of a body object, refusing unknown ones (a typo must not pass silently).
+fn fields<T: for<'de> Deserialize<'de>>(object: Map<String, Value>) -> ApiResult<T> {
+    serde_json::from_value(Value::Object(object)).map_err(invalid)
+}
+
+fn roles(names: &[String]) -> ApiResult<Vec<Role>> {
+    if names.is_empty() {
+        return Err(invalid("give at least one role: admin, itil or import_set_loader"));
+    }
+    names.iter().map(|r| r.parse::<Role>().map_err(invalid)).collect()
+}
+
+/// The given password (checked), or a generated one that is answered once.
+async fn password(given: Option<String>) -> ApiResult<(String, Option<String>)> {
+    let (password, generated) = match given {
+        Some(p) => (Password::parse(&p).map_err(invalid)?, false),
+        None => (Password::generate(), true),
+    };
+    let shown = generated.then(|| password.expose().to_owned());
+    // argon2 takes tens of milliseconds of CPU: off the async workers.
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((hash, shown))
+}
+
+/// An optional JSON object body (`rotate`, `tokens`): empty means no fields.
+fn optional_object(state: &AppState, headers: &HeaderMap, body: &Bytes) -> ApiResult<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE)
+        && !ct.to_str().is_ok_and(is_json)
+    {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    parse_object(&state.config, body)
+}
+
+/// Applies a change as the caller; the account's cached verification is dropped afterwards.
+async fn apply(state: &AppState, caller: &Caller, name: &str, action: AccountAction) -> ApiResult<Account> {
+    apply_at(state, caller, name, action, DateTime::now()).await
+}
+
+async fn apply_at(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    action: AccountAction,
+    now: DateTime,
+) -> ApiResult<Account> {
+    let credentials = !matches!(action, AccountAction::AddToken { .. } | AccountAction::RevokeToken { .. });
+    let change = AccountChange { user_name: name.to_owned(), action, by: caller.0.user_name.clone(), now };
+    let result = state.store.change_account(change).await;
+    if credentials {
+        state.credentials.forget(name);
+    }
+    match result {
+        Ok(Some(account)) => Ok(account),
+        Ok(None) => Err(ApiError::RecordNotFound),
+        Err(StoreError::Conflict(detail)) => Err(ApiError::Conflict { code: "account_exists", detail }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    require_admin(&caller, "Managing accounts")?;
+    let accounts = state.store.accounts().await?;
+    Ok(Json(json!({ "result": accounts.iter().map(account_json).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccountBody {
+    name: String,
+    roles: Vec<String>,
+    password: Option<String>,
+    web_service_only: Option<bool>,
+}
+
+pub async fn create(State(state): State<AppState>, caller: Caller, body: JsonObject) -> ApiResult<Response> {
+    require_admin(&caller, "Managing accounts")?;
+    let body: NewAccountBody = fields(body.object)?;
+    let name = UserName::parse(&body.name).map_err(invalid)?;
+    let roles = roles(&body.roles)?;
+    let (password_hash, generated) = password(body.password).await?;
+    let action =
+        AccountAction::Create { roles, password_hash, web_service_only: body.web_service_only.unwrap_or(true) };
+    let account = apply(&state, &caller, name.as_str(), action).await?;
+    let mut result = account_json(&account);
+    if let Some(password) = generated {
+        result["password"] = json!(password);
+    }
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/sluice/v1/accounts/{}", account.user_name)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, Json(json!({ "result": result }))).into_response())
+}
+
+pub async fn show(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    require_admin(&caller, "Managing accounts")?;
+    let account = state.store.account(name.clone()).await?.ok_or(ApiError::RecordNotFound)?;
+    let mut result = account_json(&account);
+    if let Some(schema) = state.registry().catalog.get(tables::SYS_USER).cloned()
+        && let Some(user) = state.store.get(schema, account.sys_id.as_str().to_owned()).await?
+    {
+        let field = |f: &str| user.get(f).cloned().unwrap_or_default();
+        result["created_on"] = json!(field("sys_created_on"));
+        result["created_by"] = json!(field("sys_created_by"));
+        result["updated_on"] = json!(field("sys_updated_on"));
+        result["credentials_changed_at"] = json!(field("credentials_changed_at"));
+    }
+    let tokens = state.store.tokens(name).await?;
+    result["tokens"] = tokens.iter().map(token_json).collect();
+    Ok(Json(json!({ "result": result })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountUpdateBody {
+    active: Option<bool>,
+    roles: Option<Vec<String>>,
+    web_service_only: Option<bool>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
+    require_admin(&caller, "Managing accounts")?;
+    let body: AccountUpdateBody = fields(body.object)?;
+    let roles = body.roles.as_deref().map(roles).transpose()?;
+    let action = AccountAction::Update { active: body.active, roles, web_service_only: body.web_service_only };
+    let account = apply(&state, &caller, &name, action).await?;
+    Ok(Json(json!({ "result": account_json(&account) })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    password: Option<String>,
+}
+
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    require_admin(&caller, "Managing accounts")?;
+    let body: RotateBody = fields(optional_object(&state, &headers, &body)?)?;
+    // Unknown accounts are refused before the (costly) hashing.
+    state.store.account(name.clone()).await?.ok_or(ApiError::RecordNotFound)?;
+    let (password_hash, generated) = password(body.password).await?;
+    let account = apply(&state, &caller, &name, AccountAction::SetPassword { password_hash }).await?;
+    let mut result = account_json(&account);
+    if let Some(password) = generated {
+        result["password"] = json!(password);
+    }
+    Ok(Json(json!({ "result": result })))
+}
+
+pub async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    require_admin(&caller, "Managing accounts")?;
+    apply(&state, &caller, &name, AccountAction::Delete).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn tokens(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    require_admin(&caller, "Managing accounts")?;
+    state.store.account(name.clone()).await?.ok_or(ApiError::RecordNotFound)?;
+    let tokens = state.store.tokens(name).await?;
+    Ok(Json(json!({ "result": tokens.iter().map(token_json).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    label: Option<String>,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    require_admin(&caller, "Managing accounts")?;
+    let body: TokenBody = fields(optional_object(&state, &headers, &body)?)?;
+    let label = body.label.unwrap_or_default();
+    if label.chars().count() > 100 {
+        return Err(invalid("a token label is at most 100 characters"));
+    }
+    let token = new_api_token();
+    let id = sluice_core::SysId::generate().into_string();
+    let now = DateTime::now();
+    let action = AccountAction::AddToken { id: id.clone(), digest: token_digest(&token), label: label.clone() };
+    let account = apply_at(&state, &caller, &name, action, now).await?;
+    let created =
+        ApiToken { id, user_name: account.user_name, label, created_on: now, created_by: caller.0.user_name.clone() };
+    let mut result = token_json(&created);
+    result["token"] = json!(token);
+    Ok((StatusCode::CREATED, Json(json!({ "result": result }))).into_response())
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    require_admin(&caller, "Managing accounts")?;
+    apply(&state, &caller, &name, AccountAction::RevokeToken { id }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,190 @@
+//! `sluice account ...`: manage the accounts that call sluice, on the data folder directly (the
+//! server may be running: SQLite serialises the writes, and a running server notices changed
+//! credentials within seconds, see `sluice_server::authenticate`). Every change is recorded in
+//! the admin audit as `cli:<os user>`.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Subcommand};
+use sluice_core::DateTime;
+use sluice_core::account::{Account, Password, Role, UserName, format_roles};
+use sluice_core::tables::{self, Catalog};
+use sluice_server::hash_password;
+use sluice_store::sqlite::SqliteOptions;
+use sluice_store::{AccountAction, AccountChange, SqliteStore, Store, StoreError};
+
+use crate::{DataArgs, open_store};
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Create an account. Prints a generated password unless --password-stdin is given.
+    Add {
+        name: String,
+        /// admin, itil or import_set_loader (repeatable).
+        #[arg(long = "role", required = true, num_args = 1..)]
+        roles: Vec<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        /// API use only, never a console session (sys_user.web_service_access_only).
+        #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "true|false")]
+        web_service_only: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Show one account: roles, state, dates and API tokens (never the password hash).
+    Show {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Disable an account: its password and tokens stop working (a running server: within seconds).
+    Disable {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Enable a disabled account.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Give an account a new password: prints a generated one unless --password-stdin is given.
+    Rotate {
+        name: String,
+        /// Read the new password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Delete an account: its credentials, roles and tokens go; the user record stays for history.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// Who the admin audit names for a change from the command line: `cli:<os user>`, or `cli`.
+fn cli_actor() -> String {
+    let user = ["SUDO_USER", "USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_graphic()));
+    match user {
+        Some(u) => format!("cli:{u}"),
+        None => "cli".into(),
+    }
+}
+
+/// A password from standard input (one line; the newline is not part of it), or a generated one.
+fn new_password(from_stdin: bool) -> anyhow::Result<(Password, bool)> {
+    if from_stdin {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input)?;
+        Ok((Password::parse(input.trim_end_matches(['\r', '\n']))?, false))
+    } else {
+        Ok((Password::generate(), true))
+    }
+}
+
+/// Applies one change and closes the store; a missing account is an error naming it.
+async fn change(store: &SqliteStore, name: &str, action: AccountAction) -> anyhow::Result<Account> {
+    let change = AccountChange { user_name: name.to_owned(), action, by: cli_actor(), now: DateTime::now() };
+    let result = store.change_account(change).await;
+    store.close().await;
+    match result {
+        Ok(Some(account)) => Ok(account),
+        Ok(None) => bail!("no account {name}"),
+        Err(StoreError::Conflict(msg)) => bail!("{msg}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Add { name, roles, password_stdin, web_service_only, data } => {
+            let user = UserName::parse(&name)?;
+            let roles = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
+            let (password, generated) = new_password(password_stdin)?;
+            let store = open_store(&data.data, SqliteOptions::default())?;
+            let action = AccountAction::Create { roles, password_hash: hash_password(&password), web_service_only };
+            let account = change(&store, user.as_str(), action).await?;
+            println!("Created account {} with roles {}", account.user_name, format_roles(&account.roles));
+            if generated {
+                println!("Password: {}", password.expose());
+            }
+        }
+        AccountCommand::List { data } => {
+            let store = open_store(&data.data, SqliteOptions::default())?;
+            let accounts = store.accounts().await;
+            store.close().await;
+            println!("{:<40} {:<8} {:<8} ROLES", "USER NAME", "ACTIVE", "WS ONLY");
+            for a in accounts? {
+                println!("{:<40} {:<8} {:<8} {}", a.user_name, a.active, a.web_service_only, format_roles(&a.roles));
+            }
+        }
+        AccountCommand::Show { name, data } => {
+            let store = open_store(&data.data, SqliteOptions::default())?;
+            let shown = show(&store, &name).await;
+            store.close().await;
+            shown?;
+        }
+        AccountCommand::Disable { name, data } => set_active(&name, &data, false).await?,
+        AccountCommand::Enable { name, data } => set_active(&name, &data, true).await?,
+        AccountCommand::Rotate { name, password_stdin, data } => {
+            let (password, generated) = new_password(password_stdin)?;
+            let store = open_store(&data.data, SqliteOptions::default())?;
+            let action = AccountAction::SetPassword { password_hash: hash_password(&password) };
+            let account = change(&store, &name, action).await?;
+            println!("New password set for {}", account.user_name);
+            if generated {
+                println!("Password: {}", password.expose());
+            }
+        }
+        AccountCommand::Delete { name, data } => {
+            let store = open_store(&data.data, SqliteOptions::default())?;
+            let account = change(&store, &name, AccountAction::Delete).await?;
+            println!("Deleted account {} (the user record stays for history)", account.user_name);
+        }
+    }
+    Ok(())
+}
+
+async fn set_active(name: &str, data: &DataArgs, active: bool) -> anyhow::Result<()> {
+    let store = open_store(&data.data, SqliteOptions::default())?;
+    let action = AccountAction::Update { active: Some(active), roles: None, web_service_only: None };
+    let account = change(&store, name, action).await?;
+    println!("{} account {}", if active { "Enabled" } else { "Disabled" }, account.user_name);
+    Ok(())
+}
+
+async fn show(store: &SqliteStore, name: &str) -> anyhow::Result<()> {
+    let account = store.account(name.to_owned()).await?.with_context(|| format!("no account {name}"))?;
+    let schema = Catalog::builtin().get(tables::SYS_USER).cloned().expect("built-in table");
+    let user = store.get(schema, account.sys_id.as_str().to_owned()).await?.unwrap_or_default();
+    let field = |f: &str| user.get(f).cloned().unwrap_or_default();
+    println!("name:                   {}", account.user_name);
+    println!("sys_id:                 {}", account.sys_id);
+    println!("roles:                  {}", format_roles(&account.roles));
+    println!("active:                 {}", account.active);
+    println!("web_service_only:       {}", account.web_service_only);
+    println!("created_on:             {}", field("sys_created_on"));
+    println!("created_by:             {}", field("sys_created_by"));
+    println!("updated_on:             {}", field("sys_updated_on"));
+    println!("credentials_changed_at: {}", field("credentials_changed_at"));
+    let tokens = store.tokens(name.to_owned()).await?;
+    println!("tokens:                 {}", tokens.len());
+    for t in tokens {
+        println!("  {}  {}  created {} by {}", t.id, t.label, t.created_on, t.created_by);
+    }
+    Ok(())
+}
