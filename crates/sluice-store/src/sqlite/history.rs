@@ -2,10 +2,10 @@
 //! fields (`work_notes`, `comments`), written in the same transaction as the change.
 
 use rusqlite::Connection;
-use sluice_core::DateTime;
 use sluice_core::rules::{self, Actor, Applied};
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
+use sluice_core::{DateTime, SysId};
 
 use super::records;
 
@@ -25,30 +25,37 @@ pub fn audit(
     now: DateTime,
     source: &Source<'_>,
 ) -> rusqlite::Result<()> {
+    if applied.changes.is_empty() {
+        return Ok(());
+    }
     let audit = catalog.get(tables::SYS_AUDIT).expect("built-in table");
     let record = &applied.record;
     let checkpoint = record.get("sys_mod_count").cloned().unwrap_or_default();
+    // What every row of this change shares, built once; one prepared statement for all rows.
+    let common = rules::insert_simple(
+        audit,
+        &[
+            ("tablename", &target.name),
+            ("documentkey", &record["sys_id"]),
+            ("user", &actor.user_name),
+            ("reason", &source.reason),
+            ("record_checkpoint", &checkpoint),
+            ("source_table", source.table),
+            ("source_row", source.row),
+        ],
+        actor,
+        now,
+    );
+    let mut insert = conn.prepare_cached(&records::insert_sql(audit))?;
     for change in &applied.changes {
-        let mut row = rules::insert_simple(
-            audit,
-            &[
-                ("tablename", &target.name),
-                ("documentkey", &record["sys_id"]),
-                ("fieldname", &change.field),
-                ("oldvalue", &change.old),
-                ("newvalue", &change.new),
-                ("user", &actor.user_name),
-                ("reason", &source.reason),
-                ("record_checkpoint", &checkpoint),
-                ("source_table", source.table),
-                ("source_row", source.row),
-            ],
-            actor,
-            now,
-        );
-        let internal = row["sys_id"][..18].to_owned();
-        row.insert("internal_checkpoint".into(), internal);
-        records::insert(conn, audit, &row, None)?;
+        let mut row = common.clone();
+        let sys_id = SysId::generate().into_string();
+        row.insert("internal_checkpoint".into(), sys_id[..18].to_owned());
+        row.insert("sys_id".into(), sys_id);
+        row.insert("fieldname".into(), change.field.clone());
+        row.insert("oldvalue".into(), change.old.clone());
+        row.insert("newvalue".into(), change.new.clone());
+        records::execute_insert(&mut insert, audit, &row, None)?;
     }
     Ok(())
 }

@@ -14,8 +14,11 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
 use tokio::sync::oneshot;
 
-use super::{idempotency, import, migrate, records, table_write};
-use crate::{ImportJob, ImportOutcome, NewAccount, Result, StoreError, TableWrite, WriteResult};
+use super::{bulk, idempotency, import, migrate, records, table_write};
+use crate::{
+    ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StageBatch, StagedSet, StoreError,
+    TableWrite, WriteResult,
+};
 
 pub enum Job {
     Import(Box<ImportJob>, oneshot::Sender<Result<ImportOutcome>>),
@@ -23,6 +26,9 @@ pub enum Job {
     PrepareStaging(Arc<TableSchema>, oneshot::Sender<Result<()>>),
     Write(Box<TableWrite>, oneshot::Sender<Result<WriteResult>>),
     PurgeIdempotency(sluice_core::DateTime, oneshot::Sender<Result<u64>>),
+    StageMany(Box<StageBatch>, oneshot::Sender<Result<StagedSet>>),
+    Process(Box<ProcessJob>, oneshot::Sender<Result<Option<ImportOutcome>>>),
+    PurgeStaging(Arc<TableSchema>, sluice_core::DateTime, u64, oneshot::Sender<Result<PurgeReport>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -32,6 +38,9 @@ enum Done {
     PrepareStaging(Result<()>),
     Write(Result<WriteResult>),
     Purge(Result<u64>),
+    StageMany(Result<StagedSet>),
+    Process(Result<Option<ImportOutcome>>),
+    PurgeStaging(Result<PurgeReport>),
 }
 
 impl Done {
@@ -42,6 +51,9 @@ impl Done {
             Self::PrepareStaging(r) => r.is_err(),
             Self::Write(r) => r.is_err(),
             Self::Purge(r) => r.is_err(),
+            Self::StageMany(r) => r.is_err(),
+            Self::Process(r) => r.is_err(),
+            Self::PurgeStaging(r) => r.is_err(),
         }
     }
 }
@@ -63,6 +75,9 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
         (Job::PrepareStaging(_, tx), Done::PrepareStaging(r)) => send(tx, r, commit_error),
         (Job::Write(_, tx), Done::Write(r)) => send(tx, r, commit_error),
         (Job::PurgeIdempotency(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
+        (Job::StageMany(_, tx), Done::StageMany(r)) => send(tx, r, commit_error),
+        (Job::Process(_, tx), Done::Process(r)) => send(tx, r, commit_error),
+        (Job::PurgeStaging(.., tx), Done::PurgeStaging(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
 }
@@ -131,6 +146,9 @@ fn fail(job: Job, msg: &str) {
         Job::PrepareStaging(_, tx) => drop(tx.send(Err(err()))),
         Job::Write(_, tx) => drop(tx.send(Err(err()))),
         Job::PurgeIdempotency(_, tx) => drop(tx.send(Err(err()))),
+        Job::StageMany(_, tx) => drop(tx.send(Err(err()))),
+        Job::Process(_, tx) => drop(tx.send(Err(err()))),
+        Job::PurgeStaging(.., tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -143,6 +161,9 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::PrepareStaging(..) => Done::PrepareStaging(Err(e())),
             Job::Write(..) => Done::Write(Err(e())),
             Job::PurgeIdempotency(..) => Done::Purge(Err(e())),
+            Job::StageMany(..) => Done::StageMany(Err(e())),
+            Job::Process(..) => Done::Process(Err(e())),
+            Job::PurgeStaging(..) => Done::PurgeStaging(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -170,6 +191,15 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         }
         Job::PurgeIdempotency(before, _) => {
             Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
+        }
+        Job::StageMany(batch, _) => {
+            Done::StageMany(guarded("bulk staging", || Ok(bulk::stage_many(conn, catalog, batch)?)))
+        }
+        Job::Process(job, _) => {
+            Done::Process(guarded("staged row processing", || Ok(bulk::process(conn, catalog, job)?)))
+        }
+        Job::PurgeStaging(staging, before, limit, _) => {
+            Done::PurgeStaging(guarded("staging purge", || Ok(bulk::purge(conn, staging, *before, *limit)?)))
         }
         Job::Write(write, _) => Done::Write(guarded("table write", || Ok(table_write::run(conn, catalog, write)?))),
         Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || add_account(conn, catalog, new))),
