@@ -2,6 +2,7 @@
 //! for the whole suite (faster to link on small machines).
 
 mod accounts;
+mod bulk;
 mod durability;
 mod errors;
 mod helpers;

@@ -49,6 +49,14 @@ pub enum ApiError {
     InvalidIdempotencyKey,
     #[error("idempotency key reused for a different request")]
     KeyReused,
+    /// An `insertMultiple` body that is not `{"records": [objects]}`.
+    #[error("invalid records: {0}")]
+    InvalidRecords(String),
+    /// More records in one `insertMultiple` request than allowed.
+    #[error("more than {0} records")]
+    TooManyRecords(usize),
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -72,6 +80,8 @@ impl ApiError {
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidRecords(_) | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            Self::TooManyRecords(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,6 +107,9 @@ impl ApiError {
             Self::Busy => "busy",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::KeyReused => "idempotency_key_reused",
+            Self::InvalidRecords(_) => "invalid_records",
+            Self::TooManyRecords(_) => "too_many_records",
+            Self::InvalidParameter(_) => "invalid_parameter",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -147,6 +160,12 @@ impl ApiError {
                 "Idempotency key reused",
                 "This Idempotency-Key was already used by this account for a different request",
             ),
+            Self::InvalidRecords(detail) => ("Exception while reading request".into(), Some(detail.clone())),
+            Self::TooManyRecords(max) => (
+                "Request entity too large".into(),
+                Some(format!("At most {max} records per insertMultiple request; send the rest in further requests")),
+            ),
+            Self::InvalidParameter(detail) => ("Invalid parameter".into(), Some(detail.clone())),
             Self::Internal(_) => ("Internal server error".into(), None),
         }
     }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
+use sluice_core::staging::StagedRow;
+use sluice_core::transform::Plan;
+use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, SysId, staging, transform, validate};
 use sluice_store::{Idempotency, ImportJob, ImportOutcome};
 
@@ -23,7 +26,7 @@ pub async fn import_row(
     idempotency: Option<Idempotency>,
 ) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
-    let verdict = validate::validate(integration, &staged).and_then(|row| transform::plan(integration, &row));
+    let verdict = verdict(integration, &staged);
     let definition = &integration.definition;
     let job = ImportJob {
         staging: integration.staging.clone(),
@@ -39,4 +42,10 @@ pub async fn import_row(
         idempotency,
     };
     Ok(state.store.import(job).await?)
+}
+
+/// The verdict on a staged row's columns: validated against the integration's fields, then the
+/// field map applied. Single rows, bulk rows and replays of stored rows all pass through here.
+pub fn verdict(integration: &Integration, staged: &StagedRow) -> Result<Plan, Vec<FieldError>> {
+    validate::validate(integration, staged).and_then(|row| transform::plan(integration, &row))
 }

@@ -3,6 +3,7 @@
 //! commit) → [`routes::import`] (respond). Errors leave through [`error`].
 
 pub mod authenticate;
+pub mod bulk;
 pub mod display;
 pub mod error;
 pub mod intake;
@@ -44,6 +45,14 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Where integration definitions are reloaded from; `None` for the built-in default.
     pub integrations_dir: Option<PathBuf>,
+    /// Most records in one `insertMultiple` request.
+    pub max_records: usize,
+    /// Largest accepted `insertMultiple` body, in bytes.
+    pub max_bulk_body_bytes: usize,
+    /// Staging rows (not pending) older than this many days are purged.
+    pub retention_days: u64,
+    /// Rows per batch in sync mode and replays.
+    pub bulk_batch_rows: usize,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +64,10 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             integrations_dir: None,
+            max_records: 10_000,
+            max_bulk_body_bytes: 64 * 1024 * 1024,
+            retention_days: 90,
+            bulk_batch_rows: bulk::DEFAULT_BATCH_ROWS,
         }
     }
 }
@@ -75,6 +88,8 @@ pub struct AppState {
     registry: Arc<RwLock<Arc<Registry>>>,
     pub credentials: Arc<CredentialCache>,
     pub config: Arc<ServerConfig>,
+    /// Wakes the bulk worker ([`bulk::spawn_worker`]) when rows were staged.
+    pub bulk_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Why a reload was refused; the previous integrations stay active.
@@ -99,6 +114,7 @@ impl AppState {
             registry: Arc::new(RwLock::new(Arc::new(registry))),
             credentials: Arc::new(CredentialCache::new()),
             config: Arc::new(config),
+            bulk_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -111,6 +127,11 @@ impl AppState {
             by_table.insert(integration.definition.staging_table.clone(), Arc::new(integration));
         }
         Ok(Registry { catalog, integrations: by_table })
+    }
+
+    /// Tells the bulk worker that pending rows are waiting (remembered if it is busy).
+    pub fn wake_worker(&self) {
+        self.bulk_wake.notify_one();
     }
 
     /// The integrations and tables in force now.

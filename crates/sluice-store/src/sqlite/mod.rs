@@ -202,6 +202,7 @@ impl Store for SqliteStore {
                 }
             }
         }
+        drop(sender);
         let mut out = Vec::with_capacity(waiting.len());
         for w in waiting {
             out.push(match w {
