@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
@@ -91,8 +91,7 @@ pub async fn insert_multiple(
     Path(table): Path<String>,
     BaseUrl(base): BaseUrl,
     QueryPairs(query): QueryPairs,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     // The table and the caller's rights are checked before the body is read.
     let integration =
@@ -112,7 +111,8 @@ pub async fn insert_multiple(
             _ => {}
         }
     }
-    let raw = read_body(&headers, body, state.config.max_bulk_body_bytes).await?;
+    let (parts, body) = request.into_parts();
+    let raw = read_body(&parts.headers, body, state.config.max_bulk_body_bytes).await?;
     let records = parse_records(&raw, state.config.max_records)?;
     drop(raw);
 

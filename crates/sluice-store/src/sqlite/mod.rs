@@ -188,8 +188,8 @@ impl Store for SqliteStore {
         let mut waiting = Vec::with_capacity(jobs.len());
         let mut refused = None;
         for job in jobs {
-            if refused.is_some() {
-                waiting.push(Err(refused.clone().expect("set")));
+            if let Some(busy) = refused {
+                waiting.push(Err(busy));
                 continue;
             }
             let (tx, rx) = oneshot::channel();
