@@ -272,7 +272,8 @@ pub struct ReplayRequest {
 /// What a replay did, so far or in the end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplaySummary {
-    /// Rows in the requested state when the replay started (the progress goal).
+    /// Rows in the requested state: counted when the replay started (the progress goal), raised
+    /// when rows come into the state while it runs (they are replayed too).
     pub matched: u64,
     /// Rows run again.
     pub replayed: u64,
@@ -331,6 +332,8 @@ pub async fn replay(
                 None => summary.not_replayed += 1,
             }
         }
+        // Rows that came into the state while the replay ran are replayed too.
+        summary.matched = summary.matched.max(summary.replayed + summary.not_replayed);
         progress(&summary);
     }
     Ok(summary)
