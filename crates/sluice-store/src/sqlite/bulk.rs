@@ -6,6 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use sluice_core::number;
 use sluice_core::rules;
+use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
 use sluice_core::{Record, SysId};
@@ -56,21 +57,20 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
     Ok(StagedSet { import_set: set_id, number, multi_import_set: multi })
 }
 
-pub fn staged_rows(
-    conn: &Connection,
-    staging: &sluice_core::schema::TableSchema,
-    filter: &RowFilter,
-) -> rusqlite::Result<Vec<StoredRow>> {
-    // Served by the `{table}_state` index, in rowid (staging) order.
-    let since = filter.since.map(|t| t.to_string()).unwrap_or_default();
-    let sql = format!(
+/// Served by the `{table}_state` index, in rowid (staging) order.
+fn staged_rows_sql(staging: &TableSchema) -> String {
+    format!(
         "SELECT rowid, {} FROM {} WHERE sys_import_state = ?1 AND rowid > ?2 AND sys_created_on >= ?3
          ORDER BY rowid LIMIT ?4",
         records::columns(staging),
         staging.name
-    );
+    )
+}
+
+pub fn staged_rows(conn: &Connection, staging: &TableSchema, filter: &RowFilter) -> rusqlite::Result<Vec<StoredRow>> {
+    let since = filter.since.map(|t| t.to_string()).unwrap_or_default();
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&staged_rows_sql(staging))?;
     let rows = stmt.query_map(params![filter.state.as_str(), filter.after, since, limit], |row| {
         let position: i64 = row.get(0)?;
         let mut record = Record::new();
@@ -157,38 +157,40 @@ pub fn process(conn: &Connection, catalog: &Catalog, job: &ProcessJob) -> rusqli
     Ok(Some(outcome))
 }
 
+fn pending_in_set_sql(table: &str, comparison: &str) -> String {
+    format!(
+        "SELECT 1 FROM {table} INDEXED BY {table}_set_row
+         WHERE sys_import_set = ?1 AND sys_import_row {comparison} ?2 AND sys_import_state = 'pending' LIMIT 1"
+    )
+}
+
 /// Whether the import set still has a pending row. Rows are processed in order, so the row
 /// after this one is usually pending and the search stops there; only the last rows of a set
 /// look further.
-fn has_pending(
-    conn: &Connection,
-    staging: &sluice_core::schema::TableSchema,
-    set_id: &str,
-    row_index: i64,
-) -> rusqlite::Result<bool> {
-    let table = &staging.name;
+fn has_pending(conn: &Connection, staging: &TableSchema, set_id: &str, row_index: i64) -> rusqlite::Result<bool> {
     for comparison in [">", "<"] {
-        let sql = format!(
-            "SELECT 1 FROM {table} INDEXED BY {table}_set_row
-             WHERE sys_import_set = ?1 AND sys_import_row {comparison} ?2 AND sys_import_state = 'pending' LIMIT 1"
-        );
-        if conn.prepare_cached(&sql)?.query_row(params![set_id, row_index], |_| Ok(())).optional()?.is_some() {
+        if conn
+            .prepare_cached(&pending_in_set_sql(&staging.name, comparison))?
+            .query_row(params![set_id, row_index], |_| Ok(()))
+            .optional()?
+            .is_some()
+        {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-pub fn state_counts(
-    conn: &Connection,
-    staging: &sluice_core::schema::TableSchema,
-    set_id: &str,
-) -> rusqlite::Result<StateCounts> {
-    let sql = format!(
-        "SELECT sys_import_state, COUNT(*) FROM {} WHERE sys_import_set = ?1 GROUP BY sys_import_state",
-        staging.name
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+/// The set's rows only (left alone, SQLite would walk the whole table in state order).
+fn counts_sql(table: &str) -> String {
+    format!(
+        "SELECT sys_import_state, COUNT(*) FROM {table} INDEXED BY {table}_set_row
+         WHERE sys_import_set = ?1 GROUP BY sys_import_state"
+    )
+}
+
+pub fn state_counts(conn: &Connection, staging: &TableSchema, set_id: &str) -> rusqlite::Result<StateCounts> {
+    let mut stmt = conn.prepare_cached(&counts_sql(&staging.name))?;
     let mut counts = StateCounts::default();
     for row in stmt.query_map([set_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (state, n) = row?;
@@ -202,7 +204,7 @@ pub fn state_counts(
 /// that have no rows left.
 pub fn purge(
     conn: &Connection,
-    staging: &sluice_core::schema::TableSchema,
+    staging: &TableSchema,
     before: sluice_core::DateTime,
     limit: u64,
 ) -> rusqlite::Result<PurgeReport> {
@@ -222,4 +224,39 @@ pub fn purge(
         ))?
         .execute(params![table, before])?;
     Ok(PurgeReport { rows: rows as u64, import_sets: import_sets as u64 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::integration::Integration;
+
+    /// The worker's scan, the progress counts and the end-of-set check search by index, never by
+    /// walking the staging table.
+    #[test]
+    fn bulk_queries_use_the_indexes() {
+        let catalog = Catalog::builtin();
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        super::super::migrate::migrate(&mut conn, &catalog).expect("migrate");
+        let staging = Integration::builtin_default(&catalog).staging.clone();
+        super::super::migrate::ensure_table(&conn, &staging).expect("staging table");
+        super::super::migrate::staging_indexes(&conn, &staging.name).expect("staging indexes");
+        let plan = |sql: &str, params: usize| {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("prepare");
+            let values: Vec<i64> = (0..params as i64).collect();
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| r.get::<_, String>(3));
+            rows.expect("plan").collect::<rusqlite::Result<Vec<_>>>().expect("plan").join("; ")
+        };
+        let t = "u_incident_import";
+        let pending = plan(&staged_rows_sql(&staging), 4);
+        assert_eq!(pending, format!("SEARCH {t} USING INDEX {t}_state (sys_import_state=? AND rowid>?)"));
+        let counts = plan(&counts_sql(t), 1);
+        assert!(counts.starts_with(&format!("SEARCH {t} USING INDEX {t}_set_row (sys_import_set=?)")), "{counts}");
+        for comparison in [">", "<"] {
+            let check = plan(&pending_in_set_sql(t, comparison), 2);
+            let expected =
+                format!("SEARCH {t} USING INDEX {t}_set_row (sys_import_set=? AND sys_import_row{comparison}?)");
+            assert_eq!(check, expected);
+        }
+    }
 }
