@@ -220,7 +220,10 @@ pub fn spawn_worker(state: AppState, options: WorkerOptions) -> tokio::task::Joi
     })
 }
 
-/// One batch per integration with pending rows; returns how many rows were processed.
+/// Batches that one integration may run in a row before the next integration's turn.
+const BATCHES_PER_TURN: usize = 16;
+
+/// A turn for each integration with pending rows; returns how many rows were processed.
 async fn work_once(
     state: &AppState,
     options: &WorkerOptions,
@@ -232,28 +235,39 @@ async fn work_once(
     let mut done = 0;
     for integration in registry.integrations.values() {
         let cursor = cursors.entry(integration.staging.name.clone()).or_default();
-        let mut filter = RowFilter {
-            state: RowState::Pending,
-            since: None,
-            after: *cursor,
-            limit: options.batch_rows.max(1) as u64,
-        };
-        let mut rows = store.staged_rows(integration.staging.clone(), filter.clone()).await?;
+        let read =
+            |after| RowFilter { state: RowState::Pending, since: None, after, limit: options.batch_rows.max(1) as u64 };
+        let mut rows = store.staged_rows(integration.staging.clone(), read(*cursor)).await?;
         if rows.is_empty() && *cursor > 0 {
             // Start over: rows that failed earlier are tried again.
-            filter.after = 0;
-            rows = store.staged_rows(integration.staging.clone(), filter).await?;
+            rows = store.staged_rows(integration.staging.clone(), read(0)).await?;
         }
-        let Some(last) = rows.last() else {
+        if rows.is_empty() {
             *cursor = 0;
             continue;
-        };
-        *cursor = last.position;
-        let work = actors.work(store, integration, &rows).await?;
-        let outcomes = process_logged(store, integration, &work, RowState::Pending, None).await?;
-        let processed = outcomes.iter().filter(|o| o.is_some()).count();
-        tracing::debug!(integration = %integration.name(), rows = rows.len(), processed, "bulk batch");
-        done += processed;
+        }
+        let mut work = actors.work(store, integration, &rows).await?;
+        for turn in 1.. {
+            let Some(last) = rows.last() else { break };
+            *cursor = last.position;
+            // While the writer commits this batch, the next one is read and judged (its rows come
+            // after this one's, so no row is in both; it is sent only after this one is done).
+            let more = turn < BATCHES_PER_TURN && options.pause.is_zero();
+            let next = async {
+                if !more {
+                    return Ok((Vec::new(), Vec::new()));
+                }
+                let next_rows = store.staged_rows(integration.staging.clone(), read(*cursor)).await?;
+                let next_work = actors.work(store, integration, &next_rows).await?;
+                Ok::<_, StoreError>((next_rows, next_work))
+            };
+            let (outcomes, next) =
+                tokio::join!(process_logged(store, integration, &work, RowState::Pending, None), next);
+            let processed = outcomes?.iter().filter(|o| o.is_some()).count();
+            tracing::debug!(integration = %integration.name(), rows = rows.len(), processed, "bulk batch");
+            done += processed;
+            (rows, work) = next?;
+        }
     }
     Ok(done)
 }
