@@ -400,8 +400,9 @@ pub fn spawn_retention(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Processes the rows of one request right away (sync mode); every row gets an outcome: its own,
-/// or, when the worker got to it first, the one stored on it.
+/// Processes the rows of one request right away (sync mode), in batches. `None` for a row the
+/// worker got to first (or that failed in the store and stays pending): its stored outcome is
+/// what to report.
 pub async fn process_now(
     state: &AppState,
     integration: &Arc<Integration>,
