@@ -14,6 +14,7 @@ use sluice_core::DateTime;
 use sluice_core::account::{Password, Role};
 use sluice_core::integration::{DefinitionProblem, Integration};
 use sluice_core::tables::Catalog;
+use sluice_server::bulk::{ReplayRequest, WorkerOptions};
 use sluice_server::throttle::Rate;
 use sluice_server::{AppState, ServerConfig, hash_password};
 use sluice_store::sqlite::SqliteOptions;
@@ -38,6 +39,26 @@ enum Command {
     Integrations(IntegrationsCommand),
     /// Drive a running sluice with concurrent creates and print throughput and latency.
     Bench(bench::BenchArgs),
+    /// Run an integration's current definition again on its stored staging rows.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The integration (its name or its staging table).
+    #[arg(long)]
+    integration: String,
+    /// Which rows: error, skipped, ignored, inserted or updated.
+    #[arg(long, default_value = "error")]
+    state: String,
+    /// Only rows staged at or after this time (yyyy-MM-dd HH:mm:ss, UTC).
+    #[arg(long)]
+    since: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Folder of integration definitions (*.toml); the built-in u_incident_import when unset.
+    #[arg(long, env = "SLUICE_INTEGRATIONS")]
+    integrations: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -121,6 +142,42 @@ struct ServeArgs {
     /// Longest query string, in bytes (414 query_too_long beyond).
     #[arg(long, env = "SLUICE_MAX_QUERY_BYTES", default_value_t = 8 * 1024)]
     max_query_bytes: usize,
+    /// Most records in one insertMultiple request.
+    #[arg(long, env = "SLUICE_MAX_RECORDS", default_value_t = 10_000)]
+    max_records: usize,
+    /// Largest accepted insertMultiple body, in bytes.
+    #[arg(long, env = "SLUICE_MAX_BULK_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_bulk_body_bytes: usize,
+    /// Days staging rows are kept (pending rows always are); older ones are purged hourly.
+    #[arg(long, env = "SLUICE_RETENTION_DAYS", default_value_t = 90)]
+    retention_days: u64,
+    /// Pending rows the bulk worker claims per batch.
+    #[arg(long, hide = true, default_value_t = sluice_server::bulk::DEFAULT_BATCH_ROWS)]
+    bulk_batch_rows: usize,
+    /// A pause after each bulk batch, in milliseconds (tests use it to stop the server midway).
+    #[arg(long, hide = true, default_value_t = 0)]
+    bulk_pause_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account. Prints a generated password unless --password-stdin is given.
+    Add {
+        name: String,
+        /// admin, itil or import_set_loader (repeatable).
+        #[arg(long = "role", required = true, num_args = 1..)]
+        roles: Vec<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +197,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Integrations(IntegrationsCommand::Check { dir }) => check_integrations(&dir),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Replay(args) => {
+            init_logs(LogFormat::Text);
+            runtime.block_on(replay(args))
+        }
     }
 }
 
@@ -243,6 +304,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_json_depth: args.max_json_depth as usize,
         max_json_fields: args.max_json_fields,
         max_query_bytes: args.max_query_bytes,
+        max_records: args.max_records.max(1),
+        max_bulk_body_bytes: args.max_bulk_body_bytes,
+        retention_days: args.retention_days,
+        bulk_batch_rows: args.bulk_batch_rows.max(1),
     };
     let state = AppState::build(store.clone(), integrations, config).await?;
     for i in state.registry().integrations.values() {
@@ -251,6 +316,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%address, https = tls.is_some(), data = %args.data.data.display(), "serving");
     spawn_reload_on_sighup(state.clone());
     spawn_idempotency_purge(store.clone(), Duration::from_secs(args.idempotency_hours.saturating_mul(3600)));
+    sluice_server::bulk::spawn_retention(state.clone());
+    sluice_server::bulk::spawn_worker(
+        state.clone(),
+        WorkerOptions {
+            batch_rows: args.bulk_batch_rows.max(1),
+            pause: Duration::from_millis(args.bulk_pause_ms),
+            ..WorkerOptions::default()
+        },
+    );
     match tls {
         Some(tls) => {
             println!("sluice listening on https://{address}");
@@ -326,4 +400,77 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown requested");
+}
+
+/// `sluice replay`: works on the data folder directly (with or without a running server: SQLite
+/// serialises the writers), printing progress on standard error and a summary on standard output.
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let integrations = match &args.integrations {
+        Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
+        None => vec![Integration::builtin_default(&catalog)],
+    };
+    let Some(integration) = integrations
+        .into_iter()
+        .find(|i| i.name() == args.integration || i.definition.staging_table == args.integration)
+    else {
+        bail!("no integration named {}", args.integration);
+    };
+    let mut query = vec![("state".to_owned(), args.state.clone())];
+    query.extend(args.since.iter().map(|s| ("since".to_owned(), s.clone())));
+    let (state, since) = sluice_server::routes::bulk::replay_selection(None, &query).map_err(|e| match e {
+        sluice_server::error::ApiError::InvalidParameter(detail) => anyhow::anyhow!("{detail}"),
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    let who = std::env::var("USER").map(|u| format!("sluice replay (user {u})")).unwrap_or("sluice replay".into());
+    let request =
+        ReplayRequest { state, since, requested_by: who, batch_rows: sluice_server::bulk::DEFAULT_BATCH_ROWS };
+    let store = open_store(&args.data.data, SqliteOptions::default())?;
+    let result = async {
+        store.prepare_staging(integration.staging.clone()).await?;
+        let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let summary = sluice_server::bulk::replay(store.as_ref(), &integration, &request, |s| {
+            let line = format!(
+                "replayed {}/{} {} rows: {} inserted, {} updated, {} ignored, {} skipped, {} error",
+                s.replayed,
+                s.matched,
+                request.state.as_str(),
+                s.outcomes.inserted,
+                s.outcomes.updated,
+                s.outcomes.ignored,
+                s.outcomes.skipped,
+                s.outcomes.error
+            );
+            if interactive {
+                eprint!("\r{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        })
+        .await?;
+        if interactive && summary.replayed > 0 {
+            eprintln!();
+        }
+        anyhow::Ok(summary)
+    }
+    .await;
+    store.close().await;
+    let summary = result?;
+    let o = &summary.outcomes;
+    println!(
+        "{}: replayed {} of {} {} rows with version {}",
+        integration.name(),
+        summary.replayed,
+        summary.matched,
+        request.state.as_str(),
+        integration.definition.version
+    );
+    println!(
+        "inserted {}  updated {}  ignored {}  skipped {}  error {}",
+        o.inserted, o.updated, o.ignored, o.skipped, o.error
+    );
+    if summary.not_replayed > 0 {
+        println!("{} row(s) changed meanwhile or failed and were left as they were", summary.not_replayed);
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod accounts_admin;
+mod bulk;
 mod durability;
 mod errors;
 mod helpers;

@@ -78,6 +78,14 @@ pub enum RowState {
 }
 
 impl RowState {
+    pub const ALL: [Self; 6] =
+        [Self::Pending, Self::Inserted, Self::Updated, Self::Ignored, Self::Skipped, Self::Error];
+
+    /// The state named by its stored value (`pending`, `inserted`, …).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

@@ -184,6 +184,9 @@ pub fn sys_import_set() -> TableSchema {
                 ("loaded", "Loaded"),
                 ("processed", "Processed"),
             ]),
+            // insertMultiple: the multi import set the set belongs to (ServiceNow's
+            // `multi_import_set_id`); empty for web-service sets of single rows.
+            Field::new("multi_import_set", "Multi import set", K::String).max(32),
         ],
     )
 }

@@ -61,6 +61,14 @@ pub enum ApiError {
     TooManyFields(usize),
     #[error("query string longer than {0} bytes")]
     QueryTooLong(usize),
+    /// An `insertMultiple` body that is not `{"records": [objects]}`.
+    #[error("invalid records: {0}")]
+    InvalidRecords(String),
+    /// More records in one `insertMultiple` request than allowed.
+    #[error("more than {0} records")]
+    TooManyRecords(usize),
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -88,6 +96,8 @@ impl ApiError {
             Self::InvalidAccount(_) | Self::JsonTooDeep(_) | Self::TooManyFields(_) => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::InvalidRecords(_) | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            Self::TooManyRecords(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +129,9 @@ impl ApiError {
             Self::JsonTooDeep(_) => "json_too_deep",
             Self::TooManyFields(_) => "too_many_fields",
             Self::QueryTooLong(_) => "query_too_long",
+            Self::InvalidRecords(_) => "invalid_records",
+            Self::TooManyRecords(_) => "too_many_records",
+            Self::InvalidParameter(_) => "invalid_parameter",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -189,6 +202,12 @@ impl ApiError {
             Self::QueryTooLong(limit) => {
                 ("Request-URI Too Long".into(), Some(format!("The query string exceeds the limit of {limit} bytes")))
             }
+            Self::InvalidRecords(detail) => ("Exception while reading request".into(), Some(detail.clone())),
+            Self::TooManyRecords(max) => (
+                "Request entity too large".into(),
+                Some(format!("At most {max} records per insertMultiple request; send the rest in further requests")),
+            ),
+            Self::InvalidParameter(detail) => ("Invalid parameter".into(), Some(detail.clone())),
             Self::Internal(_) => ("Internal server error".into(), None),
         }
     }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use sluice_core::integration::{Integration, ON_AFTER_KEY, ON_BEFORE_KEY, OnUnknown};
 use sluice_core::rules::Actor;
 use sluice_core::schema::FieldKind;
-use sluice_core::staging::RowState;
+use sluice_core::staging::{RowState, StagedRow};
 use sluice_core::transform::{Lookup, Plan};
 use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, SysId, staging, transform, validate};
@@ -32,7 +32,7 @@ pub async fn import_row(
     idempotency: Option<Idempotency>,
 ) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
-    let mut verdict = validate::validate(integration, &staged).and_then(|row| transform::plan(integration, &row));
+    let mut verdict = verdict(integration, &staged);
     let staging_sys_id = SysId::generate();
     let row = RowContext { state, integration, staging_sys_id: &staging_sys_id, columns: &staged.columns };
 
@@ -281,4 +281,10 @@ fn planned_values(plan: &Plan) -> Map<String, Value> {
         target.insert(lookup.target_field.clone(), Value::String(lookup.value.clone()));
     }
     target
+}
+
+/// The verdict on a staged row's columns: validated against the integration's fields, then the
+/// field map applied. Single rows, bulk rows and replays of stored rows all pass through here.
+pub fn verdict(integration: &Integration, staged: &StagedRow) -> Result<Plan, Vec<FieldError>> {
+    validate::validate(integration, staged).and_then(|row| transform::plan(integration, &row))
 }

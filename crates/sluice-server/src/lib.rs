@@ -3,6 +3,7 @@
 //! commit) → [`routes::import`] (respond). Errors leave through [`error`].
 
 pub mod authenticate;
+pub mod bulk;
 pub mod display;
 pub mod error;
 pub mod intake;
@@ -62,6 +63,14 @@ pub struct ServerConfig {
     pub max_json_fields: usize,
     /// Longest query string, in bytes (414 `query_too_long` beyond).
     pub max_query_bytes: usize,
+    /// Most records in one `insertMultiple` request.
+    pub max_records: usize,
+    /// Largest accepted `insertMultiple` body, in bytes.
+    pub max_bulk_body_bytes: usize,
+    /// Staging rows (not pending) older than this many days are purged.
+    pub retention_days: u64,
+    /// Rows per batch in sync mode and replays.
+    pub bulk_batch_rows: usize,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +89,10 @@ impl Default for ServerConfig {
             max_json_depth: 32,
             max_json_fields: 1000,
             max_query_bytes: 8 * 1024,
+            max_records: 10_000,
+            max_bulk_body_bytes: 64 * 1024 * 1024,
+            retention_days: 90,
+            bulk_batch_rows: bulk::DEFAULT_BATCH_ROWS,
         }
     }
 }
@@ -104,6 +117,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Runs the integrations' transform scripts.
     pub scripts: Arc<ScriptEngine>,
+    /// Wakes the bulk worker ([`bulk::spawn_worker`]) when rows were staged.
+    pub bulk_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Why the state could not be assembled.
@@ -158,6 +173,7 @@ impl AppState {
             lockout: Arc::default(),
             config: Arc::new(config),
             scripts,
+            bulk_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -170,6 +186,11 @@ impl AppState {
             by_table.insert(integration.definition.staging_table.clone(), Arc::new(integration));
         }
         Ok(Registry { catalog, integrations: by_table })
+    }
+
+    /// Tells the bulk worker that pending rows are waiting (remembered if it is busy).
+    pub fn wake_worker(&self) {
+        self.bulk_wake.notify_one();
     }
 
     /// The integrations and tables in force now.

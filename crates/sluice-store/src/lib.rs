@@ -83,6 +83,115 @@ pub struct Idempotency {
     pub fingerprint: String,
 }
 
+/// Records posted to `insertMultiple`, staged as `pending` rows of one new asynchronous import
+/// set, all in one durable transaction ([`Store::stage_many`]).
+#[derive(Debug, Clone)]
+pub struct StageBatch {
+    pub staging: Arc<TableSchema>,
+    pub target: Arc<TableSchema>,
+    pub transform_map: String,
+    /// Joins this multi import set (ServiceNow's `multi_import_set_id`); a new one when `None`.
+    pub multi_import_set: Option<String>,
+    pub rows: Vec<StagedRecord>,
+    pub actor: Actor,
+    pub now: DateTime,
+}
+
+/// One record of a [`StageBatch`].
+#[derive(Debug, Clone)]
+pub struct StagedRecord {
+    pub sys_id: SysId,
+    /// The record's JSON text.
+    pub payload: Vec<u8>,
+    /// The integration's columns, staged from the record.
+    pub columns: BTreeMap<String, String>,
+}
+
+/// The import set a [`StageBatch`] was staged into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedSet {
+    /// The `sys_import_set` record's sys_id.
+    pub import_set: String,
+    /// Its number (`ISET…`).
+    pub number: String,
+    pub multi_import_set: String,
+}
+
+/// Which staged rows to read ([`Store::staged_rows`]), in staging order, after a cursor.
+#[derive(Debug, Clone)]
+pub struct RowFilter {
+    pub state: RowState,
+    /// Only rows staged at or after this time.
+    pub since: Option<DateTime>,
+    /// Only rows after this [`StoredRow::position`] (0: from the start).
+    pub after: i64,
+    pub limit: u64,
+}
+
+/// A staged row read back: every stored field (the raw payload in `sys_payload`).
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    /// Where the row sits in its staging table (staging order); a cursor for [`RowFilter::after`].
+    pub position: i64,
+    pub record: Record,
+}
+
+/// A staged row to run through the transform (again), judged by the integration's current
+/// definition. Its processing and its new state commit together.
+#[derive(Debug, Clone)]
+pub struct ProcessJob {
+    pub staging: Arc<TableSchema>,
+    pub target: Arc<TableSchema>,
+    pub transform_map: String,
+    /// The definition version that processes the row (recorded on it).
+    pub integration_version: String,
+    pub staging_sys_id: SysId,
+    /// The state the row must still be in (as its caller read it); otherwise nothing is done.
+    pub expected: RowState,
+    /// The row's columns as staged under the current definition (written back to the row).
+    pub columns: BTreeMap<String, String>,
+    pub verdict: std::result::Result<Plan, Vec<FieldError>>,
+    pub actor: Actor,
+    pub now: DateTime,
+    /// Who asked for a replay (named in the audit trail); `None` for a pending row's first run.
+    pub replay: Option<String>,
+}
+
+/// How many rows of an import set are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub pending: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub ignored: u64,
+    pub skipped: u64,
+    pub error: u64,
+}
+
+impl StateCounts {
+    pub fn total(&self) -> u64 {
+        self.pending + self.inserted + self.updated + self.ignored + self.skipped + self.error
+    }
+
+    pub fn add(&mut self, state: RowState, n: u64) {
+        match state {
+            RowState::Pending => self.pending += n,
+            RowState::Inserted => self.inserted += n,
+            RowState::Updated => self.updated += n,
+            RowState::Ignored => self.ignored += n,
+            RowState::Skipped => self.skipped += n,
+            RowState::Error => self.error += n,
+        }
+    }
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub rows: u64,
+    pub import_sets: u64,
+}
+
 /// A Table API write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
@@ -218,6 +327,22 @@ pub trait Store: Send + Sync + 'static {
     async fn prepare_staging(&self, staging: Arc<TableSchema>) -> Result<()>;
     /// Stages, transforms and commits one row in one durable transaction.
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome>;
+    /// Stages every record of a batch as a `pending` row of one new asynchronous import set, with
+    /// its raw payload, in one durable transaction. Nothing is transformed yet.
+    async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet>;
+    /// Staged rows in one state, in staging order, after a cursor.
+    async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>>;
+    /// Runs staged rows through the transform, business rules and commit, in the given order,
+    /// each row's processing and its state change in one durable transaction (the row is updated,
+    /// never inserted again). A row that already has a target record updates that record. Per
+    /// job: the outcome, `None` when the row is gone or no longer in its expected state, or why
+    /// it could not be run (a job after a [`StoreError::Busy`] is not run either).
+    async fn process(&self, jobs: Vec<ProcessJob>) -> Result<Vec<Result<Option<ImportOutcome>>>>;
+    /// How many rows of an import set are in each state.
+    async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> Result<StateCounts>;
+    /// Deletes up to `limit` rows of a staging table staged before `before` that are not
+    /// `pending`, then the empty import sets of that table created before `before`.
+    async fn purge_staging(&self, staging: Arc<TableSchema>, before: DateTime, limit: u64) -> Result<PurgeReport>;
     /// Forgets idempotency keys recorded before `before`; returns how many.
     async fn purge_idempotency(&self, before: DateTime) -> Result<u64>;
     /// One record with every stored field (hidden ones included: callers filter).

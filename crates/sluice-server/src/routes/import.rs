@@ -95,7 +95,7 @@ fn idempotency_key(headers: &HeaderMap, table: &str, body: &[u8]) -> ApiResult<O
 }
 
 /// One `result[]` element. For rows that produced no target record `sys_id` is the staging row's.
-fn result_entry(integration: &Integration, o: &ImportOutcome, base: &str) -> Value {
+pub(crate) fn result_entry(integration: &Integration, o: &ImportOutcome, base: &str) -> Value {
     let target = &integration.target;
     let mut r = Map::new();
     r.insert("transform_map".into(), json!(integration.definition.transform.name));
@@ -178,7 +178,7 @@ pub async fn show(
     })))
 }
 
-fn parse_state(s: &str) -> sluice_core::staging::RowState {
+pub(crate) fn parse_state(s: &str) -> sluice_core::staging::RowState {
     use sluice_core::staging::RowState::*;
     [Pending, Inserted, Updated, Ignored, Skipped, Error].into_iter().find(|r| r.as_str() == s).unwrap_or(Pending)
 }

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod admin_audit;
 pub mod attachment;
 pub mod batch;
+pub mod bulk;
 pub mod health;
 pub mod import;
 pub mod integrations;
@@ -19,6 +20,7 @@ use crate::error::ApiError;
 fn now_api() -> Router<AppState> {
     Router::new()
         .route("/import/{table}", axum::routing::post(import::create))
+        .route("/import/{table}/insertMultiple", axum::routing::post(bulk::insert_multiple))
         .route("/import/{table}/{sys_id}", get(import::show))
         .route("/table/{table}", get(table::list).post(table::create))
         .route("/attachment", get(attachment::list))
@@ -43,6 +45,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/sluice/v1/integrations/{name}", get(integrations::show))
         .merge(accounts::routes())
         .merge(admin_audit::routes())
+        .route("/api/sluice/v1/integrations/{name}/replay", axum::routing::post(bulk::replay))
+        .route("/api/sluice/v1/import_sets/{id}", get(bulk::progress))
+        .route("/api/sluice/v1/retention/purge", axum::routing::post(bulk::purge))
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

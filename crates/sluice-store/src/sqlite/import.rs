@@ -165,23 +165,21 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
             staging.name
         ))?
         .query_row([&set_id], |r| r.get(0))?;
-    let mut row = rules::insert_simple(staging, &[], &job.actor, job.now);
-    row.insert("sys_id".into(), job.staging_sys_id.to_string());
-    for (k, v) in &job.columns {
-        if staging.field(k).is_some() {
-            row.insert(k.clone(), v.clone());
-        }
-    }
-    for (k, v) in [
-        ("sys_import_set", set_id.as_str()),
-        ("sys_import_state", RowState::Pending.as_str()),
-        ("sys_target_table", job.target.name.as_str()),
-        ("sys_transform_map", job.transform_map.as_str()),
-        ("sys_integration_version", job.integration_version.as_str()),
-    ] {
-        row.insert(k.into(), v.into());
-    }
-    row.insert("sys_import_row".into(), row_index.to_string());
+    let row = staging_row(
+        staging,
+        &job.staging_sys_id,
+        &job.columns,
+        &[
+            ("sys_import_set", set_id.as_str()),
+            ("sys_import_state", RowState::Pending.as_str()),
+            ("sys_target_table", job.target.name.as_str()),
+            ("sys_transform_map", job.transform_map.as_str()),
+            ("sys_integration_version", job.integration_version.as_str()),
+            ("sys_import_row", &row_index.to_string()),
+        ],
+        &job.actor,
+        job.now,
+    );
     records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
 
     let mut outcome = ImportOutcome {
@@ -194,11 +192,49 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
         errors: Vec::new(),
         replayed: false,
     };
-    match &job.verdict {
-        Err(errors) => outcome.errors = errors.clone(),
-        Ok(plan) => transform(conn, catalog, job, plan, &mut outcome)?,
-    }
+    let context = RowContext {
+        staging,
+        target: &job.target,
+        staging_sys_id: job.staging_sys_id.as_str(),
+        actor: &job.actor,
+        now: job.now,
+        reason: format!("Import Set {} row {}", staging.name, job.staging_sys_id),
+    };
+    settle(conn, catalog, &context, &job.verdict, None, &mut outcome)?;
+    record_outcome(conn, staging, job.staging_sys_id.as_str(), &outcome, &[])?;
+    Ok(outcome)
+}
 
+/// A new staging row: the system fields, the integration's columns the schema has, and `system`.
+pub(super) fn staging_row(
+    staging: &TableSchema,
+    sys_id: &SysId,
+    columns: &BTreeMap<String, String>,
+    system: &[(&str, &str)],
+    actor: &Actor,
+    now: DateTime,
+) -> Record {
+    let mut row = rules::insert_simple(staging, &[], actor, now);
+    row.insert("sys_id".into(), sys_id.to_string());
+    for (k, v) in columns {
+        if staging.field(k).is_some() {
+            row.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in system {
+        row.insert((*k).into(), (*v).into());
+    }
+    row
+}
+
+/// Stores a row's outcome on its staging row (state, comment, target, errors), plus `extra`.
+pub(super) fn record_outcome(
+    conn: &Connection,
+    staging: &TableSchema,
+    sys_id: &str,
+    outcome: &ImportOutcome,
+    extra: &[(&str, &str)],
+) -> rusqlite::Result<()> {
     let errors_json = if outcome.errors.is_empty() {
         String::new()
     } else {
@@ -207,26 +243,55 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
     let comment = outcome.status_message.clone().unwrap_or_default();
     let error_text = summary(&outcome.errors);
     let target = outcome.target_sys_id.clone().unwrap_or_default();
-    records::update(
-        conn,
-        staging,
-        job.staging_sys_id.as_str(),
-        &[
-            ("sys_import_state", outcome.state.as_str()),
-            ("sys_import_state_comment", &comment),
-            ("sys_target_sys_id", &target),
-            ("sys_row_error", &error_text),
-            ("sys_row_errors", &errors_json),
-        ],
-    )?;
-    Ok(outcome)
+    let mut set: Vec<(&str, &str)> = vec![
+        ("sys_import_state", outcome.state.as_str()),
+        ("sys_import_state_comment", &comment),
+        ("sys_target_sys_id", &target),
+        ("sys_row_error", &error_text),
+        ("sys_row_errors", &errors_json),
+    ];
+    set.extend_from_slice(extra);
+    records::update(conn, staging, sys_id, &set)
+}
+
+/// Who and what a row's processing is about.
+pub(super) struct RowContext<'a> {
+    pub staging: &'a TableSchema,
+    pub target: &'a TableSchema,
+    pub staging_sys_id: &'a str,
+    pub actor: &'a Actor,
+    pub now: DateTime,
+    /// The `sys_audit` reason of the changes.
+    pub reason: String,
+}
+
+/// Carries out a row's verdict: the errors, or the plan (references, coalesce, business rules,
+/// the target record and its audit rows). `prior_target` is the record an earlier run of the
+/// same row produced: it is updated, never a second one created.
+pub(super) fn settle(
+    conn: &Connection,
+    catalog: &Catalog,
+    context: &RowContext<'_>,
+    verdict: &Result<Plan, Vec<FieldError>>,
+    prior_target: Option<Record>,
+    outcome: &mut ImportOutcome,
+) -> rusqlite::Result<()> {
+    match verdict {
+        Err(errors) => {
+            outcome.state = RowState::Error;
+            outcome.errors = errors.clone();
+            Ok(())
+        }
+        Ok(plan) => transform(conn, catalog, context, plan, prior_target, outcome),
+    }
 }
 
 fn transform(
     conn: &Connection,
     catalog: &Catalog,
-    job: &ImportJob,
+    context: &RowContext<'_>,
     plan: &Plan,
+    prior_target: Option<Record>,
     outcome: &mut ImportOutcome,
 ) -> rusqlite::Result<()> {
     if let Some(message) = &plan.ignore {
@@ -235,8 +300,8 @@ fn transform(
         outcome.status_message = Some(message.clone());
         return Ok(());
     }
-    let target = &job.target;
-    let resolved = resolve(conn, catalog, plan, &job.actor, job.now)?;
+    let target = context.target;
+    let resolved = resolve(conn, catalog, plan, context.actor, context.now)?;
     if !resolved.notes.is_empty() {
         outcome.status_message = Some(resolved.notes.join("; "));
     }
@@ -244,7 +309,9 @@ fn transform(
         outcome.errors = resolved.rejected;
         return Ok(());
     }
-    let existing = if plan.coalesce_given() {
+    let existing = if prior_target.is_some() {
+        prior_target
+    } else if plan.coalesce_given() {
         find_coalesce_target(conn, target, plan)?
     } else if !plan.coalesce.is_empty() && !plan.create_on_empty_coalesce {
         outcome.state = RowState::Skipped;
@@ -256,15 +323,17 @@ fn transform(
 
     let applied = match &existing {
         Some(record) => {
-            // The coalesce values matched (case-insensitively): they identify the record and are
-            // not rewritten.
+            // Coalesce values that match the record (case-insensitively, as the search does)
+            // identify it and are not rewritten.
             let mut set = resolved.set.clone();
-            for (field, _) in &plan.coalesce {
-                set.remove(field);
+            for (field, value) in &plan.coalesce {
+                if record.get(field).is_some_and(|v| v.eq_ignore_ascii_case(value)) {
+                    set.remove(field);
+                }
             }
-            rules::update_incident(record, &set, &job.actor, job.now)
+            rules::update_incident(record, &set, context.actor, context.now)
         }
-        None => rules::insert_incident(target, &resolved.set, &job.actor, job.now),
+        None => rules::insert_incident(target, &resolved.set, context.actor, context.now),
     };
     let mut applied = match applied {
         Ok(a) => a,
@@ -309,12 +378,9 @@ fn transform(
     if !plan.audit {
         return Ok(());
     }
-    let source = history::Source {
-        table: &job.staging.name,
-        row: job.staging_sys_id.as_str(),
-        reason: format!("Import Set {} row {}", job.staging.name, job.staging_sys_id),
-    };
-    history::audit(conn, catalog, target, &applied, &job.actor, job.now, &source)
+    let source =
+        history::Source { table: &context.staging.name, row: context.staging_sys_id, reason: context.reason.clone() };
+    history::audit(conn, catalog, target, &applied, context.actor, context.now, &source)
 }
 
 fn applied_error_message(fields: &[String]) -> String {

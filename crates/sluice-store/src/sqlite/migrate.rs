@@ -43,10 +43,12 @@ pub fn ensure_table(conn: &Connection, schema: &TableSchema) -> rusqlite::Result
     Ok(())
 }
 
-/// The index every staging table needs (rows of one import set in order).
+/// The indexes every staging table needs: rows of one import set in order, and rows by state in
+/// staging order (pending rows for the bulk workers, error rows for replays).
 pub fn staging_indexes(conn: &Connection, table: &str) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS {table}_set_row ON {table} (sys_import_set, sys_import_row)"
+        "CREATE INDEX IF NOT EXISTS {table}_set_row ON {table} (sys_import_set, sys_import_row);
+         CREATE INDEX IF NOT EXISTS {table}_state ON {table} (sys_import_state);"
     ))
 }
 

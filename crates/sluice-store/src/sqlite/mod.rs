@@ -2,6 +2,7 @@
 //! writer thread for every write and a small pool of read connections that never wait for it.
 
 mod accounts;
+mod bulk;
 mod history;
 mod idempotency;
 mod import;
@@ -26,7 +27,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
-    Result, Store, StoreError, TableWrite, TokenMatch, WriteResult,
+    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, Store, StoreError, StoredRow,
+    TableWrite, TokenMatch, WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -158,6 +160,61 @@ impl Store for SqliteStore {
 
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome> {
         self.enqueue(|tx| Job::Import(Box::new(job), tx)).await
+    }
+
+    async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet> {
+        self.enqueue(|tx| Job::StageMany(Box::new(batch), tx)).await
+    }
+
+    async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>> {
+        self.read(move |c| bulk::staged_rows(c, &staging, &filter)).await
+    }
+
+    async fn process(&self, jobs: Vec<ProcessJob>) -> Result<Vec<Result<Option<ImportOutcome>>>> {
+        // Each row is its own writer job, queued in order: the writer commits them in group
+        // transactions and undoes a failing one alone. After a refusal (queue full, closed) the
+        // later rows are not queued, so the order holds when they are sent again.
+        let sender = self.writer.lock().expect("writer lock").clone().ok_or(StoreError::Closed)?;
+        let mut waiting = Vec::with_capacity(jobs.len());
+        let mut refused = None;
+        for job in jobs {
+            if let Some(busy) = refused {
+                waiting.push(Err(busy));
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            match sender.try_send(Job::Process(Box::new(job), tx)) {
+                Ok(()) => waiting.push(Ok(rx)),
+                Err(e) => {
+                    let busy = matches!(e, TrySendError::Full(_));
+                    refused = Some(busy);
+                    waiting.push(Err(busy));
+                }
+            }
+        }
+        drop(sender);
+        let mut out = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            out.push(match w {
+                Ok(rx) => rx.await.map_err(|_| StoreError::Closed).and_then(|r| r),
+                Err(true) => Err(StoreError::Busy),
+                Err(false) => Err(StoreError::Closed),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> Result<StateCounts> {
+        self.read(move |c| bulk::state_counts(c, &staging, &import_set)).await
+    }
+
+    async fn purge_staging(
+        &self,
+        staging: Arc<TableSchema>,
+        before: sluice_core::DateTime,
+        limit: u64,
+    ) -> Result<PurgeReport> {
+        self.enqueue(|tx| Job::PurgeStaging(staging, before, limit, tx)).await
     }
 
     async fn purge_idempotency(&self, before: sluice_core::DateTime) -> Result<u64> {

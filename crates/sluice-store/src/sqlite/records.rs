@@ -2,7 +2,7 @@
 //! schemas (checked identifiers); every value is a bound parameter.
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, ToSql, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, Statement, ToSql, params_from_iter};
 use sluice_core::Record;
 use sluice_core::query::EncodedQuery;
 use sluice_core::schema::TableSchema;
@@ -31,6 +31,13 @@ pub fn from_row(schema: &TableSchema, row: &Row<'_>) -> rusqlite::Result<Record>
     Ok(record)
 }
 
+/// The `INSERT` of every stored field of a table.
+pub fn insert_sql(schema: &TableSchema) -> String {
+    let fields: Vec<&str> = schema.stored_fields().map(|f| f.name.as_str()).collect();
+    let placeholders = (1..=fields.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    format!("INSERT INTO {} ({}) VALUES ({placeholders})", schema.name, fields.join(", "))
+}
+
 /// Inserts every stored field of `record`; `blob` stores one field as raw bytes instead.
 pub fn insert(
     conn: &Connection,
@@ -38,18 +45,26 @@ pub fn insert(
     record: &Record,
     blob: Option<(&str, &Vec<u8>)>,
 ) -> rusqlite::Result<()> {
-    let fields: Vec<&str> = schema.stored_fields().map(|f| f.name.as_str()).collect();
-    let placeholders = (1..=fields.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-    let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", schema.name, fields.join(", "));
+    let mut stmt = conn.prepare_cached(&insert_sql(schema))?;
+    execute_insert(&mut stmt, schema, record, blob)
+}
+
+/// Runs a statement made from [`insert_sql`] for one record (many records, one preparation).
+pub fn execute_insert(
+    stmt: &mut Statement<'_>,
+    schema: &TableSchema,
+    record: &Record,
+    blob: Option<(&str, &Vec<u8>)>,
+) -> rusqlite::Result<()> {
     let empty = String::new();
-    let values: Vec<&dyn ToSql> = fields
-        .iter()
+    let values: Vec<&dyn ToSql> = schema
+        .stored_fields()
         .map(|f| match blob {
-            Some((name, bytes)) if name == *f => bytes as &dyn ToSql,
-            _ => record.get(*f).unwrap_or(&empty) as &dyn ToSql,
+            Some((name, bytes)) if name == f.name => bytes as &dyn ToSql,
+            _ => record.get(&f.name).unwrap_or(&empty) as &dyn ToSql,
         })
         .collect();
-    conn.prepare_cached(&sql)?.execute(values.as_slice())?;
+    stmt.execute(values.as_slice())?;
     Ok(())
 }
 

@@ -12,9 +12,10 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
-use super::{accounts, idempotency, import, migrate, table_write};
+use super::{accounts, bulk, idempotency, import, migrate, table_write};
 use crate::{
-    AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, Result, StoreError, TableWrite, WriteResult,
+    AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StageBatch,
+    StagedSet, StoreError, TableWrite, WriteResult,
 };
 
 pub enum Job {
@@ -25,6 +26,9 @@ pub enum Job {
     PurgeIdempotency(sluice_core::DateTime, oneshot::Sender<Result<u64>>),
     ChangeAccount(Box<AccountChange>, oneshot::Sender<Result<Option<Account>>>),
     AdminAudit(Box<AdminAuditEntry>, oneshot::Sender<Result<()>>),
+    StageMany(Box<StageBatch>, oneshot::Sender<Result<StagedSet>>),
+    Process(Box<ProcessJob>, oneshot::Sender<Result<Option<ImportOutcome>>>),
+    PurgeStaging(Arc<TableSchema>, sluice_core::DateTime, u64, oneshot::Sender<Result<PurgeReport>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -36,6 +40,9 @@ enum Done {
     Purge(Result<u64>),
     ChangeAccount(Result<Option<Account>>),
     AdminAudit(Result<()>),
+    StageMany(Result<StagedSet>),
+    Process(Result<Option<ImportOutcome>>),
+    PurgeStaging(Result<PurgeReport>),
 }
 
 impl Done {
@@ -48,6 +55,9 @@ impl Done {
             Self::Purge(r) => r.is_err(),
             Self::ChangeAccount(r) => r.is_err(),
             Self::AdminAudit(r) => r.is_err(),
+            Self::StageMany(r) => r.is_err(),
+            Self::Process(r) => r.is_err(),
+            Self::PurgeStaging(r) => r.is_err(),
         }
     }
 }
@@ -71,6 +81,9 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
         (Job::PurgeIdempotency(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
         (Job::ChangeAccount(_, tx), Done::ChangeAccount(r)) => send(tx, r, commit_error),
         (Job::AdminAudit(_, tx), Done::AdminAudit(r)) => send(tx, r, commit_error),
+        (Job::StageMany(_, tx), Done::StageMany(r)) => send(tx, r, commit_error),
+        (Job::Process(_, tx), Done::Process(r)) => send(tx, r, commit_error),
+        (Job::PurgeStaging(.., tx), Done::PurgeStaging(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
 }
@@ -141,6 +154,9 @@ fn fail(job: Job, msg: &str) {
         Job::PurgeIdempotency(_, tx) => drop(tx.send(Err(err()))),
         Job::ChangeAccount(_, tx) => drop(tx.send(Err(err()))),
         Job::AdminAudit(_, tx) => drop(tx.send(Err(err()))),
+        Job::StageMany(_, tx) => drop(tx.send(Err(err()))),
+        Job::Process(_, tx) => drop(tx.send(Err(err()))),
+        Job::PurgeStaging(.., tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -155,6 +171,9 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::PurgeIdempotency(..) => Done::Purge(Err(e())),
             Job::ChangeAccount(..) => Done::ChangeAccount(Err(e())),
             Job::AdminAudit(..) => Done::AdminAudit(Err(e())),
+            Job::StageMany(..) => Done::StageMany(Err(e())),
+            Job::Process(..) => Done::Process(Err(e())),
+            Job::PurgeStaging(..) => Done::PurgeStaging(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -182,6 +201,15 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         }
         Job::PurgeIdempotency(before, _) => {
             Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
+        }
+        Job::StageMany(batch, _) => {
+            Done::StageMany(guarded("bulk staging", || Ok(bulk::stage_many(conn, catalog, batch)?)))
+        }
+        Job::Process(job, _) => {
+            Done::Process(guarded("staged row processing", || Ok(bulk::process(conn, catalog, job)?)))
+        }
+        Job::PurgeStaging(staging, before, limit, _) => {
+            Done::PurgeStaging(guarded("staging purge", || Ok(bulk::purge(conn, staging, *before, *limit)?)))
         }
         Job::Write(write, _) => Done::Write(guarded("table write", || Ok(table_write::run(conn, catalog, write)?))),
         Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || accounts::add(conn, catalog, new))),

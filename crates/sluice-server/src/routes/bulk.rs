@@ -1,0 +1,449 @@
+//! Bulk intake and its follow-up: `POST /api/now/import/{staging_table}/insertMultiple` (records
+//! staged durably as `pending`, processed by the background worker, or right away with
+//! `sysparm_sluice_sync=true`), `GET /api/sluice/v1/import_sets/{id}` (progress and per-row
+//! outcomes), `POST /api/sluice/v1/integrations/{name}/replay` and
+//! `POST /api/sluice/v1/retention/purge`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+use sluice_core::account::Role;
+use sluice_core::integration::Integration;
+use sluice_core::query::{EncodedQuery, OrderBy};
+use sluice_core::rules::Actor;
+use sluice_core::staging::{self, RowState};
+use sluice_core::tables;
+use sluice_core::validate::FieldError;
+use sluice_core::{DateTime, Record, SysId};
+use sluice_store::{ImportOutcome, ListQuery, StageBatch, StagedRecord};
+
+use crate::AppState;
+use crate::authenticate::Caller;
+use crate::bulk::{self, ReplayRequest, RowWork};
+use crate::error::{ApiError, ApiResult};
+use crate::receive::{BaseUrl, PeerAddr, QueryPairs, is_json};
+use crate::routes::import::{integration_for, parse_state, result_entry};
+
+/// Where the progress of an import set is reported.
+pub fn progress_path(import_set: &str) -> String {
+    format!("/api/sluice/v1/import_sets/{import_set}")
+}
+
+fn truthy(v: &str) -> bool {
+    v.eq_ignore_ascii_case("true")
+}
+
+/// Reads the body up to `limit` bytes (this route has its own limit, larger than single rows').
+async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+    if let Some(ct) = headers.get(CONTENT_TYPE)
+        && !ct.to_str().is_ok_and(is_json)
+    {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::BodyTooLarge(limit));
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(ApiError::BodyTooLarge(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+/// `{"records": [ {...}, ... ]}`: at least one record, at most `max`, each a JSON object.
+fn parse_records(raw: &[u8], max: usize) -> ApiResult<Vec<Map<String, Value>>> {
+    let value: Value = serde_json::from_slice(raw).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let shape = || ApiError::InvalidRecords("The payload must be {\"records\": [ {...}, ... ]}".into());
+    let Value::Object(mut body) = value else { return Err(shape()) };
+    let Some(Value::Array(records)) = body.remove("records") else { return Err(shape()) };
+    if records.is_empty() {
+        return Err(ApiError::InvalidRecords("records is empty".into()));
+    }
+    if records.len() > max {
+        return Err(ApiError::TooManyRecords(max));
+    }
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Value::Object(o) => Ok(o),
+            _ => Err(ApiError::InvalidRecords(format!("records[{i}] is not a JSON object of field names and values"))),
+        })
+        .collect()
+}
+
+pub async fn insert_multiple(
+    State(state): State<AppState>,
+    caller: Caller,
+    PeerAddr(peer): PeerAddr,
+    Path(table): Path<String>,
+    BaseUrl(base): BaseUrl,
+    QueryPairs(query): QueryPairs,
+    request: Request,
+) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
+    // The table and the caller's rights are checked before the body is read.
+    let integration =
+        integration_for(&state, &caller, peer, &table, "ACL Exception Insert Failed due to security constraints")?;
+    let mut sync = false;
+    let mut multi_import_set = None;
+    for (key, value) in &query {
+        match key.as_str() {
+            "sysparm_sluice_sync" => sync = truthy(value),
+            "multi_import_set_id" if !value.is_empty() => {
+                let id = value.to_ascii_lowercase();
+                if !SysId::is_valid(&id) {
+                    return Err(ApiError::InvalidParameter(format!("multi_import_set_id {value:?} is not a sys_id")));
+                }
+                multi_import_set = Some(id);
+            }
+            _ => {}
+        }
+    }
+    let (parts, body) = request.into_parts();
+    let raw = read_body(&parts.headers, body, state.config.max_bulk_body_bytes).await?;
+    let records = parse_records(&raw, state.config.max_records)?;
+    drop(raw);
+
+    let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
+    let mut rows = Vec::with_capacity(records.len());
+    let mut work = Vec::new();
+    for record in records {
+        let staged = staging::stage(&integration, &record);
+        let sys_id = SysId::generate();
+        let payload = Value::Object(record).to_string().into_bytes();
+        rows.push(StagedRecord { sys_id: sys_id.clone(), payload, columns: staged.columns.clone() });
+        if sync {
+            work.push(RowWork::new(&integration, sys_id, staged, actor.clone()));
+        }
+    }
+    let count = rows.len();
+    let set = state
+        .store
+        .stage_many(StageBatch {
+            staging: integration.staging.clone(),
+            target: integration.target.clone(),
+            transform_map: integration.definition.transform.name.clone(),
+            multi_import_set,
+            rows,
+            actor,
+            now: DateTime::now(),
+        })
+        .await?;
+    tracing::info!(import_set = %set.number, rows = count, sync, "records staged");
+    let mut out_headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", progress_path(&set.import_set))) {
+        out_headers.insert(LOCATION, v);
+    }
+    let mut answer = json!({ "import_set_id": set.import_set, "multi_import_set_id": set.multi_import_set });
+    if !sync {
+        state.wake_worker();
+        return Ok((StatusCode::CREATED, out_headers, Json(answer)));
+    }
+
+    let outcomes = bulk::process_now(&state, &integration, &work).await?;
+    let mut result = Vec::with_capacity(outcomes.len());
+    for (outcome, w) in outcomes.into_iter().zip(&work) {
+        let outcome = match outcome {
+            Some(o) => o,
+            // The worker got to the row first, or it failed in the store: report what is stored.
+            None => stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?,
+        };
+        result.push(result_entry(&integration, &outcome, &base));
+    }
+    // Rows that failed in the store stay pending for the worker.
+    state.wake_worker();
+    answer["import_set"] = json!(set.number);
+    answer["staging_table"] = json!(table);
+    answer["result"] = Value::Array(result);
+    Ok((StatusCode::CREATED, out_headers, Json(answer)))
+}
+
+/// A staged row's outcome as stored on it.
+fn outcome_of(row: &Record, import_set: &str, display_value: Option<String>) -> ApiResult<ImportOutcome> {
+    let field = |name: &str| row.get(name).cloned().unwrap_or_default();
+    let target = field("sys_target_sys_id");
+    Ok(ImportOutcome {
+        import_set: import_set.to_owned(),
+        staging_sys_id: SysId::parse(&field("sys_id")).map_err(|e| ApiError::Internal(e.to_string()))?,
+        state: parse_state(&field("sys_import_state")),
+        target_sys_id: (!target.is_empty()).then_some(target),
+        display_value,
+        status_message: Some(field("sys_import_state_comment")).filter(|m| !m.is_empty()),
+        errors: serde_json::from_str::<Vec<FieldError>>(&field("sys_row_errors")).unwrap_or_default(),
+        replayed: false,
+    })
+}
+
+async fn stored_outcome(
+    state: &AppState,
+    integration: &Integration,
+    sys_id: &str,
+    import_set: &str,
+) -> ApiResult<ImportOutcome> {
+    let row = state.store.get(integration.staging.clone(), sys_id.to_owned()).await?.ok_or(ApiError::RecordNotFound)?;
+    let target = row.get("sys_target_sys_id").cloned().unwrap_or_default();
+    let display = if target.is_empty() {
+        None
+    } else {
+        let mut values = state.store.display_values(integration.target.clone(), vec![target.clone()]).await?;
+        values.remove(&target)
+    };
+    outcome_of(&row, import_set, display)
+}
+
+fn page_param(query: &[(String, String)], name: &str, default: u64, max: u64) -> ApiResult<u64> {
+    match query.iter().rev().find(|(k, v)| k == name && !v.is_empty()) {
+        None => Ok(default),
+        Some((_, v)) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| ApiError::InvalidParameter(format!("{name} must be a whole number from 0 to {max}"))),
+    }
+}
+
+/// `GET /api/sluice/v1/import_sets/{id}`: the import set (by sys_id or number), how many of its
+/// rows are in each state, and a page of its rows with their outcomes.
+pub async fn progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    PeerAddr(peer): PeerAddr,
+    Path(id): Path<String>,
+    BaseUrl(base): BaseUrl,
+    QueryPairs(query): QueryPairs,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    let registry = state.registry();
+    let set_schema = registry.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
+    let set = match state.store.get(set_schema.clone(), id.to_ascii_lowercase()).await? {
+        Some(set) => set,
+        None => {
+            let mut filter = EncodedQuery::default();
+            filter.and_equals("number", &id);
+            let page = state.store.list(set_schema, ListQuery { filter, limit: 1, offset: 0 }).await?;
+            page.records.into_iter().next().ok_or(ApiError::RecordNotFound)?
+        }
+    };
+    let field = |name: &str| set.get(name).cloned().unwrap_or_default();
+    let table = field("table_name");
+    let integration =
+        integration_for(&state, &caller, peer, &table, "ACL Exception Read Failed due to security constraints")
+            .map_err(|e| if matches!(e, ApiError::InvalidTable(_)) { ApiError::RecordNotFound } else { e })?;
+    let limit = page_param(&query, "limit", 100, 10_000)?;
+    let offset = page_param(&query, "offset", 0, u64::MAX)?;
+    let set_id = field("sys_id");
+    let counts = state.store.state_counts(integration.staging.clone(), set_id.clone()).await?;
+    let mut filter = EncodedQuery::default();
+    filter.and_equals("sys_import_set", &set_id);
+    filter.order_by.push(OrderBy { field: "sys_import_row".into(), descending: false });
+    let page = state.store.list(integration.staging.clone(), ListQuery { filter, limit, offset }).await?;
+    let targets: Vec<String> =
+        page.records.iter().filter_map(|r| r.get("sys_target_sys_id").filter(|t| !t.is_empty()).cloned()).collect();
+    let numbers = state.store.display_values(integration.target.clone(), targets).await?;
+    let mut rows = Vec::with_capacity(page.records.len());
+    for record in &page.records {
+        let display = record.get("sys_target_sys_id").and_then(|t| numbers.get(t)).cloned();
+        let outcome = outcome_of(record, &field("number"), display)?;
+        let mut row = json!({
+            "staging_sys_id": outcome.staging_sys_id.as_str(),
+            "row": record.get("sys_import_row").and_then(|r| r.parse::<u64>().ok()),
+            "state": outcome.state.as_str(),
+            "integration_version": record.get("sys_integration_version"),
+        });
+        if let Some(target) = &outcome.target_sys_id {
+            row["target_table"] = json!(integration.target.name);
+            row["target_sys_id"] = json!(target);
+            row["display_value"] = json!(outcome.display_value);
+            row["record_link"] = json!(crate::wire::record_link(&base, &integration.target.name, target));
+        }
+        if let Some(m) = &outcome.status_message {
+            row["status_message"] = json!(m);
+        }
+        if !outcome.errors.is_empty() {
+            row["error_message"] = json!(sluice_core::validate::summary(&outcome.errors));
+            row["errors"] = json!(outcome.errors);
+        }
+        rows.push(row);
+    }
+    let total = counts.total();
+    let result = json!({
+        "import_set_id": set_id,
+        "number": field("number"),
+        "multi_import_set_id": field("multi_import_set"),
+        "staging_table": table,
+        "integration": integration.name(),
+        "mode": field("mode"),
+        "state": field("state"),
+        "created_on": field("sys_created_on"),
+        "complete": counts.pending == 0,
+        "total": total,
+        "pending": counts.pending,
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "ignored": counts.ignored,
+        "skipped": counts.skipped,
+        "error": counts.error,
+        "limit": limit,
+        "offset": offset,
+        "rows": rows,
+    });
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    Ok((headers, Json(json!({ "result": result }))))
+}
+
+fn require_admin(caller: &Caller, what: &str) -> ApiResult<()> {
+    if caller.0.roles.contains(&Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("{what} needs the admin role")))
+    }
+}
+
+/// The state and time a replay selects, from the JSON body (optional) and the query string (which
+/// wins).
+pub fn replay_selection(
+    body: Option<&Map<String, Value>>,
+    query: &[(String, String)],
+) -> ApiResult<(RowState, Option<DateTime>)> {
+    let mut state_text = None;
+    let mut since_text = None;
+    if let Some(body) = body {
+        for (key, value) in body {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => return Err(ApiError::InvalidParameter(format!("{key} must be a string, not {other}"))),
+            };
+            match key.as_str() {
+                "state" => state_text = Some(text),
+                "since" => since_text = Some(text),
+                _ => return Err(ApiError::InvalidParameter(format!("unknown key {key:?}: use state and since"))),
+            }
+        }
+    }
+    for (key, value) in query {
+        match key.as_str() {
+            "state" if !value.is_empty() => state_text = Some(value.clone()),
+            "since" if !value.is_empty() => since_text = Some(value.clone()),
+            _ => {}
+        }
+    }
+    let state = match state_text.as_deref() {
+        None => RowState::Error,
+        Some(s) => match RowState::parse(&s.to_ascii_lowercase()) {
+            Some(RowState::Pending) | None => {
+                return Err(ApiError::InvalidParameter(format!(
+                    "state {s:?}: replay error, skipped, ignored, inserted or updated rows (pending rows are processed by the bulk worker)"
+                )));
+            }
+            Some(state) => state,
+        },
+    };
+    let since = since_text
+        .map(|s| {
+            DateTime::parse(&s).map_err(|_| {
+                ApiError::InvalidParameter(format!("since {s:?} is not a date-time yyyy-MM-dd HH:mm:ss (UTC)"))
+            })
+        })
+        .transpose()?;
+    Ok((state, since))
+}
+
+fn find_integration(state: &AppState, name: &str) -> ApiResult<Arc<Integration>> {
+    let registry = state.registry();
+    registry
+        .integrations
+        .values()
+        .find(|i| i.name() == name)
+        .or_else(|| registry.integrations.get(name))
+        .cloned()
+        .ok_or(ApiError::RecordNotFound)
+}
+
+/// `POST /api/sluice/v1/integrations/{name}/replay` (admin): runs the current definition again on
+/// the integration's stored rows in one state (default `error`), optionally only those staged
+/// since a time.
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    QueryPairs(query): QueryPairs,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    require_admin(&caller, "Replaying staged rows")?;
+    let integration = find_integration(&state, &name)?;
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(o)) => Some(o),
+            Ok(_) => return Err(ApiError::BodyNotObject),
+            Err(e) => return Err(ApiError::MalformedJson(e.to_string())),
+        }
+    };
+    let (row_state, since) = replay_selection(body.as_ref(), &query)?;
+    let request = ReplayRequest {
+        state: row_state,
+        since,
+        requested_by: caller.0.user_name.clone(),
+        batch_rows: state.config.bulk_batch_rows,
+    };
+    let summary = bulk::replay(state.store.as_ref(), &integration, &request, |_| {}).await?;
+    tracing::info!(
+        integration = %integration.name(),
+        version = %integration.definition.version,
+        state = row_state.as_str(),
+        replayed = summary.replayed,
+        account = %caller.0.user_name,
+        "staged rows replayed"
+    );
+    Ok(Json(json!({ "result": replay_json(&integration, &request, &summary) })))
+}
+
+/// The summary of a replay, as the API answers it and the command line prints it.
+pub fn replay_json(integration: &Integration, request: &ReplayRequest, summary: &bulk::ReplaySummary) -> Value {
+    let o = &summary.outcomes;
+    json!({
+        "integration": integration.name(),
+        "version": integration.definition.version,
+        "state": request.state.as_str(),
+        "since": request.since.map(|t| t.to_string()),
+        "matched": summary.matched,
+        "replayed": summary.replayed,
+        "not_replayed": summary.not_replayed,
+        "inserted": o.inserted,
+        "updated": o.updated,
+        "ignored": o.ignored,
+        "skipped": o.skipped,
+        "error": o.error,
+    })
+}
+
+/// `POST /api/sluice/v1/retention/purge` (admin): runs the retention purge now.
+pub async fn purge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    require_admin(&caller, "Purging staged rows")?;
+    let registry = state.registry();
+    let days = state.config.retention_days;
+    let (report, before) = bulk::purge_expired(state.store.as_ref(), &registry, days, DateTime::now()).await?;
+    tracing::info!(rows = report.rows, import_sets = report.import_sets, "staging purge requested");
+    Ok(Json(json!({
+        "result": {
+            "retention_days": days,
+            "before": before.to_string(),
+            "rows": report.rows,
+            "import_sets": report.import_sets,
+        }
+    })))
+}
