@@ -178,6 +178,8 @@ pub struct Integration {
     pub networks: Vec<(std::net::IpAddr, u8)>,
     /// Where the definition came from, for messages.
     pub origin: String,
+    /// The payload's JSON Schema and its compiled validator.
+    pub contract: crate::contract::Contract,
 }
 
 impl Integration {
@@ -386,7 +388,13 @@ impl Integration {
             .filter_map(|f| Some((f.name.clone(), compile_pattern(f.pattern.as_ref()?).ok()?)))
             .collect();
         let networks = d.networks.iter().filter_map(|n| parse_network(n)).collect();
-        Ok(Self { definition, staging, target, patterns, networks, origin: origin.to_owned() })
+        let located = |found: Vec<crate::contract::SchemaProblem>| -> Vec<DefinitionProblem> {
+            found.into_iter().map(|(key, message)| problem(&key, message)).collect()
+        };
+        let contract = crate::contract::Contract::build(d, &patterns).map_err(located)?;
+        let integration = Self { definition, staging, target, patterns, networks, origin: origin.to_owned(), contract };
+        let problems = located(crate::contract::default_problems(&integration));
+        if problems.is_empty() { Ok(integration) } else { Err(problems) }
     }
 
     /// Loads every `*.toml` file of a folder. Each file is checked on its own and against the
@@ -467,9 +475,14 @@ pub fn network_contains(net: (std::net::IpAddr, u8), ip: std::net::IpAddr) -> bo
     }
 }
 
-/// Patterns must match the whole value.
-pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).build()
+/// Patterns must match the whole value. They are JSON Schema's (ECMA-262) regular expressions,
+/// translated as the `jsonschema` crate translates them, so sluice reads a pattern exactly as the
+/// published payload schema does (`\d` is `[0-9]`, `\w` is `[A-Za-z0-9_]`).
+pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, String> {
+    let anchored = format!("^(?:{pattern})$");
+    let translated = jsonschema_regex::to_rust_regex(&anchored)
+        .map_err(|()| "not a JSON Schema (ECMA-262) regular expression".to_owned())?;
+    regex::RegexBuilder::new(&translated).size_limit(1 << 20).build().map_err(|e| e.to_string())
 }
 
 fn is_json_pointer(p: &str) -> bool {

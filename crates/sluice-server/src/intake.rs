@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
-use sluice_core::{DateTime, SysId, staging, transform, validate};
+use sluice_core::{DateTime, SysId, contract, staging};
 use sluice_store::{Idempotency, ImportJob, ImportOutcome};
 
 use crate::AppState;
@@ -23,7 +23,8 @@ pub async fn import_row(
     idempotency: Option<Idempotency>,
 ) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
-    let verdict = validate::validate(integration, &staged).and_then(|row| transform::plan(integration, &row));
+    // The payload schema and the typed validation, then the field map ([`contract::verdict`]).
+    let verdict = contract::verdict(integration, &body.object, &staged);
     let definition = &integration.definition;
     let job = ImportJob {
         staging: integration.staging.clone(),
@@ -38,5 +39,7 @@ pub async fn import_row(
         now: DateTime::now(),
         idempotency,
     };
-    Ok(state.store.import(job).await?)
+    let mut outcome = state.store.import(job).await?;
+    contract::add_paths(integration, &mut outcome.errors);
+    Ok(outcome)
 }
