@@ -9,5 +9,6 @@ mod idempotency;
 mod import;
 mod integrations;
 mod lifecycle;
+mod publish;
 mod table;
 mod tls;

@@ -263,6 +263,84 @@ pub fn verdict(
     Err(errors)
 }
 
+/// A payload that satisfies the contract, for documentation: each field with a value it accepts
+/// (its first choice or value map key, a string its pattern matches, a short text), placed at its
+/// source. Fields no value could be found for are left out when they are optional; `None` when
+/// no valid payload comes out.
+pub fn example_payload(integration: &Integration) -> Option<Value> {
+    let d = &integration.definition;
+    let mut values: Vec<Option<Value>> = d.fields.iter().map(|f| example_value(d, f)).collect();
+    let places: Vec<Vec<String>> = d.fields.iter().map(tokens).collect();
+    for _ in 0..3 {
+        let mut payload = Value::Object(Map::new());
+        // Required fields first: where two fields share a place, the first value stays.
+        let mut order: Vec<usize> = (0..d.fields.len()).collect();
+        order.sort_by_key(|&i| !is_mandatory(&d.fields[i]));
+        for i in order {
+            if let Some(v) = &values[i] {
+                place(&mut payload, &places[i], v.clone());
+            }
+        }
+        let object = payload.as_object()?;
+        match verdict(integration, object, &crate::staging::stage(integration, object)) {
+            Ok(_) => return Some(payload),
+            Err(errors) => {
+                // Leave the failing field out, and what lies beneath its place (a field whose
+                // place is also another's object cannot hold a value there).
+                for e in errors {
+                    if let Some(i) = d.fields.iter().position(|f| f.name == e.field) {
+                        for (j, p) in places.iter().enumerate() {
+                            if p.starts_with(&places[i]) {
+                                values[j] = None;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn example_value(d: &Definition, f: &FieldSpec) -> Option<Value> {
+    let keys: Vec<&String> =
+        d.transform.field_map.iter().filter(|m| m.source == f.name).flat_map(|m| m.value_map.keys()).collect();
+    let fits = |text: &str| f.max_length.is_none_or(|m| text.chars().count() <= m);
+    let text = match f.kind {
+        FieldType::Choice => {
+            let usable = |c: &&String| keys.is_empty() || keys.iter().any(|k| k.eq_ignore_ascii_case(c));
+            f.choices.iter().find(usable).cloned()?
+        }
+        _ if !keys.is_empty() => keys[0].clone(),
+        _ if f.default.is_some() => f.default.clone()?,
+        FieldType::Integer => return Some(json!(1)),
+        FieldType::Boolean => return Some(json!(true)),
+        FieldType::DateTime => "2024-05-01 10:15:02".into(),
+        FieldType::String | FieldType::Reference => match &f.pattern {
+            Some(p) => jsonschema_regex::pattern_witness(&format!("^(?:{p})$"))?,
+            None => {
+                let label = f.label.as_deref().unwrap_or(f.name.trim_start_matches("u_"));
+                format!("example {}", label.to_lowercase()).chars().take(f.max_length.unwrap_or(usize::MAX)).collect()
+            }
+        },
+    };
+    fits(&text).then(|| json!(text))
+}
+
+/// Puts `value` at the place `tokens` name, making objects on the way; a place that already
+/// holds something keeps it.
+fn place(root: &mut Value, tokens: &[String], value: Value) {
+    let Some((last, path)) = tokens.split_last() else { return };
+    let mut at = root;
+    for t in path {
+        let Value::Object(object) = at else { return };
+        at = object.entry(t.clone()).or_insert_with(|| json!({}));
+    }
+    if let Value::Object(object) = at {
+        object.entry(last.clone()).or_insert(value);
+    }
+}
+
 /// Gives errors about this integration's fields the field's JSON Pointer, where they have none
 /// (reference lookups report after the commit; older staged rows stored none).
 pub fn add_paths(integration: &Integration, errors: &mut [FieldError]) {

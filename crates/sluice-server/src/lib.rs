@@ -8,6 +8,7 @@ pub mod error;
 pub mod intake;
 pub mod observe;
 pub mod params;
+pub mod plan;
 pub mod receive;
 pub mod routes;
 pub mod table_input;

@@ -323,6 +323,21 @@ fn a_default_must_pass_its_own_rules_and_value_map() {
 }
 
 #[test]
+fn example_payloads_satisfy_their_contract() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples");
+    let mut all = Integration::load_dir(std::path::Path::new(examples), &Catalog::builtin()).unwrap();
+    all.push(Integration::builtin_default(&Catalog::builtin()));
+    all.push(contract_test());
+    for i in &all {
+        let payload = example_payload(i).unwrap_or_else(|| panic!("{}", i.name()));
+        assert!(check(i, &payload).is_ok(), "{}: {payload}", i.name());
+    }
+    let payload = example_payload(&contract_test()).unwrap();
+    assert_eq!(payload["a"]["b"]["id"], "AL-0");
+    assert_eq!(payload["n"], json!({"0": 1, "1": 1}));
+}
+
+#[test]
 fn array_positions_are_bounded() {
     let far = CONTRACT.replace("source = \"/n/0\"", "source = \"/n/256\"");
     let problems = Integration::parse(&far, "x.toml", &Catalog::builtin()).unwrap_err();

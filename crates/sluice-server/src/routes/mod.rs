@@ -5,6 +5,7 @@ pub mod batch;
 pub mod health;
 pub mod import;
 pub mod integrations;
+pub mod publish;
 pub mod table;
 
 use axum::Router;
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/sluice/v1/integrations", get(integrations::list))
         .route("/api/sluice/v1/integrations/reload", axum::routing::post(integrations::reload))
         .route("/api/sluice/v1/integrations/{name}", get(integrations::show))
+        .route("/api/sluice/v1/integrations/{name}/schema.json", get(publish::schema))
+        .route("/api/sluice/v1/integrations/{name}/plan", get(publish::plan))
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
