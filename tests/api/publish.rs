@@ -1,4 +1,5 @@
-//! Publishing integration contracts: the payload schema and the integration plan (HTTP and CLI).
+//! Publishing integration contracts: the payload schema, the integration plan (HTTP and CLI) and
+//! the dry run.
 
 use serde_json::{Value, json};
 
@@ -291,6 +292,114 @@ async fn an_account_not_bound_to_an_integration_gets_404_for_its_plan_and_schema
     let (status, _, md) = get_as(&s, "/api/sluice/v1/integrations/u_desk/plan", "desk.bot", &desk, "*/*").await;
     assert_eq!(status, 200);
     assert!(md.contains("Dedicated account(s): `desk.bot`"), "{md}");
+    // Nor may it dry-run another integration (as it may not post to it).
+    let r = s.http.post(s.url("/api/sluice/v1/integrations/u_alerts/validate")).basic_auth("desk.bot", Some(&desk));
+    let r = r.json(&json!({"alert": {}})).send().await.unwrap();
+    assert_eq!(r.status(), 403);
     let r = s.http.get(s.url("/api/sluice/v1/integrations/u_alerts/plan")).send().await.unwrap();
     assert_eq!(r.status(), 401);
+}
+
+async fn count(s: &Server, table: &str) -> u64 {
+    let r = s.admin(s.http.get(s.url(&format!("/api/now/table/{table}?sysparm_limit=1")))).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{table}");
+    r.headers()["x-total-count"].to_str().unwrap().parse().unwrap()
+}
+
+async fn counts(s: &Server) -> [u64; 5] {
+    [
+        count(s, "incident").await,
+        count(s, "sys_user").await,
+        count(s, STAGING).await,
+        count(s, "sys_import_set").await,
+        count(s, "sys_audit").await,
+    ]
+}
+
+async fn dry_run(s: &Server, body: Value) -> Value {
+    let r = s.admin(s.http.post(s.url("/api/sluice/v1/integrations/u_incident_import/validate"))).json(&body);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["result"].clone()
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_insert_then_update_with_the_computed_priority_and_writes_nothing() {
+    let s = Server::start();
+    let (_, first) = s.import(json!({"u_short_description": "Earlier ticket", "u_caller": "known.user"})).await;
+    assert_eq!(result0(&first)["display_value"], "INC0010001");
+    let before = counts(&s).await;
+
+    let alert = json!({
+        "u_short_description": "Disk usage above 95% on db-prod-01",
+        "u_correlation_id": "alertmanager:7c1e0f5a",
+        "u_caller": "new.caller@example.com",
+        "u_assignment_group": "Nobody",
+        "u_impact": "2",
+        "u_urgency": 2,
+    });
+    let result = dry_run(&s, alert.clone()).await;
+    assert_eq!(result["status"], "would_insert", "{result}");
+    assert_eq!(result["target_sys_id"], Value::Null);
+    assert_eq!(result["number"], Value::Null);
+    let values = &result["values"];
+    assert_eq!((&values["impact"], &values["urgency"], &values["priority"]), (&json!("2"), &json!("2"), &json!("3")));
+    assert_eq!(values["state"], "1");
+    assert_eq!(values["short_description"], "Disk usage above 95% on db-prod-01");
+    let references: Vec<(&str, &str)> = result["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["field"].as_str().unwrap(), r["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(references, [("caller_id", "would_create"), ("assignment_group", "ignored")], "{result}");
+    assert!(result["status_message"].as_str().unwrap().contains("u_assignment_group"), "{result}");
+    assert_eq!(counts(&s).await, before, "a dry run writes nothing");
+
+    // Posted for real, then the same alert with a higher urgency would update it.
+    let (_, posted) = s.import(alert.clone()).await;
+    let posted = result0(&posted).clone();
+    assert_eq!(posted["status"], "inserted");
+    assert_eq!(posted["display_value"], "INC0010002", "the dry run used no number");
+    let before = counts(&s).await;
+    let mut escalated = alert.clone();
+    escalated["u_urgency"] = json!("1");
+    escalated["u_caller"] = json!("KNOWN.USER");
+    let result = dry_run(&s, escalated.clone()).await;
+    assert_eq!(result["status"], "would_update", "{result}");
+    assert_eq!(result["target_sys_id"], posted["sys_id"]);
+    assert_eq!(result["number"], "INC0010002");
+    assert_eq!(result["values"]["priority"], "2", "impact 2 × urgency 1");
+    assert_eq!(result["values"]["number"], "INC0010002");
+    let changed: Vec<&str> =
+        result["changes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+    assert!(
+        changed.contains(&"priority") && changed.contains(&"urgency") && changed.contains(&"caller_id"),
+        "{result}"
+    );
+    let caller = &result["references"][0];
+    assert_eq!((caller["result"].as_str(), caller["sys_id"].is_string()), (Some("found"), true), "{result}");
+    // Unchanged, it would be ignored.
+    assert_eq!(dry_run(&s, alert.clone()).await["status"], "would_ignore");
+    // A payload with problems: every error, with its path.
+    let result = dry_run(&s, json!({"u_impact": "9", "u_description": {"text": "x"}})).await;
+    assert_eq!(result["status"], "error");
+    let errors: Vec<(&str, &str)> = result["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["code"].as_str().unwrap(), e["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        errors,
+        [("field_required", "/u_short_description"), ("wrong_type", "/u_description"), ("invalid_choice", "/u_impact")]
+    );
+    assert_eq!(counts(&s).await, before, "a dry run writes nothing");
+
+    // The next real insert still gets the next number.
+    let (_, next) = s.import(json!({"u_short_description": "Another", "u_correlation_id": "other"})).await;
+    assert_eq!(result0(&next)["display_value"], "INC0010003");
+    let (_, updated) = s.import(escalated).await;
+    assert_eq!(result0(&updated)["status"], "updated");
+    assert_eq!(result0(&updated)["sys_id"], posted["sys_id"]);
 }

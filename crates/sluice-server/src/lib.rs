@@ -4,6 +4,7 @@
 
 pub mod authenticate;
 pub mod display;
+pub mod dry_run;
 pub mod error;
 pub mod intake;
 pub mod observe;

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/sluice/v1/integrations/{name}", get(integrations::show))
         .route("/api/sluice/v1/integrations/{name}/schema.json", get(publish::schema))
         .route("/api/sluice/v1/integrations/{name}/plan", get(publish::plan))
+        .route("/api/sluice/v1/integrations/{name}/validate", axum::routing::post(publish::validate))
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
