@@ -38,13 +38,13 @@ pub async fn run(
         Err(errors) => return Ok(error_result(errors, Vec::new(), None)),
     };
     let store = state.store.as_ref();
-    let catalog = state.registry().catalog.clone();
+    let registry = state.registry();
     let mut set = plan.set.clone();
     let mut references = Vec::new();
     let mut notes = Vec::new();
     let mut rejected = Vec::new();
     for lookup in &plan.lookups {
-        let Some(schema) = catalog.get(&lookup.table).cloned() else { continue };
+        let Some(schema) = registry.catalog.get(&lookup.table).cloned() else { continue };
         let found = find_reference(store, schema, lookup).await?;
         let outcome = match (&found, lookup.on_unknown) {
             (Found::Record(sys_id), _) => {
