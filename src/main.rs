@@ -1,5 +1,5 @@
 //! `sluice`: the command line. `serve` runs the gateway; `account` manages the accounts that call
-//! it; `integrations check` checks definitions offline.
+//! it; `integrations check` checks definitions offline; `integrations plan` prints a plan.
 
 mod accounts;
 mod bench;
@@ -184,6 +184,29 @@ enum AccountCommand {
 enum IntegrationsCommand {
     /// Check every definition in a folder and report each problem with file and key.
     Check { dir: PathBuf },
+    /// Print an integration's plan (Markdown), as GET /api/sluice/v1/integrations/NAME/plan serves it.
+    Plan(PlanArgs),
+}
+
+/// The integration and the `serve` settings its plan describes (same flags and variables).
+#[derive(Args)]
+struct PlanArgs {
+    /// The integration's name.
+    name: String,
+    /// Folder of integration definitions (*.toml); the built-in u_incident_import when unset.
+    #[arg(long, env = "SLUICE_INTEGRATIONS")]
+    integrations: Option<PathBuf>,
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    public_url: Option<String>,
+    #[arg(long, env = "SLUICE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    #[arg(long, env = "SLUICE_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    /// Served with --tls-cert (the file is not read: only HTTPS yes or no matters here).
+    #[arg(long, env = "SLUICE_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -201,7 +224,29 @@ fn main() -> anyhow::Result<()> {
             init_logs(LogFormat::Text);
             runtime.block_on(replay(args))
         }
+        Command::Integrations(IntegrationsCommand::Plan(args)) => print_plan(&args),
     }
+}
+
+fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let integrations = match &args.integrations {
+        Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
+        None => vec![Integration::builtin_default(&catalog)],
+    };
+    let Some(integration) = integrations.iter().find(|i| i.name() == args.name) else {
+        let names: Vec<&str> = integrations.iter().map(|i| i.name()).collect();
+        bail!("no integration named {} (there are: {})", args.name, names.join(", "));
+    };
+    let settings = sluice_server::plan::Settings::new(
+        args.public_url.as_deref(),
+        &args.listen,
+        args.tls_cert.is_some(),
+        args.max_body_bytes,
+        Duration::from_secs(args.request_timeout.max(1)),
+    );
+    print!("{}", sluice_server::plan::markdown(&sluice_server::plan::document(integration, &settings)));
+    Ok(())
 }
 
 fn init_logs(format: LogFormat) {

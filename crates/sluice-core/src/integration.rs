@@ -204,6 +204,8 @@ pub struct Integration {
     pub on_before: Option<Arc<str>>,
     /// `scripts.on_after`.
     pub on_after: Option<Arc<str>>,
+    /// The payload's JSON Schema and its compiled validator.
+    pub contract: crate::contract::Contract,
 }
 
 impl Integration {
@@ -430,7 +432,23 @@ impl Integration {
         let scripts = d.scripts.clone().unwrap_or_default();
         let on_before = scripts.on_before.map(Arc::from);
         let on_after = scripts.on_after.map(Arc::from);
-        Ok(Self { definition, staging, target, patterns, networks, origin: origin.to_owned(), on_before, on_after })
+        let located = |found: Vec<crate::contract::SchemaProblem>| -> Vec<DefinitionProblem> {
+            found.into_iter().map(|(key, message)| problem(&key, message)).collect()
+        };
+        let contract = crate::contract::Contract::build(d, &patterns).map_err(located)?;
+        let integration = Self {
+            definition,
+            staging,
+            target,
+            patterns,
+            networks,
+            origin: origin.to_owned(),
+            on_before,
+            on_after,
+            contract,
+        };
+        let problems = located(crate::contract::default_problems(&integration));
+        if problems.is_empty() { Ok(integration) } else { Err(problems) }
     }
 
     /// Loads every `*.toml` file of a folder. Each file is checked on its own and against the
@@ -526,9 +544,14 @@ pub fn network_contains(net: (std::net::IpAddr, u8), ip: std::net::IpAddr) -> bo
     }
 }
 
-/// Patterns must match the whole value.
-pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).build()
+/// Patterns must match the whole value. They are JSON Schema's (ECMA-262) regular expressions,
+/// translated as the `jsonschema` crate translates them, so sluice reads a pattern exactly as the
+/// published payload schema does (`\d` is `[0-9]`, `\w` is `[A-Za-z0-9_]`).
+pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, String> {
+    let anchored = format!("^(?:{pattern})$");
+    let translated = jsonschema_regex::to_rust_regex(&anchored)
+        .map_err(|()| "not a JSON Schema (ECMA-262) regular expression".to_owned())?;
+    regex::RegexBuilder::new(&translated).size_limit(1 << 20).build().map_err(|e| e.to_string())
 }
 
 fn is_json_pointer(p: &str) -> bool {

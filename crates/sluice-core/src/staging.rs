@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::integration::Integration;
 
@@ -18,8 +18,8 @@ pub struct StagedRow {
 }
 
 /// Each field's value is taken from its `source` JSON Pointer, or from the top-level key of its
-/// name. Strings stay as they are, numbers and booleans become their JSON text, `null` becomes
-/// empty.
+/// name. Strings stay as they are, numbers and booleans become their JSON text ([`number_text`]),
+/// `null` becomes empty.
 pub fn stage(integration: &Integration, payload: &Map<String, Value>) -> StagedRow {
     let mut row = StagedRow::default();
     let mut used_top_level = BTreeSet::new();
@@ -56,13 +56,33 @@ fn stage_value(row: &mut StagedRow, key: &str, value: &Value) {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
             Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
+            Value::Number(n) => number_text(n),
             Value::Array(_) | Value::Object(_) => {
                 row.nested.insert(key.to_owned());
                 value.to_string()
             }
         };
         row.columns.insert(key.to_owned(), text);
+    }
+}
+
+/// The staged text of a JSON number: integers as sent (`2`, `-15`); a number without a fractional
+/// part written without one (`2.0` → `2`, `1e3` → `1000`), since JSON and JSON Schema see one
+/// number there, not two; any other number in its shortest form (`1.5`, `1e-7`).
+pub fn number_text(n: &Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    match n.as_f64() {
+        // `-0.0` too: the integer zero has no sign.
+        Some(x) if x.fract() == 0.0 => {
+            if x == 0.0 {
+                "0".to_owned()
+            } else {
+                format!("{x:.0}")
+            }
+        }
+        _ => n.to_string(),
     }
 }
 
@@ -95,5 +115,25 @@ impl RowState {
             Self::Skipped => "skipped",
             Self::Error => "error",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_staged_as_one_number_however_they_are_written() {
+        let texts: Vec<String> = serde_json::from_str::<Vec<Number>>(
+            "[2, -15, 2.0, 1e3, -0, -0.0, 1.5, 1e-7, 18446744073709551615, 1e20, 0.1]",
+        )
+        .unwrap()
+        .iter()
+        .map(number_text)
+        .collect();
+        assert_eq!(
+            texts,
+            ["2", "-15", "2", "1000", "0", "0", "1.5", "1e-7", "18446744073709551615", "100000000000000000000", "0.1"]
+        );
     }
 }

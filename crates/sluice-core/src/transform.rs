@@ -65,6 +65,7 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<Field
                         code: ErrorCode::InvalidChoice,
                         field: map.source.clone(),
                         message: format!("{value:?} is not one of {}", known.join(", ")),
+                        path: None,
                     });
                     continue;
                 }

@@ -48,8 +48,12 @@ impl ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub code: ErrorCode,
+    /// The staging column (or, for business rules, the target field) at fault.
     pub field: String,
     pub message: String,
+    /// Where the value sits in the payload, as a JSON Pointer (`/alert/host`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 impl fmt::Display for FieldError {
@@ -94,7 +98,7 @@ pub fn validate(integration: &Integration, row: &StagedRow) -> Result<ValidRow, 
     let mut errors = Vec::new();
     for spec in &integration.definition.fields {
         let name = &spec.name;
-        let err = |code, message: String| FieldError { code, field: name.clone(), message };
+        let err = |code, message: String| FieldError { code, field: name.clone(), message, path: None };
         if row.nested.contains(name) {
             errors.push(err(ErrorCode::WrongType, "expected a single value, got a JSON object or array".into()));
             continue;

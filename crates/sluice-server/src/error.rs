@@ -227,23 +227,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
+impl ApiError {
+    /// The response body: ServiceNow's envelope with sluice's additions.
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
         let (message, detail) = self.texts();
         let mut error = json!({
             "message": message,
             "detail": detail,
             "code": self.code(),
-            "request_id": observe::current_request_id(),
+            "request_id": request_id,
         });
-        if let Self::DataPolicy { errors, .. } | Self::InvalidFields(errors) = &self {
+        if let Self::DataPolicy { errors, .. } | Self::InvalidFields(errors) = self {
             error["errors"] = json!(errors);
         }
-        if let Self::RateLimited(r) = &self {
+        if let Self::RateLimited(r) = self {
             error["limit"] = json!({
                 "scope": r.scope,
                 "requests_per_second": r.rate.per_second,
@@ -251,13 +248,44 @@ impl IntoResponse for ApiError {
                 "retry_after_ms": r.retry_after.as_millis() as u64,
             });
         }
-        if let Self::InvalidDefinitions(problems) = &self {
+        if let Self::InvalidDefinitions(problems) = self {
             error["errors"] = problems
                 .iter()
                 .map(|p| json!({"code": "invalid_definition", "file": p.file, "key": p.key, "message": p.message}))
                 .collect();
         }
-        let mut response = (status, axum::Json(json!({ "error": error, "status": "failure" }))).into_response();
+        json!({ "error": error, "status": "failure" })
+    }
+
+    /// One error of each kind an Import Set sender can meet, for integration plans.
+    pub fn sender_catalogue(max_body_bytes: usize) -> Vec<Self> {
+        vec![
+            Self::MalformedJson("expected value at line 1 column 1".into()),
+            Self::BodyNotObject,
+            Self::InvalidIdempotencyKey,
+            Self::Unauthenticated,
+            Self::forbidden("ACL Exception Insert Failed due to security constraints"),
+            Self::SourceNotAllowed,
+            Self::InvalidTable("u_example".into()),
+            Self::MethodNotAllowed,
+            Self::Timeout,
+            Self::BodyTooLarge(max_body_bytes),
+            Self::UnsupportedMediaType,
+            Self::KeyReused,
+            Self::Internal(String::new()),
+            Self::Busy,
+        ]
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = self.body(&observe::current_request_id());
+        let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
             Self::Unauthenticated => {

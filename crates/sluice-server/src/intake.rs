@@ -15,7 +15,7 @@ use sluice_core::schema::FieldKind;
 use sluice_core::staging::{RowState, StagedRow};
 use sluice_core::transform::{Lookup, Plan};
 use sluice_core::validate::{ErrorCode, FieldError};
-use sluice_core::{DateTime, SysId, staging, transform, validate};
+use sluice_core::{DateTime, SysId, contract, staging, transform, validate};
 use sluice_script::{ScriptInput, ScriptOutput};
 use sluice_store::{Idempotency, ImportJob, ImportOutcome, ListQuery};
 
@@ -32,7 +32,8 @@ pub async fn import_row(
     idempotency: Option<Idempotency>,
 ) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
-    let mut verdict = verdict(integration, &staged);
+    // The payload schema and the typed validation, then the field map ([`contract::verdict`]).
+    let mut verdict = contract::verdict(integration, &body.object, &staged);
     let staging_sys_id = SysId::generate();
     let row = RowContext { state, integration, staging_sys_id: &staging_sys_id, columns: &staged.columns };
 
@@ -70,6 +71,7 @@ pub async fn import_row(
     if let Some(script) = &integration.on_after {
         row.on_after(script, &mut outcome).await?;
     }
+    contract::add_paths(integration, &mut outcome.errors);
     Ok(outcome)
 }
 
@@ -247,7 +249,12 @@ impl RowContext<'_> {
             "transform script failed"
         );
         let script = key.trim_start_matches("scripts.");
-        FieldError { code: ErrorCode::ScriptFailed, field: key.into(), message: format!("{script} script: {e}") }
+        FieldError {
+            code: ErrorCode::ScriptFailed,
+            field: key.into(),
+            message: format!("{script} script: {e}"),
+            path: None,
+        }
     }
 
     /// The script's `log.info/warn/error` lines, into the server log.
@@ -270,6 +277,7 @@ fn rejected(key: &str, message: Option<String>) -> FieldError {
         code: ErrorCode::ScriptRejected,
         field: key.into(),
         message: message.unwrap_or_else(|| format!("rejected by the {script} script")),
+        path: None,
     }
 }
 

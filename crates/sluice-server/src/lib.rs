@@ -5,12 +5,14 @@
 pub mod authenticate;
 pub mod bulk;
 pub mod display;
+pub mod dry_run;
 pub mod error;
 pub mod intake;
 pub mod lockout;
 pub mod metrics;
 pub mod observe;
 pub mod params;
+pub mod plan;
 pub mod receive;
 pub mod routes;
 pub mod table_input;

@@ -39,7 +39,7 @@ pub fn parse(
         if key.starts_with("sys_") || (key == "number" && schema.display_field == "number") {
             continue;
         }
-        let err = |code, message: String| FieldError { code, field: key.clone(), message };
+        let err = |code, message: String| FieldError { code, field: key.clone(), message, path: None };
         let Some(text) = scalar(raw) else {
             errors.push(err(ErrorCode::WrongType, "expected a single value, got an array".into()));
             continue;

@@ -149,7 +149,8 @@ pub async fn show(
         let target = state.store.get(integration.target.clone(), target_id.clone()).await?;
         target.and_then(|t| t.get(&integration.target.display_field).cloned())
     };
-    let errors: Vec<FieldError> = serde_json::from_str(&row["sys_row_errors"]).unwrap_or_default();
+    let mut errors: Vec<FieldError> = serde_json::from_str(&row["sys_row_errors"]).unwrap_or_default();
+    sluice_core::contract::add_paths(&integration, &mut errors);
     let state_value = row["sys_import_state"].as_str();
     let outcome = ImportOutcome {
         import_set: import_set.clone(),

@@ -46,7 +46,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Json<Value> 
     Json(json!({ "result": result }))
 }
 
-fn find(state: &AppState, caller: &Caller, name: &str) -> ApiResult<Arc<Integration>> {
+pub(crate) fn find(state: &AppState, caller: &Caller, name: &str) -> ApiResult<Arc<Integration>> {
     state
         .registry()
         .integrations

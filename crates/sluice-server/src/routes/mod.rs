@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod health;
 pub mod import;
 pub mod integrations;
+pub mod publish;
 pub mod submissions;
 pub mod table;
 
@@ -48,6 +49,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/sluice/v1/integrations/{name}/replay", axum::routing::post(bulk::replay))
         .route("/api/sluice/v1/import_sets/{id}", get(bulk::progress))
         .route("/api/sluice/v1/retention/purge", axum::routing::post(bulk::purge))
+        .route("/api/sluice/v1/integrations/{name}/schema.json", get(publish::schema))
+        .route("/api/sluice/v1/integrations/{name}/plan", get(publish::plan))
+        .route("/api/sluice/v1/integrations/{name}/validate", axum::routing::post(publish::validate))
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -202,6 +202,7 @@ fn refused(v: RuleViolation) -> ApiError {
             code: sluice_core::validate::ErrorCode::DataPolicy,
             field: f.clone(),
             message: "is mandatory when the state is Resolved or Closed".into(),
+            path: None,
         })
         .collect();
     ApiError::DataPolicy { detail: v.to_string(), errors }

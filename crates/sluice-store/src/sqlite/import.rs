@@ -97,6 +97,7 @@ fn resolve(
                     code: ErrorCode::UnknownReference,
                     field: lookup.source_field.clone(),
                     message: format!("no {} matches {:?}", lookup.table, lookup.value),
+                    path: None,
                 }),
             },
         }
@@ -341,7 +342,7 @@ fn transform(
             let violation = applied_error_message(&fields);
             outcome.errors = fields
                 .into_iter()
-                .map(|field| FieldError { code: ErrorCode::DataPolicy, field, message: violation.clone() })
+                .map(|field| FieldError { code: ErrorCode::DataPolicy, field, message: violation.clone(), path: None })
                 .collect();
             return Ok(());
         }

@@ -1,0 +1,111 @@
+//! Publishing an integration's contract under `/api/sluice/v1/integrations/{name}`: its payload
+//! schema (`schema.json`) and its plan (`plan`), readable by admins and by the accounts the
+//! integration names (others get 404, as for `show`); and a dry run (`validate`), allowed to
+//! whoever may post to the integration.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use sluice_core::account::{Access, Role, may};
+use sluice_core::integration::Integration;
+use sluice_core::rules::Actor;
+
+use crate::authenticate::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::receive::{BaseUrl, JsonObject, PeerAddr};
+use crate::routes::integrations::find;
+use crate::{AppState, dry_run, plan};
+
+/// `GET .../{name}/schema.json`: the payload's JSON Schema, with its own URL as `$id`.
+pub async fn schema(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    BaseUrl(base): BaseUrl,
+) -> ApiResult<Response> {
+    let integration = find(&state, &caller, &name)?;
+    let mut document = Map::new();
+    if let Value::Object(schema) = integration.contract.schema() {
+        for (k, v) in schema {
+            document.insert(k.clone(), v.clone());
+            if k == "$schema" {
+                document.insert("$id".into(), json!(format!("{base}/api/sluice/v1/integrations/{name}/schema.json")));
+            }
+        }
+    }
+    let body = serde_json::to_vec_pretty(&Value::Object(document)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/schema+json"))], body).into_response())
+}
+
+/// `GET .../{name}/plan`: the integration plan, Markdown unless the client prefers HTML.
+pub async fn plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let integration = find(&state, &caller, &name)?;
+    let config = &state.config;
+    let settings = plan::Settings {
+        base_url: base,
+        listen: config.listen.clone(),
+        https: config.https,
+        max_body_bytes: config.max_body_bytes,
+        request_timeout: config.request_timeout,
+    };
+    let document = plan::document(&integration, &settings);
+    let accept = headers.get(ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
+    let (content_type, body) = if plan::prefers_html(accept) {
+        ("text/html; charset=utf-8", plan::html(&document))
+    } else {
+        ("text/markdown; charset=utf-8", plan::markdown(&document))
+    };
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static(content_type)), (VARY, HeaderValue::from_static("Accept"))], body)
+        .into_response())
+}
+
+/// The integration by name, if this caller may post to it from this address (as the Import Set
+/// API decides for its staging table).
+fn postable(
+    state: &AppState,
+    caller: &Caller,
+    peer: Option<std::net::IpAddr>,
+    name: &str,
+) -> ApiResult<Arc<Integration>> {
+    let integration =
+        state.registry().integrations.values().find(|i| i.name() == name).cloned().ok_or(ApiError::RecordNotFound)?;
+    let is_admin = caller.0.roles.contains(&Role::Admin);
+    let table = &integration.definition.staging_table;
+    if !may(&caller.0.roles, table, Access::Import) || !integration.allows_account(&caller.0.user_name, is_admin) {
+        return Err(ApiError::forbidden("ACL Exception Insert Failed due to security constraints"));
+    }
+    let allowed = match peer {
+        Some(ip) => integration.allows_source(ip),
+        None => integration.networks.is_empty(),
+    };
+    if !allowed {
+        return Err(ApiError::SourceNotAllowed);
+    }
+    Ok(integration)
+}
+
+/// `POST .../{name}/validate`: what posting this payload would do; nothing is written.
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    PeerAddr(peer): PeerAddr,
+    Path(name): Path<String>,
+    body: Result<JsonObject, ApiError>,
+) -> ApiResult<Json<Value>> {
+    let integration = postable(&state, &caller, peer, &name)?;
+    let body = body?;
+    let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
+    let result = dry_run::run(&state, &integration, &actor, &body.object).await?;
+    Ok(Json(json!({ "result": result })))
+}
