@@ -32,7 +32,20 @@ pub(crate) fn integration_for(
 ) -> ApiResult<Arc<Integration>> {
     let integration =
         state.registry().integrations.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
+    may_post(&integration, caller, peer, denied)?;
+    Ok(integration)
+}
+
+/// Whether this caller may post to the integration from this address: the role, the
+/// integration's bound accounts and its source networks.
+pub(crate) fn may_post(
+    integration: &Integration,
+    caller: &Caller,
+    peer: Option<std::net::IpAddr>,
+    denied: &str,
+) -> ApiResult<()> {
     let is_admin = caller.0.roles.contains(&Role::Admin);
+    let table = &integration.definition.staging_table;
     if !may(&caller.0.roles, table, Access::Import) || !integration.allows_account(&caller.0.user_name, is_admin) {
         return Err(ApiError::forbidden(denied));
     }
@@ -43,7 +56,7 @@ pub(crate) fn integration_for(
     if !allowed {
         return Err(ApiError::SourceNotAllowed);
     }
-    Ok(integration)
+    Ok(())
 }
 
 pub async fn create(

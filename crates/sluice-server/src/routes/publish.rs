@@ -11,7 +11,6 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use sluice_core::account::{Access, Role, may};
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 
@@ -80,18 +79,7 @@ fn postable(
 ) -> ApiResult<Arc<Integration>> {
     let integration =
         state.registry().integrations.values().find(|i| i.name() == name).cloned().ok_or(ApiError::RecordNotFound)?;
-    let is_admin = caller.0.roles.contains(&Role::Admin);
-    let table = &integration.definition.staging_table;
-    if !may(&caller.0.roles, table, Access::Import) || !integration.allows_account(&caller.0.user_name, is_admin) {
-        return Err(ApiError::forbidden("ACL Exception Insert Failed due to security constraints"));
-    }
-    let allowed = match peer {
-        Some(ip) => integration.allows_source(ip),
-        None => integration.networks.is_empty(),
-    };
-    if !allowed {
-        return Err(ApiError::SourceNotAllowed);
-    }
+    super::import::may_post(&integration, caller, peer, "ACL Exception Insert Failed due to security constraints")?;
     Ok(integration)
 }
 
