@@ -74,6 +74,23 @@ pub struct ImportOutcome {
     pub replayed: bool,
 }
 
+impl ImportOutcome {
+    /// A row of `import_set` before its transform has settled it: `error` with nothing else,
+    /// until the transform says otherwise.
+    pub fn unsettled(import_set: String, staging_sys_id: SysId) -> Self {
+        Self {
+            import_set,
+            staging_sys_id,
+            state: RowState::Error,
+            target_sys_id: None,
+            display_value: None,
+            status_message: None,
+            errors: Vec::new(),
+            replayed: false,
+        }
+    }
+}
+
 /// An `Idempotency-Key` sent with a create: the same key with the same request returns the
 /// first answer; with a different request it is refused ([`StoreError::KeyReused`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -115,16 +115,7 @@ pub fn process(conn: &Connection, catalog: &Catalog, job: &ProcessJob) -> rusqli
         now: job.now,
         reason,
     };
-    let mut outcome = ImportOutcome {
-        import_set: set_number,
-        staging_sys_id: job.staging_sys_id.clone(),
-        state: RowState::Error,
-        target_sys_id: None,
-        display_value: None,
-        status_message: None,
-        errors: Vec::new(),
-        replayed: false,
-    };
+    let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     import::settle(conn, catalog, &context, &job.verdict, prior_target, &mut outcome)?;
 
     // The row now holds what the current definition staged from its payload, the version that

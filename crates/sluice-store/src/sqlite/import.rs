@@ -183,16 +183,7 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
     );
     records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
 
-    let mut outcome = ImportOutcome {
-        import_set: set_number,
-        staging_sys_id: job.staging_sys_id.clone(),
-        state: RowState::Error,
-        target_sys_id: None,
-        display_value: None,
-        status_message: None,
-        errors: Vec::new(),
-        replayed: false,
-    };
+    let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     let context = RowContext {
         staging,
         target: &job.target,
