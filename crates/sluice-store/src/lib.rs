@@ -2,6 +2,7 @@
 //! own implementation (SQLite today, PostgreSQL next) checked by the same contract tests.
 
 pub mod sqlite;
+mod query_sql;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -1,9 +1,5 @@
-//! Encoded queries ([`EncodedQuery`]) to SQL for one table.
-//!
-//! Column and table names in the SQL come only from schemas (visible, stored fields; referenced
-//! tables from the catalog), never from the request; every value is a bound parameter, in the
-//! order of the `?` placeholders. As ServiceNow does by default, a condition on a field the table
-//! does not have (or hides) is dropped and the rest of the query runs.
+//! Encoded queries ([`EncodedQuery`]) to SQLite SQL for one table: the SQLite [`Dialect`] of
+//! the shared translation in `query_sql.rs`.
 //!
 //! Semantics, following ServiceNow on MySQL: text comparisons ignore ASCII case (`sys_id` and
 //! reference fields hold lowercase sys_ids, so there the value is lowercased and compared as is,
@@ -15,62 +11,39 @@
 //! SQLite's expression depth limit.
 
 use rusqlite::types::Value;
-use sluice_core::query::{Clause, Condition, EncodedQuery, Group, Operator, OrderBy};
-use sluice_core::schema::{Field, FieldKind, TableSchema, is_identifier};
+use sluice_core::query::{EncodedQuery, Operator};
+use sluice_core::schema::{Field, FieldKind, TableSchema};
 use sluice_core::tables::Catalog;
 
+use crate::query_sql::{self, Dialect, escape_like};
+
 /// The `WHERE` and `ORDER BY` parts of a list query, and the values for the `WHERE` part.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    /// ` WHERE ...`, or empty when every row matches.
-    pub where_sql: String,
-    /// ` ORDER BY ...`, always ending with `rowid` (insertion order) so pages are stable.
-    pub order_sql: String,
-    /// One value per `?` in `where_sql`, in order.
-    pub params: Vec<Value>,
-}
+pub type Filter = query_sql::Filter<Value>;
+type Part = query_sql::Part<Value>;
 
-/// A piece of SQL and the values of its placeholders.
-#[derive(Debug)]
-struct Part {
-    sql: String,
-    params: Vec<Value>,
-}
+struct Sqlite;
 
-impl Part {
-    fn new(sql: String, params: Vec<Value>) -> Self {
-        Self { sql, params }
+impl Dialect for Sqlite {
+    type Value = Value;
+    const TRUE: &'static str = "1";
+    const INSERTION_ORDER: &'static str = "rowid";
+
+    fn ident(name: &str) -> String {
+        name.to_owned()
     }
 
-    fn always() -> Self {
-        Self::new("1".into(), Vec::new())
+    fn predicate(col: &str, field: &Field, op: &Operator) -> Option<Part> {
+        predicate(col, field, op)
+    }
+
+    fn order_key(col: &str, field: &Field) -> String {
+        format!("{col}{}", Compare::of(field).collate())
     }
 }
 
-/// Joins parts with `AND` or `OR` as a balanced tree: `((a OR b) OR (c OR d))`. SQLite limits
-/// expression depth (1000 by default); a left-deep chain of a few thousand terms exceeds it.
-fn join(mut parts: Vec<Part>, op: &str) -> Option<Part> {
-    while parts.len() > 1 {
-        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut iter = parts.into_iter();
-        while let Some(mut left) = iter.next() {
-            match iter.next() {
-                Some(right) => {
-                    left.sql = format!("({} {op} {})", left.sql, right.sql);
-                    left.params.extend(right.params);
-                    next.push(left);
-                }
-                None => next.push(left),
-            }
-        }
-        parts = next;
-    }
-    parts.pop()
-}
-
-/// A field a query may use: visible, and stored in the table (journal fields are not).
-fn queryable<'a>(schema: &'a TableSchema, name: &str) -> Option<&'a Field> {
-    schema.visible_field(name).filter(|f| f.kind != FieldKind::Journal && is_identifier(&f.name))
+/// The filter and ordering of `query` on `schema`; references are followed through `catalog`.
+pub fn translate(catalog: &Catalog, schema: &TableSchema, query: &EncodedQuery) -> Filter {
+    query_sql::translate::<Sqlite>(catalog, schema, query)
 }
 
 fn text(v: &str) -> Value {
@@ -123,18 +96,6 @@ impl Compare {
         }
         v.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Real)
     }
-}
-
-/// `\`, `%` and `_` taken literally in a `LIKE ... ESCAPE '\'` pattern.
-fn escape_like(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// SQLite refuses `LIKE` patterns over 50,000 bytes and reads a pattern only up to its first NUL;
@@ -201,7 +162,7 @@ fn predicate(col: &str, field: &Field, op: &Operator) -> Option<Part> {
         Operator::NotIn(vs) => Part::new(format!("{col}{nocase} NOT IN ({})", list(vs)), values(vs)),
         Operator::IsEmpty | Operator::EmptyString => Part::new(format!("{col} = ''"), Vec::new()),
         Operator::IsNotEmpty => Part::new(format!("{col} <> ''"), Vec::new()),
-        Operator::Anything => Part::always(),
+        Operator::Anything => Part::fixed("1"),
         Operator::Lt(v) | Operator::Le(v) | Operator::Gt(v) | Operator::Ge(v) => {
             let sign = match op {
                 Operator::Lt(_) => "<",
@@ -218,76 +179,6 @@ fn predicate(col: &str, field: &Field, op: &Operator) -> Option<Part> {
         }
     };
     Some(part)
-}
-
-/// One condition, or `None` when it names a field the table (or the referenced table) does not
-/// let clients query.
-fn condition(catalog: &Catalog, schema: &TableSchema, condition: &Condition) -> Option<Part> {
-    match condition.field.segments() {
-        [name] => {
-            let field = queryable(schema, name)?;
-            predicate(&field.name, field, &condition.op)
-        }
-        [reference, name] => {
-            let via = queryable(schema, reference)?;
-            let target = catalog.get(via.reference_table()?)?;
-            let field = queryable(target, name)?;
-            if !is_identifier(&target.name) {
-                return None;
-            }
-            if condition.op == Operator::Anything {
-                return Some(Part::always());
-            }
-            let inner = predicate(&format!("r.{}", field.name), field, &condition.op)?;
-            Some(Part::new(
-                format!("{} IN (SELECT r.sys_id FROM {} AS r WHERE {})", via.name, target.name, inner.sql),
-                inner.params,
-            ))
-        }
-        _ => None,
-    }
-}
-
-/// ORed conditions; `None` when every one of them was dropped.
-fn clause(catalog: &Catalog, schema: &TableSchema, clause: &Clause) -> Option<Part> {
-    let parts: Vec<Part> = clause.any_of.iter().filter_map(|c| condition(catalog, schema, c)).collect();
-    join(parts, "OR")
-}
-
-/// ANDed clauses; `None` when nothing is left of them, i.e. the group matches every row.
-fn group(catalog: &Catalog, schema: &TableSchema, group: &Group) -> Option<Part> {
-    let parts: Vec<Part> = group.clauses.iter().filter_map(|c| clause(catalog, schema, c)).collect();
-    join(parts, "AND")
-}
-
-fn order(schema: &TableSchema, order_by: &[OrderBy]) -> String {
-    let mut terms: Vec<String> = order_by
-        .iter()
-        .filter_map(|o| {
-            let field = queryable(schema, &o.field)?;
-            let nocase = Compare::of(field).collate();
-            Some(format!("{}{nocase} {}", field.name, if o.descending { "DESC" } else { "ASC" }))
-        })
-        .collect();
-    terms.push("rowid".to_owned());
-    format!(" ORDER BY {}", terms.join(", "))
-}
-
-/// The filter and ordering of `query` on `schema`; references are followed through `catalog`.
-pub fn translate(catalog: &Catalog, schema: &TableSchema, query: &EncodedQuery) -> Filter {
-    let order_sql = order(schema, &query.order_by);
-    let mut groups = Vec::with_capacity(query.groups.len());
-    for g in &query.groups {
-        match group(catalog, schema, g) {
-            Some(part) => groups.push(part),
-            // One alternative matches every row, so the whole query does.
-            None => return Filter { where_sql: String::new(), order_sql, params: Vec::new() },
-        }
-    }
-    match join(groups, "OR") {
-        Some(part) => Filter { where_sql: format!(" WHERE {}", part.sql), order_sql, params: part.params },
-        None => Filter { where_sql: String::new(), order_sql, params: Vec::new() },
-    }
 }
 
 #[cfg(test)]
