@@ -1,8 +1,9 @@
 //! Persistence behind one trait. [`Store`] speaks the domain's types only; each database has its
-//! own implementation (SQLite today, PostgreSQL next) checked by the same contract tests.
+//! own implementation (embedded SQLite, shared PostgreSQL) checked by the same contract tests.
 
-pub mod sqlite;
+pub mod postgres;
 mod query_sql;
+pub mod sqlite;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use sluice_core::transform::Plan;
 use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +38,21 @@ pub enum StoreError {
     LastAdmin,
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A PostgreSQL error (a full pool is [`StoreError::Busy`], a closed one [`StoreError::Closed`]).
+    #[error("database error: {0}")]
+    Postgres(sqlx::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => StoreError::Busy,
+            sqlx::Error::PoolClosed => StoreError::Closed,
+            other => StoreError::Postgres(other),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -10,7 +10,7 @@ use sluice_core::{DateTime, SysId};
 
 use crate::{ImportJob, ImportOutcome, StoreError};
 
-fn encode(o: &ImportOutcome) -> String {
+pub(crate) fn encode(o: &ImportOutcome) -> String {
     json!({
         "import_set": o.import_set,
         "staging_sys_id": o.staging_sys_id.as_str(),
@@ -23,7 +23,7 @@ fn encode(o: &ImportOutcome) -> String {
     .to_string()
 }
 
-fn decode(text: &str) -> Option<ImportOutcome> {
+pub(crate) fn decode(text: &str) -> Option<ImportOutcome> {
     let v: Value = serde_json::from_str(text).ok()?;
     let state = [
         RowState::Pending,

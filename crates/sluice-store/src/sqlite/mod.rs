@@ -4,7 +4,7 @@
 mod accounts;
 mod bulk;
 mod history;
-mod idempotency;
+pub(crate) mod idempotency;
 mod import;
 mod migrate;
 mod query;

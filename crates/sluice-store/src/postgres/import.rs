@@ -1,0 +1,459 @@
+//! One imported row in one transaction: resolve references, find the coalesce target, apply the
+//! business rules, write the incident, its audit rows and the staging row with its outcome.
+//!
+//! Several nodes share the database, so what SQLite's single writer gives for free is made
+//! explicit: numbers come from sequences; the records an import may create or coalesce into are
+//! claimed with advisory transaction locks (one per coalesce key and per reference value that may
+//! be created), taken in a fixed order, so two imports of the same correlation id run one after
+//! the other and the second finds and updates the first's incident.
+
+use std::collections::BTreeMap;
+
+use sluice_core::integration::OnUnknown;
+use sluice_core::number;
+use sluice_core::rules::{self, Actor, RuleViolation};
+use sluice_core::schema::{FieldKind, TableSchema};
+use sluice_core::staging::RowState;
+use sluice_core::tables;
+use sluice_core::transform::{Lookup, Plan};
+use sluice_core::validate::{ErrorCode, FieldError, summary};
+use sluice_core::{DateTime, Record, SysId};
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::migrate::{number_sequence, row_sequence};
+use super::query::ident;
+use super::{Ctx, history, idempotency, lock, records};
+use crate::{ImportJob, ImportOutcome, Result};
+
+pub async fn next_number(c: &mut PgConnection, prefix: &str) -> Result<String, sqlx::Error> {
+    let n: i64 =
+        records::sql(format!("SELECT nextval('{}')", number_sequence(prefix))).fetch_one(c).await?.try_get(0)?;
+    Ok(number::format(prefix, n as u64))
+}
+
+/// Today's import set of a staging table (state `loading`) and the next row number in it.
+struct Slot {
+    set_id: String,
+    number: String,
+    row: i64,
+}
+
+fn current_set_sql(table: &str) -> String {
+    // Taking a row number even when the set turns out stale only leaves a gap.
+    format!(
+        "SELECT s.sys_id, s.number, s.sys_created_on, nextval('{}') - b.base - 1
+         FROM sys_import_set s JOIN sluice_import_set_base b ON b.import_set = s.sys_id
+         WHERE s.table_name = $1 AND s.state = 'loading' ORDER BY s.sluice_rowid DESC LIMIT 1",
+        row_sequence(table)
+    )
+}
+
+async fn find_slot(c: &mut PgConnection, table: &str, today: &str) -> Result<(Option<Slot>, Option<String>)> {
+    let row = records::sql(current_set_sql(table)).bind(table.to_owned()).fetch_optional(c).await?;
+    let Some(row) = row else { return Ok((None, None)) };
+    let created: String = row.try_get(2)?;
+    let set_id: String = row.try_get(0)?;
+    if !created.starts_with(today) {
+        return Ok((None, Some(set_id)));
+    }
+    Ok((Some(Slot { set_id, number: row.try_get(1)?, row: row.try_get(3)? }), None))
+}
+
+/// The staging table's import set in state `loading`, created when there is none today
+/// (ServiceNow closes web-service import sets at midnight). Creating one is serialised across
+/// nodes by an advisory lock and committed on its own, so the imports that waited find it.
+async fn current_import_set(pool: &PgPool, ctx: &Ctx, table: &str, actor: &Actor, now: DateTime) -> Result<Slot> {
+    let today = now.to_string()[..10].to_owned();
+    if let (Some(slot), _) = find_slot(&mut *pool.acquire().await?, table, &today).await? {
+        return Ok(slot);
+    }
+    let mut tx = pool.begin().await?;
+    lock(&mut tx, &[(&ctx.salt, &format!("import_set:{table}"))]).await?;
+    let stale = match find_slot(&mut tx, table, &today).await? {
+        (Some(slot), _) => {
+            tx.commit().await?;
+            return Ok(slot);
+        }
+        (None, stale) => stale,
+    };
+    if let Some(old) = stale {
+        sqlx::query("UPDATE sys_import_set SET state = 'processed', sys_updated_on = $2 WHERE sys_id = $1")
+            .bind(old)
+            .bind(now.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let number = next_number(&mut tx, number::IMPORT_SET_PREFIX).await?;
+    let schema = ctx.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
+    let record = rules::insert_simple(
+        schema,
+        &[("number", &number), ("table_name", table), ("mode", "synchronous"), ("state", "loading")],
+        actor,
+        now,
+    );
+    records::insert(&mut tx, schema, &record).await?;
+    let base: i64 =
+        records::sql(format!("SELECT nextval('{}')", row_sequence(table))).fetch_one(&mut *tx).await?.try_get(0)?;
+    sqlx::query("INSERT INTO sluice_import_set_base (import_set, base) VALUES ($1, $2)")
+        .bind(&record["sys_id"])
+        .bind(base)
+        .execute(&mut *tx)
+        .await?;
+    let row: i64 = records::sql(format!("SELECT nextval('{}') - $1 - 1", row_sequence(table)))
+        .bind(base)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    tx.commit().await?;
+    Ok(Slot { set_id: record["sys_id"].clone(), number, row })
+}
+
+/// Imports one row: its import set and row number first, then everything else in one
+/// transaction that commits before the answer.
+pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutcome> {
+    let staging = &job.staging;
+    let slot = current_import_set(pool, ctx, &staging.name, &job.actor, job.now).await?;
+    let mut tx = pool.begin().await?;
+    if let Some(idem) = &job.idempotency {
+        if let Some(earlier) = idempotency::claim(&mut tx, &job.actor.user_name, idem, job.now).await? {
+            return Ok(earlier);
+        }
+    }
+    let mut outcome = ImportOutcome::unsettled(slot.number, job.staging_sys_id.clone());
+    let context = RowContext {
+        staging,
+        target: &job.target,
+        staging_sys_id: job.staging_sys_id.as_str(),
+        actor: &job.actor,
+        now: job.now,
+        reason: format!("Import Set {} row {}", staging.name, job.staging_sys_id),
+    };
+    settle(&mut tx, ctx, &context, &job.verdict, None, &mut outcome).await?;
+    let row_index = slot.row.to_string();
+    let payload = String::from_utf8_lossy(&job.payload);
+    let mut row = staging_row(
+        staging,
+        &job.staging_sys_id,
+        &job.columns,
+        &[
+            ("sys_import_set", slot.set_id.as_str()),
+            ("sys_target_table", job.target.name.as_str()),
+            ("sys_transform_map", job.transform_map.as_str()),
+            ("sys_integration_version", job.integration_version.as_str()),
+            ("sys_import_row", &row_index),
+            ("sys_payload", &payload),
+        ],
+        &job.actor,
+        job.now,
+    );
+    // The row is written once, with its outcome (SQLite writes it, then records the outcome).
+    for (field, value) in outcome_fields(&outcome) {
+        row.insert(field.into(), value);
+    }
+    records::insert(&mut tx, staging, &row).await?;
+    if let Some(idem) = &job.idempotency {
+        idempotency::record(&mut tx, &job.actor.user_name, idem, &outcome).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// A new staging row: the system fields, the integration's columns the schema has, and `system`.
+pub(super) fn staging_row(
+    staging: &TableSchema,
+    sys_id: &SysId,
+    columns: &BTreeMap<String, String>,
+    system: &[(&str, &str)],
+    actor: &Actor,
+    now: DateTime,
+) -> Record {
+    let mut row = rules::insert_simple(staging, &[], actor, now);
+    row.insert("sys_id".into(), sys_id.to_string());
+    for (k, v) in columns {
+        if staging.field(k).is_some() {
+            row.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in system {
+        row.insert((*k).into(), (*v).into());
+    }
+    row
+}
+
+/// A row's outcome as staging fields (state, comment, target, errors).
+pub(super) fn outcome_fields(outcome: &ImportOutcome) -> Vec<(&'static str, String)> {
+    let errors_json = if outcome.errors.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&outcome.errors).unwrap_or_default()
+    };
+    vec![
+        ("sys_import_state", outcome.state.as_str().to_owned()),
+        ("sys_import_state_comment", outcome.status_message.clone().unwrap_or_default()),
+        ("sys_target_sys_id", outcome.target_sys_id.clone().unwrap_or_default()),
+        ("sys_row_error", summary(&outcome.errors)),
+        ("sys_row_errors", errors_json),
+    ]
+}
+
+/// Who and what a row's processing is about.
+pub(super) struct RowContext<'a> {
+    pub staging: &'a TableSchema,
+    pub target: &'a TableSchema,
+    pub staging_sys_id: &'a str,
+    pub actor: &'a Actor,
+    pub now: DateTime,
+    /// The `sys_audit` reason of the changes.
+    pub reason: String,
+}
+
+/// The advisory locks a plan needs: the references it may create and its coalesce key.
+fn lock_keys(target: &TableSchema, plan: &Plan, coalescing: bool) -> Vec<String> {
+    let mut keys: Vec<String> = plan
+        .lookups
+        .iter()
+        .filter(|l| l.on_unknown == OnUnknown::Create)
+        .map(|l| reference_key(&l.table, &l.value))
+        .collect();
+    if coalescing && plan.coalesce_given() {
+        let values: Vec<String> =
+            plan.coalesce.iter().map(|(f, v)| format!("{f}={}", v.to_ascii_lowercase())).collect();
+        keys.push(format!("coalesce:{}:{}", target.name, values.join("\u{1f}")));
+    }
+    keys
+}
+
+/// The lock held while a record of `table` named `value` may be created (imports, accounts).
+pub(super) fn reference_key(table: &str, value: &str) -> String {
+    format!("ref:{table}:{}", value.to_ascii_lowercase())
+}
+
+/// Carries out a row's verdict: the errors, or the plan (references, coalesce, business rules,
+/// the target record and its audit rows). `prior_target` is the record an earlier run of the
+/// same row produced: it is updated, never a second one created.
+pub(super) async fn settle(
+    c: &mut PgConnection,
+    ctx: &Ctx,
+    context: &RowContext<'_>,
+    verdict: &std::result::Result<Plan, Vec<FieldError>>,
+    prior_target: Option<Record>,
+    outcome: &mut ImportOutcome,
+) -> Result<(), sqlx::Error> {
+    match verdict {
+        Err(errors) => {
+            outcome.state = RowState::Error;
+            outcome.errors = errors.clone();
+            Ok(())
+        }
+        Ok(plan) if plan.ignore.is_some() => {
+            // An on_before script ignored the row: staged, nothing else written.
+            outcome.state = RowState::Ignored;
+            outcome.status_message = plan.ignore.clone();
+            Ok(())
+        }
+        Ok(plan) => {
+            let keys = lock_keys(context.target, plan, prior_target.is_none());
+            let keys: Vec<(&str, &str)> = keys.iter().map(|k| (ctx.salt.as_str(), k.as_str())).collect();
+            lock(c, &keys).await?;
+            transform(c, ctx, context, plan, prior_target, outcome).await
+        }
+    }
+}
+
+struct Resolved {
+    set: BTreeMap<String, String>,
+    notes: Vec<String>,
+    rejected: Vec<FieldError>,
+}
+
+/// Resolves reference values: a sys_id of an existing record, else the first record whose match
+/// field equals the value (case-insensitive), else the lookup's `on_unknown` action.
+async fn resolve(
+    c: &mut PgConnection,
+    ctx: &Ctx,
+    plan: &Plan,
+    actor: &Actor,
+    now: DateTime,
+) -> Result<Resolved, sqlx::Error> {
+    let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
+    for lookup in &plan.lookups {
+        let Some(schema) = ctx.catalog.get(&lookup.table) else { continue };
+        match find_reference(c, schema, lookup).await? {
+            Some(sys_id) => {
+                out.set.insert(lookup.target_field.clone(), sys_id);
+            }
+            None => match lookup.on_unknown {
+                OnUnknown::Create => {
+                    let record = new_referenced(schema, &lookup.value, actor, now);
+                    records::insert(c, schema, &record).await?;
+                    out.set.insert(lookup.target_field.clone(), record["sys_id"].clone());
+                }
+                OnUnknown::Ignore => out.notes.push(format!(
+                    "{}: no {} matches {:?}; {} left empty",
+                    lookup.source_field, lookup.table, lookup.value, lookup.target_field
+                )),
+                OnUnknown::Reject => out.rejected.push(FieldError {
+                    code: ErrorCode::UnknownReference,
+                    field: lookup.source_field.clone(),
+                    message: format!("no {} matches {:?}", lookup.table, lookup.value),
+                    path: None,
+                }),
+            },
+        }
+    }
+    Ok(out)
+}
+
+async fn find_reference(
+    c: &mut PgConnection,
+    schema: &TableSchema,
+    lookup: &Lookup,
+) -> Result<Option<String>, sqlx::Error> {
+    if SysId::is_valid(&lookup.value) && records::get(c, schema, &lookup.value).await?.is_some() {
+        return Ok(Some(lookup.value.clone()));
+    }
+    for field in &lookup.match_fields {
+        if let Some(id) = records::find_by(c, &schema.name, field, &lookup.value).await? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// A referenced record created because an import named one that does not exist yet.
+fn new_referenced(schema: &TableSchema, value: &str, actor: &Actor, now: DateTime) -> Record {
+    if schema.name == tables::SYS_USER {
+        let email = if value.contains('@') { value } else { "" };
+        rules::insert_simple(schema, &[("user_name", value), ("name", value), ("email", email)], actor, now)
+    } else {
+        rules::insert_simple(schema, &[("name", value)], actor, now)
+    }
+}
+
+/// The oldest record matching every coalesce value (ASCII case ignored), locked.
+async fn find_coalesce_target(
+    c: &mut PgConnection,
+    schema: &TableSchema,
+    plan: &Plan,
+) -> Result<Option<Record>, sqlx::Error> {
+    if plan.coalesce.iter().any(|(_, v)| v.contains('\0')) {
+        return Ok(None);
+    }
+    let mut conditions: Vec<String> = plan
+        .coalesce
+        .iter()
+        .enumerate()
+        .map(|(i, (field, _))| match schema.field(field).map(|f| &f.kind) {
+            Some(FieldKind::Integer) => format!("COALESCE({}::text, '') = ${}", ident(field), i + 1),
+            _ => format!("lower({}) = ${}", ident(field), i + 1),
+        })
+        .collect();
+    if plan.coalesce_active_only && schema.field("active").is_some() {
+        conditions.push("\"active\" = 'true'".into());
+    }
+    let text = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY sluice_rowid LIMIT 1 FOR UPDATE",
+        records::columns(schema),
+        ident(&schema.name),
+        conditions.join(" AND ")
+    );
+    let mut q = records::sql(text);
+    for (_, v) in &plan.coalesce {
+        q = q.bind(v.to_ascii_lowercase());
+    }
+    match q.fetch_optional(c).await? {
+        Some(row) => Ok(Some(records::from_row(schema, &row, 0)?)),
+        None => Ok(None),
+    }
+}
+
+async fn transform(
+    c: &mut PgConnection,
+    ctx: &Ctx,
+    context: &RowContext<'_>,
+    plan: &Plan,
+    prior_target: Option<Record>,
+    outcome: &mut ImportOutcome,
+) -> Result<(), sqlx::Error> {
+    let target = context.target;
+    let resolved = resolve(c, ctx, plan, context.actor, context.now).await?;
+    if !resolved.notes.is_empty() {
+        outcome.status_message = Some(resolved.notes.join("; "));
+    }
+    if !resolved.rejected.is_empty() {
+        outcome.errors = resolved.rejected;
+        return Ok(());
+    }
+    let existing = if prior_target.is_some() {
+        prior_target
+    } else if plan.coalesce_given() {
+        find_coalesce_target(c, target, plan).await?
+    } else if !plan.coalesce.is_empty() && !plan.create_on_empty_coalesce {
+        outcome.state = RowState::Skipped;
+        outcome.status_message = Some("Unable to resolve target record, coalesce values not present".into());
+        return Ok(());
+    } else {
+        None
+    };
+
+    let applied = match &existing {
+        Some(record) => {
+            // Coalesce values that match the record (case-insensitively, as the search does)
+            // identify it and are not rewritten.
+            let mut set = resolved.set.clone();
+            for (field, value) in &plan.coalesce {
+                if record.get(field).is_some_and(|v| v.eq_ignore_ascii_case(value)) {
+                    set.remove(field);
+                }
+            }
+            rules::update_incident(record, &set, context.actor, context.now)
+        }
+        None => rules::insert_incident(target, &resolved.set, context.actor, context.now),
+    };
+    let mut applied = match applied {
+        Ok(a) => a,
+        Err(RuleViolation::MandatoryFields { fields, .. }) => {
+            let violation = format!("mandatory when the state is Resolved or Closed (missing: {})", fields.join(", "));
+            outcome.errors = fields
+                .into_iter()
+                .map(|field| FieldError { code: ErrorCode::DataPolicy, field, message: violation.clone(), path: None })
+                .collect();
+            return Ok(());
+        }
+    };
+    if existing.is_none() {
+        applied.assign_number(&next_number(c, number::INCIDENT_PREFIX).await?);
+    }
+    let sys_id = applied.record["sys_id"].clone();
+    outcome.target_sys_id = Some(sys_id.clone());
+    outcome.display_value = applied.record.get(&target.display_field).cloned();
+    match existing {
+        None => {
+            records::insert(c, target, &applied.record).await?;
+            outcome.state = RowState::Inserted;
+        }
+        Some(_) if applied.changes.is_empty() => {
+            outcome.state = RowState::Ignored;
+            outcome.status_message = Some(match outcome.status_message.take() {
+                Some(note) => format!("No field values changed; {note}"),
+                None => "No field values changed".into(),
+            });
+            return Ok(());
+        }
+        Some(_) => {
+            let mut set: Vec<(&str, &str)> =
+                applied.changes.iter().map(|ch| (ch.field.as_str(), ch.new.as_str())).collect();
+            for f in ["sys_mod_count", "sys_updated_on", "sys_updated_by"] {
+                set.push((f, &applied.record[f]));
+            }
+            records::update(c, target, &sys_id, &set).await?;
+            outcome.state = RowState::Updated;
+        }
+    }
+    if !plan.audit {
+        return Ok(());
+    }
+    let source =
+        history::Source { table: &context.staging.name, row: context.staging_sys_id, reason: context.reason.clone() };
+    history::audit(c, target, &applied, context.actor, context.now, &source).await
+}

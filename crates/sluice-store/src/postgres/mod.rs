@@ -1,0 +1,346 @@
+//! The PostgreSQL store, for several stateless sluice nodes on one database: a connection pool,
+//! one transaction per write that commits before the call returns (PostgreSQL's own group commit
+//! amortises the flushes of concurrent requests), and explicit cross-node coordination where
+//! SQLite relies on its single writer: sequences for numbers, advisory transaction locks for
+//! coalescing and record creation, a unique key for idempotency, `FOR UPDATE SKIP LOCKED` for
+//! background work. See DEVELOPERS.md, "Two backends".
+
+mod accounts;
+mod bulk;
+mod history;
+mod idempotency;
+mod import;
+mod migrate;
+pub mod query;
+mod records;
+mod table_write;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sluice_core::account::Account;
+use sluice_core::schema::TableSchema;
+use sluice_core::tables::Catalog;
+use sluice_core::{DateTime, Record};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::{
+    AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
+    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, Store, StoreError, StoredRow,
+    TableWrite, TokenMatch, WriteResult,
+};
+use query::ident;
+
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Connections in this node's pool.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before [`StoreError::Busy`].
+    pub acquire_timeout: Duration,
+    /// The schema holding sluice's tables (created when missing); the server's search path when
+    /// `None`.
+    pub schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), schema: None }
+    }
+}
+
+/// The work of one transaction, on its connection.
+type TxFuture<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>;
+
+/// What every operation needs besides a connection.
+pub(crate) struct Ctx {
+    pub catalog: Catalog,
+    /// Makes advisory lock keys unique per database schema (locks are database-wide).
+    pub salt: String,
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+    ctx: Arc<Ctx>,
+    closed: AtomicBool,
+}
+
+/// A stable 64-bit key (FNV-1a) for an advisory lock; every node computes the same.
+fn lock_key(salt: &str, what: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in salt.bytes().chain([0x1f]).chain(what.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Takes advisory locks held until the transaction ends, in key order, so that two transactions
+/// never wait for each other in a cycle.
+pub(crate) async fn lock(c: &mut PgConnection, keys: &[(&str, &str)]) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<i64> = keys.iter().map(|(salt, what)| lock_key(salt, what)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// Deadlocks and serialization failures are transient: the transaction is run again.
+fn transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Postgres(sqlx::Error::Database(d)) => matches!(d.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if transient(&e) && tries < 3 => {
+                tries += 1;
+                tracing::debug!(error = %e, tries, "transaction retried");
+            }
+            other => return other,
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/database`) and brings the schema up to date.
+    pub async fn open(url: &str, options: PostgresOptions) -> Result<Self> {
+        let mut connect = PgConnectOptions::from_str(url)?.application_name("sluice").statement_cache_capacity(256);
+        if let Some(schema) = &options.schema {
+            if !sluice_core::schema::is_identifier(schema) {
+                return Err(StoreError::Conflict(format!("{schema:?} is not a valid schema name")));
+            }
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        if let Some(schema) = &options.schema {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema))))
+                .execute(&pool)
+                .await?;
+        }
+        let salt: String = sqlx::query("SELECT current_schema()::text").fetch_one(&pool).await?.try_get(0)?;
+        let ctx = Arc::new(Ctx { catalog: Catalog::builtin(), salt });
+        let mut tx = pool.begin().await?;
+        migrate::migrate(&mut tx, &ctx.salt, &ctx.catalog).await?;
+        tx.commit().await?;
+        Ok(Self { pool, ctx, closed: AtomicBool::new(false) })
+    }
+
+    fn open_pool(&self) -> Result<&PgPool> {
+        if self.closed.load(Ordering::Acquire) { Err(StoreError::Closed) } else { Ok(&self.pool) }
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.open_pool()?.acquire().await?)
+    }
+
+    /// Runs `f` in a transaction that commits when it succeeds (retried when transient).
+    async fn in_tx<T, F>(&self, f: F) -> Result<T>
+    where
+        F: for<'c> Fn(&'c mut PgConnection) -> TxFuture<'c, T>,
+    {
+        let pool = self.open_pool()?;
+        retrying(|| async {
+            let mut tx = pool.begin().await?;
+            let value = f(&mut tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
+        Ok(())
+    }
+
+    async fn prepare_staging(&self, staging: Arc<TableSchema>) -> Result<()> {
+        let ctx = self.ctx.clone();
+        self.in_tx(move |c| {
+            let (ctx, staging) = (ctx.clone(), staging.clone());
+            Box::pin(async move { Ok(migrate::prepare_staging(c, &ctx.salt, &staging).await?) })
+        })
+        .await
+    }
+
+    async fn import(&self, job: ImportJob) -> Result<ImportOutcome> {
+        let pool = self.open_pool()?;
+        retrying(|| import::run(pool, &self.ctx, &job)).await
+    }
+
+    async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet> {
+        let pool = self.open_pool()?;
+        retrying(|| bulk::stage_many(pool, &self.ctx, &batch)).await
+    }
+
+    async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>> {
+        bulk::staged_rows(&mut *self.conn().await?, &staging, &filter).await
+    }
+
+    async fn process(&self, jobs: Vec<ProcessJob>) -> Result<Vec<Result<Option<ImportOutcome>>>> {
+        // In order, each row in its own transaction; after a refusal (busy, closed) the later
+        // rows are not run, so the order holds when they are sent again.
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut refused: Option<bool> = None;
+        for job in &jobs {
+            if let Some(busy) = refused {
+                out.push(Err(if busy { StoreError::Busy } else { StoreError::Closed }));
+                continue;
+            }
+            let result = match self.open_pool() {
+                Ok(pool) => retrying(|| bulk::process(pool, &self.ctx, job)).await,
+                Err(e) => Err(e),
+            };
+            match &result {
+                Err(StoreError::Busy) => refused = Some(true),
+                Err(StoreError::Closed) => refused = Some(false),
+                _ => {}
+            }
+            out.push(result);
+        }
+        Ok(out)
+    }
+
+    async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> Result<StateCounts> {
+        bulk::state_counts(&mut *self.conn().await?, &staging, &import_set).await
+    }
+
+    async fn purge_staging(&self, staging: Arc<TableSchema>, before: DateTime, limit: u64) -> Result<PurgeReport> {
+        let pool = self.open_pool()?;
+        retrying(|| bulk::purge(pool, &staging, before, limit)).await
+    }
+
+    async fn purge_idempotency(&self, before: DateTime) -> Result<u64> {
+        idempotency::purge(&mut *self.conn().await?, before).await
+    }
+
+    async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> Result<Option<Record>> {
+        Ok(records::get(&mut *self.conn().await?, &table, &sys_id).await?)
+    }
+
+    async fn list(&self, table: Arc<TableSchema>, query: ListQuery) -> Result<Page> {
+        let mut c = self.conn().await?;
+        let (records, total) =
+            records::list(&mut c, &self.ctx.catalog, &table, &query.filter, query.limit, query.offset).await?;
+        Ok(Page { records, total })
+    }
+
+    async fn account(&self, user_name: String) -> Result<Option<Account>> {
+        Ok(accounts::find(&mut *self.conn().await?, &user_name).await?)
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>> {
+        Ok(accounts::all(&mut *self.conn().await?).await?)
+    }
+
+    async fn add_account(&self, account: NewAccount) -> Result<Account> {
+        let ctx = self.ctx.clone();
+        let account = Arc::new(account);
+        self.in_tx(move |c| {
+            let (ctx, account) = (ctx.clone(), account.clone());
+            Box::pin(async move { accounts::add(c, &ctx, &account).await })
+        })
+        .await
+    }
+
+    async fn change_account(&self, change: AccountChange) -> Result<Option<Account>> {
+        let ctx = self.ctx.clone();
+        let change = Arc::new(change);
+        self.in_tx(move |c| {
+            let (ctx, change) = (ctx.clone(), change.clone());
+            Box::pin(async move { accounts::change_account(c, &ctx, &change).await })
+        })
+        .await
+    }
+
+    async fn tokens(&self, user_name: String) -> Result<Vec<ApiToken>> {
+        Ok(accounts::tokens(&mut *self.conn().await?, &user_name).await?)
+    }
+
+    async fn account_by_token(&self, digest: String) -> Result<Option<TokenMatch>> {
+        Ok(accounts::by_token(&mut *self.conn().await?, &digest).await?)
+    }
+
+    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> Result<()> {
+        Ok(accounts::record_audit(&mut *self.conn().await?, &entry).await?)
+    }
+
+    async fn admin_audit(&self, limit: u64, offset: u64) -> Result<(Vec<AdminAuditEntry>, u64)> {
+        Ok(accounts::audit_page(&mut *self.conn().await?, limit, offset).await?)
+    }
+
+    async fn write(&self, write: TableWrite) -> Result<WriteResult> {
+        let ctx = self.ctx.clone();
+        let write = Arc::new(write);
+        self.in_tx(move |c| {
+            let (ctx, write) = (ctx.clone(), write.clone());
+            Box::pin(async move { Ok(table_write::run(c, &ctx, &write).await?) })
+        })
+        .await
+    }
+
+    async fn display_values(&self, table: Arc<TableSchema>, sys_ids: Vec<String>) -> Result<HashMap<String, String>> {
+        let text = format!(
+            "SELECT \"sys_id\", {}::text FROM {} WHERE \"sys_id\" = ANY($1)",
+            ident(&table.display_field),
+            ident(&table.name)
+        );
+        let rows = records::sql(text).bind(sys_ids).fetch_all(&mut *self.conn().await?).await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in rows {
+            out.insert(row.try_get(0)?, row.try_get::<Option<String>, _>(1)?.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    async fn journal(&self, table: String, sys_ids: Vec<String>) -> Result<Vec<JournalEntry>> {
+        let mut c = self.conn().await?;
+        let mut out = Vec::new();
+        for id in sys_ids {
+            let rows = sqlx::query(
+                "SELECT element_id, element, value, sys_created_on, sys_created_by FROM sys_journal_field
+                 WHERE name = $1 AND element_id = $2 ORDER BY sluice_rowid DESC",
+            )
+            .bind(&table)
+            .bind(&id)
+            .fetch_all(&mut *c)
+            .await?;
+            for r in rows {
+                out.push(JournalEntry {
+                    element_id: r.try_get(0)?,
+                    element: r.try_get(1)?,
+                    value: r.try_get(2)?,
+                    created_on: r.try_get(3)?,
+                    created_by: r.try_get(4)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.pool.close().await;
+    }
+}

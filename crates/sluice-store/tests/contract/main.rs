@@ -1,0 +1,139 @@
+//! The store contract: what every [`Store`] implementation must do, checked through the trait
+//! only (no SQL). The functions in `imports`, `bulk` and `accounts` are generic over the store;
+//! the tests below run each of them against a fresh SQLite store in a temporary folder and
+//! against a fresh PostgreSQL schema (see `common`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod accounts;
+mod bulk;
+mod helpers;
+mod imports;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sluice_store::sqlite::SqliteOptions;
+use sluice_store::{SqliteStore, Store};
+
+fn open_sqlite(dir: &Path) -> SqliteStore {
+    SqliteStore::open(dir, SqliteOptions::default()).expect("open the SQLite store")
+}
+
+/// One test per check and backend: `sqlite::name` and `postgres::name`, each on a fresh store.
+macro_rules! contract {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            use sluice_store::Store;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = crate::open_sqlite(dir.path());
+                    crate::$module::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            use sluice_store::Store;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = crate::common::TestDb::create() else { return };
+                    let store = db.open().await;
+                    crate::$module::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    imports::ping,
+    imports::numbers_and_import_sets,
+    imports::coalesce_update_ignore_and_audit,
+    imports::invalid_rows_are_staged_as_errors,
+    imports::ignored_plans_write_only_the_staging_row,
+    imports::reference_lookups,
+    imports::accounts,
+    imports::list_filters_and_pages,
+    imports::prepare_staging_is_idempotent,
+    imports::data_policy_and_active_only_coalesce,
+    bulk::bulk_rows_are_staged_then_processed_once,
+    bulk::replay_reruns_stored_rows_in_place,
+    bulk::purge_keeps_pending_rows,
+    accounts::account_changes_raise_the_credentials_version,
+    accounts::the_last_active_admin_stays,
+    accounts::deleting_keeps_the_user_record,
+    accounts::api_tokens,
+    accounts::admin_audit,
+);
+
+/// Checks that need the store shared (concurrency) or opened twice (reopen), per backend.
+mod shared {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_dyn_store_runs_the_contract() {
+        // The server holds the store as `Arc<dyn Store>`; the contract works through it too.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(open_sqlite(dir.path()));
+        imports::ping(store.as_ref()).await;
+        imports::numbers_and_import_sets(store.as_ref()).await;
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_dyn_store_runs_the_contract() {
+        let Some(db) = common::TestDb::create() else { return };
+        let store: Arc<dyn Store> = Arc::new(db.open().await);
+        imports::ping(store.as_ref()).await;
+        imports::numbers_and_import_sets(store.as_ref()).await;
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        imports::survives_reopen(|| async { open_sqlite(dir.path()) }).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        accounts::account_changes_survive_reopen(|| async { open_sqlite(dir.path()) }).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_survives_reopen() {
+        let Some(db) = common::TestDb::create() else { return };
+        imports::survives_reopen(|| db.open()).await;
+        let Some(db) = common::TestDb::create() else { return };
+        accounts::account_changes_survive_reopen(|| db.open()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_concurrency() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(open_sqlite(dir.path()));
+        imports::concurrent_inserts_get_distinct_numbers(store.clone()).await;
+        store.close().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(open_sqlite(dir.path()));
+        imports::concurrent_coalesce_inserts_once(store.clone()).await;
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_concurrency() {
+        let Some(db) = common::TestDb::create() else { return };
+        let store = Arc::new(db.open().await);
+        imports::concurrent_inserts_get_distinct_numbers(store.clone()).await;
+        store.close().await;
+        let Some(db) = common::TestDb::create() else { return };
+        let store = Arc::new(db.open().await);
+        imports::concurrent_coalesce_inserts_once(store.clone()).await;
+        store.close().await;
+    }
+}
