@@ -3,7 +3,7 @@
 //! with exactly the rows, in order, it must return. Then hostile input: SQL in field names and
 //! values, LIKE wildcards, NUL bytes, backslashes, unicode, and very large queries.
 //!
-//! The checks are generic over the store, so another database runs the same table.
+//! The checks are generic over the store: SQLite and PostgreSQL run the same table.
 
 use std::sync::Arc;
 
@@ -16,8 +16,7 @@ use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
 use sluice_core::{DateTime, Record, SysId, staging, transform, validate};
-use sluice_store::sqlite::SqliteOptions;
-use sluice_store::{ImportJob, ListQuery, NewAccount, SqliteStore, Store};
+use sluice_store::{ImportJob, ListQuery, NewAccount, Store};
 
 // ---------------------------------------------------------------------------------------------
 // The data set
@@ -593,28 +592,48 @@ mod hostile {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SQLite
+// The backends: each test on a fresh, seeded store
 // ---------------------------------------------------------------------------------------------
 
-async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open the SQLite store");
-    seed(&store).await;
-    (dir, store)
-}
+#[path = "common/mod.rs"]
+mod common;
 
-macro_rules! sqlite_tests {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let (_dir, store) = sqlite().await;
-            $module::$name(&store).await;
-            store.close().await;
+macro_rules! query_tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            use sluice_store::Store;
+            use sluice_store::sqlite::SqliteOptions;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = sluice_store::SqliteStore::open(dir.path(), SqliteOptions::default())
+                        .expect("open the SQLite store");
+                    crate::seed(&store).await;
+                    crate::$module::$name(&store).await;
+                    store.close().await;
+                }
+            )*
         }
-    )*};
+        mod postgres {
+            use sluice_store::Store;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crate::common::TestDb::create() else { return };
+                    let store = db.open().await;
+                    crate::seed(&store).await;
+                    crate::$module::$name(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
 }
 
-sqlite_tests!(
+query_tests!(
     checks::data_set_is_as_described,
     checks::encoded_queries,
     checks::parameters_and_paging,

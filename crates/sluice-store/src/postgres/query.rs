@@ -142,7 +142,7 @@ fn text(folded: &str, nonempty: &str, empty: &str, op: &Operator) -> Part {
 /// Contains / prefix / suffix, the value taken literally; nothing contains a NUL.
 fn like(folded: &str, not: &str, before: &str, v: &str, after: &str) -> Part {
     if v.contains('\0') {
-        return Part::fixed(if not.is_empty() { "TRUE" } else { "FALSE" });
+        return Part::fixed(if not.is_empty() { "FALSE" } else { "TRUE" });
     }
     let pattern = format!("{before}{}{after}", escape_like(&v.to_ascii_lowercase()));
     Part::new(format!("{folded} {not}LIKE ? ESCAPE '\\'"), vec![PgValue::Text(pattern)])
