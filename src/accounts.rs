@@ -12,7 +12,7 @@ use sluice_core::account::{Account, Password, Role, UserName, format_roles};
 use sluice_core::tables::{self, Catalog};
 use sluice_server::hash_password;
 use sluice_store::sqlite::SqliteOptions;
-use sluice_store::{AccountAction, AccountChange, SqliteStore, Store, StoreError};
+use sluice_store::{AccountAction, AccountChange, Store, StoreError};
 
 use crate::{DataArgs, open_store};
 
@@ -97,7 +97,7 @@ fn new_password(from_stdin: bool) -> anyhow::Result<(Password, bool)> {
 }
 
 /// Applies one change and closes the store; a missing account is an error naming it.
-async fn change(store: &SqliteStore, name: &str, action: AccountAction) -> anyhow::Result<Account> {
+async fn change(store: &dyn Store, name: &str, action: AccountAction) -> anyhow::Result<Account> {
     let change = AccountChange { user_name: name.to_owned(), action, by: cli_actor(), now: DateTime::now() };
     let result = store.change_account(change).await;
     store.close().await;
@@ -115,16 +115,16 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             let user = UserName::parse(&name)?;
             let roles = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
             let (password, generated) = new_password(password_stdin)?;
-            let store = open_store(&data.data, SqliteOptions::default())?;
+            let store = open_store(&data, SqliteOptions::default()).await?;
             let action = AccountAction::Create { roles, password_hash: hash_password(&password), web_service_only };
-            let account = change(&store, user.as_str(), action).await?;
+            let account = change(store.as_ref(), user.as_str(), action).await?;
             println!("Created account {} with roles {}", account.user_name, format_roles(&account.roles));
             if generated {
                 println!("Password: {}", password.expose());
             }
         }
         AccountCommand::List { data } => {
-            let store = open_store(&data.data, SqliteOptions::default())?;
+            let store = open_store(&data, SqliteOptions::default()).await?;
             let accounts = store.accounts().await;
             store.close().await;
             println!("{:<40} {:<8} {:<8} ROLES", "USER NAME", "ACTIVE", "WS ONLY");
@@ -133,8 +133,8 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             }
         }
         AccountCommand::Show { name, data } => {
-            let store = open_store(&data.data, SqliteOptions::default())?;
-            let shown = show(&store, &name).await;
+            let store = open_store(&data, SqliteOptions::default()).await?;
+            let shown = show(store.as_ref(), &name).await;
             store.close().await;
             shown?;
         }
@@ -142,17 +142,17 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Enable { name, data } => set_active(&name, &data, true).await?,
         AccountCommand::Rotate { name, password_stdin, data } => {
             let (password, generated) = new_password(password_stdin)?;
-            let store = open_store(&data.data, SqliteOptions::default())?;
+            let store = open_store(&data, SqliteOptions::default()).await?;
             let action = AccountAction::SetPassword { password_hash: hash_password(&password) };
-            let account = change(&store, &name, action).await?;
+            let account = change(store.as_ref(), &name, action).await?;
             println!("New password set for {}", account.user_name);
             if generated {
                 println!("Password: {}", password.expose());
             }
         }
         AccountCommand::Delete { name, data } => {
-            let store = open_store(&data.data, SqliteOptions::default())?;
-            let account = change(&store, &name, AccountAction::Delete).await?;
+            let store = open_store(&data, SqliteOptions::default()).await?;
+            let account = change(store.as_ref(), &name, AccountAction::Delete).await?;
             println!("Deleted account {} (the user record stays for history)", account.user_name);
         }
     }
@@ -160,14 +160,14 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
 }
 
 async fn set_active(name: &str, data: &DataArgs, active: bool) -> anyhow::Result<()> {
-    let store = open_store(&data.data, SqliteOptions::default())?;
+    let store = open_store(data, SqliteOptions::default()).await?;
     let action = AccountAction::Update { active: Some(active), roles: None, web_service_only: None };
-    let account = change(&store, name, action).await?;
+    let account = change(store.as_ref(), name, action).await?;
     println!("{} account {}", if active { "Enabled" } else { "Disabled" }, account.user_name);
     Ok(())
 }
 
-async fn show(store: &SqliteStore, name: &str) -> anyhow::Result<()> {
+async fn show(store: &dyn Store, name: &str) -> anyhow::Result<()> {
     let account = store.account(name.to_owned()).await?.with_context(|| format!("no account {name}"))?;
     let schema = Catalog::builtin().get(tables::SYS_USER).cloned().expect("built-in table");
     let user = store.get(schema, account.sys_id.as_str().to_owned()).await?.unwrap_or_default();

@@ -18,7 +18,7 @@ use sluice_server::bulk::{ReplayRequest, WorkerOptions};
 use sluice_server::throttle::Rate;
 use sluice_server::{AppState, ServerConfig, hash_password};
 use sluice_store::sqlite::SqliteOptions;
-use sluice_store::{NewAccount, SqliteStore, Store};
+use sluice_store::{NewAccount, PostgresOptions, PostgresStore, SqliteStore, Store};
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Incident intake gateway speaking ServiceNow's Import Set and Table APIs")]
@@ -41,6 +41,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run an integration's current definition again on its stored staging rows.
     Replay(ReplayArgs),
+    /// Create or bring the database schema up to date, then exit (`serve` does it too).
+    Migrate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Args)]
@@ -63,9 +68,26 @@ struct ReplayArgs {
 
 #[derive(Args)]
 struct DataArgs {
-    /// Folder holding the database (created when missing).
+    /// Folder holding the SQLite database (created when missing); unused with --database.
     #[arg(long, env = "SLUICE_DATA", default_value = "./sluice-data")]
     data: PathBuf,
+    /// A PostgreSQL database shared by every node, instead of SQLite in --data:
+    /// postgres://user[:password]@host[:port]/database.
+    #[arg(long, env = "SLUICE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database: Option<String>,
+    /// Connections this node keeps to PostgreSQL.
+    #[arg(long, env = "SLUICE_DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    database_max_connections: u32,
+}
+
+impl DataArgs {
+    /// Where the data is, for logs (no credentials).
+    fn describe(&self) -> String {
+        match &self.database {
+            Some(_) => "PostgreSQL (--database)".into(),
+            None => format!("SQLite in {}", self.data.display()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -225,6 +247,15 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(replay(args))
         }
         Command::Integrations(IntegrationsCommand::Plan(args)) => print_plan(&args),
+        Command::Migrate { data } => {
+            init_logs(LogFormat::Text);
+            runtime.block_on(async {
+                let store = open_store(&data, SqliteOptions::default()).await?;
+                store.close().await;
+                println!("schema up to date ({})", data.describe());
+                anyhow::Ok(())
+            })
+        }
     }
 }
 
@@ -277,9 +308,20 @@ fn check_integrations(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_store(data: &Path, options: SqliteOptions) -> anyhow::Result<Arc<SqliteStore>> {
-    let store =
-        SqliteStore::open(data, options).with_context(|| format!("cannot open the database in {}", data.display()))?;
+/// The store `data` names, its schema brought up to date: PostgreSQL with `--database`, else
+/// SQLite in the data folder (with `sqlite` options).
+async fn open_store(data: &DataArgs, sqlite: SqliteOptions) -> anyhow::Result<Arc<dyn Store>> {
+    let Some(url) = &data.database else {
+        let store = SqliteStore::open(&data.data, sqlite)
+            .with_context(|| format!("cannot open the database in {}", data.data.display()))?;
+        return Ok(Arc::new(store));
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        bail!("--database (SLUICE_DATABASE_URL) must be a postgres:// URL");
+    }
+    let options = PostgresOptions { max_connections: data.database_max_connections, ..PostgresOptions::default() };
+    // The URL may carry a password: it is not repeated in the message.
+    let store = PostgresStore::open(url, options).await.context("cannot open the PostgreSQL database (--database)")?;
     Ok(Arc::new(store))
 }
 
@@ -325,7 +367,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let options =
         SqliteOptions { synchronous_full: matches!(args.synchronous, Synchronous::Full), ..SqliteOptions::default() };
-    let store = open_store(&args.data.data, options)?;
+    let store = open_store(&args.data, options).await?;
     bootstrap_admin(store.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -358,7 +400,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for i in state.registry().integrations.values() {
         tracing::info!(integration = %i.name(), version = %i.definition.version, staging_table = %i.definition.staging_table, "integration active");
     }
-    tracing::info!(%address, https = tls.is_some(), data = %args.data.data.display(), "serving");
+    tracing::info!(%address, https = tls.is_some(), data = %args.data.describe(), "serving");
     spawn_reload_on_sighup(state.clone());
     spawn_idempotency_purge(store.clone(), Duration::from_secs(args.idempotency_hours.saturating_mul(3600)));
     sluice_server::bulk::spawn_retention(state.clone());
@@ -387,7 +429,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Forgets idempotency keys older than `keep`, once at start and then hourly.
-fn spawn_idempotency_purge(store: Arc<SqliteStore>, keep: Duration) {
+fn spawn_idempotency_purge(store: Arc<dyn Store>, keep: Duration) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -470,7 +512,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let who = std::env::var("USER").map(|u| format!("sluice replay (user {u})")).unwrap_or("sluice replay".into());
     let request =
         ReplayRequest { state, since, requested_by: who, batch_rows: sluice_server::bulk::DEFAULT_BATCH_ROWS };
-    let store = open_store(&args.data.data, SqliteOptions::default())?;
+    let store = open_store(&args.data, SqliteOptions::default()).await?;
     let result = async {
         store.prepare_staging(integration.staging.clone()).await?;
         let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());

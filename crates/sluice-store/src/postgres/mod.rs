@@ -119,13 +119,18 @@ where
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/database`) and brings the schema up to date.
     pub async fn open(url: &str, options: PostgresOptions) -> Result<Self> {
-        let mut connect = PgConnectOptions::from_str(url)?.application_name("sluice").statement_cache_capacity(256);
+        // Notices ("already exists, skipping" at every start) are not worth a log line.
+        let mut settings = vec![("client_min_messages", "warning")];
         if let Some(schema) = &options.schema {
             if !sluice_core::schema::is_identifier(schema) {
                 return Err(StoreError::Conflict(format!("{schema:?} is not a valid schema name")));
             }
-            connect = connect.options([("search_path", schema.as_str())]);
+            settings.push(("search_path", schema.as_str()));
         }
+        let connect = PgConnectOptions::from_str(url)?
+            .application_name("sluice")
+            .statement_cache_capacity(256)
+            .options(settings);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
