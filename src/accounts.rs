@@ -1,5 +1,5 @@
-//! `sluice account ...`: manage the accounts that call sluice, on the data folder directly (the
-//! server may be running: SQLite serialises the writes, and a running server notices changed
+//! `sluice account ...`: manage the accounts that call sluice, on the database directly (the
+//! server may be running: the database serialises the writes, and a running server notices changed
 //! credentials within seconds, see `sluice_server::authenticate`). Every change is recorded in
 //! the admin audit as `cli:<os user>`.
 

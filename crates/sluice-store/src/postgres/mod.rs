@@ -127,23 +127,26 @@ impl PostgresStore {
             }
             settings.push(("search_path", schema.as_str()));
         }
-        let connect = PgConnectOptions::from_str(url)?
-            .application_name("sluice")
-            .statement_cache_capacity(256)
-            .options(settings);
+        let connect =
+            PgConnectOptions::from_str(url)?.application_name("sluice").statement_cache_capacity(256).options(settings);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
+        let salt: String = match &options.schema {
+            Some(schema) => schema.clone(),
+            None => sqlx::query("SELECT current_schema()::text").fetch_one(&pool).await?.try_get(0)?,
+        };
+        let ctx = Arc::new(Ctx { catalog: Catalog::builtin(), salt });
+        // Nodes starting together: the first creates and migrates, the others wait and find it done.
+        let mut tx = pool.begin().await?;
+        lock(&mut tx, &[(&ctx.salt, "ddl")]).await?;
         if let Some(schema) = &options.schema {
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {}", ident(schema))))
-                .execute(&pool)
+                .execute(&mut *tx)
                 .await?;
         }
-        let salt: String = sqlx::query("SELECT current_schema()::text").fetch_one(&pool).await?.try_get(0)?;
-        let ctx = Arc::new(Ctx { catalog: Catalog::builtin(), salt });
-        let mut tx = pool.begin().await?;
         migrate::migrate(&mut tx, &ctx.salt, &ctx.catalog).await?;
         tx.commit().await?;
         Ok(Self { pool, ctx, closed: AtomicBool::new(false) })

@@ -528,3 +528,37 @@ pub async fn concurrent_coalesce_inserts_once<S: Store>(store: Arc<S>) {
     assert_eq!(page.total, 1);
     assert_eq!(page.records[0]["sys_mod_count"], "49");
 }
+
+/// Two stores on one database (two nodes): imports with one correlation id sent to both at once
+/// make one incident; the others update it; numbers are unique across both.
+pub async fn two_nodes_share_one_database<S: Store>(a: Arc<S>, b: Arc<S>) {
+    let i = ready(a.as_ref()).await;
+    ready(b.as_ref()).await;
+    let actor = actor();
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        let (correlated, alone) = (
+            json!({"u_short_description": format!("storm {n}"), "u_correlation_id": "am:two-nodes"}),
+            json!({"u_short_description": format!("alone {n}")}),
+        );
+        let (one, two) = (job(&i, correlated, &actor, at(0)), job(&i, alone, &actor, at(0)));
+        tasks.push(tokio::spawn(async move { (store.import(one).await, store.import(two).await) }));
+    }
+    let (mut inserted, mut numbers) = (0, BTreeSet::new());
+    for task in tasks {
+        let (correlated, alone) = task.await.expect("task");
+        let correlated = correlated.expect("import");
+        inserted += usize::from(correlated.state == RowState::Inserted);
+        numbers.insert(correlated.display_value.expect("number"));
+        let alone = alone.expect("import");
+        assert_eq!(alone.state, RowState::Inserted);
+        assert!(numbers.insert(alone.display_value.expect("number")), "a number was given twice");
+    }
+    assert_eq!(inserted, 1, "one incident for the correlation id");
+    assert_eq!(numbers.len(), 61);
+    let storm = list(a.as_ref(), table(tables::INCIDENT), &[("correlation_id", "am:two-nodes")]).await;
+    assert_eq!((storm.total, storm.records[0]["sys_mod_count"].as_str()), (1, "59"));
+    assert_eq!(list(b.as_ref(), table(tables::INCIDENT), &[]).await.total, 61);
+    assert_eq!(list(b.as_ref(), table(tables::SYS_IMPORT_SET), &[]).await.total, 1);
+}

@@ -113,6 +113,14 @@ mod shared {
         accounts::account_changes_survive_reopen(|| db.open()).await;
     }
 
+    /// Two nodes starting together on one new database, then importing the same correlation id.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_two_nodes_share_one_database() {
+        let Some(db) = common::TestDb::create() else { return };
+        let (a, b) = tokio::join!(db.open(), db.open());
+        imports::two_nodes_share_one_database(Arc::new(a), Arc::new(b)).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_concurrency() {
         let dir = tempfile::tempdir().expect("tempdir");
