@@ -114,10 +114,10 @@ pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutc
     let staging = &job.staging;
     let slot = current_import_set(pool, ctx, &staging.name, &job.actor, job.now).await?;
     let mut tx = pool.begin().await?;
-    if let Some(idem) = &job.idempotency {
-        if let Some(earlier) = idempotency::claim(&mut tx, &job.actor.user_name, idem, job.now).await? {
-            return Ok(earlier);
-        }
+    if let Some(idem) = &job.idempotency
+        && let Some(earlier) = idempotency::claim(&mut tx, &job.actor.user_name, idem, job.now).await?
+    {
+        return Ok(earlier);
     }
     let mut outcome = ImportOutcome::unsettled(slot.number, job.staging_sys_id.clone());
     let context = RowContext {
