@@ -131,6 +131,10 @@ mod shared {
         let store = Arc::new(open_sqlite(dir.path()));
         imports::concurrent_coalesce_inserts_once(store.clone()).await;
         store.close().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(open_sqlite(dir.path()));
+        imports::idempotency_keys(store.clone()).await;
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -142,6 +146,10 @@ mod shared {
         let Some(db) = common::TestDb::create() else { return };
         let store = Arc::new(db.open().await);
         imports::concurrent_coalesce_inserts_once(store.clone()).await;
+        store.close().await;
+        let Some(db) = common::TestDb::create() else { return };
+        let store = Arc::new(db.open().await);
+        imports::idempotency_keys(store.clone()).await;
         store.close().await;
     }
 }
