@@ -85,8 +85,18 @@ pub(crate) async fn lock(c: &mut PgConnection, keys: &[(&str, &str)]) -> Result<
     let mut keys: Vec<i64> = keys.iter().map(|(salt, what)| lock_key(salt, what)).collect();
     keys.sort_unstable();
     keys.dedup();
-    for key in keys {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *c).await?;
+    match keys.as_slice() {
+        [] => {}
+        [key] => {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(*key).execute(&mut *c).await?;
+        }
+        // One round trip; a plain scan of unnest yields the keys in array order.
+        _ => {
+            sqlx::query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k")
+                .bind(keys)
+                .execute(&mut *c)
+                .await?;
+        }
     }
     Ok(())
 }
