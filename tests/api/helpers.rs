@@ -11,8 +11,12 @@ use serde_json::Value;
 pub const ADMIN_PASSWORD: &str = "admin-test-password-1";
 pub const STAGING: &str = "u_incident_import";
 
+/// The binary, on SQLite unless a test passes `--database` (a database URL in the caller's
+/// environment is not inherited).
 pub fn sluice() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.env_remove("SLUICE_DATABASE_URL");
+    cmd
 }
 
 pub struct Server {
