@@ -28,6 +28,13 @@ impl TestDb {
         Some(Self { url, schema })
     }
 
+    /// A URL whose connections use this test's schema (the contract suite inspects plans with it).
+    #[allow(dead_code)]
+    pub fn url_with_schema(&self) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}options=-c%20search_path%3D{}", self.url, self.schema)
+    }
+
     /// Opens the store on this test's schema (creating and migrating it the first time).
     pub async fn open(&self) -> PostgresStore {
         let options = PostgresOptions { max_connections: 8, schema: Some(self.schema.clone()), ..Default::default() };

@@ -153,3 +153,46 @@ mod shared {
         store.close().await;
     }
 }
+
+/// The usual searches (number, sys_id, correlation id, audit document, user name, keyset paging)
+/// can use an index on PostgreSQL: with sequential scans disabled the plan names the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_searches_use_the_indexes() {
+    use sluice_core::query::parse;
+    use sluice_core::tables::Catalog;
+    use sluice_store::postgres::query::{PgValue, translate};
+    use sqlx::{Connection, Row};
+
+    let Some(db) = common::TestDb::create() else { return };
+    let store = db.open().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url_with_schema()).await.expect("connect");
+    sqlx::query("SET enable_seqscan = off").execute(&mut conn).await.expect("set");
+    let catalog = Catalog::builtin();
+    for (table, query, index) in [
+        ("incident", "number=INC0010001", "incident_number"),
+        ("incident", "numberININC0010001,INC0010002", "incident_number"),
+        ("incident", "sys_id=0123456789ABCDEF0123456789abcdef", "incident_pkey"),
+        ("incident", "sys_id>0123456789abcdef^ORDERBYsys_id", "incident_pkey"),
+        ("incident", "correlation_id=am:1", "incident_correlation"),
+        ("incident", "caller_id.user_name=bob", "sys_user_user_name"),
+        ("sys_audit", "documentkey=0123456789abcdef", "sys_audit_document"),
+        ("sys_user", "email=bob@example.com", "sys_user_email"),
+    ] {
+        let schema = catalog.get(table).expect("table");
+        let f = translate(&catalog, schema, &parse(query));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN SELECT sys_id FROM \"{table}\"{}", f.where_sql)));
+        for p in &f.params {
+            q = match p {
+                PgValue::Text(t) => q.bind(t.clone()),
+                PgValue::Int(i) => q.bind(*i),
+                PgValue::Real(r) => q.bind(*r),
+            };
+        }
+        let rows = q.fetch_all(&mut conn).await.expect("explain");
+        let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan line")).collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{table} {query}:\n{plan}");
+    }
+    conn.close().await.expect("close");
+    store.close().await;
+}
