@@ -207,20 +207,10 @@ pub(super) struct RowContext<'a> {
     pub reason: String,
 }
 
-/// The advisory locks a plan needs: the references it may create and its coalesce key.
-fn lock_keys(target: &TableSchema, plan: &Plan, coalescing: bool) -> Vec<String> {
-    let mut keys: Vec<String> = plan
-        .lookups
-        .iter()
-        .filter(|l| l.on_unknown == OnUnknown::Create)
-        .map(|l| reference_key(&l.table, &l.value))
-        .collect();
-    if coalescing && plan.coalesce_given() {
-        let values: Vec<String> =
-            plan.coalesce.iter().map(|(f, v)| format!("{f}={}", v.to_ascii_lowercase())).collect();
-        keys.push(format!("coalesce:{}:{}", target.name, values.join("\u{1f}")));
-    }
-    keys
+/// The advisory lock held while searching for (and maybe creating) the coalesce target.
+fn coalesce_key(target: &TableSchema, plan: &Plan) -> String {
+    let values: Vec<String> = plan.coalesce.iter().map(|(f, v)| format!("{f}={}", v.to_ascii_lowercase())).collect();
+    format!("coalesce:{}:{}", target.name, values.join("\u{1f}"))
 }
 
 /// The lock held while a record of `table` named `value` may be created (imports, accounts).
@@ -251,12 +241,7 @@ pub(super) async fn settle(
             outcome.status_message = plan.ignore.clone();
             Ok(())
         }
-        Ok(plan) => {
-            let keys = lock_keys(context.target, plan, prior_target.is_none());
-            let keys: Vec<(&str, &str)> = keys.iter().map(|k| (ctx.salt.as_str(), k.as_str())).collect();
-            lock(c, &keys).await?;
-            transform(c, ctx, context, plan, prior_target, outcome).await
-        }
+        Ok(plan) => transform(c, ctx, context, plan, prior_target, outcome).await,
     }
 }
 
@@ -267,7 +252,10 @@ struct Resolved {
 }
 
 /// Resolves reference values: a sys_id of an existing record, else the first record whose match
-/// field equals the value (case-insensitive), else the lookup's `on_unknown` action.
+/// field equals the value (case-insensitive), else the lookup's `on_unknown` action. A record
+/// about to be created is searched for again under its advisory lock (another node may have just
+/// created it); lookups run in lock-key order, and before the coalesce lock, so two imports never
+/// wait for each other in a cycle. Existing records (the usual case) need no lock.
 async fn resolve(
     c: &mut PgConnection,
     ctx: &Ctx,
@@ -275,30 +263,44 @@ async fn resolve(
     actor: &Actor,
     now: DateTime,
 ) -> Result<Resolved, sqlx::Error> {
-    let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
-    for lookup in &plan.lookups {
+    // Searched (and created) in lock-key order; reported in the plan's order. `None`: a table
+    // the catalog does not have (the lookup is skipped).
+    let keys: Vec<String> = plan.lookups.iter().map(|l| reference_key(&l.table, &l.value)).collect();
+    let mut order: Vec<usize> = (0..plan.lookups.len()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut found: Vec<Option<Option<String>>> = vec![None; plan.lookups.len()];
+    for i in order {
+        let lookup = &plan.lookups[i];
         let Some(schema) = ctx.catalog.get(&lookup.table) else { continue };
-        match find_reference(c, schema, lookup).await? {
-            Some(sys_id) => {
+        let mut id = find_reference(c, schema, lookup).await?;
+        if id.is_none() && lookup.on_unknown == OnUnknown::Create {
+            lock(c, &[(&ctx.salt, &keys[i])]).await?;
+            id = find_reference(c, schema, lookup).await?;
+            if id.is_none() {
+                let record = new_referenced(schema, &lookup.value, actor, now);
+                records::insert(c, schema, &record).await?;
+                id = Some(record["sys_id"].clone());
+            }
+        }
+        found[i] = Some(id);
+    }
+    let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
+    for (lookup, id) in plan.lookups.iter().zip(found) {
+        match id {
+            None => {}
+            Some(Some(sys_id)) => {
                 out.set.insert(lookup.target_field.clone(), sys_id);
             }
-            None => match lookup.on_unknown {
-                OnUnknown::Create => {
-                    let record = new_referenced(schema, &lookup.value, actor, now);
-                    records::insert(c, schema, &record).await?;
-                    out.set.insert(lookup.target_field.clone(), record["sys_id"].clone());
-                }
-                OnUnknown::Ignore => out.notes.push(format!(
-                    "{}: no {} matches {:?}; {} left empty",
-                    lookup.source_field, lookup.table, lookup.value, lookup.target_field
-                )),
-                OnUnknown::Reject => out.rejected.push(FieldError {
-                    code: ErrorCode::UnknownReference,
-                    field: lookup.source_field.clone(),
-                    message: format!("no {} matches {:?}", lookup.table, lookup.value),
-                    path: None,
-                }),
-            },
+            Some(None) if lookup.on_unknown == OnUnknown::Reject => out.rejected.push(FieldError {
+                code: ErrorCode::UnknownReference,
+                field: lookup.source_field.clone(),
+                message: format!("no {} matches {:?}", lookup.table, lookup.value),
+                path: None,
+            }),
+            Some(None) => out.notes.push(format!(
+                "{}: no {} matches {:?}; {} left empty",
+                lookup.source_field, lookup.table, lookup.value, lookup.target_field
+            )),
         }
     }
     Ok(out)
@@ -387,6 +389,7 @@ async fn transform(
     let existing = if prior_target.is_some() {
         prior_target
     } else if plan.coalesce_given() {
+        lock(c, &[(&ctx.salt, &coalesce_key(target, plan))]).await?;
         find_coalesce_target(c, target, plan).await?
     } else if !plan.coalesce.is_empty() && !plan.create_on_empty_coalesce {
         outcome.state = RowState::Skipped;

@@ -530,7 +530,8 @@ pub async fn concurrent_coalesce_inserts_once<S: Store>(store: Arc<S>) {
 }
 
 /// Two stores on one database (two nodes): imports with one correlation id sent to both at once
-/// make one incident; the others update it; numbers are unique across both.
+/// make one incident; the others update it; numbers are unique across both; an unknown caller
+/// named by all of them at once becomes one user.
 pub async fn two_nodes_share_one_database<S: Store>(a: Arc<S>, b: Arc<S>) {
     let i = ready(a.as_ref()).await;
     ready(b.as_ref()).await;
@@ -540,7 +541,7 @@ pub async fn two_nodes_share_one_database<S: Store>(a: Arc<S>, b: Arc<S>) {
         let store = if n % 2 == 0 { a.clone() } else { b.clone() };
         let (correlated, alone) = (
             json!({"u_short_description": format!("storm {n}"), "u_correlation_id": "am:two-nodes"}),
-            json!({"u_short_description": format!("alone {n}")}),
+            json!({"u_short_description": format!("alone {n}"), "u_caller": "Storm.Bot"}),
         );
         let (one, two) = (job(&i, correlated, &actor, at(0)), job(&i, alone, &actor, at(0)));
         tasks.push(tokio::spawn(async move { (store.import(one).await, store.import(two).await) }));
@@ -561,6 +562,8 @@ pub async fn two_nodes_share_one_database<S: Store>(a: Arc<S>, b: Arc<S>) {
     assert_eq!((storm.total, storm.records[0]["sys_mod_count"].as_str()), (1, "59"));
     assert_eq!(list(b.as_ref(), table(tables::INCIDENT), &[]).await.total, 61);
     assert_eq!(list(b.as_ref(), table(tables::SYS_IMPORT_SET), &[]).await.total, 1);
+    let callers = list(a.as_ref(), table(tables::SYS_USER), &[("user_name", "storm.bot")]).await;
+    assert_eq!(callers.total, 1, "the unknown caller is created once");
 }
 
 /// An idempotency key: the first import's answer comes back for a retry (nothing new written),
