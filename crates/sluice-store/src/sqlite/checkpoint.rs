@@ -61,3 +61,62 @@ impl Drop for Checkpointer {
         self.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_len(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join("t.db-wal")).map(|m| m.len()).unwrap_or(0)
+    }
+
+    #[test]
+    fn copies_the_wal_back_while_the_writer_only_appends_and_truncates_it_at_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (v TEXT NOT NULL);",
+            )
+            .unwrap();
+        // One transaction per call: the writer's next transaction is where the WAL rewinds.
+        let write = |n: usize| {
+            writer.execute_batch("BEGIN").unwrap();
+            for _ in 0..n {
+                writer.execute("INSERT INTO t (v) VALUES (hex(randomblob(512)))", []).unwrap();
+            }
+            writer.execute_batch("COMMIT").unwrap();
+        };
+        write(2_000);
+        let grown = wal_len(dir.path());
+        assert!(grown > 1_000_000, "the writer alone never checkpoints: {grown}");
+
+        let mut checkpointer = Checkpointer::start(&path, true).unwrap();
+        // Once everything is copied back, the writer's next transaction rewinds the WAL, so it
+        // stops growing however long writing goes on.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (log, done): (i64, i64) =
+                writer.query_row("PRAGMA wal_checkpoint(NOOP)", [], |r| Ok((r.get(1)?, r.get(2)?))).unwrap_or((1, 0));
+            if log > 0 && log == done {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the checkpointer did not copy the WAL back");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for _ in 0..5 {
+            write(100);
+            std::thread::sleep(INTERVAL * 2);
+        }
+        assert!(wal_len(dir.path()) <= grown, "the WAL kept growing: {} > {grown}", wal_len(dir.path()));
+
+        drop(writer);
+        checkpointer.stop();
+        assert_eq!(wal_len(dir.path()), 0, "stop leaves an empty WAL");
+        let conn = Connection::open(&path).unwrap();
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 2_500);
+    }
+}
