@@ -17,7 +17,7 @@ impl SysId {
         let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let mut bytes = [0u8; 16];
         bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-        getrandom::fill(&mut bytes[6..]).expect("the operating system's random source failed");
+        random_fill(&mut bytes[6..]);
         Self(hex(&bytes))
     }
 
@@ -36,6 +36,27 @@ impl SysId {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// Bytes from the operating system's random source, read 1 KiB at a time: one `getrandom`
+/// system call per id was a measurable share of a write (an incident takes ~20 ids).
+fn random_fill(out: &mut [u8]) {
+    use std::cell::RefCell;
+    const POOL: usize = 1024;
+    thread_local! {
+        static BUFFER: RefCell<([u8; POOL], usize)> = const { RefCell::new(([0; POOL], POOL)) };
+    }
+    BUFFER.with(|cell| {
+        let (pool, used) = &mut *cell.borrow_mut();
+        if *used + out.len() > POOL {
+            getrandom::fill(pool).expect("the operating system's random source failed");
+            *used = 0;
+        }
+        out.copy_from_slice(&pool[*used..*used + out.len()]);
+        // Handed-out bytes are wiped so the buffer never holds a used id's randomness.
+        pool[*used..*used + out.len()].fill(0);
+        *used += out.len();
+    });
 }
 
 /// Lowercase hex of some bytes.

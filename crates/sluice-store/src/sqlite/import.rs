@@ -181,8 +181,6 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
         &job.actor,
         job.now,
     );
-    records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
-
     let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     let context = RowContext {
         staging,
@@ -193,7 +191,14 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
         reason: format!("Import Set {} row {}", staging.name, job.staging_sys_id),
     };
     settle(conn, catalog, &context, &job.verdict, None, &mut outcome)?;
-    record_outcome(conn, staging, job.staging_sys_id.as_str(), &outcome, &[])?;
+    // Written once, with its outcome (nothing in the transaction reads it before): an INSERT
+    // then an UPDATE would copy the payload twice.
+    let mut row = row;
+    let fields = OutcomeFields::of(&outcome);
+    for (field, value) in fields.pairs() {
+        row.insert(field.into(), value.into());
+    }
+    records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
     Ok(outcome)
 }
 
@@ -227,23 +232,45 @@ pub(super) fn record_outcome(
     outcome: &ImportOutcome,
     extra: &[(&str, &str)],
 ) -> rusqlite::Result<()> {
-    let errors_json = if outcome.errors.is_empty() {
-        String::new()
-    } else {
-        serde_json::to_string(&outcome.errors).unwrap_or_default()
-    };
-    let comment = outcome.status_message.clone().unwrap_or_default();
-    let error_text = summary(&outcome.errors);
-    let target = outcome.target_sys_id.clone().unwrap_or_default();
-    let mut set: Vec<(&str, &str)> = vec![
-        ("sys_import_state", outcome.state.as_str()),
-        ("sys_import_state_comment", &comment),
-        ("sys_target_sys_id", &target),
-        ("sys_row_error", &error_text),
-        ("sys_row_errors", &errors_json),
-    ];
+    let fields = OutcomeFields::of(outcome);
+    let mut set: Vec<(&str, &str)> = fields.pairs().to_vec();
     set.extend_from_slice(extra);
     records::update(conn, staging, sys_id, &set)
+}
+
+/// A row's outcome as staging-row columns.
+struct OutcomeFields<'a> {
+    state: &'a str,
+    comment: String,
+    target: String,
+    error_text: String,
+    errors_json: String,
+}
+
+impl<'a> OutcomeFields<'a> {
+    fn of(outcome: &'a ImportOutcome) -> Self {
+        Self {
+            state: outcome.state.as_str(),
+            comment: outcome.status_message.clone().unwrap_or_default(),
+            target: outcome.target_sys_id.clone().unwrap_or_default(),
+            error_text: summary(&outcome.errors),
+            errors_json: if outcome.errors.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&outcome.errors).unwrap_or_default()
+            },
+        }
+    }
+
+    fn pairs(&self) -> [(&'static str, &str); 5] {
+        [
+            ("sys_import_state", self.state),
+            ("sys_import_state_comment", &self.comment),
+            ("sys_target_sys_id", &self.target),
+            ("sys_row_error", &self.error_text),
+            ("sys_row_errors", &self.errors_json),
+        ]
+    }
 }
 
 /// Who and what a row's processing is about.

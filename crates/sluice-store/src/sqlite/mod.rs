@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bulk;
+mod checkpoint;
 mod history;
 pub(crate) mod idempotency;
 mod import;
@@ -55,6 +56,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<SyncSender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     /// The built-in tables, for following references in queries (`caller_id.user_name=...`).
     catalog: Arc<Catalog>,
@@ -71,6 +73,11 @@ fn configure(conn: &Connection, synchronous_full: bool) -> rusqlite::Result<()> 
     Ok(())
 }
 
+/// The writer's connection: checkpoints are [`checkpoint::Checkpointer`]'s job, not the commit's.
+fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+}
+
 impl SqliteStore {
     /// Opens (creating when needed) the database in `data_dir` and brings its schema up to date.
     pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self> {
@@ -80,6 +87,8 @@ impl SqliteStore {
         configure(&conn, options.synchronous_full)?;
         let catalog = Catalog::builtin();
         migrate::migrate(&mut conn, &catalog)?;
+        configure_writer(&conn)?;
+        let checkpointer = checkpoint::Checkpointer::start(&path, options.synchronous_full)?;
         let shared = Arc::new(catalog.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue_capacity);
         let max_batch = options.max_batch.max(1);
@@ -90,6 +99,7 @@ impl SqliteStore {
             path,
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             catalog: shared,
         })
@@ -319,6 +329,10 @@ impl Store for SqliteStore {
         let handle = self.writer_thread.lock().expect("writer lock").take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        let checkpointer = self.checkpointer.lock().expect("checkpointer lock").take();
+        if let Some(mut checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
         }
     }
 }

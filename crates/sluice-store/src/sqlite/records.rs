@@ -1,6 +1,8 @@
 //! Generic record reads and writes over a table schema. Table and column names come only from
 //! schemas (checked identifiers); every value is a bound parameter.
 
+use std::fmt::Write as _;
+
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, Statement, ToSql, params_from_iter};
 use sluice_core::Record;
@@ -33,9 +35,29 @@ pub fn from_row(schema: &TableSchema, row: &Row<'_>) -> rusqlite::Result<Record>
 
 /// The `INSERT` of every stored field of a table.
 pub fn insert_sql(schema: &TableSchema) -> String {
-    let fields: Vec<&str> = schema.stored_fields().map(|f| f.name.as_str()).collect();
-    let placeholders = (1..=fields.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-    format!("INSERT INTO {} ({}) VALUES ({placeholders})", schema.name, fields.join(", "))
+    // Built on every write (the statement cache is keyed by this text): one buffer, no
+    // intermediate strings.
+    let mut sql = String::with_capacity(64 + schema.fields.len() * 24);
+    sql.push_str("INSERT INTO ");
+    sql.push_str(&schema.name);
+    sql.push_str(" (");
+    let mut n = 0;
+    for (i, field) in schema.stored_fields().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&field.name);
+        n = i + 1;
+    }
+    sql.push_str(") VALUES (");
+    for i in 1..=n {
+        if i > 1 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "?{i}");
+    }
+    sql.push(')');
+    sql
 }
 
 /// Inserts every stored field of `record`; `blob` stores one field as raw bytes instead.
