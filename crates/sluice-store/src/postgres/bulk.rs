@@ -121,6 +121,7 @@ pub async fn process(pool: &PgPool, ctx: &Ctx, job: &ProcessJob) -> Result<Optio
         actor: &job.actor,
         now: job.now,
         reason,
+        coalesce_locked: false,
     };
     let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     import::settle(&mut tx, ctx, &context, &job.verdict, prior_target, &mut outcome).await?;

@@ -22,7 +22,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::migrate::{number_sequence, row_sequence};
 use super::query::ident;
-use super::{Ctx, history, idempotency, lock, records};
+use super::{Ctx, history, idempotency, lock, lock_key, records};
 use crate::{ImportJob, ImportOutcome, Result};
 
 pub async fn next_number(c: &mut PgConnection, prefix: &str) -> Result<String, sqlx::Error> {
@@ -113,7 +113,19 @@ async fn current_import_set(pool: &PgPool, ctx: &Ctx, table: &str, actor: &Actor
 pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutcome> {
     let staging = &job.staging;
     let slot = current_import_set(pool, ctx, &staging.name, &job.actor, job.now).await?;
-    let mut tx = pool.begin().await?;
+    // A row that will search for its coalesce target takes that lock with `BEGIN` (one round
+    // trip less). Coalesce locks come first in every transaction, references after them.
+    let coalesce_locked = match &job.verdict {
+        Ok(plan) if plan.ignore.is_none() && plan.coalesce_given() => Some(coalesce_key(&job.target, plan)),
+        _ => None,
+    };
+    let mut tx = match &coalesce_locked {
+        Some(key) => {
+            let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({})", lock_key(&ctx.salt, key));
+            pool.begin_with(sqlx::AssertSqlSafe(begin)).await?
+        }
+        None => pool.begin().await?,
+    };
     if let Some(idem) = &job.idempotency
         && let Some(earlier) = idempotency::claim(&mut tx, &job.actor.user_name, idem, job.now).await?
     {
@@ -127,6 +139,7 @@ pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutc
         actor: &job.actor,
         now: job.now,
         reason: format!("Import Set {} row {}", staging.name, job.staging_sys_id),
+        coalesce_locked: coalesce_locked.is_some(),
     };
     settle(&mut tx, ctx, &context, &job.verdict, None, &mut outcome).await?;
     let row_index = slot.row.to_string();
@@ -205,6 +218,8 @@ pub(super) struct RowContext<'a> {
     pub now: DateTime,
     /// The `sys_audit` reason of the changes.
     pub reason: String,
+    /// The coalesce lock was taken when the transaction began.
+    pub coalesce_locked: bool,
 }
 
 /// The advisory lock held while searching for (and maybe creating) the coalesce target.
@@ -254,8 +269,8 @@ struct Resolved {
 /// Resolves reference values: a sys_id of an existing record, else the first record whose match
 /// field equals the value (case-insensitive), else the lookup's `on_unknown` action. A record
 /// about to be created is searched for again under its advisory lock (another node may have just
-/// created it); lookups run in lock-key order, and before the coalesce lock, so two imports never
-/// wait for each other in a cycle. Existing records (the usual case) need no lock.
+/// created it); lookups run in lock-key order, after the coalesce lock (the one lock a
+/// transaction takes before any other), so two imports never wait for each other in a cycle. Existing records (the usual case) need no lock.
 async fn resolve(
     c: &mut PgConnection,
     ctx: &Ctx,
@@ -378,6 +393,9 @@ async fn transform(
     outcome: &mut ImportOutcome,
 ) -> Result<(), sqlx::Error> {
     let target = context.target;
+    if prior_target.is_none() && plan.coalesce_given() && !context.coalesce_locked {
+        lock(c, &[(&ctx.salt, &coalesce_key(target, plan))]).await?;
+    }
     let resolved = resolve(c, ctx, plan, context.actor, context.now).await?;
     if !resolved.notes.is_empty() {
         outcome.status_message = Some(resolved.notes.join("; "));
@@ -389,7 +407,6 @@ async fn transform(
     let existing = if prior_target.is_some() {
         prior_target
     } else if plan.coalesce_given() {
-        lock(c, &[(&ctx.salt, &coalesce_key(target, plan))]).await?;
         find_coalesce_target(c, target, plan).await?
     } else if !plan.coalesce.is_empty() && !plan.create_on_empty_coalesce {
         outcome.state = RowState::Skipped;

@@ -70,7 +70,7 @@ pub struct PostgresStore {
 }
 
 /// A stable 64-bit key (FNV-1a) for an advisory lock; every node computes the same.
-fn lock_key(salt: &str, what: &str) -> i64 {
+pub(crate) fn lock_key(salt: &str, what: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in salt.bytes().chain([0x1f]).chain(what.bytes()) {
         hash ^= u64::from(byte);
