@@ -11,6 +11,7 @@ mod idempotency;
 mod import;
 mod integrations;
 mod lifecycle;
+mod openapi;
 mod publish;
 mod scripts;
 mod table;

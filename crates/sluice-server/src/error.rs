@@ -257,6 +257,44 @@ impl ApiError {
         json!({ "error": error, "status": "failure" })
     }
 
+    /// One error of every kind (each `code` once), for the OpenAPI document.
+    pub fn every_kind() -> Vec<Self> {
+        let rate = crate::throttle::Rate { per_second: 1.0, burst: 1.0 };
+        let refusal = crate::throttle::Refusal { scope: "ip", rate, retry_after: std::time::Duration::ZERO };
+        let conflict = |code| Self::Conflict { code, detail: String::new() };
+        vec![
+            Self::Unauthenticated,
+            Self::forbidden(""),
+            Self::SourceNotAllowed,
+            Self::InvalidTable(String::new()),
+            Self::RecordNotFound,
+            Self::NoSuchResource,
+            Self::MethodNotAllowed,
+            Self::MalformedJson(String::new()),
+            Self::BodyNotObject,
+            Self::BodyTooLarge(0),
+            Self::UnsupportedMediaType,
+            Self::Timeout,
+            Self::DataPolicy { detail: String::new(), errors: Vec::new() },
+            Self::InvalidFields(Vec::new()),
+            Self::InvalidDefinitions(Vec::new()),
+            Self::Busy,
+            Self::RateLimited(refusal),
+            Self::InvalidIdempotencyKey,
+            Self::KeyReused,
+            Self::InvalidAccount(String::new()),
+            conflict("account_exists"),
+            conflict("last_admin"),
+            Self::JsonTooDeep(0),
+            Self::TooManyFields(0),
+            Self::QueryTooLong(0),
+            Self::InvalidRecords(String::new()),
+            Self::TooManyRecords(0),
+            Self::InvalidParameter(String::new()),
+            Self::Internal(String::new()),
+        ]
+    }
+
     /// One error of each kind an Import Set sender can meet, for integration plans.
     pub fn sender_catalogue(max_body_bytes: usize) -> Vec<Self> {
         vec![

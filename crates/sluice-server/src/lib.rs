@@ -11,6 +11,7 @@ pub mod intake;
 pub mod lockout;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod params;
 pub mod plan;
 pub mod receive;
