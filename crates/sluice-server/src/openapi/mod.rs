@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document of every route (`GET /api/sluice/v1/openapi.json`), generated from
-//! the route catalogue ([`crate::routes::catalog::ROUTES`]) that the router is built from, plus
+//! the route catalogue ([`crate::routes::catalog::routes`]) that the router is built from, plus
 //! each integration's payload schema (the same JSON Schema as its `schema.json`) under
 //! `components.schemas`, referenced from its staging table's import paths.
 //!
@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use sluice_core::integration::Integration;
 
 use crate::error::ApiError;
-use crate::routes::catalog::{Api, Auth, ROUTES, Route};
+use crate::routes::catalog::{Api, Auth, Route, routes};
 
 /// Codes any route can answer (limits and faults checked before or around every handler).
 const EVERY_ROUTE: &[&str] = &["query_too_long", "request_timeout", "rate_limited", "internal_error"];
@@ -28,7 +28,7 @@ pub fn payload_schema_name(integration: &Integration) -> String {
 /// The document, with the payload schemas of `integrations` (those the caller may see).
 pub fn document(integrations: &[&Integration]) -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in routes() {
         for (path, id) in route.mounts() {
             let item = paths.entry(path.clone()).or_insert_with(|| json!({}));
             item[route.verb.key()] = operation(route, &path, &id);
@@ -36,7 +36,7 @@ pub fn document(integrations: &[&Integration]) -> Value {
     }
     let mut components = schemas::components();
     let mut parameters = Map::new();
-    for route in ROUTES {
+    for route in routes() {
         for p in path_parameters(route.path) {
             parameters.insert(
                 format!("path.{p}"),
@@ -80,7 +80,7 @@ pub fn document(integrations: &[&Integration]) -> Value {
 
 fn tags() -> Value {
     let mut seen = Vec::new();
-    for route in ROUTES {
+    for route in routes() {
         if !seen.contains(&route.tag) {
             seen.push(route.tag);
         }
@@ -208,7 +208,7 @@ fn add_integration(paths: &mut Map<String, Value>, components: &mut Map<String, 
     }
     components.insert(name.clone(), schema);
     let table = &integration.definition.staging_table;
-    for route in ROUTES.iter().filter(|r| r.api == Api::Now && r.path.starts_with("/import/{table}")) {
+    for route in routes().filter(|r| r.api == Api::Now && r.path.starts_with("/import/{table}")) {
         let Some(body) = route.request else { continue };
         let path = format!("/api/now{}", route.path.replace("{table}", table));
         let mut op = operation(route, &path, &format!("{}_{table}", route.id));

@@ -1,4 +1,4 @@
-//! HTTP routes, built from the route catalogue ([`catalog::ROUTES`]), which the OpenAPI
+//! HTTP routes, built from the route catalogue ([`catalog::routes`]), which the OpenAPI
 //! document is generated from too. ServiceNow's APIs answer under `/api/now`, `/api/now/v1` and
 //! `/api/now/v2`.
 
@@ -22,7 +22,7 @@ use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
-    for route in catalog::ROUTES {
+    for route in catalog::routes() {
         for (path, _) in route.mounts() {
             // Routes on one path are merged by axum, one method each.
             router = router.route(&path, (route.handler)(route.verb.filter()));
