@@ -14,5 +14,6 @@ mod lifecycle;
 mod openapi;
 mod publish;
 mod scripts;
+mod scripts_bulk;
 mod table;
 mod tls;

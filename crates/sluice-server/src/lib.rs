@@ -16,6 +16,7 @@ pub mod params;
 pub mod plan;
 pub mod receive;
 pub mod routes;
+pub mod row_scripts;
 pub mod table_input;
 pub mod throttle;
 pub mod tls;

@@ -28,6 +28,7 @@ use crate::bulk::{self, ReplayRequest, RowWork};
 use crate::error::{ApiError, ApiResult};
 use crate::receive::{BaseUrl, PeerAddr, QueryPairs, is_json};
 use crate::routes::import::{integration_for, parse_state, result_entry};
+use crate::row_scripts::ScriptHost;
 
 /// Where the progress of an import set is reported.
 pub fn progress_path(import_set: &str) -> String {
@@ -118,14 +119,14 @@ pub async fn insert_multiple(
 
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
     let mut rows = Vec::with_capacity(records.len());
-    let mut work = Vec::new();
+    let mut staged_rows = Vec::new();
     for record in records {
         let staged = staging::stage(&integration, &record);
         let sys_id = SysId::generate();
-        let payload = Value::Object(record).to_string().into_bytes();
+        let payload = serde_json::to_vec(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
         rows.push(StagedRecord { sys_id: sys_id.clone(), payload, columns: staged.columns.clone() });
         if sync {
-            work.push(RowWork::new(&integration, sys_id, staged, actor.clone()));
+            staged_rows.push((sys_id, record, staged));
         }
     }
     let count = rows.len();
@@ -137,7 +138,7 @@ pub async fn insert_multiple(
             transform_map: integration.definition.transform.name.clone(),
             multi_import_set,
             rows,
-            actor,
+            actor: actor.clone(),
             now: DateTime::now(),
         })
         .await?;
@@ -152,6 +153,13 @@ pub async fn insert_multiple(
         return Ok((StatusCode::CREATED, out_headers, Json(answer)));
     }
 
+    // Judged (the contract and on_before) only once staged, as the worker would.
+    let registry = state.registry();
+    let host = ScriptHost::of(&state, &registry);
+    let mut work = Vec::with_capacity(staged_rows.len());
+    for (sys_id, record, staged) in staged_rows {
+        work.push(RowWork::judge(host, &integration, sys_id, Some(&record), staged, actor.clone()).await?);
+    }
     let outcomes = bulk::process_now(&state, &integration, &work).await?;
     let mut result = Vec::with_capacity(outcomes.len());
     for (outcome, w) in outcomes.into_iter().zip(&work) {
@@ -400,7 +408,8 @@ pub async fn replay(
         requested_by: caller.0.user_name.clone(),
         batch_rows: state.config.bulk_batch_rows,
     };
-    let summary = bulk::replay(state.store.as_ref(), &integration, &request, |_| {}).await?;
+    let registry = state.registry();
+    let summary = bulk::replay(ScriptHost::of(&state, &registry), &integration, &request, |_| {}).await?;
     tracing::info!(
         integration = %integration.name(),
         version = %integration.definition.version,
