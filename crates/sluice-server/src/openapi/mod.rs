@@ -120,8 +120,21 @@ fn parameter_description(name: &str) -> &'static str {
     }
 }
 
-fn error_responses(route: &Route, responses: &mut Map<String, Value>) -> Vec<&'static str> {
+/// Content of a body: its own type, and XML too where XML is spoken ([`crate::xml::applies`]).
+fn content(content_type: &str, schema: Value, xml: bool) -> Value {
+    let mut c = Map::new();
+    c.insert(content_type.to_owned(), json!({"schema": schema.clone()}));
+    if xml && content_type == "application/json" {
+        c.insert("application/xml".to_owned(), json!({"schema": schema}));
+    }
+    Value::Object(c)
+}
+
+fn error_responses(route: &Route, xml: bool, responses: &mut Map<String, Value>) -> Vec<&'static str> {
     let mut codes: Vec<&'static str> = route.errors.to_vec();
+    if xml && route.request.is_some() {
+        codes.extend(["malformed_xml", "xml_dtd_refused"]);
+    }
     if route.auth != Auth::Public {
         codes.push("unauthenticated");
     }
@@ -139,7 +152,7 @@ fn error_responses(route: &Route, responses: &mut Map<String, Value>) -> Vec<&'s
             status.to_string(),
             json!({
                 "description": format!("Error: {}", codes.join(", ")),
-                "content": {"application/json": {"schema": reference("Error")}},
+                "content": content("application/json", reference("Error"), xml),
             }),
         );
     }
@@ -147,6 +160,7 @@ fn error_responses(route: &Route, responses: &mut Map<String, Value>) -> Vec<&'s
 }
 
 fn operation(route: &Route, path: &str, id: &str) -> Value {
+    let xml = crate::xml::applies(path);
     let mut parameters: Vec<Value> = path_parameters(path)
         .into_iter()
         .map(|p| json!({"$ref": format!("#/components/parameters/path.{p}")}))
@@ -156,12 +170,12 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
     let success = match route.response {
         Some(body) => json!({
             "description": "Success",
-            "content": {body.content_type: {"schema": reference(body.schema)}},
+            "content": content(body.content_type, reference(body.schema), xml),
         }),
         None => json!({"description": "Success, no body"}),
     };
     responses.insert(route.status.to_string(), success);
-    let codes = error_responses(route, &mut responses);
+    let codes = error_responses(route, xml, &mut responses);
     let mut op = json!({
         "operationId": id,
         "tags": [route.tag],
@@ -178,7 +192,7 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
     if let Some(body) = route.request {
         op["requestBody"] = json!({
             "required": body.required,
-            "content": {body.content_type: {"schema": reference(body.schema)}},
+            "content": content(body.content_type, reference(body.schema), xml),
         });
     }
     if route.auth == Auth::Public {
@@ -220,7 +234,7 @@ fn add_integration(paths: &mut Map<String, Value>, components: &mut Map<String, 
         } else {
             reference(&name)
         };
-        op["requestBody"]["content"][body.content_type]["schema"] = request;
+        op["requestBody"]["content"] = content(body.content_type, request, true);
         paths.entry(path).or_insert_with(|| json!({}))[route.verb.key()] = op;
     }
 }
