@@ -17,3 +17,4 @@ mod scripts;
 mod scripts_bulk;
 mod table;
 mod tls;
+mod xml;
