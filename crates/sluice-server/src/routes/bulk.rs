@@ -121,6 +121,8 @@ pub async fn insert_multiple(
     let mut rows = Vec::with_capacity(records.len());
     let mut staged_rows = Vec::new();
     for record in records {
+        // ServiceNow keys insertMultiple records by column labels by default; names work too.
+        let record = staging::by_column_names(&integration, record);
         let staged = staging::stage(&integration, &record);
         let sys_id = SysId::generate();
         let payload = serde_json::to_vec(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
