@@ -69,6 +69,8 @@ pub static ROUTES: &[Route] = &[
             "malformed_json",
             "invalid_records",
             "too_many_records",
+            "invalid_idempotency_key",
+            "idempotency_key_reused",
             "body_too_large",
             "unsupported_media_type",
             "invalid_parameter",
