@@ -26,8 +26,6 @@ pub enum Verb {
 }
 
 impl Verb {
-    pub const ALL: [Verb; 5] = [Verb::Get, Verb::Post, Verb::Put, Verb::Patch, Verb::Delete];
-
     pub fn filter(self) -> MethodFilter {
         match self {
             Verb::Get => MethodFilter::GET,
@@ -47,10 +45,6 @@ impl Verb {
             Verb::Patch => "patch",
             Verb::Delete => "delete",
         }
-    }
-
-    pub fn method(self) -> axum::http::Method {
-        axum::http::Method::from_bytes(self.key().to_ascii_uppercase().as_bytes()).expect("a standard method")
     }
 }
 
