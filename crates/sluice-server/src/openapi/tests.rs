@@ -83,3 +83,53 @@ fn operation_ids_are_unique_and_paths_carry_their_parameters() {
     let expected: usize = routes().map(|r| r.mounts().len()).sum();
     assert_eq!(ids.len(), expected);
 }
+
+/// Which variant an error is. Exhaustive on purpose: a new `ApiError` variant does not compile
+/// here until it gets a name, and the test below then wants it in `ApiError::every_kind`.
+fn variant(e: &ApiError) -> &'static str {
+    use ApiError::*;
+    match e {
+        Unauthenticated => "Unauthenticated",
+        Forbidden { .. } => "Forbidden",
+        SourceNotAllowed => "SourceNotAllowed",
+        InvalidTable(_) => "InvalidTable",
+        RecordNotFound => "RecordNotFound",
+        NoSuchResource => "NoSuchResource",
+        MethodNotAllowed => "MethodNotAllowed",
+        MalformedJson(_) => "MalformedJson",
+        BodyNotObject => "BodyNotObject",
+        MalformedXml(_) => "MalformedXml",
+        XmlDtd => "XmlDtd",
+        BodyTooLarge(_) => "BodyTooLarge",
+        UnsupportedMediaType => "UnsupportedMediaType",
+        Timeout => "Timeout",
+        DataPolicy { .. } => "DataPolicy",
+        InvalidFields(_) => "InvalidFields",
+        InvalidDefinitions(_) => "InvalidDefinitions",
+        Busy => "Busy",
+        RateLimited(_) => "RateLimited",
+        InvalidIdempotencyKey => "InvalidIdempotencyKey",
+        KeyReused => "KeyReused",
+        InvalidAccount(_) => "InvalidAccount",
+        Conflict { .. } => "Conflict",
+        JsonTooDeep(_) => "JsonTooDeep",
+        TooManyFields(_) => "TooManyFields",
+        QueryTooLong(_) => "QueryTooLong",
+        InvalidRecords(_) => "InvalidRecords",
+        TooManyRecords(_) => "TooManyRecords",
+        InvalidParameter(_) => "InvalidParameter",
+        Internal(_) => "Internal",
+    }
+}
+
+/// The number of arms above: raise it with each new arm.
+const VARIANTS: usize = 30;
+
+#[test]
+fn every_kind_holds_every_variant() {
+    let kinds = ApiError::every_kind();
+    let names: BTreeSet<&str> = kinds.iter().map(variant).collect();
+    assert_eq!(names.len(), VARIANTS, "every_kind misses a variant: it has {names:?}");
+    let codes: BTreeSet<&str> = kinds.iter().map(ApiError::code).collect();
+    assert_eq!(codes.len(), kinds.len(), "one entry per code");
+}
