@@ -74,6 +74,9 @@ async fn an_import_sent_and_answered_in_xml_becomes_an_incident() {
     let (status, _, list) = send(&s, reqwest::Method::GET, list_path, None, "text/xml").await;
     assert_eq!(status, 200);
     assert_eq!(list.matches("<result>").count(), 1, "{list}");
+    // A GET that carries an XML Content-Type and no body, as some clients send it.
+    let r = s.admin(s.http.get(s.url(list_path))).header("content-type", XML).send().await.unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]

@@ -88,6 +88,12 @@ async fn read_xml_body(config: &ServerConfig, request: Request) -> Result<Reques
     let limit = if bulk { config.max_bulk_body_bytes } else { config.max_body_bytes };
     let (mut parts, body) = request.into_parts();
     let raw = to_bytes(body, limit).await.map_err(|_| ApiError::BodyTooLarge(limit))?;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        // No body (clients send the header on GETs too): nothing to read, as for JSON.
+        parts.headers.remove(CONTENT_TYPE);
+        parts.headers.remove(CONTENT_LENGTH);
+        return Ok(Request::from_parts(parts, Body::empty()));
+    }
     let text = std::str::from_utf8(&raw).map_err(|_| ApiError::MalformedXml("the body is not UTF-8".into()))?;
     let value = request_value(text, config.max_json_depth, bulk)?;
     let json = serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?;
