@@ -19,7 +19,7 @@ use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, Record, SysId, staging, transform, validate};
 use sluice_store::sqlite::SqliteOptions;
 use sluice_store::{
-    ImportJob, ImportOutcome, ListQuery, NewAccount, Page, ProcessJob, RowFilter, SqliteStore, StageBatch,
+    Idempotency, ImportJob, ImportOutcome, ListQuery, NewAccount, Page, ProcessJob, RowFilter, SqliteStore, StageBatch,
     StagedRecord, StateCounts, Store, StoreError,
 };
 
@@ -177,6 +177,7 @@ fn batch(integration: &Integration, payloads: &[serde_json::Value], actor: &Acto
         rows,
         actor: actor.clone(),
         now,
+        idempotency: None,
     }
 }
 
@@ -746,6 +747,33 @@ mod contract {
         assert_eq!(page.records[0]["sys_mod_count"], "49");
     }
 
+    /// insertMultiple with an Idempotency-Key: a retry of the same request stages nothing and
+    /// answers the first import set; the key with another request is refused, staging nothing.
+    pub async fn bulk_idempotency_keys_answer_the_first_import_set<S: Store + ?Sized>(store: &S) {
+        let i = ready(store).await;
+        let a = actor();
+        let key = |fingerprint: &str| Some(Idempotency { key: "load-1".into(), fingerprint: fingerprint.into() });
+        let payloads = [json!({"u_short_description": "once"}), json!({"u_short_description": "twice"})];
+        let first = StageBatch { idempotency: key("f1"), ..batch(&i, &payloads, &a, at(0)) };
+        let staged = store.stage_many(first.clone()).await.expect("stage_many");
+        assert!(!staged.replayed);
+        let retry = StageBatch { idempotency: key("f1"), ..batch(&i, &payloads, &a, at(5)) };
+        let again = store.stage_many(retry).await.expect("retry");
+        assert!(again.replayed);
+        assert_eq!(
+            (&again.import_set, &again.number, &again.multi_import_set),
+            (&staged.import_set, &staged.number, &staged.multi_import_set)
+        );
+        let other = StageBatch { idempotency: key("f2"), ..batch(&i, &payloads[..1], &a, at(6)) };
+        assert!(matches!(store.stage_many(other).await, Err(StoreError::KeyReused)));
+        // Another account's key is its own.
+        let b = Actor { user_name: "someone.else".into(), sys_id: SysId::generate() };
+        let theirs = store.stage_many(StageBatch { idempotency: key("f2"), ..batch(&i, &payloads, &b, at(7)) });
+        assert!(!theirs.await.expect("another account").replayed);
+        assert_eq!(list(store, i.staging.clone(), &[]).await.total, 4);
+        assert_eq!(list(store, table(tables::SYS_IMPORT_SET), &[]).await.total, 2);
+    }
+
     /// insertMultiple: every record is staged `pending` in one new asynchronous import set with
     /// its payload, and nothing is transformed; processing then updates each row in place, in
     /// order, exactly once, and the set becomes `processed` with its last pending row.
@@ -998,6 +1026,7 @@ sqlite_contract!(
     prepare_staging_is_idempotent,
     data_policy_and_active_only_coalesce,
     bulk_rows_are_staged_then_processed_once,
+    bulk_idempotency_keys_answer_the_first_import_set,
     replay_reruns_stored_rows_in_place,
     purge_keeps_pending_rows,
 );

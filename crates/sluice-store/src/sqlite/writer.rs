@@ -211,9 +211,9 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::PurgeIdempotency(before, _) => {
             Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
         }
-        Job::StageMany(batch, _) => {
-            Done::StageMany(guarded("bulk staging", || Ok(bulk::stage_many(conn, catalog, batch)?)))
-        }
+        Job::StageMany(batch, _) => Done::StageMany(guarded("bulk staging", || {
+            idempotency::guarded_batch(conn, batch, || bulk::stage_many(conn, catalog, batch))
+        })),
         Job::Process(job, _) => {
             Done::Process(guarded("staged row processing", || Ok(bulk::process(conn, catalog, job)?)))
         }
