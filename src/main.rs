@@ -267,7 +267,7 @@ fn main() -> anyhow::Result<()> {
 fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
     let catalog = Catalog::builtin();
     let integrations = match &args.integrations {
-        Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
+        Some(dir) => sluice_server::load_integrations(dir, &catalog).map_err(|p| report(&p))?,
         None => vec![Integration::builtin_default(&catalog)],
     };
     let Some(integration) = integrations.iter().find(|i| i.name() == args.name) else {
@@ -499,7 +499,7 @@ async fn shutdown_signal() {
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let catalog = Catalog::builtin();
     let integrations = match &args.integrations {
-        Some(dir) => Integration::load_dir(dir, &catalog).map_err(|p| report(&p))?,
+        Some(dir) => sluice_server::load_integrations(dir, &catalog).map_err(|p| report(&p))?,
         None => vec![Integration::builtin_default(&catalog)],
     };
     let Some(integration) = integrations
@@ -521,7 +521,10 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let result = async {
         store.prepare_staging(integration.staging.clone()).await?;
         let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let summary = sluice_server::bulk::replay(store.as_ref(), &integration, &request, |s| {
+        // Scripts run as they would in the server (default limits).
+        let engine = sluice_script::ScriptEngine::new(sluice_script::Limits::default(), 1)?;
+        let host = sluice_server::row_scripts::ScriptHost { store: store.as_ref(), engine: &engine, catalog: &catalog };
+        let summary = sluice_server::bulk::replay(host, &integration, &request, |s| {
             let line = format!(
                 "replayed {}/{} {} rows: {} inserted, {} updated, {} ignored, {} skipped, {} error",
                 s.replayed,

@@ -655,3 +655,24 @@ async fn retention_purges_processed_rows_and_empty_import_sets() {
     // The incidents stay.
     assert_eq!(count(&s, "/api/now/table/incident").await, 21);
 }
+
+/// ServiceNow keys insertMultiple records by the staging columns' labels by default: sluice reads
+/// labels and names alike (the name wins when both are sent).
+#[tokio::test]
+async fn records_keyed_by_column_labels_are_read() {
+    let s = Server::start();
+    let records = json!({"records": [
+        {"Short description": "Disk full db-01", "Correlation ID": "label:1", "Urgency": "1", "Impact": "1"},
+        {"short description": "by label", "u_short_description": "by name", "Urgency": "3"},
+    ]});
+    let (status, _, body) = post_bulk(&s, "/api/now", STAGING, "?sysparm_sluice_sync=true", &records).await;
+    assert_eq!(status, 201, "{body}");
+    let result = body["result"].as_array().unwrap();
+    assert!(result.iter().all(|r| r["status"] == "inserted"), "{body}");
+    let (_, first) = s.get(&format!("/api/now/table/incident/{}", result[0]["sys_id"].as_str().unwrap())).await;
+    assert_eq!(first["result"]["short_description"], "Disk full db-01");
+    assert_eq!(first["result"]["priority"], "1");
+    let (_, second) = s.get(&format!("/api/now/table/incident/{}", result[1]["sys_id"].as_str().unwrap())).await;
+    assert_eq!(second["result"]["short_description"], "by name");
+    assert_eq!(second["result"]["urgency"], "3");
+}

@@ -225,3 +225,37 @@ async fn concurrent_rows_get_unique_numbers_and_one_correlation_id_gives_one_inc
     let r = s.admin(s.http.get(s.url("/api/now/table/incident?sysparm_limit=1"))).send().await.unwrap();
     assert_eq!(r.headers()["x-total-count"], "21");
 }
+
+/// Reference lookups are remembered between imports; a change to the referenced record through
+/// the Table API is seen by the very next import.
+#[tokio::test]
+async fn a_renamed_caller_is_not_found_under_its_old_name() {
+    let s = Server::start();
+    let caller_of = |body: &Value| result0(body)["sys_id"].as_str().unwrap().to_owned();
+    // A reference reads as {"link", "value"}.
+    let value = |v: &Value| v["value"].as_str().unwrap().to_owned();
+    let row = json!({"u_short_description": "first", "u_caller": "cache.person"});
+    let (status, first) = s.import(row.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    let (_, inc) = s.get(&format!("/api/now/table/incident/{}", caller_of(&first))).await;
+    let user = value(&inc["result"]["caller_id"]);
+    // Found again (now from memory) while nothing changed.
+    let (_, again) = s.import(row.clone()).await;
+    let (_, inc) = s.get(&format!("/api/now/table/incident/{}", caller_of(&again))).await;
+    assert_eq!(value(&inc["result"]["caller_id"]), user);
+
+    let r = s
+        .admin(s.http.patch(s.url(&format!("/api/now/table/sys_user/{user}"))))
+        .json(&json!({"user_name": "renamed.person"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+
+    let (_, third) = s.import(row).await;
+    let (_, inc) = s.get(&format!("/api/now/table/incident/{}", caller_of(&third))).await;
+    let new_user = value(&inc["result"]["caller_id"]);
+    assert_ne!(new_user, user, "the old name must not lead to the renamed user");
+    let (_, created) = s.get(&format!("/api/now/table/sys_user/{new_user}")).await;
+    assert_eq!(created["result"]["user_name"], "cache.person");
+}

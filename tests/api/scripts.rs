@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const SCRIPTED: &str = r#"
+pub(crate) const SCRIPTED: &str = r#"
 name = "u_scripted"
 description = "Alerts shaped by transform scripts"
 version = "1"

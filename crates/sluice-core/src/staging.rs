@@ -46,6 +46,47 @@ pub fn stage(integration: &Integration, payload: &Map<String, Value>) -> StagedR
     row
 }
 
+/// A record keyed by staging column labels (how ServiceNow's `insertMultiple` takes records by
+/// default, e.g. `"Short description"`) rewritten to column names. A key that is a column name or
+/// the first token of a `source` path stays as it is; another key equal to a column's label
+/// (ignoring ASCII case and surrounding blanks) becomes that column's key, unless the record also
+/// carries the column by name (the name wins). Only columns read from a top-level key have
+/// a label to match; other keys are left for [`stage`] to report as unknown.
+pub fn by_column_names(integration: &Integration, record: Map<String, Value>) -> Map<String, Value> {
+    let top_level = |f: &crate::integration::FieldSpec| match &f.source {
+        None => Some(f.name.clone()),
+        Some(p) => p.strip_prefix('/').filter(|rest| !rest.contains('/')).map(unescape),
+    };
+    let fields = &integration.definition.fields;
+    let known: BTreeSet<String> = fields
+        .iter()
+        .flat_map(|f| [Some(f.name.clone()), f.source.as_deref().and_then(|p| p.split('/').nth(1)).map(unescape)])
+        .flatten()
+        .collect();
+    let label_of = |key: &str| {
+        let key = key.trim();
+        fields.iter().find_map(|f| {
+            let label = f.label.as_deref().unwrap_or(&f.name).trim();
+            if label.eq_ignore_ascii_case(key) { top_level(f) } else { None }
+        })
+    };
+    let mut out = Map::with_capacity(record.len());
+    let mut by_label = Vec::new();
+    for (key, value) in record {
+        match label_of(&key) {
+            Some(column) if !known.contains(&key) => by_label.push((key, column, value)),
+            _ => {
+                out.insert(key, value);
+            }
+        }
+    }
+    for (key, column, value) in by_label {
+        let target = if out.contains_key(&column) { key } else { column };
+        out.entry(target).or_insert(value);
+    }
+    out
+}
+
 fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
@@ -121,6 +162,31 @@ impl RowState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_keyed_by_labels_are_read_by_column_name() {
+        let catalog = crate::tables::Catalog::builtin();
+        let integration = Integration::builtin_default(&catalog);
+        let record = serde_json::json!({
+            "Short description": "Disk full",
+            "urgency": "1",
+            "u_impact": "2",
+            "Impact": "3",
+            "u_category": "network",
+            "No such column": "x",
+        });
+        let Value::Object(record) = record else { unreachable!() };
+        let out = by_column_names(&integration, record);
+        assert_eq!(out["u_short_description"], "Disk full");
+        assert_eq!(out["u_urgency"], "1", "labels match whatever the case");
+        assert_eq!(out["u_impact"], "2", "the column's name wins over its label");
+        assert_eq!(out["Impact"], "3", "left for staging to report as unknown");
+        assert_eq!(out["u_category"], "network");
+        assert_eq!(out["No such column"], "x");
+        let staged = stage(&integration, &out);
+        assert_eq!(staged.columns["u_short_description"], "Disk full");
+        assert!(staged.unknown.contains(&"Impact".to_owned()));
+    }
 
     #[test]
     fn numbers_are_staged_as_one_number_however_they_are_written() {

@@ -1,28 +1,28 @@
 //! Staged rows processed after the fact: the background worker behind `insertMultiple`, replays
 //! of stored rows under the current definition, and the retention purge.
 //!
-//! A stored row is judged exactly like a single row ([`crate::intake::verdict`]): its raw
-//! payload is staged again with the integration's current definition, validated and
-//! transformed; the store then resolves references, finds the target and runs the business rules
+//! A stored row is judged exactly like a single row ([`crate::intake::judge`]): its raw
+//! payload is staged again with the integration's current definition, checked against the
+//! contract, transformed and given to the `on_before` script; the store then resolves references, finds the target and runs the business rules
 //! inside the transaction that also changes the row's state. A row whose state changed meanwhile
-//! (another worker, a replay) is left alone, so no row is done twice.
+//! (another worker, a replay) is left alone, so no row is done twice. A committed row's outcome goes
+//! through `on_after` ([`crate::row_scripts::RowScripts::after`]), as a single row's does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sluice_core::integration::Integration;
 use sluice_core::query::{Clause, Condition, EncodedQuery, FieldPath, Group, Operator};
 use sluice_core::rules::Actor;
 use sluice_core::staging::{self, RowState, StagedRow};
-use sluice_core::transform::Plan;
-use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
 use sluice_store::{
     ImportOutcome, ListQuery, ProcessJob, PurgeReport, RowFilter, StateCounts, Store, StoreError, StoredRow,
 };
 
+use crate::row_scripts::{RowScripts, ScriptHost, Verdict};
 use crate::{AppState, Registry, intake};
 
 /// Rows per batch of the worker, of sync mode and of replays.
@@ -46,36 +46,49 @@ impl Default for WorkerOptions {
 }
 
 /// One staged row to process: its sys_id, its columns as staged under the current definition,
-/// the verdict on them, and who it is processed for.
+/// the verdict on them (after `on_before`), the script's note, and who it is processed for.
 pub struct RowWork {
     pub sys_id: SysId,
     pub columns: std::collections::BTreeMap<String, String>,
-    pub verdict: Result<Plan, Vec<FieldError>>,
+    pub verdict: Verdict,
+    pub note: Option<String>,
     pub actor: Actor,
 }
 
 impl RowWork {
-    pub fn new(integration: &Integration, sys_id: SysId, staged: StagedRow, actor: Actor) -> Self {
-        let verdict = intake::verdict(integration, &staged);
-        Self { sys_id, columns: staged.columns, verdict, actor }
+    /// Judges a staged row ([`intake::judge`]); `payload` is the object it was staged from.
+    pub async fn judge(
+        host: ScriptHost<'_>,
+        integration: &Integration,
+        sys_id: SysId,
+        payload: Option<&Map<String, Value>>,
+        staged: StagedRow,
+        actor: Actor,
+    ) -> Result<Self, StoreError> {
+        let scripts = RowScripts::new(host, integration, &sys_id, &staged.columns);
+        let (verdict, note) = intake::judge(&scripts, integration, payload, &staged).await?;
+        Ok(Self { sys_id, columns: staged.columns, verdict, note, actor })
     }
 }
 
-/// A stored row staged again from its raw payload with the integration's current definition;
-/// when the payload cannot be read, from the columns it holds.
-pub fn restage(integration: &Integration, record: &Record) -> StagedRow {
+/// A stored row staged again from its raw payload with the integration's current definition
+/// (with that payload); when the payload cannot be read, from the columns it holds.
+pub fn restage(integration: &Integration, record: &Record) -> (StagedRow, Option<Map<String, Value>>) {
     let payload = record.get("sys_payload").map(String::as_str).unwrap_or_default();
     match serde_json::from_str::<Value>(payload) {
-        Ok(Value::Object(object)) => staging::stage(integration, &object),
-        _ => StagedRow {
-            columns: integration
-                .definition
-                .fields
-                .iter()
-                .filter_map(|f| Some((f.name.clone(), record.get(&f.name).filter(|v| !v.is_empty())?.clone())))
-                .collect(),
-            ..StagedRow::default()
-        },
+        Ok(Value::Object(object)) => (staging::stage(integration, &object), Some(object)),
+        _ => (
+            StagedRow {
+                columns: integration
+                    .definition
+                    .fields
+                    .iter()
+                    .filter_map(|f| Some((f.name.clone(), record.get(&f.name).filter(|v| !v.is_empty())?.clone())))
+                    .collect(),
+                ..StagedRow::default()
+            },
+            None,
+        ),
     }
 }
 
@@ -100,7 +113,7 @@ impl Actors {
     /// The work for stored rows, each for the account that staged it.
     pub async fn work(
         &mut self,
-        store: &dyn Store,
+        host: ScriptHost<'_>,
         integration: &Integration,
         rows: &[StoredRow],
     ) -> Result<Vec<RowWork>, StoreError> {
@@ -111,8 +124,9 @@ impl Actors {
                 continue;
             };
             let created_by = record.get("sys_created_by").map(String::as_str).unwrap_or_default();
-            let actor = self.get(store, created_by).await?;
-            work.push(RowWork::new(integration, sys_id, restage(integration, record), actor));
+            let actor = self.get(host.store, created_by).await?;
+            let (staged, payload) = restage(integration, record);
+            work.push(RowWork::judge(host, integration, sys_id, payload.as_ref(), staged, actor).await?);
         }
         Ok(work)
     }
@@ -136,10 +150,11 @@ fn job(integration: &Integration, work: &RowWork, expected: RowState, replay: Op
 }
 
 /// Processes rows in order, in one store call, sending again (in order) what the full write queue
-/// refused. Per row: its outcome, `None` when it was gone or no longer `expected`, or the
-/// store's error for that row (the row keeps its state). `Closed` ends it all.
+/// refused; each committed outcome then goes through `on_after`. Per row: its outcome, `None`
+/// when it was gone or no longer `expected`, or the store's error for that row (the row keeps its
+/// state). `Closed` ends it all.
 pub async fn process(
-    store: &dyn Store,
+    host: ScriptHost<'_>,
     integration: &Integration,
     work: &[RowWork],
     expected: RowState,
@@ -150,7 +165,7 @@ pub async fn process(
     while out.len() < work.len() {
         let jobs = work[out.len()..].iter().map(|w| job(integration, w, expected, replay)).collect();
         let mut refused = false;
-        for result in store.process(jobs).await? {
+        for result in host.store.process(jobs).await? {
             match result {
                 Err(StoreError::Busy) => {
                     refused = true;
@@ -165,18 +180,28 @@ pub async fn process(
             waited = (waited * 2).min(Duration::from_millis(200));
         }
     }
+    for (result, w) in out.iter_mut().zip(work) {
+        if let Ok(Some(outcome)) = result {
+            let scripts = RowScripts::new(host, integration, &w.sys_id, &w.columns);
+            // The row is committed whatever happens here: a failed read only costs the answer
+            // what on_after would have said.
+            if let Err(e) = scripts.after(w.note.clone(), outcome).await {
+                tracing::warn!(error = %e, staging_sys_id = %w.sys_id, "on_after could not run");
+            }
+        }
+    }
     Ok(out)
 }
 
 /// Processes rows and logs the ones that failed in the store; returns how many were done.
 async fn process_logged(
-    store: &dyn Store,
+    host: ScriptHost<'_>,
     integration: &Integration,
     work: &[RowWork],
     expected: RowState,
     replay: Option<&str>,
 ) -> Result<Vec<Option<ImportOutcome>>, StoreError> {
-    let results = process(store, integration, work, expected, replay).await?;
+    let results = process(host, integration, work, expected, replay).await?;
     Ok(results
         .into_iter()
         .zip(work)
@@ -232,6 +257,7 @@ async fn work_once(
 ) -> Result<usize, StoreError> {
     let registry = state.registry();
     let store = state.store.as_ref();
+    let host = ScriptHost::of(state, &registry);
     let mut done = 0;
     for integration in registry.integrations.values() {
         let cursor = cursors.entry(integration.staging.name.clone()).or_default();
@@ -246,7 +272,7 @@ async fn work_once(
             *cursor = 0;
             continue;
         }
-        let mut work = actors.work(store, integration, &rows).await?;
+        let mut work = actors.work(host, integration, &rows).await?;
         for turn in 1.. {
             let Some(last) = rows.last() else { break };
             *cursor = last.position;
@@ -258,11 +284,11 @@ async fn work_once(
                     return Ok((Vec::new(), Vec::new()));
                 }
                 let next_rows = store.staged_rows(integration.staging.clone(), read(*cursor)).await?;
-                let next_work = actors.work(store, integration, &next_rows).await?;
+                let next_work = actors.work(host, integration, &next_rows).await?;
                 Ok::<_, StoreError>((next_rows, next_work))
             };
             let (outcomes, next) =
-                tokio::join!(process_logged(store, integration, &work, RowState::Pending, None), next);
+                tokio::join!(process_logged(host, integration, &work, RowState::Pending, None), next);
             let processed = outcomes?.iter().filter(|o| o.is_some()).count();
             tracing::debug!(integration = %integration.name(), rows = rows.len(), processed, "bulk batch");
             done += processed;
@@ -319,11 +345,12 @@ fn replay_query(request: &ReplayRequest) -> EncodedQuery {
 /// target record updates that record, so replaying twice creates nothing twice. `progress` is
 /// called after every batch.
 pub async fn replay(
-    store: &dyn Store,
+    host: ScriptHost<'_>,
     integration: &Integration,
     request: &ReplayRequest,
     mut progress: impl FnMut(&ReplaySummary),
 ) -> Result<ReplaySummary, StoreError> {
+    let store = host.store;
     let staging = integration.staging.clone();
     let count = store.list(staging.clone(), ListQuery { filter: replay_query(request), limit: 0, offset: 0 }).await?;
     let mut summary = ReplaySummary { matched: count.total, ..ReplaySummary::default() };
@@ -335,8 +362,8 @@ pub async fn replay(
         let rows = store.staged_rows(staging.clone(), filter).await?;
         let Some(last) = rows.last() else { break };
         after = last.position;
-        let work = actors.work(store, integration, &rows).await?;
-        let outcomes = process_logged(store, integration, &work, request.state, Some(&request.requested_by)).await?;
+        let work = actors.work(host, integration, &rows).await?;
+        let outcomes = process_logged(host, integration, &work, request.state, Some(&request.requested_by)).await?;
         for outcome in outcomes {
             match outcome {
                 Some(o) => {
@@ -408,9 +435,11 @@ pub async fn process_now(
     integration: &Arc<Integration>,
     work: &[RowWork],
 ) -> Result<Vec<Option<ImportOutcome>>, StoreError> {
+    let registry = state.registry();
+    let host = ScriptHost::of(state, &registry);
     let mut out = Vec::with_capacity(work.len());
     for chunk in work.chunks(state.config.bulk_batch_rows.max(1)) {
-        out.extend(process_logged(state.store.as_ref(), integration, chunk, RowState::Pending, None).await?);
+        out.extend(process_logged(host, integration, chunk, RowState::Pending, None).await?);
     }
     Ok(out)
 }

@@ -31,6 +31,11 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("the body is not a JSON object")]
     BodyNotObject,
+    #[error("malformed XML: {0}")]
+    MalformedXml(String),
+    /// An XML body with a document type declaration (entity definitions are never expanded).
+    #[error("XML document type declarations are not accepted")]
+    XmlDtd,
     #[error("body larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("unsupported content type")]
@@ -85,6 +90,7 @@ impl ApiError {
             Self::DataPolicy { .. } | Self::InvalidFields(_) | Self::InvalidDefinitions(_) => StatusCode::BAD_REQUEST,
             Self::InvalidTable(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
             Self::NoSuchResource | Self::MalformedJson(_) | Self::BodyNotObject => StatusCode::BAD_REQUEST,
+            Self::MalformedXml(_) | Self::XmlDtd => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -114,6 +120,8 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::MalformedJson(_) => "malformed_json",
             Self::BodyNotObject => "body_not_object",
+            Self::MalformedXml(_) => "malformed_xml",
+            Self::XmlDtd => "xml_dtd_refused",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Timeout => "request_timeout",
@@ -158,10 +166,21 @@ impl ApiError {
             Self::BodyNotObject => {
                 s("Exception while reading request", "The payload must be a JSON object of field names and values")
             }
+            Self::MalformedXml(detail) => (
+                "Exception while reading request".into(),
+                Some(format!("The payload is not well-formed XML: {detail}")),
+            ),
+            Self::XmlDtd => s(
+                "Exception while reading request",
+                "XML with a document type declaration (<!DOCTYPE>) is not accepted: send the elements only",
+            ),
             Self::BodyTooLarge(limit) => {
                 ("Request entity too large".into(), Some(format!("The body exceeds the limit of {limit} bytes")))
             }
-            Self::UnsupportedMediaType => s("Unsupported Media Type", "Send the body as application/json"),
+            Self::UnsupportedMediaType => s(
+                "Unsupported Media Type",
+                "Send the body as application/json (or application/xml to the Import Set and Table APIs)",
+            ),
             Self::Timeout => s(
                 "Transaction cancelled: maximum execution time exceeded",
                 "The request took longer than the configured limit",
@@ -255,6 +274,46 @@ impl ApiError {
                 .collect();
         }
         json!({ "error": error, "status": "failure" })
+    }
+
+    /// One error of every kind (each `code` once), for the OpenAPI document.
+    pub fn every_kind() -> Vec<Self> {
+        let rate = crate::throttle::Rate { per_second: 1.0, burst: 1.0 };
+        let refusal = crate::throttle::Refusal { scope: "ip", rate, retry_after: std::time::Duration::ZERO };
+        let conflict = |code| Self::Conflict { code, detail: String::new() };
+        vec![
+            Self::Unauthenticated,
+            Self::forbidden(""),
+            Self::SourceNotAllowed,
+            Self::InvalidTable(String::new()),
+            Self::RecordNotFound,
+            Self::NoSuchResource,
+            Self::MethodNotAllowed,
+            Self::MalformedJson(String::new()),
+            Self::BodyNotObject,
+            Self::MalformedXml(String::new()),
+            Self::XmlDtd,
+            Self::BodyTooLarge(0),
+            Self::UnsupportedMediaType,
+            Self::Timeout,
+            Self::DataPolicy { detail: String::new(), errors: Vec::new() },
+            Self::InvalidFields(Vec::new()),
+            Self::InvalidDefinitions(Vec::new()),
+            Self::Busy,
+            Self::RateLimited(refusal),
+            Self::InvalidIdempotencyKey,
+            Self::KeyReused,
+            Self::InvalidAccount(String::new()),
+            conflict("account_exists"),
+            conflict("last_admin"),
+            Self::JsonTooDeep(0),
+            Self::TooManyFields(0),
+            Self::QueryTooLong(0),
+            Self::InvalidRecords(String::new()),
+            Self::TooManyRecords(0),
+            Self::InvalidParameter(String::new()),
+            Self::Internal(String::new()),
+        ]
     }
 
     /// One error of each kind an Import Set sender can meet, for integration plans.

@@ -1,28 +1,23 @@
 //! The intake pipeline for one inbound row, in order:
 //! receive ([`crate::receive`]) → authenticate ([`crate::authenticate`]) → stage
 //! ([`sluice_core::staging`]) → validate ([`sluice_core::validate`]) → transform
-//! ([`sluice_core::transform`]) → `on_before` script → business rules ([`sluice_core::rules`])
+//! ([`sluice_core::transform`]) → `on_before` script ([`crate::row_scripts`]) → business rules ([`sluice_core::rules`])
 //! and commit (the store, in one durable transaction) → `on_after` script → respond
 //! ([`crate::routes::import`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sluice_core::integration::{Integration, ON_AFTER_KEY, ON_BEFORE_KEY, OnUnknown};
+use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
-use sluice_core::schema::FieldKind;
-use sluice_core::staging::{RowState, StagedRow};
-use sluice_core::transform::{Lookup, Plan};
-use sluice_core::validate::{ErrorCode, FieldError};
+use sluice_core::staging::StagedRow;
 use sluice_core::{DateTime, SysId, contract, staging, transform, validate};
-use sluice_script::{ScriptInput, ScriptOutput};
-use sluice_store::{Idempotency, ImportJob, ImportOutcome, ListQuery};
+use sluice_store::{Idempotency, ImportJob, ImportOutcome, StoreError};
 
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::receive::JsonObject;
-use crate::table_input;
+use crate::row_scripts::{RowScripts, ScriptHost, Verdict};
 
 pub async fn import_row(
     state: &AppState,
@@ -32,18 +27,10 @@ pub async fn import_row(
     idempotency: Option<Idempotency>,
 ) -> ApiResult<ImportOutcome> {
     let staged = staging::stage(integration, &body.object);
-    // The payload schema and the typed validation, then the field map ([`contract::verdict`]).
-    let mut verdict = contract::verdict(integration, &body.object, &staged);
     let staging_sys_id = SysId::generate();
-    let row = RowContext { state, integration, staging_sys_id: &staging_sys_id, columns: &staged.columns };
-
-    let mut before_note = None;
-    if let (Some(script), Ok(plan)) = (&integration.on_before, &mut verdict) {
-        match row.on_before(script, plan).await? {
-            Ok(note) => before_note = note,
-            Err(errors) => verdict = Err(errors),
-        }
-    }
+    let registry = state.registry();
+    let scripts = RowScripts::new(ScriptHost::of(state, &registry), integration, &staging_sys_id, &staged.columns);
+    let (verdict, note) = judge(&scripts, integration, Some(&body.object), &staged).await?;
 
     let definition = &integration.definition;
     let job = ImportJob {
@@ -60,239 +47,25 @@ pub async fn import_row(
         idempotency,
     };
     let mut outcome = state.store.import(job).await?;
-    if let Some(note) = before_note
-        && outcome.state != RowState::Error
-    {
-        outcome.status_message = Some(match outcome.status_message.take() {
-            Some(other) => format!("{note}; {other}"),
-            None => note,
-        });
-    }
-    if let Some(script) = &integration.on_after {
-        row.on_after(script, &mut outcome).await?;
-    }
+    scripts.after(note, &mut outcome).await?;
     contract::add_paths(integration, &mut outcome.errors);
     Ok(outcome)
 }
 
-/// One row on its way through the scripts.
-struct RowContext<'a> {
-    state: &'a AppState,
-    integration: &'a Integration,
-    staging_sys_id: &'a SysId,
-    columns: &'a BTreeMap<String, String>,
-}
-
-impl RowContext<'_> {
-    fn source(&self) -> Map<String, Value> {
-        self.columns.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
-    }
-
-    /// Runs `on_before` on a planned row. `Ok(Ok(note))`: the plan stands, possibly changed or
-    /// ignored (`plan.ignore`), with the script's status message; `Ok(Err(errors))`: the row
-    /// fails; `Err`: the store could not be read.
-    async fn on_before(
-        &self,
-        script: &Arc<str>,
-        plan: &mut Plan,
-    ) -> ApiResult<Result<Option<String>, Vec<FieldError>>> {
-        let action = self.action(plan).await?;
-        let target = planned_values(plan);
-        let input = ScriptInput { source: self.source(), target: target.clone(), action: action.into() };
-        let out = match self.state.scripts.run(script.clone(), input).await {
-            Ok(out) => out,
-            Err(e) => return Ok(Err(vec![self.failed(ON_BEFORE_KEY, &e)])),
-        };
-        self.log(ON_BEFORE_KEY, &out);
-        if out.error {
-            return Ok(Err(vec![rejected(ON_BEFORE_KEY, out.error_message)]));
-        }
-        if out.ignore {
-            plan.ignore = Some(out.status_message.unwrap_or_else(|| "Ignored by the on_before script".into()));
-            return Ok(Ok(None));
-        }
-        Ok(self.apply(plan, &target, out.target).map(|()| out.status_message))
-    }
-
-    /// `"update"` when the coalesce values are all given and an active record (when the map
-    /// coalesces on active records only) has them; else `"insert"`. Read before the commit, so
-    /// a concurrent row may still change the outcome; the committed action is in the result.
-    async fn action(&self, plan: &Plan) -> ApiResult<&'static str> {
-        if !plan.coalesce_given() {
-            return Ok("insert");
-        }
-        let target = &self.integration.target;
-        // Case-insensitive, like the commit's own coalesce search.
-        let mut filter = sluice_core::query::EncodedQuery::default();
-        for (field, value) in &plan.coalesce {
-            filter.and_equals(field, value);
-        }
-        if plan.coalesce_active_only && target.field("active").is_some() {
-            filter.and_equals("active", "true");
-        }
-        let page = self.state.store.list(target.clone(), ListQuery { filter, limit: 1, offset: 0 }).await?;
-        Ok(if page.total > 0 { "update" } else { "insert" })
-    }
-
-    /// Puts the script's changes to `target` into the plan. Only fields of the target table that
-    /// a field map could set are taken (others are logged and ignored); values are checked as
-    /// the Table API checks them. A changed reference is looked up again.
-    fn apply(
-        &self,
-        plan: &mut Plan,
-        before: &Map<String, Value>,
-        after: Map<String, Value>,
-    ) -> Result<(), Vec<FieldError>> {
-        let schema = &self.integration.target;
-        let mut changed = Map::new();
-        let mut ignored = Vec::new();
-        for (field, value) in after {
-            if before.get(&field) == Some(&value) {
-                continue;
-            }
-            match schema.visible_field(&field) {
-                Some(f)
-                    if !field.starts_with("sys_") && field != schema.display_field && f.kind != FieldKind::Journal =>
-                {
-                    changed.insert(field, value);
-                }
-                _ => ignored.push(field),
-            }
-        }
-        if !ignored.is_empty() {
-            tracing::info!(
-                integration = %self.integration.name(),
-                staging_sys_id = %self.staging_sys_id,
-                fields = ?ignored,
-                "on_before set target fields that cannot be set; ignored"
-            );
-        }
-        let input = table_input::parse(schema, &changed, false)?;
-        for (field, value) in input.values {
-            let reference = schema.field(&field).and_then(|f| f.reference_table()).map(str::to_owned);
-            let mapped = plan.lookups.iter().position(|l| l.target_field == field);
-            match (mapped, reference) {
-                (Some(i), _) if value.is_empty() => {
-                    plan.lookups.remove(i);
-                    plan.set.insert(field, value);
-                }
-                (Some(i), _) => plan.lookups[i].value = value,
-                (None, Some(table)) if !value.is_empty() => {
-                    // A reference the field map does not look up: a sys_id, or the referenced
-                    // table's display value; when nothing matches it stays empty (and is said so).
-                    let registry = self.state.registry();
-                    let display = registry.catalog.get(&table).map(|t| t.display_field.clone()).unwrap_or_default();
-                    plan.set.remove(&field);
-                    plan.lookups.push(Lookup {
-                        source_field: ON_BEFORE_KEY.into(),
-                        target_field: field,
-                        table,
-                        match_fields: vec![display],
-                        value,
-                        on_unknown: OnUnknown::Ignore,
-                    });
-                }
-                _ => {
-                    plan.set.insert(field, value);
-                }
-            }
-        }
-        for (field, value) in &mut plan.coalesce {
-            *value = plan.set.get(field.as_str()).cloned().unwrap_or_default();
-        }
-        Ok(())
-    }
-
-    /// Runs `on_after` on a committed row (inserted or updated). The record stays committed
-    /// whatever the script does: its `status_message` replaces the answer's, and `error = true`
-    /// or a failure turns the answer's status into `error` with the reason.
-    async fn on_after(&self, script: &Arc<str>, outcome: &mut ImportOutcome) -> ApiResult<()> {
-        let action = match outcome.state {
-            RowState::Inserted => "insert",
-            RowState::Updated => "update",
-            _ => return Ok(()),
-        };
-        let Some(sys_id) = outcome.target_sys_id.clone() else { return Ok(()) };
-        let schema = &self.integration.target;
-        let Some(record) = self.state.store.get(schema.clone(), sys_id).await? else { return Ok(()) };
-        let target = record
-            .into_iter()
-            .filter(|(field, _)| schema.visible_field(field).is_some())
-            .map(|(field, value)| (field, Value::String(value)))
-            .collect();
-        let input = ScriptInput { source: self.source(), target, action: action.into() };
-        match self.state.scripts.run(script.clone(), input).await {
-            Ok(out) => {
-                self.log(ON_AFTER_KEY, &out);
-                if out.error {
-                    outcome.state = RowState::Error;
-                    outcome.errors.push(rejected(ON_AFTER_KEY, out.error_message));
-                }
-                if let Some(message) = out.status_message {
-                    outcome.status_message = Some(message);
-                }
-            }
-            Err(e) => {
-                outcome.state = RowState::Error;
-                outcome.errors.push(self.failed(ON_AFTER_KEY, &e));
-            }
-        }
-        Ok(())
-    }
-
-    fn failed(&self, key: &str, e: &sluice_script::ScriptError) -> FieldError {
-        tracing::warn!(
-            integration = %self.integration.name(),
-            script = key,
-            staging_sys_id = %self.staging_sys_id,
-            error = %e,
-            "transform script failed"
-        );
-        let script = key.trim_start_matches("scripts.");
-        FieldError {
-            code: ErrorCode::ScriptFailed,
-            field: key.into(),
-            message: format!("{script} script: {e}"),
-            path: None,
-        }
-    }
-
-    /// The script's `log.info/warn/error` lines, into the server log.
-    fn log(&self, key: &str, out: &ScriptOutput) {
-        let integration = self.integration.name();
-        let row = self.staging_sys_id.as_str();
-        for (level, message) in &out.log {
-            match level.as_str() {
-                "error" => tracing::error!(integration, script = key, staging_sys_id = row, "{message}"),
-                "warn" => tracing::warn!(integration, script = key, staging_sys_id = row, "{message}"),
-                _ => tracing::info!(integration, script = key, staging_sys_id = row, "{message}"),
-            }
-        }
-    }
-}
-
-fn rejected(key: &str, message: Option<String>) -> FieldError {
-    let script = key.trim_start_matches("scripts.");
-    FieldError {
-        code: ErrorCode::ScriptRejected,
-        field: key.into(),
-        message: message.unwrap_or_else(|| format!("rejected by the {script} script")),
-        path: None,
-    }
-}
-
-/// What the field map planned, as the script's `target`: plain values, and reference values
-/// (still names, not sys_ids) under their target fields.
-fn planned_values(plan: &Plan) -> Map<String, Value> {
-    let mut target: Map<String, Value> = plan.set.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-    for lookup in &plan.lookups {
-        target.insert(lookup.target_field.clone(), Value::String(lookup.value.clone()));
-    }
-    target
-}
-
-/// The verdict on a staged row's columns: validated against the integration's fields, then the
-/// field map applied. Single rows, bulk rows and replays of stored rows all pass through here.
-pub fn verdict(integration: &Integration, staged: &StagedRow) -> Result<Plan, Vec<FieldError>> {
-    validate::validate(integration, staged).and_then(|row| transform::plan(integration, &row))
+/// A staged row judged before its commit, the same way on every path (single rows, bulk rows in
+/// the worker and in sync mode, replays of stored rows): the payload schema (when the payload is
+/// at hand) and the typed validation, the field map ([`contract::verdict`]), then the `on_before`
+/// script ([`RowScripts::before`]). Also the script's note for [`RowScripts::after`].
+pub async fn judge(
+    scripts: &RowScripts<'_>,
+    integration: &Integration,
+    payload: Option<&Map<String, Value>>,
+    staged: &StagedRow,
+) -> Result<(Verdict, Option<String>), StoreError> {
+    let mut verdict = match payload {
+        Some(payload) => contract::verdict(integration, payload, staged),
+        None => validate::validate(integration, staged).and_then(|row| transform::plan(integration, &row)),
+    };
+    let note = scripts.before(&mut verdict).await?;
+    Ok((verdict, note))
 }

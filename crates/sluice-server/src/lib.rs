@@ -11,14 +11,17 @@ pub mod intake;
 pub mod lockout;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod params;
 pub mod plan;
 pub mod receive;
 pub mod routes;
+pub mod row_scripts;
 pub mod table_input;
 pub mod throttle;
 pub mod tls;
 pub mod wire;
+pub mod xml;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -216,6 +219,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let tracking = observe::Tracking { timeout: state.config.request_timeout, throttle: state.throttle.clone() };
     routes::router()
+        .layer(axum::middleware::from_fn_with_state(state.config.clone(), xml::negotiate))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.config.max_query_bytes, receive::limit_query))
         .with_state(state)

@@ -128,6 +128,9 @@ pub struct StageBatch {
     pub rows: Vec<StagedRecord>,
     pub actor: Actor,
     pub now: DateTime,
+    /// With a key seen before (same account, same request), nothing is staged and the first
+    /// answer is returned ([`StagedSet::replayed`]); with a different request: `KeyReused`.
+    pub idempotency: Option<Idempotency>,
 }
 
 /// One record of a [`StageBatch`].
@@ -148,6 +151,8 @@ pub struct StagedSet {
     /// Its number (`ISET…`).
     pub number: String,
     pub multi_import_set: String,
+    /// The answer of an earlier request with the same idempotency key: nothing was staged now.
+    pub replayed: bool,
 }
 
 /// Which staged rows to read ([`Store::staged_rows`]), in staging order, after a cursor.

@@ -6,12 +6,10 @@
 //! token is answered once.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sluice_core::account::{Account, Password, Role, UserName};
@@ -22,15 +20,6 @@ use crate::AppState;
 use crate::authenticate::{Caller, hash_password, new_api_token, token_digest};
 use crate::error::{ApiError, ApiResult};
 use crate::receive::{JsonObject, is_json, parse_object};
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/sluice/v1/accounts", get(list).post(create))
-        .route("/api/sluice/v1/accounts/{name}", get(show).patch(update).delete(remove))
-        .route("/api/sluice/v1/accounts/{name}/rotate", post(rotate))
-        .route("/api/sluice/v1/accounts/{name}/tokens", get(tokens).post(create_token))
-        .route("/api/sluice/v1/accounts/{name}/tokens/{id}", delete(revoke_token))
-}
 
 pub(crate) fn require_admin(caller: &Caller, what: &str) -> ApiResult<()> {
     if caller.0.roles.contains(&Role::Admin) {

@@ -3,10 +3,8 @@
 //! paged with `sysparm_limit`/`sysparm_offset` and counted in `X-Total-Count`.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::routing::get;
 use serde_json::{Value, json};
 use sluice_core::DateTime;
 use sluice_store::AdminAuditEntry;
@@ -18,10 +16,6 @@ use crate::{AppState, Registry, ReloadError};
 
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/sluice/v1/admin_audit", get(list))
-}
 
 /// Records an administrative action; a failure is logged (the action itself already happened).
 pub async fn record(state: &AppState, actor: &str, action: &str, target: &str, details: Value) {

@@ -27,7 +27,8 @@ use crate::authenticate::Caller;
 use crate::bulk::{self, ReplayRequest, RowWork};
 use crate::error::{ApiError, ApiResult};
 use crate::receive::{BaseUrl, PeerAddr, QueryPairs, is_json};
-use crate::routes::import::{integration_for, parse_state, result_entry};
+use crate::routes::import::{idempotency_key, integration_for, parse_state, result_entry};
+use crate::row_scripts::ScriptHost;
 
 /// Where the progress of an import set is reported.
 pub fn progress_path(import_set: &str) -> String {
@@ -114,18 +115,24 @@ pub async fn insert_multiple(
     let (parts, body) = request.into_parts();
     let raw = read_body(&parts.headers, body, state.config.max_bulk_body_bytes).await?;
     let records = parse_records(&raw, state.config.max_records)?;
+    // A retry is the same table, mode, multi import set and body ('/' cannot be in a table name,
+    // so no single-row import shares the fingerprint).
+    let asked = format!("{table}/insertMultiple?sync={sync}&multi={}", multi_import_set.as_deref().unwrap_or(""));
+    let idempotency = idempotency_key(&parts.headers, &asked, &raw)?;
     drop(raw);
 
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
     let mut rows = Vec::with_capacity(records.len());
-    let mut work = Vec::new();
+    let mut staged_rows = Vec::new();
     for record in records {
+        // ServiceNow keys insertMultiple records by column labels by default; names work too.
+        let record = staging::by_column_names(&integration, record);
         let staged = staging::stage(&integration, &record);
         let sys_id = SysId::generate();
-        let payload = Value::Object(record).to_string().into_bytes();
+        let payload = serde_json::to_vec(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
         rows.push(StagedRecord { sys_id: sys_id.clone(), payload, columns: staged.columns.clone() });
         if sync {
-            work.push(RowWork::new(&integration, sys_id, staged, actor.clone()));
+            staged_rows.push((sys_id, record, staged));
         }
     }
     let count = rows.len();
@@ -137,12 +144,17 @@ pub async fn insert_multiple(
             transform_map: integration.definition.transform.name.clone(),
             multi_import_set,
             rows,
-            actor,
+            actor: actor.clone(),
             now: DateTime::now(),
+            idempotency,
         })
         .await?;
-    tracing::info!(import_set = %set.number, rows = count, sync, "records staged");
     let mut out_headers = HeaderMap::new();
+    if set.replayed {
+        out_headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    } else {
+        tracing::info!(import_set = %set.number, rows = count, sync, "records staged");
+    }
     if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", progress_path(&set.import_set))) {
         out_headers.insert(LOCATION, v);
     }
@@ -151,7 +163,22 @@ pub async fn insert_multiple(
         state.wake_worker();
         return Ok((StatusCode::CREATED, out_headers, Json(answer)));
     }
+    answer["import_set"] = json!(set.number);
+    answer["staging_table"] = json!(table);
+    if set.replayed {
+        // The first request's rows, as they stand now.
+        answer["result"] =
+            Value::Array(stored_results(&state, &integration, &set.import_set, &set.number, &base).await?);
+        return Ok((StatusCode::CREATED, out_headers, Json(answer)));
+    }
 
+    // Judged (the contract and on_before) only once staged, as the worker would.
+    let registry = state.registry();
+    let host = ScriptHost::of(&state, &registry);
+    let mut work = Vec::with_capacity(staged_rows.len());
+    for (sys_id, record, staged) in staged_rows {
+        work.push(RowWork::judge(host, &integration, sys_id, Some(&record), staged, actor.clone()).await?);
+    }
     let outcomes = bulk::process_now(&state, &integration, &work).await?;
     let mut result = Vec::with_capacity(outcomes.len());
     for (outcome, w) in outcomes.into_iter().zip(&work) {
@@ -164,10 +191,33 @@ pub async fn insert_multiple(
     }
     // Rows that failed in the store stay pending for the worker.
     state.wake_worker();
-    answer["import_set"] = json!(set.number);
-    answer["staging_table"] = json!(table);
     answer["result"] = Value::Array(result);
     Ok((StatusCode::CREATED, out_headers, Json(answer)))
+}
+
+/// The `result[]` entries of an import set's rows as stored, in staging order.
+async fn stored_results(
+    state: &AppState,
+    integration: &Integration,
+    set_id: &str,
+    number: &str,
+    base: &str,
+) -> ApiResult<Vec<Value>> {
+    let mut filter = EncodedQuery::default();
+    filter.and_equals("sys_import_set", set_id);
+    filter.order_by.push(OrderBy { field: "sys_import_row".into(), descending: false });
+    let limit = state.config.max_records as u64;
+    let page = state.store.list(integration.staging.clone(), ListQuery { filter, limit, offset: 0 }).await?;
+    let targets: Vec<String> =
+        page.records.iter().filter_map(|r| r.get("sys_target_sys_id").filter(|t| !t.is_empty()).cloned()).collect();
+    let displays = state.store.display_values(integration.target.clone(), targets).await?;
+    page.records
+        .iter()
+        .map(|row| {
+            let display = row.get("sys_target_sys_id").and_then(|t| displays.get(t)).cloned();
+            Ok(result_entry(integration, &outcome_of(row, number, display)?, base))
+        })
+        .collect()
 }
 
 /// A staged row's outcome as stored on it.
@@ -400,7 +450,8 @@ pub async fn replay(
         requested_by: caller.0.user_name.clone(),
         batch_rows: state.config.bulk_batch_rows,
     };
-    let summary = bulk::replay(state.store.as_ref(), &integration, &request, |_| {}).await?;
+    let registry = state.registry();
+    let summary = bulk::replay(ScriptHost::of(&state, &registry), &integration, &request, |_| {}).await?;
     tracing::info!(
         integration = %integration.name(),
         version = %integration.definition.version,

@@ -96,7 +96,7 @@ pub async fn create(
 
 /// The `Idempotency-Key` header (1 to 255 visible ASCII characters) and a digest of what is
 /// asked, so a retry can be told from a different request under the same key.
-fn idempotency_key(headers: &HeaderMap, table: &str, body: &[u8]) -> ApiResult<Option<Idempotency>> {
+pub(crate) fn idempotency_key(headers: &HeaderMap, table: &str, body: &[u8]) -> ApiResult<Option<Idempotency>> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     let key = value.to_str().ok().filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     let Some(key) = key else { return Err(ApiError::InvalidIdempotencyKey) };

@@ -18,7 +18,7 @@ fn is_admin(caller: &Caller) -> bool {
 }
 
 /// Admins see every integration; other accounts those that name them in `accounts`.
-fn visible(caller: &Caller, integration: &Integration) -> bool {
+pub(crate) fn visible(caller: &Caller, integration: &Integration) -> bool {
     is_admin(caller) || integration.definition.accounts.iter().any(|a| *a == caller.0.user_name)
 }
 

@@ -1,7 +1,7 @@
 //! Publishing an integration's contract under `/api/sluice/v1/integrations/{name}`: its payload
 //! schema (`schema.json`) and its plan (`plan`), readable by admins and by the accounts the
 //! integration names (others get 404, as for `show`); and a dry run (`validate`), allowed to
-//! whoever may post to the integration.
+//! whoever may post to the integration; and the OpenAPI document of every route.
 
 use std::sync::Arc;
 
@@ -39,6 +39,15 @@ pub async fn schema(
     }
     let body = serde_json::to_vec_pretty(&Value::Object(document)).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/schema+json"))], body).into_response())
+}
+
+/// `GET /api/sluice/v1/openapi.json`: every route, and the payload schemas of the integrations
+/// this account may see (as `schema.json` does: admins and the accounts an integration names).
+pub async fn openapi(State(state): State<AppState>, caller: Caller) -> Json<Value> {
+    let registry = state.registry();
+    let visible: Vec<&Integration> =
+        registry.integrations.values().map(|i| &**i).filter(|i| super::integrations::visible(&caller, i)).collect();
+    Json(crate::openapi::document(&visible))
 }
 
 /// `GET .../{name}/plan`: the integration plan, Markdown unless the client prefers HTML.

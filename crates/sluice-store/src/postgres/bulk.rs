@@ -13,7 +13,8 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::import::{self, RowContext, outcome_fields};
 use super::query::ident;
-use super::{Ctx, records};
+use super::{Ctx, idempotency, records};
+use crate::sqlite::idempotency::encode_set;
 use crate::{ImportOutcome, ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, StoredRow};
 
 /// A new asynchronous import set (state `loaded`) holding every record of the batch as a
@@ -21,6 +22,11 @@ use crate::{ImportOutcome, ProcessJob, PurgeReport, Result, RowFilter, StageBatc
 pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<StagedSet> {
     let staging = &batch.staging;
     let mut tx = pool.begin().await?;
+    if let Some(idem) = &batch.idempotency
+        && let Some(earlier) = idempotency::claim_set(&mut tx, &batch.actor.user_name, idem, batch.now).await?
+    {
+        return Ok(earlier);
+    }
     let number = import::next_number(&mut tx, number::IMPORT_SET_PREFIX).await?;
     let multi = batch.multi_import_set.clone().unwrap_or_else(|| SysId::generate().into_string());
     let schema = ctx.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
@@ -57,8 +63,12 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
         );
         records::insert(&mut tx, staging, &row).await?;
     }
+    let set = StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false };
+    if let Some(idem) = &batch.idempotency {
+        idempotency::record(&mut tx, &batch.actor.user_name, idem, encode_set(&set)).await?;
+    }
     tx.commit().await?;
-    Ok(StagedSet { import_set: set_id, number, multi_import_set: multi })
+    Ok(set)
 }
 
 pub async fn staged_rows(c: &mut PgConnection, staging: &TableSchema, filter: &RowFilter) -> Result<Vec<StoredRow>> {

@@ -1,4 +1,4 @@
-//! Idempotency keys across nodes: a key is claimed by inserting its row first (the primary key
+//! Idempotency keys across nodes (imports and `insertMultiple`): a key is claimed by inserting its row first (the primary key
 //! makes a second request with the same key wait for the first to commit or roll back), and the
 //! outcome is written in the same transaction as the import. A retry therefore finds either
 //! nothing (the import did not commit) or the committed answer.
@@ -6,16 +6,12 @@
 use sluice_core::DateTime;
 use sqlx::{PgConnection, Row};
 
-use crate::sqlite::idempotency::{decode, encode};
-use crate::{Idempotency, ImportOutcome, Result, StoreError};
+use crate::sqlite::idempotency::{decode, decode_set};
+use crate::{Idempotency, ImportOutcome, Result, StagedSet, StoreError};
 
-/// Claims the key for this transaction; `Some` is the answer of an earlier request with it.
-pub async fn claim(
-    c: &mut PgConnection,
-    account: &str,
-    idem: &Idempotency,
-    now: DateTime,
-) -> Result<Option<ImportOutcome>> {
+/// Claims the key for this transaction; `Some` is the answer (as recorded) of an earlier request
+/// with it, `KeyReused` when that request was a different one.
+async fn claim_raw(c: &mut PgConnection, account: &str, idem: &Idempotency, now: DateTime) -> Result<Option<String>> {
     let claimed = sqlx::query(
         "INSERT INTO sluice_idempotency (account, key, fingerprint, outcome, created_on) VALUES ($1, $2, $3, '', $4)
          ON CONFLICT (account, key) DO NOTHING",
@@ -35,19 +31,49 @@ pub async fn claim(
         .bind(&idem.key)
         .fetch_one(c)
         .await?;
-    let (fingerprint, outcome): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+    let (fingerprint, answer): (String, String) = (row.try_get(0)?, row.try_get(1)?);
     if fingerprint != idem.fingerprint {
         return Err(StoreError::KeyReused);
     }
-    decode(&outcome).map(Some).ok_or_else(|| StoreError::Io(std::io::Error::other("unreadable idempotency record")))
+    Ok(Some(answer))
 }
 
-/// Records the outcome under the key claimed by [`claim`].
-pub async fn record(c: &mut PgConnection, account: &str, idem: &Idempotency, outcome: &ImportOutcome) -> Result<()> {
+fn unreadable() -> StoreError {
+    StoreError::Io(std::io::Error::other("unreadable idempotency record"))
+}
+
+/// [`claim_raw`] for an import: the earlier import's outcome.
+pub async fn claim(
+    c: &mut PgConnection,
+    account: &str,
+    idem: &Idempotency,
+    now: DateTime,
+) -> Result<Option<ImportOutcome>> {
+    match claim_raw(c, account, idem, now).await? {
+        None => Ok(None),
+        Some(text) => decode(&text).map(Some).ok_or_else(unreadable),
+    }
+}
+
+/// [`claim_raw`] for an `insertMultiple`: the import set staged the first time.
+pub async fn claim_set(
+    c: &mut PgConnection,
+    account: &str,
+    idem: &Idempotency,
+    now: DateTime,
+) -> Result<Option<StagedSet>> {
+    match claim_raw(c, account, idem, now).await? {
+        None => Ok(None),
+        Some(text) => decode_set(&text).map(Some).ok_or_else(unreadable),
+    }
+}
+
+/// Records the answer (encoded) under the key claimed by [`claim`] or [`claim_set`].
+pub async fn record(c: &mut PgConnection, account: &str, idem: &Idempotency, answer: String) -> Result<()> {
     sqlx::query("UPDATE sluice_idempotency SET outcome = $3 WHERE account = $1 AND key = $2")
         .bind(account)
         .bind(&idem.key)
-        .bind(encode(outcome))
+        .bind(answer)
         .execute(c)
         .await?;
     Ok(())

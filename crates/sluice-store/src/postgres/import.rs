@@ -23,6 +23,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::migrate::{number_sequence, row_sequence};
 use super::query::ident;
 use super::{Ctx, history, idempotency, lock, lock_key, records};
+use crate::sqlite::idempotency::encode;
 use crate::{ImportJob, ImportOutcome, Result};
 
 pub async fn next_number(c: &mut PgConnection, prefix: &str) -> Result<String, sqlx::Error> {
@@ -165,7 +166,7 @@ pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutc
     }
     records::insert(&mut tx, staging, &row).await?;
     if let Some(idem) = &job.idempotency {
-        idempotency::record(&mut tx, &job.actor.user_name, idem, &outcome).await?;
+        idempotency::record(&mut tx, &job.actor.user_name, idem, encode(&outcome)).await?;
     }
     tx.commit().await?;
     Ok(outcome)

@@ -54,7 +54,7 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
         );
         records::execute_insert(&mut insert, staging, &row, Some(("sys_payload", &record.payload)))?;
     }
-    Ok(StagedSet { import_set: set_id, number, multi_import_set: multi })
+    Ok(StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false })
 }
 
 /// Served by the `{table}_state` index, in rowid (staging) order.

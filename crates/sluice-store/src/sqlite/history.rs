@@ -25,37 +25,80 @@ pub fn audit(
     now: DateTime,
     source: &Source<'_>,
 ) -> rusqlite::Result<()> {
-    // The hot path of every write: one prepared statement, values bound directly (no record
-    // built per row).
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO sys_audit (sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, user, reason,
-             record_checkpoint, internal_checkpoint, source_table, source_row,
-             sys_created_on, sys_created_by, sys_updated_on, sys_updated_by, sys_mod_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?7, ?13, ?7, 0)",
-    )?;
+    // The hot path of every write: one multi-row INSERT per change set (one statement step
+    // instead of one per field), values bound directly (no record built per row).
     let record = &applied.record;
     let checkpoint = record.get("sys_mod_count").map(String::as_str).unwrap_or("0");
     let document = record.get("sys_id").map(String::as_str).unwrap_or("");
     let now = now.to_string();
-    for change in &applied.changes {
-        let sys_id = SysId::generate();
-        insert.execute(rusqlite::params![
-            sys_id.as_str(),
-            target.name,
-            document,
-            change.field,
-            change.old,
-            change.new,
-            actor.user_name,
-            source.reason,
-            checkpoint,
-            &sys_id.as_str()[..18],
-            source.table,
-            source.row,
-            now,
-        ])?;
+    for chunk in applied.changes.chunks(AUDIT_ROWS_PER_STATEMENT) {
+        let ids: Vec<SysId> = chunk.iter().map(|_| SysId::generate()).collect();
+        // (sys_id, internal_checkpoint) per row, borrowed by the bound values below.
+        let keys: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), &id.as_str()[..18])).collect();
+        let mut insert = conn.prepare_cached(&audit_insert_sql(chunk.len()))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * AUDIT_PARAMS);
+        for (change, (sys_id, internal)) in chunk.iter().zip(&keys) {
+            values.extend_from_slice(&[
+                sys_id as &dyn rusqlite::ToSql,
+                &target.name,
+                &document,
+                &change.field,
+                &change.old,
+                &change.new,
+                &actor.user_name,
+                &source.reason,
+                &checkpoint,
+                internal,
+                &source.table,
+                &source.row,
+                &now,
+            ]);
+        }
+        insert.execute(values.as_slice())?;
     }
     Ok(())
+}
+
+/// Parameters per audit row (`user` and `now` are reused for the created/updated columns).
+const AUDIT_PARAMS: usize = 13;
+/// Rows per statement: an incident's insert is about 20 changes; far below SQLite's limit of
+/// 32,766 parameters.
+const AUDIT_ROWS_PER_STATEMENT: usize = 64;
+
+fn audit_insert_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "INSERT INTO sys_audit (sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, user, reason,
+             record_checkpoint, internal_checkpoint, source_table, source_row,
+             sys_created_on, sys_created_by, sys_updated_on, sys_updated_by, sys_mod_count) VALUES ",
+    );
+    for row in 0..rows {
+        let p = |i: usize| row * AUDIT_PARAMS + i;
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(
+            sql,
+            "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, 0)",
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(7),
+            p(8),
+            p(9),
+            p(10),
+            p(11),
+            p(12),
+            p(13),
+            p(7),
+            p(13),
+            p(7)
+        );
+    }
+    sql
 }
 
 /// Appends journal entries (`element`, text) for one record.

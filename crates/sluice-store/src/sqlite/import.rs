@@ -15,7 +15,7 @@ use sluice_core::transform::{Lookup, Plan};
 use sluice_core::validate::{ErrorCode, FieldError, summary};
 use sluice_core::{DateTime, Record, SysId};
 
-use super::{history, records};
+use super::{history, records, reference_cache};
 use crate::{ImportJob, ImportOutcome};
 
 pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
@@ -79,7 +79,17 @@ fn resolve(
     let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
     for lookup in &plan.lookups {
         let Some(schema) = catalog.get(&lookup.table) else { continue };
-        match find_reference(conn, schema, lookup)? {
+        let found = match reference_cache::get(lookup) {
+            Some(sys_id) => Some(sys_id),
+            None => {
+                let found = find_reference(conn, schema, lookup)?;
+                if let Some(sys_id) = &found {
+                    reference_cache::put(lookup, sys_id);
+                }
+                found
+            }
+        };
+        match found {
             Some(sys_id) => {
                 out.set.insert(lookup.target_field.clone(), sys_id);
             }
@@ -87,6 +97,7 @@ fn resolve(
                 OnUnknown::Create => {
                     let record = new_referenced(schema, &lookup.value, actor, now);
                     records::insert(conn, schema, &record, None)?;
+                    reference_cache::put(lookup, &record["sys_id"]);
                     out.set.insert(lookup.target_field.clone(), record["sys_id"].clone());
                 }
                 OnUnknown::Ignore => out.notes.push(format!(

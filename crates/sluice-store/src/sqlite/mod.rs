@@ -10,6 +10,7 @@ mod import;
 mod migrate;
 mod query;
 mod records;
+mod reference_cache;
 mod table_write;
 mod writer;
 

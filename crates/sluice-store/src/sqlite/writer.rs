@@ -12,7 +12,7 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
-use super::{accounts, bulk, idempotency, import, migrate, table_write};
+use super::{accounts, bulk, idempotency, import, migrate, reference_cache, table_write};
 use crate::{
     AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StageBatch,
     StagedSet, StoreError, TableWrite, WriteResult,
@@ -125,6 +125,7 @@ fn commit_batch(conn: &Connection, catalog: &Catalog, batch: &mut Vec<Job>) {
     let mut results: Vec<Done> = batch.iter().map(|job| execute(conn, catalog, job)).collect();
     if results.iter().any(Done::failed) {
         let _ = conn.execute_batch("ROLLBACK");
+        reference_cache::clear();
         if !begin(batch) {
             return;
         }
@@ -137,6 +138,7 @@ fn commit_batch(conn: &Connection, catalog: &Catalog, batch: &mut Vec<Job>) {
         Some(e) => {
             tracing::error!(error = %e, size, "commit failed");
             let _ = conn.execute_batch("ROLLBACK");
+            reference_cache::clear();
         }
     }
     for (job, done) in batch.drain(..).zip(results) {
@@ -178,6 +180,9 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
     }
     let done = execute(conn, catalog, job);
     let end = if done.failed() { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
+    if done.failed() {
+        reference_cache::clear();
+    }
     if let Err(e) = conn.execute_batch(end) {
         tracing::error!(error = %e, "savepoint could not be closed");
     }
@@ -195,6 +200,10 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         }
         result
     }
+    if matches!(job, Job::Write(..) | Job::AddAccount(..) | Job::ChangeAccount(..)) {
+        // May rename, delete or add users, groups or CIs that imports look up.
+        reference_cache::clear();
+    }
     match job {
         Job::Import(job, _) => {
             Done::Import(guarded("import job", || idempotency::guarded(conn, job, || import::run(conn, catalog, job))))
@@ -202,9 +211,9 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::PurgeIdempotency(before, _) => {
             Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
         }
-        Job::StageMany(batch, _) => {
-            Done::StageMany(guarded("bulk staging", || Ok(bulk::stage_many(conn, catalog, batch)?)))
-        }
+        Job::StageMany(batch, _) => Done::StageMany(guarded("bulk staging", || {
+            idempotency::guarded_batch(conn, batch, || bulk::stage_many(conn, catalog, batch))
+        })),
         Job::Process(job, _) => {
             Done::Process(guarded("staged row processing", || Ok(bulk::process(conn, catalog, job)?)))
         }

@@ -2,12 +2,40 @@
 
 use serde_json::json;
 use sluice_core::SysId;
+use sluice_core::rules::Actor;
 use sluice_core::staging::RowState;
 use sluice_core::tables;
 use sluice_core::validate::ErrorCode;
-use sluice_store::{ImportOutcome, RowFilter, StateCounts, Store};
+use sluice_store::{Idempotency, ImportOutcome, RowFilter, StageBatch, StateCounts, Store, StoreError};
 
 use crate::helpers::*;
+
+/// insertMultiple with an Idempotency-Key: a retry of the same request stages nothing and
+/// answers the first import set; the key with another request is refused, staging nothing.
+pub async fn bulk_idempotency_keys_answer_the_first_import_set<S: Store + ?Sized>(store: &S) {
+    let i = ready(store).await;
+    let a = actor();
+    let key = |fingerprint: &str| Some(Idempotency { key: "load-1".into(), fingerprint: fingerprint.into() });
+    let payloads = [json!({"u_short_description": "once"}), json!({"u_short_description": "twice"})];
+    let first = StageBatch { idempotency: key("f1"), ..batch(&i, &payloads, &a, at(0)) };
+    let staged = store.stage_many(first.clone()).await.expect("stage_many");
+    assert!(!staged.replayed);
+    let retry = StageBatch { idempotency: key("f1"), ..batch(&i, &payloads, &a, at(5)) };
+    let again = store.stage_many(retry).await.expect("retry");
+    assert!(again.replayed);
+    assert_eq!(
+        (&again.import_set, &again.number, &again.multi_import_set),
+        (&staged.import_set, &staged.number, &staged.multi_import_set)
+    );
+    let other = StageBatch { idempotency: key("f2"), ..batch(&i, &payloads[..1], &a, at(6)) };
+    assert!(matches!(store.stage_many(other).await, Err(StoreError::KeyReused)));
+    // Another account's key is its own.
+    let b = Actor { user_name: "someone.else".into(), sys_id: SysId::generate() };
+    let theirs = store.stage_many(StageBatch { idempotency: key("f2"), ..batch(&i, &payloads, &b, at(7)) });
+    assert!(!theirs.await.expect("another account").replayed);
+    assert_eq!(list(store, i.staging.clone(), &[]).await.total, 4);
+    assert_eq!(list(store, table(tables::SYS_IMPORT_SET), &[]).await.total, 2);
+}
 
 /// insertMultiple: every record is staged `pending` in one new asynchronous import set with
 /// its payload, and nothing is transformed; processing then updates each row in place, in

@@ -165,6 +165,7 @@ pub fn batch(integration: &Integration, payloads: &[serde_json::Value], actor: &
         rows,
         actor: actor.clone(),
         now,
+        idempotency: None,
     }
 }
 

@@ -1,0 +1,243 @@
+//! The OpenAPI 3.1 document of every route (`GET /api/sluice/v1/openapi.json`), generated from
+//! the route catalogue ([`crate::routes::catalog::routes`]) that the router is built from, plus
+//! each integration's payload schema (the same JSON Schema as its `schema.json`) under
+//! `components.schemas`, referenced from its staging table's import paths.
+//!
+//! Hand-built rather than derived with utoipa: the handlers answer `serde_json::Value`s (their
+//! schemas would be written by hand either way), the integration schemas are only known at run
+//! time, and one table drives both the router and this document with no macros to compile.
+
+mod schemas;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use sluice_core::integration::Integration;
+
+use crate::error::ApiError;
+use crate::routes::catalog::{Api, Auth, Route, routes};
+
+/// Codes any route can answer (limits and faults checked before or around every handler).
+const EVERY_ROUTE: &[&str] = &["query_too_long", "request_timeout", "rate_limited", "internal_error"];
+
+/// The component name of an integration's payload schema.
+pub fn payload_schema_name(integration: &Integration) -> String {
+    format!("payload.{}", integration.definition.staging_table)
+}
+
+/// The document, with the payload schemas of `integrations` (those the caller may see).
+pub fn document(integrations: &[&Integration]) -> Value {
+    let mut paths = Map::new();
+    for route in routes() {
+        for (path, id) in route.mounts() {
+            let item = paths.entry(path.clone()).or_insert_with(|| json!({}));
+            item[route.verb.key()] = operation(route, &path, &id);
+        }
+    }
+    let mut components = schemas::components();
+    let mut parameters = Map::new();
+    for route in routes() {
+        for p in path_parameters(route.path) {
+            parameters.insert(
+                format!("path.{p}"),
+                json!({"name": p, "in": "path", "required": true, "description": parameter_description(p),
+                    "schema": {"type": "string"}}),
+            );
+        }
+        for q in route.query {
+            parameters.insert(
+                format!("query.{q}"),
+                json!({"name": q, "in": "query", "required": false, "description": parameter_description(q),
+                    "schema": {"type": "string"}}),
+            );
+        }
+    }
+    for integration in integrations {
+        add_integration(&mut paths, &mut components, integration);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sluice",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Incident intake gateway: ServiceNow-compatible Import Set, Table, Attachment and \
+                Batch APIs under /api/now (also /api/now/v1 and /api/now/v2), and sluice's own API under \
+                /api/sluice/v1. Errors use ServiceNow's envelope with a stable `code` (docs/errors.md).",
+        },
+        "tags": tags(),
+        "security": [{"basicAuth": []}, {"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "parameters": parameters,
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic"},
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token of an account"},
+            },
+        },
+    })
+}
+
+fn tags() -> Value {
+    let mut seen = Vec::new();
+    for route in routes() {
+        if !seen.contains(&route.tag) {
+            seen.push(route.tag);
+        }
+    }
+    seen.into_iter().map(|name| json!({"name": name})).collect()
+}
+
+fn reference(schema: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{schema}")})
+}
+
+/// The path's `{name}` parameters, in order.
+pub fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+}
+
+fn parameter_description(name: &str) -> &'static str {
+    match name {
+        "table" => "A table name (Table API) or an integration's staging table (Import Set API)",
+        "sys_id" => "A record's sys_id: 32 lower-case hexadecimal characters",
+        "name" => "An integration's or an account's name",
+        "id" => "An import set's sys_id or number (import sets), or an API token's id (tokens)",
+        "sysparm_query" => "Encoded query, e.g. active=true^priority<=2^ORDERBYDESCsys_created_on",
+        "sysparm_fields" => "Comma-separated fields to answer",
+        "sysparm_limit" | "limit" => "Most records per page",
+        "sysparm_offset" | "offset" => "Records to skip",
+        "sysparm_display_value" => "true, false or all: stored values, display values or both",
+        "sysparm_exclude_reference_link" => "true: references without a link",
+        "sysparm_suppress_pagination_header" => "true: no Link header",
+        "sysparm_no_count" => "true: no X-Total-Count",
+        "sysparm_input_display_value" => "true: reference and choice values are given as display values",
+        "sysparm_sluice_sync" => "true: transform the rows before answering, with one result per row",
+        "multi_import_set_id" => "Add the import set to this multi import set (a sys_id)",
+        "state" => "A staging row state: error, skipped, ignored, inserted or updated",
+        "since" => "Only rows staged at or after this date-time (yyyy-MM-dd HH:mm:ss, UTC)",
+        _ => "See the API's documentation",
+    }
+}
+
+/// Content of a body: its own type, and XML too where XML is spoken ([`crate::xml::applies`]).
+fn content(content_type: &str, schema: Value, xml: bool) -> Value {
+    let mut c = Map::new();
+    c.insert(content_type.to_owned(), json!({"schema": schema.clone()}));
+    if xml && content_type == "application/json" {
+        c.insert("application/xml".to_owned(), json!({"schema": schema}));
+    }
+    Value::Object(c)
+}
+
+fn error_responses(route: &Route, xml: bool, responses: &mut Map<String, Value>) -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = route.errors.to_vec();
+    if xml && route.request.is_some() {
+        codes.extend(["malformed_xml", "xml_dtd_refused"]);
+    }
+    if route.auth != Auth::Public {
+        codes.push("unauthenticated");
+    }
+    codes.extend_from_slice(EVERY_ROUTE);
+    let status_of: BTreeMap<&str, u16> =
+        ApiError::every_kind().iter().map(|e| (e.code(), e.status().as_u16())).collect();
+    let mut by_status: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+    for code in &codes {
+        // An unknown code is a mistake in the catalogue, caught by this module's tests.
+        let status = status_of.get(code).copied().unwrap_or(500);
+        by_status.entry(status).or_default().push(code);
+    }
+    for (status, codes) in by_status {
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": format!("Error: {}", codes.join(", ")),
+                "content": content("application/json", reference("Error"), xml),
+            }),
+        );
+    }
+    codes
+}
+
+fn operation(route: &Route, path: &str, id: &str) -> Value {
+    let xml = crate::xml::applies(path);
+    let mut parameters: Vec<Value> = path_parameters(path)
+        .into_iter()
+        .map(|p| json!({"$ref": format!("#/components/parameters/path.{p}")}))
+        .collect();
+    parameters.extend(route.query.iter().map(|q| json!({"$ref": format!("#/components/parameters/query.{q}")})));
+    let mut responses = Map::new();
+    let success = match route.response {
+        Some(body) => json!({
+            "description": "Success",
+            "content": content(body.content_type, reference(body.schema), xml),
+        }),
+        None => json!({"description": "Success, no body"}),
+    };
+    responses.insert(route.status.to_string(), success);
+    let codes = error_responses(route, xml, &mut responses);
+    let mut op = json!({
+        "operationId": id,
+        "tags": [route.tag],
+        "summary": route.summary,
+        "parameters": parameters,
+        "responses": responses,
+        "x-sluice-auth": match route.auth {
+            Auth::Public => "public",
+            Auth::Account => "account",
+            Auth::Admin => "admin",
+        },
+        "x-sluice-error-codes": codes,
+    });
+    if let Some(body) = route.request {
+        op["requestBody"] = json!({
+            "required": body.required,
+            "content": content(body.content_type, reference(body.schema), xml),
+        });
+    }
+    if route.auth == Auth::Public {
+        op["security"] = json!([]);
+    }
+    op
+}
+
+/// The integration's payload schema under components, and its staging table's own import paths
+/// (single row and insertMultiple) referencing it.
+fn add_integration(paths: &mut Map<String, Value>, components: &mut Map<String, Value>, integration: &Integration) {
+    let name = payload_schema_name(integration);
+    let mut schema = integration.contract.schema().clone();
+    if let Value::Object(o) = &mut schema {
+        // Under components the document's dialect applies; the schema's own URL is in its
+        // description.
+        o.remove("$schema");
+        o.insert(
+            "description".into(),
+            json!(format!(
+                "Payload of integration {} version {} (also at /api/sluice/v1/integrations/{}/schema.json)",
+                integration.name(),
+                integration.definition.version,
+                integration.name()
+            )),
+        );
+    }
+    components.insert(name.clone(), schema);
+    let table = &integration.definition.staging_table;
+    for route in routes().filter(|r| r.api == Api::Now && r.path.starts_with("/import/{table}")) {
+        let Some(body) = route.request else { continue };
+        let path = format!("/api/now{}", route.path.replace("{table}", table));
+        let mut op = operation(route, &path, &format!("{}_{table}", route.id));
+        op["summary"] = json!(format!("{} ({})", route.summary, integration.name()));
+        op["x-sluice-route"] = json!(format!("/api/now{}", route.path));
+        let request = if body.schema == "ImportRecords" {
+            json!({"type": "object", "required": ["records"],
+                "properties": {"records": {"type": "array", "minItems": 1, "items": reference(&name)}}})
+        } else {
+            reference(&name)
+        };
+        op["requestBody"]["content"] = content(body.content_type, request, true);
+        paths.entry(path).or_insert_with(|| json!({}))[route.verb.key()] = op;
+    }
+}
+
+#[cfg(test)]
+mod tests;

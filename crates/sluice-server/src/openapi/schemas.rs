@@ -1,0 +1,266 @@
+//! The component schemas of the request and response bodies the route catalogue names. They
+//! describe the bodies' documented fields; answers may carry more.
+
+use serde_json::{Map, Value, json};
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": properties, "required": required})
+}
+
+/// `{"result": <schema>}`: how most answers are wrapped.
+fn result(schema: Value) -> Value {
+    object(json!({"result": schema}), &["result"])
+}
+
+fn list_of(name: &str) -> Value {
+    result(json!({"type": "array", "items": r(name)}))
+}
+
+const STR: &str = "string";
+
+fn s() -> Value {
+    json!({"type": STR})
+}
+
+fn int() -> Value {
+    json!({"type": "integer", "minimum": 0})
+}
+
+fn boolean() -> Value {
+    json!({"type": "boolean"})
+}
+
+fn strings() -> Value {
+    json!({"type": "array", "items": s()})
+}
+
+fn row_state() -> Value {
+    json!({"type": STR, "enum": ["pending", "inserted", "updated", "ignored", "skipped", "error"]})
+}
+
+pub fn components() -> Map<String, Value> {
+    let mut c = Map::new();
+    let mut add = |name: &str, schema: Value| {
+        c.insert(name.to_owned(), schema);
+    };
+    add(
+        "Error",
+        object(
+            json!({
+                "error": object(json!({
+                    "message": s(), "detail": {"type": [STR, "null"]}, "code": s(), "request_id": s(),
+                    "errors": {"type": "array", "items": {"type": "object"}},
+                    "limit": {"type": "object"},
+                }), &["message", "detail", "code", "request_id"]),
+                "status": {"const": "failure"},
+            }),
+            &["error", "status"],
+        ),
+    );
+    add(
+        "FieldError",
+        object(
+            json!({"code": s(), "field": s(), "message": s(), "path": {"type": STR, "description": "JSON Pointer into the payload"}}),
+            &["code", "field", "message"],
+        ),
+    );
+    add(
+        "ImportRow",
+        json!({"type": "object", "description": "One payload: field names (or nested objects read through the integration's JSON Pointer paths) and values",
+            "additionalProperties": true}),
+    );
+    add(
+        "ImportRecords",
+        object(json!({"records": {"type": "array", "minItems": 1, "items": r("ImportRow")}}), &["records"]),
+    );
+    add(
+        "ImportResult",
+        object(
+            json!({
+                "transform_map": s(), "table": s(), "display_name": s(), "display_value": s(),
+                "record_link": s(), "status": row_state(), "sys_id": s(), "staging_sys_id": s(),
+                "status_message": s(), "error_message": s(),
+                "errors": {"type": "array", "items": r("FieldError")},
+            }),
+            &["transform_map", "table", "status", "sys_id", "staging_sys_id"],
+        ),
+    );
+    add(
+        "ImportSetResponse",
+        object(
+            json!({"import_set": s(), "staging_table": s(), "result": {"type": "array", "items": r("ImportResult")}}),
+            &["import_set", "staging_table", "result"],
+        ),
+    );
+    add(
+        "ImportRowShow",
+        object(
+            json!({"import_set": s(), "staging_table": s(), "result": {"type": "array", "items": r("ImportResult")},
+                "row": r("Record"), "payload": s()}),
+            &["import_set", "staging_table", "result", "row"],
+        ),
+    );
+    add(
+        "BulkAccepted",
+        object(
+            json!({"import_set_id": s(), "multi_import_set_id": s(),
+                "import_set": {"type": STR, "description": "sysparm_sluice_sync=true only"},
+                "staging_table": {"type": STR, "description": "sysparm_sluice_sync=true only"},
+                "result": {"type": "array", "items": r("ImportResult"), "description": "sysparm_sluice_sync=true only"}}),
+            &["import_set_id", "multi_import_set_id"],
+        ),
+    );
+    add(
+        "ImportSetProgress",
+        result(object(
+            json!({
+                "import_set_id": s(), "number": s(), "multi_import_set_id": s(), "staging_table": s(),
+                "integration": s(), "mode": s(), "state": s(), "created_on": s(), "complete": boolean(),
+                "total": int(), "pending": int(), "inserted": int(), "updated": int(), "ignored": int(),
+                "skipped": int(), "error": int(), "limit": int(), "offset": int(),
+                "rows": {"type": "array", "items": object(json!({
+                    "staging_sys_id": s(), "row": int(), "state": row_state(), "integration_version": s(),
+                    "target_table": s(), "target_sys_id": s(), "display_value": s(), "record_link": s(),
+                    "status_message": s(), "error_message": s(), "errors": {"type": "array", "items": r("FieldError")},
+                }), &["staging_sys_id", "state"])},
+            }),
+            &["import_set_id", "number", "complete", "total", "rows"],
+        )),
+    );
+    add(
+        "Record",
+        json!({"type": "object", "description": "Field names and values in ServiceNow's wire form (strings; references as {link, value}; with sysparm_display_value=all, {display_value, value})",
+            "additionalProperties": true}),
+    );
+    add(
+        "RecordInput",
+        json!({"type": "object", "description": "Field names and values to set", "additionalProperties": true}),
+    );
+    add("RecordResponse", result(r("Record")));
+    add("RecordList", list_of("Record"));
+    add(
+        "BatchRequest",
+        object(
+            json!({"batch_request_id": s(), "rest_requests": {"type": "array", "items": object(json!({
+                "id": s(), "method": s(), "url": s(),
+                "headers": {"type": "array", "items": object(json!({"name": s(), "value": s()}), &["name", "value"])},
+                "body": {"type": STR, "description": "base64"},
+            }), &["id", "method", "url"])}}),
+            &["rest_requests"],
+        ),
+    );
+    add(
+        "BatchResponse",
+        object(
+            json!({"batch_request_id": s(), "serviced_requests": {"type": "array", "items": object(json!({
+                "id": s(), "status_code": int(), "status_text": s(), "headers": {"type": "array"},
+                "body": {"type": STR, "description": "base64"}, "execution_time": int(),
+            }), &["id", "status_code", "body"])}, "unserviced_requests": strings()}),
+            &["serviced_requests", "unserviced_requests"],
+        ),
+    );
+    add("Health", object(json!({"status": s()}), &["status"]));
+    add("Text", s());
+    add("JsonSchema", json!({"type": "object", "description": "A JSON Schema (draft 2020-12) document"}));
+    add("OpenApiDocument", json!({"type": "object", "description": "An OpenAPI 3.1 document"}));
+    add(
+        "Integration",
+        object(
+            json!({
+                "name": s(), "description": s(), "version": s(), "staging_table": s(), "target_table": s(),
+                "endpoint": s(), "transform_map": s(), "contact": {"type": ["object", "null"]},
+                "accounts": strings(), "networks": strings(), "protocols": strings(),
+                "fields": {"type": "array", "items": {"type": "object"}},
+            }),
+            &["name", "version", "staging_table", "target_table", "endpoint"],
+        ),
+    );
+    add("IntegrationList", list_of("Integration"));
+    add("IntegrationResponse", result(r("Integration")));
+    add(
+        "ReloadResult",
+        result(object(
+            json!({"reloaded": boolean(), "integrations": {"type": "array", "items": r("Integration")}}),
+            &["reloaded"],
+        )),
+    );
+    add(
+        "DryRunResponse",
+        result(
+            json!({"type": "object", "description": "What would happen: the action (insert or update of which record) and the resulting values, or every error"}),
+        ),
+    );
+    add("ReplayRequest", object(json!({"state": s(), "since": s()}), &[]));
+    add(
+        "ReplayResponse",
+        result(object(
+            json!({"integration": s(), "version": s(), "state": s(), "since": {"type": [STR, "null"]},
+                "matched": int(), "replayed": int(), "not_replayed": int(), "inserted": int(), "updated": int(),
+                "ignored": int(), "skipped": int(), "error": int()}),
+            &["integration", "matched", "replayed"],
+        )),
+    );
+    add(
+        "PurgeResponse",
+        result(object(
+            json!({"retention_days": int(), "before": s(), "rows": int(), "import_sets": int()}),
+            &["rows", "import_sets"],
+        )),
+    );
+    add(
+        "Submission",
+        object(
+            json!({"received": s(), "integration": s(), "staging_table": s(), "staging_sys_id": s(),
+                "state": row_state(), "target_sys_id": s(), "number": s(), "status_message": s(),
+                "errors": {"type": "array", "items": r("FieldError")}, "integration_version": s()}),
+            &["received", "integration", "staging_sys_id", "state"],
+        ),
+    );
+    add("SubmissionList", list_of("Submission"));
+    add(
+        "Token",
+        object(
+            json!({"id": s(), "label": s(), "created_on": s(), "created_by": s(),
+                "token": {"type": STR, "description": "The secret: only in the answer that creates it"}}),
+            &["id", "label", "created_on"],
+        ),
+    );
+    add(
+        "Account",
+        object(
+            json!({"name": s(), "sys_id": s(), "roles": strings(), "active": boolean(), "web_service_only": boolean(),
+                "password": {"type": STR, "description": "A generated password: only in the answer that sets it"},
+                "tokens": {"type": "array", "items": r("Token")}}),
+            &["name", "sys_id", "roles", "active"],
+        ),
+    );
+    add("AccountList", list_of("Account"));
+    add("AccountResponse", result(r("Account")));
+    add(
+        "NewAccount",
+        json!({"type": "object", "additionalProperties": false, "required": ["name", "roles"],
+            "properties": {"name": s(), "roles": strings(), "password": s(), "web_service_only": boolean()}}),
+    );
+    add(
+        "AccountUpdate",
+        json!({"type": "object", "additionalProperties": false,
+            "properties": {"active": boolean(), "roles": strings(), "web_service_only": boolean()}}),
+    );
+    add("PasswordRotation", json!({"type": "object", "additionalProperties": false, "properties": {"password": s()}}));
+    add("NewToken", json!({"type": "object", "additionalProperties": false, "properties": {"label": s()}}));
+    add("TokenList", list_of("Token"));
+    add("TokenResponse", result(r("Token")));
+    add(
+        "AdminAuditEntry",
+        object(
+            json!({"id": int(), "created_on": s(), "actor": s(), "action": s(), "target": s(), "details": {}}),
+            &["id", "created_on", "actor", "action", "target"],
+        ),
+    );
+    add("AdminAuditList", list_of("AdminAuditEntry"));
+    c
+}

@@ -1,0 +1,138 @@
+//! `GET /api/sluice/v1/openapi.json`: a structurally valid OpenAPI 3.1 document, the same as the
+//! checked-in snapshot for the built-in integration (`SLUICE_UPDATE_SNAPSHOTS=1` rewrites it),
+//! agreeing route for route and method for method with what the server answers.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn snapshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/snapshots/openapi.json")
+}
+
+/// Every `$ref` in the document resolves inside it.
+fn assert_refs_resolve(doc: &Value, value: &Value) {
+    match value {
+        Value::Object(o) => {
+            for (k, v) in o {
+                if k == "$ref" {
+                    let target = v.as_str().expect("a $ref is a string");
+                    let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("non-local $ref {target}"));
+                    assert!(doc.pointer(pointer).is_some(), "$ref {target} resolves to nothing");
+                } else {
+                    assert_refs_resolve(doc, v);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| assert_refs_resolve(doc, v)),
+        _ => {}
+    }
+}
+
+fn assert_well_formed(doc: &Value) {
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() > 30, "{} paths", paths.len());
+    for (path, item) in paths {
+        assert!(path.starts_with('/'), "{path}");
+        for (method, op) in item.as_object().unwrap() {
+            assert!(METHODS.contains(&method.as_str()), "{path}: {method}");
+            assert!(op["operationId"].is_string(), "{method} {path}");
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path}: no success response");
+        }
+    }
+    assert_refs_resolve(doc, doc);
+}
+
+async fn document(s: &Server) -> Value {
+    let (status, doc) = s.get("/api/sluice/v1/openapi.json").await;
+    assert_eq!(status, 200, "{doc}");
+    doc
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_matches_the_snapshot() {
+    let s = Server::start();
+    let doc = document(&s).await;
+    assert_well_formed(&doc);
+    // The built-in integration's payload schema, referenced from its own import path.
+    let op = &doc["paths"][format!("/api/now/import/{STAGING}")]["post"];
+    assert_eq!(
+        op["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        format!("#/components/schemas/payload.{STAGING}")
+    );
+    let (_, schema) = s.get(&format!("/api/sluice/v1/integrations/{STAGING}/schema.json")).await;
+    assert_eq!(
+        doc["components"]["schemas"][format!("payload.{STAGING}")]["properties"],
+        schema["properties"],
+        "the same schema as schema.json"
+    );
+
+    let path = snapshot_path();
+    if std::env::var_os("SLUICE_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(&path).expect("snapshot (run with SLUICE_UPDATE_SNAPSHOTS=1 to create it)");
+    let expected: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        expected == doc,
+        "openapi.json differs from {}; review and run with SLUICE_UPDATE_SNAPSHOTS=1",
+        path.display()
+    );
+}
+
+/// Each documented operation reaches a handler (unauthenticated: 401, never the 400 of an
+/// unknown path or the 405 of an unknown method); every method the document leaves out of a
+/// path is answered 405. Path parameters get placeholder values.
+#[tokio::test]
+async fn every_documented_route_is_served_and_nothing_else_on_its_paths() {
+    let s = Server::start();
+    let doc = document(&s).await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "0123456789abcdef0123456789abcdef" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in METHODS {
+            let request = s.http.request(method.to_uppercase().parse().unwrap(), s.url(&concrete));
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            match item.get(method) {
+                Some(op) => {
+                    let expected = if op["x-sluice-auth"] == "public" { 200 } else { 401 };
+                    assert_eq!(status, expected, "{method} {path}: {body}");
+                    checked += 1;
+                }
+                None => assert_eq!(status, 405, "{method} {path} is not documented but answered {status}: {body}"),
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} operations");
+}
+
+#[tokio::test]
+async fn any_account_reads_it_but_only_with_the_integrations_it_may_see() {
+    let s = Server::start();
+    let password = s.add_account("reader", &["itil"]);
+    let r =
+        s.http.get(s.url("/api/sluice/v1/openapi.json")).basic_auth("reader", Some(&password)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert_well_formed(&doc);
+    assert!(doc["components"]["schemas"].get(format!("payload.{STAGING}")).is_none(), "not bound to it");
+    assert!(doc["paths"].get(format!("/api/now/import/{STAGING}")).is_none());
+    assert!(doc["paths"].get("/api/now/import/{table}").is_some());
+
+    let r = s.http.get(s.url("/api/sluice/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
