@@ -13,6 +13,7 @@ pub mod query;
 pub mod rules;
 pub mod schema;
 pub mod staging;
+pub mod stats;
 pub mod tables;
 pub mod transform;
 pub mod validate;

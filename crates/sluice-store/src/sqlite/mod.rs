@@ -9,6 +9,7 @@ mod import;
 mod migrate;
 mod query;
 mod records;
+mod stats;
 mod table_write;
 mod writer;
 
@@ -27,8 +28,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
-    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, Store, StoreError, StoredRow,
-    TableWrite, TokenMatch, WriteResult,
+    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, StatsDelta, StatsFilter,
+    StatsTotal, Store, StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -312,6 +313,17 @@ impl Store for SqliteStore {
 
     async fn add_account(&self, account: NewAccount) -> Result<Account> {
         self.enqueue(|tx| Job::AddAccount(account, tx)).await
+    }
+
+    async fn add_stats(&self, deltas: Vec<StatsDelta>) -> Result<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        self.enqueue(|tx| Job::AddStats(deltas, tx)).await
+    }
+
+    async fn stats(&self, filter: StatsFilter) -> Result<Vec<StatsTotal>> {
+        self.read(move |c| stats::read(c, &filter)).await
     }
 
     async fn close(&self) {
