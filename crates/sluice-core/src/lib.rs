@@ -9,6 +9,7 @@ pub mod id;
 pub mod incident;
 pub mod integration;
 pub mod number;
+pub mod payload;
 pub mod query;
 pub mod rules;
 pub mod schema;

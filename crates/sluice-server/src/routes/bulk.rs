@@ -160,6 +160,7 @@ pub async fn insert_multiple(
             // The worker got to the row first, or it failed in the store: report what is stored.
             None => stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?,
         };
+        crate::observe::note_row(outcome.state, &outcome.errors);
         result.push(result_entry(&integration, &outcome, &base));
     }
     // Rows that failed in the store stay pending for the worker.

@@ -9,6 +9,7 @@ pub mod health;
 pub mod import;
 pub mod integrations;
 pub mod publish;
+pub mod stats;
 pub mod submissions;
 pub mod table;
 
@@ -52,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/sluice/v1/integrations/{name}/schema.json", get(publish::schema))
         .route("/api/sluice/v1/integrations/{name}/plan", get(publish::plan))
         .route("/api/sluice/v1/integrations/{name}/validate", axum::routing::post(publish::validate))
+        .route("/api/sluice/v1/integrations/{name}/stats", get(stats::integration))
+        .route("/api/sluice/v1/accounts/{name}/stats", get(stats::account))
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -327,6 +327,7 @@ async fn import_through_table(
     let object = body_object(&state.config, headers, &body)?;
     let actor = actor(caller);
     let outcome = crate::intake::import_row(state, &integration, actor, JsonObject { raw: body, object }, None).await?;
+    crate::observe::note_row(outcome.state, &outcome.errors);
     let row = state
         .store
         .get(integration.staging.clone(), outcome.staging_sys_id.to_string())
