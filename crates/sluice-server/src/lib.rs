@@ -239,6 +239,7 @@ pub fn app(state: AppState) -> Router {
         throttle: state.throttle.clone(),
         trusted_proxies: Arc::new(state.config.trusted_proxies.clone()),
         stats: state.stats.clone(),
+        state: state.clone(),
     };
     routes::router()
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -99,6 +99,18 @@ pub struct Tracking {
     pub throttle: Arc<crate::throttle::Throttle>,
     pub trusted_proxies: Arc<Vec<sluice_core::account::IpNet>>,
     pub stats: Arc<crate::stats::StatsRecorder>,
+    /// To find the integration a request's path names.
+    pub state: crate::AppState,
+}
+
+/// The integration whose staging table a ServiceNow API path names (import or table API), so
+/// that requests refused before their handler (401, 429) count for it too.
+fn integration_in_path(state: &crate::AppState, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/now/")?;
+    let rest = rest.strip_prefix("v1/").or_else(|| rest.strip_prefix("v2/")).unwrap_or(rest);
+    let rest = rest.strip_prefix("import/").or_else(|| rest.strip_prefix("table/"))?;
+    let table = rest.split('/').next()?;
+    state.registry().integrations.get(table).map(|i| i.name().to_owned())
 }
 
 pub async fn track(State(tracking): State<Tracking>, mut request: Request, next: Next) -> Response {
@@ -106,6 +118,7 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
     let started = Instant::now();
     let id = new_request_id();
     let slot = RequestSlot::default();
+    slot.0.lock().expect("request slot").integration = integration_in_path(&tracking.state, request.uri().path());
     request.extensions_mut().insert(slot.clone());
     let method = request.method().clone();
     // An inner batch request carries the batch's client address; others are resolved here.
