@@ -7,6 +7,7 @@ mod bulk;
 mod durability;
 mod errors;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod import;
 mod integrations;

@@ -244,6 +244,7 @@ pub fn app(state: AppState) -> Router {
     routes::router()
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.config.max_query_bytes, receive::limit_query))
+        .layer(axum::middleware::from_fn_with_state(state.config.clone(), receive::limit_declared_length))
         .layer(axum::middleware::from_fn_with_state(state.config.max_header_bytes, receive::limit_headers))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(tracking, observe::track))

@@ -145,7 +145,7 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
                     return ApiError::RateLimited(refusal).into_response();
                 }
                 match tokio::time::timeout(limit, next.run(request)).await {
-                    Ok(response) => response,
+                    Ok(response) => enveloped(response),
                     Err(_) => ApiError::Timeout.into_response(),
                 }
             }),
@@ -174,6 +174,27 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
         "request"
     );
     response
+}
+
+/// An error answered by the framework rather than by sluice (an extractor's rejection, such as
+/// a path segment that is not UTF-8) gets sluice's envelope too, with the same status.
+fn enveloped(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<ErrorCode>().is_some() {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => ApiError::NoSuchResource,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(0),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+        s if s.is_server_error() => ApiError::Internal(format!("unexpected {s} from the framework")),
+        _ => ApiError::InvalidParameter(format!("the request was refused ({status})")),
+    };
+    let mut out = error.into_response();
+    *out.status_mut() = status;
+    out
 }
 
 /// The statistics of one finished request: who, which integration, and its counters.

@@ -13,6 +13,8 @@ use sluice_core::payload::{self, PayloadError};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use std::sync::Arc;
+
 use crate::error::ApiError;
 use crate::{AppState, ServerConfig};
 
@@ -78,6 +80,22 @@ pub fn parse_object(config: &ServerConfig, raw: &[u8]) -> Result<Map<String, Val
 pub async fn limit_query(State(max): State<usize>, request: Request, next: Next) -> Response {
     if request.uri().query().is_some_and(|q| q.len() > max) {
         return ApiError::QueryTooLong(max).into_response();
+    }
+    next.run(request).await
+}
+
+/// Middleware: a body whose declared `Content-Length` is over the limit (`--max-body-bytes`, or
+/// `--max-bulk-body-bytes` for `insertMultiple`) is refused with 413 at once, without waiting
+/// for bytes that may never come.
+pub async fn limit_declared_length(State(config): State<Arc<ServerConfig>>, request: Request, next: Next) -> Response {
+    let limit = if request.uri().path().ends_with("/insertMultiple") {
+        config.max_bulk_body_bytes
+    } else {
+        config.max_body_bytes
+    };
+    let declared = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > limit as u64) {
+        return ApiError::BodyTooLarge(limit).into_response();
     }
     next.run(request).await
 }
