@@ -3,6 +3,7 @@
 
 mod accounts;
 mod accounts_admin;
+mod brute_force;
 mod bulk;
 mod durability;
 mod errors;
