@@ -58,7 +58,9 @@ async fn a_thousand_wrong_passwords_are_throttled_and_cost_bounded_cpu() {
     let elapsed = started.elapsed();
     let cpu = cpu_ticks(s.pid()) - cpu_before;
     let verified = counter(&metrics().await, "sluice_argon2_verifications_total") - before;
-    eprintln!("brute force: {unauthorized} x 401, {throttled} x 429, {verified} argon2 runs, {cpu} CPU ticks, {elapsed:?}");
+    eprintln!(
+        "brute force: {unauthorized} x 401, {throttled} x 429, {verified} argon2 runs, {cpu} CPU ticks, {elapsed:?}"
+    );
     // Five free failures, the sixth sets the lock; then one try per expired (doubling) lock.
     assert!(throttled >= 980, "{unauthorized} refused, {throttled} throttled in {elapsed:?}");
     assert_eq!(unauthorized as u64, verified, "every 401 ran argon2 once, no 429 did");

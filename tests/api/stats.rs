@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -406,4 +407,37 @@ async fn statistics_match_a_scripted_mix_of_a_thousand_requests_exactly() {
 fn sluice_default_definition() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/sluice-core/integrations/u_incident_import.toml");
     std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test]
+async fn rows_of_an_asynchronous_bulk_load_count_once_the_worker_settles_them() {
+    let s = Server::start();
+    let pw = s.add_account("bulk.sender", &["import_set_loader"]);
+    let records = json!({"records": [
+        {"u_short_description": "one"}, {"u_short_description": "two"}, {"u_description": "no short description"}]});
+    let r = s
+        .http
+        .post(s.url("/api/now/import/u_incident_import/insertMultiple"))
+        .basic_auth("bulk.sender", Some(&pw))
+        .json(&records)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["import_set_id"].as_str().unwrap().to_owned();
+    // The worker counts each row when it settles it (after its commit): wait for all three.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (_, body) = s.get("/api/sluice/v1/accounts/bulk.sender/stats").await;
+        let t = Tally::from_json(&body["result"]);
+        if t.inserted + t.error >= 3 || Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (_, progress) = s.get(&format!("/api/sluice/v1/import_sets/{id}?limit=0")).await;
+    assert_eq!(progress["result"]["pending"], 0, "{progress}");
+    let t = Tally::from_json(&body["result"]);
+    assert_eq!((t.received, t.inserted, t.error), (1, 2, 1), "{body}");
+    assert_eq!(t.errors_by_code, BTreeMap::from([("field_required".to_owned(), 1)]));
 }

@@ -263,7 +263,18 @@ async fn work_once(
             };
             let (outcomes, next) =
                 tokio::join!(process_logged(store, integration, &work, RowState::Pending, None), next);
-            let processed = outcomes?.iter().filter(|o| o.is_some()).count();
+            let outcomes = outcomes?;
+            // Rows staged by insertMultiple count for the account that sent them once settled.
+            for (outcome, w) in outcomes.iter().zip(&work) {
+                if let Some(o) = outcome {
+                    state.stats.record(&crate::stats::Event {
+                        account: w.actor.user_name.clone(),
+                        integration: integration.name().to_owned(),
+                        metrics: crate::stats::row_metrics(o.state, &o.errors),
+                    });
+                }
+            }
+            let processed = outcomes.iter().filter(|o| o.is_some()).count();
             tracing::debug!(integration = %integration.name(), rows = rows.len(), processed, "bulk batch");
             done += processed;
             (rows, work) = next?;

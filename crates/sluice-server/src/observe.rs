@@ -34,8 +34,8 @@ struct Noted {
     attempted: Option<String>,
     route: Option<String>,
     integration: Option<String>,
-    /// Each imported row's outcome and its distinct error codes.
-    rows: Vec<(RowState, Vec<String>)>,
+    /// The counters of each imported row ([`crate::stats::row_metrics`]).
+    rows: Vec<String>,
 }
 
 /// Filled in while the request is served so its log line and statistics name the route, the
@@ -69,10 +69,8 @@ pub fn note_integration(name: &str) {
 
 /// One imported row's outcome and the codes of its errors.
 pub fn note_row(state: RowState, errors: &[sluice_core::validate::FieldError]) {
-    let mut codes: Vec<String> = errors.iter().map(|e| e.code.as_str().to_owned()).collect();
-    codes.sort();
-    codes.dedup();
-    with_slot(|n| n.rows.push((state, codes)));
+    let metrics = crate::stats::row_metrics(state, errors);
+    with_slot(|n| n.rows.extend(metrics));
 }
 
 /// Runs after routing (as a route layer) to note which route matched.
@@ -209,20 +207,7 @@ fn event(noted: &Noted, status: StatusCode, code: Option<&'static str>, latency:
             metrics.push(metric::ERROR.into());
             metrics.push(format!("{}{}", metric::ERROR_PREFIX, code.unwrap_or("http_error")));
         }
-        _ => {
-            for (state, codes) in &noted.rows {
-                let name = match state {
-                    RowState::Inserted => metric::INSERTED,
-                    RowState::Updated => metric::UPDATED,
-                    RowState::Ignored => metric::IGNORED,
-                    RowState::Skipped => metric::SKIPPED,
-                    RowState::Error => metric::ERROR,
-                    RowState::Pending => continue,
-                };
-                metrics.push(name.into());
-                metrics.extend(codes.iter().map(|c| format!("{}{c}", metric::ERROR_PREFIX)));
-            }
-        }
+        _ => metrics.extend(noted.rows.iter().cloned()),
     }
     crate::stats::Event { account, integration: noted.integration.clone().unwrap_or_default(), metrics }
 }

@@ -8,13 +8,31 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sluice_core::stats::Summary;
+use sluice_core::staging::RowState;
+use sluice_core::stats::{Summary, metric};
+use sluice_core::validate::FieldError;
 use sluice_store::{StatsDelta, StatsFilter, StatsTotal, Store, StoreError};
 
 /// How often pending deltas are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Most distinct pending keys before new ones are dropped (the database is down for long).
 const MAX_PENDING: usize = 200_000;
+
+/// The counters one imported row adds to: its outcome and, for an error, each distinct code.
+pub fn row_metrics(state: RowState, errors: &[FieldError]) -> Vec<String> {
+    let name = match state {
+        RowState::Inserted => metric::INSERTED,
+        RowState::Updated => metric::UPDATED,
+        RowState::Ignored => metric::IGNORED,
+        RowState::Skipped => metric::SKIPPED,
+        RowState::Error => metric::ERROR,
+        RowState::Pending => return Vec::new(),
+    };
+    let mut codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    std::iter::once(name.to_owned()).chain(codes.into_iter().map(|c| format!("{}{c}", metric::ERROR_PREFIX))).collect()
+}
 
 /// One finished request: whom it is counted for and which counters it adds one to.
 #[derive(Debug, Clone, PartialEq, Eq)]

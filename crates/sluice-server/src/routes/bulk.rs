@@ -156,11 +156,13 @@ pub async fn insert_multiple(
     let mut result = Vec::with_capacity(outcomes.len());
     for (outcome, w) in outcomes.into_iter().zip(&work) {
         let outcome = match outcome {
-            Some(o) => o,
+            Some(o) => {
+                crate::observe::note_row(o.state, &o.errors);
+                o
+            }
             // The worker got to the row first, or it failed in the store: report what is stored.
             None => stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?,
         };
-        crate::observe::note_row(outcome.state, &outcome.errors);
         result.push(result_entry(&integration, &outcome, &base));
     }
     // Rows that failed in the store stay pending for the worker.
