@@ -135,6 +135,7 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
         Some(ip) if !health_check => tracking.throttle.check_ip(ip).err(),
         _ => None,
     };
+    let max_body = tracking.state.config.max_body_bytes;
     let mut response = REQUEST_ID
         .scope(
             id.clone(),
@@ -143,7 +144,7 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
                     return ApiError::RateLimited(refusal).into_response();
                 }
                 match tokio::time::timeout(limit, next.run(request)).await {
-                    Ok(response) => enveloped(response),
+                    Ok(response) => enveloped(response, max_body),
                     Err(_) => ApiError::Timeout.into_response(),
                 }
             }),
@@ -176,7 +177,7 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
 
 /// An error answered by the framework rather than by sluice (an extractor's rejection, such as
 /// a path segment that is not UTF-8) gets sluice's envelope too, with the same status.
-fn enveloped(response: Response) -> Response {
+fn enveloped(response: Response, max_body: usize) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<ErrorCode>().is_some() {
         return response;
@@ -184,7 +185,7 @@ fn enveloped(response: Response) -> Response {
     let error = match status {
         StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => ApiError::NoSuchResource,
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(0),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(max_body),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
         StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
         s if s.is_server_error() => ApiError::Internal(format!("unexpected {s} from the framework")),

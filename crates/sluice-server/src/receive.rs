@@ -105,7 +105,8 @@ pub async fn limit_declared_length(State(config): State<Arc<ServerConfig>>, requ
 /// authentication. Far larger headers never get here: hyper refuses them itself (see
 /// `crate::serve`).
 pub async fn limit_headers(State(max): State<usize>, request: Request, next: Next) -> Response {
-    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let target = request.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = request.method().as_str().len() + target + 12;
     let headers: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if line + headers > max {
         return ApiError::HeadersTooLarge(max).into_response();
