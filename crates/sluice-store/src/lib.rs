@@ -436,6 +436,8 @@ pub trait Store: Send + Sync + 'static {
     async fn add_stats(&self, deltas: Vec<StatsDelta>) -> Result<()>;
     /// Sums the counters matching `filter` per account, integration and name, ordered by them.
     async fn stats(&self, filter: StatsFilter) -> Result<Vec<StatsTotal>>;
+    /// Deletes the counters of minutes before `before_minute` (unix minutes); returns how many.
+    async fn purge_stats(&self, before_minute: i64) -> Result<u64>;
     /// Finishes queued writes and stops the writer.
     async fn close(&self);
 }

@@ -970,6 +970,13 @@ mod contract {
         assert_eq!(store.stats(desk).await.expect("stats").len(), 1);
         let nobody = StatsFilter { account: Some("nobody".into()), ..StatsFilter::default() };
         assert!(store.stats(nobody).await.expect("stats").is_empty());
+
+        // Retention: minutes before the cut go, the rest stays.
+        assert_eq!(store.purge_stats(101).await.expect("purge"), 2);
+        let left = store.stats(StatsFilter::default()).await.expect("stats");
+        assert_eq!(total(&left, "alerts", "received"), Some((1, 6_060_000, 6_060_000)));
+        assert_eq!(total(&left, "desk", "received"), Some((4, 6_060_500, 6_061_000)));
+        assert_eq!(store.purge_stats(101).await.expect("purge"), 0);
     }
 
     pub async fn purge_keeps_pending_rows<S: Store + ?Sized>(store: &S) {

@@ -326,6 +326,10 @@ impl Store for SqliteStore {
         self.read(move |c| stats::read(c, &filter)).await
     }
 
+    async fn purge_stats(&self, before_minute: i64) -> Result<u64> {
+        self.enqueue(|tx| Job::PurgeStats(before_minute, tx)).await
+    }
+
     async fn close(&self) {
         drop(self.writer.lock().expect("writer lock").take());
         let handle = self.writer_thread.lock().expect("writer lock").take();

@@ -20,6 +20,11 @@ pub fn add(conn: &Connection, deltas: &[StatsDelta]) -> rusqlite::Result<()> {
     Ok(())
 }
 
+pub fn purge(conn: &Connection, before_minute: i64) -> rusqlite::Result<u64> {
+    let n = conn.prepare_cached("DELETE FROM sluice_stats WHERE minute < ?1")?.execute([before_minute])?;
+    Ok(n as u64)
+}
+
 pub fn read(conn: &Connection, filter: &StatsFilter) -> rusqlite::Result<Vec<StatsTotal>> {
     // `?2 IS NULL OR account = ?2`: one statement for every filter, values always bound.
     let mut stmt = conn.prepare_cached(

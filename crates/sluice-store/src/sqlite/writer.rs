@@ -30,6 +30,7 @@ pub enum Job {
     Process(Box<ProcessJob>, oneshot::Sender<Result<Option<ImportOutcome>>>),
     PurgeStaging(Arc<TableSchema>, sluice_core::DateTime, u64, oneshot::Sender<Result<PurgeReport>>),
     AddStats(Vec<StatsDelta>, oneshot::Sender<Result<()>>),
+    PurgeStats(i64, oneshot::Sender<Result<u64>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -88,6 +89,7 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
         (Job::Process(_, tx), Done::Process(r)) => send(tx, r, commit_error),
         (Job::PurgeStaging(.., tx), Done::PurgeStaging(r)) => send(tx, r, commit_error),
         (Job::AddStats(_, tx), Done::AddStats(r)) => send(tx, r, commit_error),
+        (Job::PurgeStats(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
 }
@@ -162,6 +164,7 @@ fn fail(job: Job, msg: &str) {
         Job::Process(_, tx) => drop(tx.send(Err(err()))),
         Job::PurgeStaging(.., tx) => drop(tx.send(Err(err()))),
         Job::AddStats(_, tx) => drop(tx.send(Err(err()))),
+        Job::PurgeStats(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -180,6 +183,7 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::Process(..) => Done::Process(Err(e())),
             Job::PurgeStaging(..) => Done::PurgeStaging(Err(e())),
             Job::AddStats(..) => Done::AddStats(Err(e())),
+            Job::PurgeStats(..) => Done::Purge(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -223,6 +227,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Done::ChangeAccount(guarded("account change", || accounts::change_account(conn, catalog, change)))
         }
         Job::AddStats(deltas, _) => Done::AddStats(guarded("statistics", || Ok(stats::add(conn, deltas)?))),
+        Job::PurgeStats(before, _) => Done::Purge(guarded("statistics purge", || Ok(stats::purge(conn, *before)?))),
         Job::AdminAudit(entry, _) => {
             Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
         }
