@@ -429,3 +429,41 @@ async fn batch_tricks_are_left_unserviced() {
     assert_eq!(body["unserviced_requests"].as_array().unwrap().len(), 8, "{body}");
     assert_eq!(snapshot(&s).await, before);
 }
+
+/// SQL in encoded queries, field lists and field filters: ServiceNow reads queries leniently
+/// (unknown fields and unreadable terms are dropped), so these answer 200, but match nothing
+/// they should not and change nothing.
+#[tokio::test]
+async fn sql_in_queries_and_field_lists_is_only_ever_data() {
+    let s = Server::start();
+    for i in 0..3 {
+        let (status, _) = s.import(json!({"u_short_description": format!("keep {i}")})).await;
+        assert_eq!(status, 201);
+    }
+    let before = snapshot(&s).await;
+    let cases = [
+        ("sysparm_query", "short_description=x' OR '1'='1", 0),
+        ("sysparm_query", "short_description=keep 0'; DROP TABLE incident;--", 0),
+        ("sysparm_query", "short_descriptionLIKE%' OR 1=1 --", 0),
+        ("sysparm_query", "numberIN'),(SELECT password_hash FROM sys_user", 0),
+        ("sysparm_query", "ORDERBYshort_description; DROP TABLE incident", 3),
+        ("sysparm_query", "caller_id.password_hash!=x", 3),
+        ("short_description", "keep 1' OR '1'='1", 0),
+        ("sysparm_fields", "number,(SELECT password_hash FROM sys_user),short_description", 3),
+    ];
+    for (key, value, expected) in cases {
+        let encoded: String = value
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        let url = s.url(&format!("/api/now/table/incident?{key}={encoded}&sysparm_limit=100"));
+        let r = s.admin(s.http.get(url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{key}={value}");
+        let body: Value = r.json().await.unwrap();
+        let rows = body["result"].as_array().unwrap();
+        assert_eq!(rows.len(), expected, "{key}={value}: {body}");
+        let text = body.to_string();
+        assert!(!text.contains("argon2"), "{key}={value} leaked a hash: {text}");
+    }
+    assert_eq!(snapshot(&s).await, before);
+}
