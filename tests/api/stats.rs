@@ -441,3 +441,28 @@ async fn rows_of_an_asynchronous_bulk_load_count_once_the_worker_settles_them() 
     assert_eq!((t.received, t.inserted, t.error), (1, 2, 1), "{body}");
     assert_eq!(t.errors_by_code, BTreeMap::from([("field_required".to_owned(), 1)]));
 }
+
+#[tokio::test]
+async fn two_nodes_on_one_database_add_up() {
+    let a = Server::start();
+    let b = Server::start_on(&a.data, &[]);
+    for _ in 0..7 {
+        assert_eq!(a.import(json!({"u_short_description": "via a"})).await.0, 201);
+    }
+    for _ in 0..5 {
+        assert_eq!(b.import(json!({"u_short_description": "via b"})).await.0, 201);
+    }
+    // Node b flushes its counters within a second; node a's read flushes its own first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let inserted = loop {
+        let (_, body) = a.get("/api/sluice/v1/integrations/u_incident_import/stats?window=1h").await;
+        let n = body["result"]["inserted"].as_u64().unwrap();
+        if n >= 12 || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(inserted, 12);
+    let (_, from_b) = b.get("/api/sluice/v1/integrations/u_incident_import/stats?window=1h").await;
+    assert_eq!(from_b["result"]["inserted"], 12, "{from_b}");
+}
