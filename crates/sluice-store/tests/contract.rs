@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use sluice_core::account::Role;
+use sluice_core::account::{AccountPolicy, AccountRate, IpNet, Role, parse_network};
 use sluice_core::integration::Integration;
 use sluice_core::query::EncodedQuery;
 use sluice_core::rules::Actor;
@@ -20,7 +20,7 @@ use sluice_core::{DateTime, Record, SysId, staging, transform, validate};
 use sluice_store::sqlite::SqliteOptions;
 use sluice_store::{
     Idempotency, ImportJob, ImportOutcome, ListQuery, NewAccount, Page, ProcessJob, RowFilter, SqliteStore, StageBatch,
-    StagedRecord, StateCounts, Store, StoreError,
+    StagedRecord, StateCounts, StatsDelta, StatsFilter, StatsTotal, Store, StoreError,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -950,6 +950,63 @@ mod contract {
 
     /// Retention: staged rows older than the cut-off are purged unless pending; import sets are
     /// purged once empty; incidents stay.
+    /// Statistics counters: the same key added twice (two nodes, or two flushes) adds up and
+    /// widens first/last seen; reads sum minutes at or after the window start, per account,
+    /// integration and name, filtered by account or integration.
+    pub async fn stats_add_up_per_key_and_sum_over_windows<S: Store + ?Sized>(store: &S) {
+        let d = |minute: i64, account: &str, integration: &str, metric: &str, value: i64, first: i64, last: i64| {
+            StatsDelta {
+                minute,
+                account: account.into(),
+                integration: integration.into(),
+                metric: metric.into(),
+                value,
+                first_seen: first,
+                last_seen: last,
+            }
+        };
+        store.add_stats(vec![]).await.expect("nothing to add");
+        store
+            .add_stats(vec![
+                d(100, "alerts", "u_a", "received", 2, 6_000_100, 6_000_900),
+                d(100, "alerts", "u_a", "error:required", 1, 6_000_200, 6_000_200),
+                d(101, "alerts", "u_a", "received", 1, 6_060_000, 6_060_000),
+                d(101, "desk", "", "received", 4, 6_060_500, 6_061_000),
+            ])
+            .await
+            .expect("add");
+        // Another node flushing the same minute and key.
+        store.add_stats(vec![d(100, "alerts", "u_a", "received", 3, 6_000_050, 6_000_500)]).await.expect("add");
+
+        let total = |t: &[StatsTotal], account: &str, metric: &str| {
+            t.iter().find(|x| x.account == account && x.metric == metric).map(|x| (x.value, x.first_seen, x.last_seen))
+        };
+        let all = store.stats(StatsFilter::default()).await.expect("stats");
+        assert_eq!(all.len(), 3);
+        assert_eq!(total(&all, "alerts", "received"), Some((6, 6_000_050, 6_060_000)));
+        assert_eq!(total(&all, "alerts", "error:required"), Some((1, 6_000_200, 6_000_200)));
+        assert_eq!(total(&all, "desk", "received"), Some((4, 6_060_500, 6_061_000)));
+
+        let recent = store.stats(StatsFilter { since_minute: 101, ..StatsFilter::default() }).await.expect("stats");
+        assert_eq!(total(&recent, "alerts", "received"), Some((1, 6_060_000, 6_060_000)));
+        assert_eq!(total(&recent, "alerts", "error:required"), None);
+
+        let of_a = StatsFilter { integration: Some("u_a".into()), ..StatsFilter::default() };
+        let of_a = store.stats(of_a).await.expect("stats");
+        assert!(of_a.iter().all(|t| t.integration == "u_a" && t.account == "alerts"), "{of_a:?}");
+        let desk = StatsFilter { account: Some("desk".into()), ..StatsFilter::default() };
+        assert_eq!(store.stats(desk).await.expect("stats").len(), 1);
+        let nobody = StatsFilter { account: Some("nobody".into()), ..StatsFilter::default() };
+        assert!(store.stats(nobody).await.expect("stats").is_empty());
+
+        // Retention: minutes before the cut go, the rest stays.
+        assert_eq!(store.purge_stats(101).await.expect("purge"), 2);
+        let left = store.stats(StatsFilter::default()).await.expect("stats");
+        assert_eq!(total(&left, "alerts", "received"), Some((1, 6_060_000, 6_060_000)));
+        assert_eq!(total(&left, "desk", "received"), Some((4, 6_060_500, 6_061_000)));
+        assert_eq!(store.purge_stats(101).await.expect("purge"), 0);
+    }
+
     pub async fn purge_keeps_pending_rows<S: Store + ?Sized>(store: &S) {
         let i = ready(store).await;
         let a = actor();
@@ -1029,6 +1086,7 @@ sqlite_contract!(
     bulk_idempotency_keys_answer_the_first_import_set,
     replay_reruns_stored_rows_in_place,
     purge_keeps_pending_rows,
+    stats_add_up_per_key_and_sum_over_windows,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1077,11 +1135,70 @@ mod account_contract {
     }
 
     pub fn create(roles: &[Role], hash: &str, web_service_only: bool) -> AccountAction {
-        AccountAction::Create { roles: roles.to_vec(), password_hash: hash.into(), web_service_only }
+        AccountAction::Create {
+            roles: roles.to_vec(),
+            password_hash: hash.into(),
+            web_service_only,
+            policy: AccountPolicy::default(),
+        }
     }
 
     pub fn update(active: Option<bool>, roles: Option<&[Role]>, web_service_only: Option<bool>) -> AccountAction {
-        AccountAction::Update { active, roles: roles.map(<[Role]>::to_vec), web_service_only }
+        AccountAction::Update {
+            active,
+            roles: roles.map(<[Role]>::to_vec),
+            web_service_only,
+            networks: None,
+            rate: None,
+        }
+    }
+
+    /// Source networks and a rate limit are stored with the account, changed on their own,
+    /// cleared again, raise the credentials version and are recorded in the admin audit.
+    pub async fn account_policies<S: Store + ?Sized>(store: &S) {
+        let nets: Vec<IpNet> = ["10.0.0.0/8", "2001:db8::/32"].iter().map(|n| parse_network(n).unwrap()).collect();
+        let policy = AccountPolicy { networks: nets.clone(), rate: Some(AccountRate { per_second: 5, burst: 10 }) };
+        let action = AccountAction::Create {
+            roles: vec![Role::ImportSetLoader],
+            password_hash: "$argon2id$x".into(),
+            web_service_only: true,
+            policy: policy.clone(),
+        };
+        let created = apply(store, change("fenced", action, 0)).await.expect("created");
+        assert_eq!(created.policy, policy);
+        assert_eq!(store.account("fenced".into()).await.unwrap().unwrap().policy, policy);
+
+        let only_v6 = vec![nets[1]];
+        let set_networks = AccountAction::Update {
+            active: None,
+            roles: None,
+            web_service_only: None,
+            networks: Some(only_v6.clone()),
+            rate: None,
+        };
+        let changed = apply(store, change("fenced", set_networks, 1)).await.expect("changed");
+        assert_eq!(changed.policy.networks, only_v6);
+        assert_eq!(changed.policy.rate, policy.rate, "the rate is left alone");
+        assert!(changed.credentials_version > created.credentials_version);
+
+        let clear = AccountAction::Update {
+            active: None,
+            roles: None,
+            web_service_only: None,
+            networks: Some(vec![]),
+            rate: Some(None),
+        };
+        let cleared = apply(store, change("fenced", clear, 2)).await.expect("cleared");
+        assert_eq!(cleared.policy, AccountPolicy::default());
+        assert_eq!(store.account("fenced".into()).await.unwrap().unwrap().policy, AccountPolicy::default());
+
+        let (audit, _) = store.admin_audit(10, 0).await.expect("audit");
+        assert_eq!(audit[0].details["rate"], json!({"from": {"per_second": 5, "burst": 10}, "to": null}));
+        assert_eq!(
+            audit[1].details["networks"],
+            json!({"from": ["10.0.0.0/8", "2001:db8::/32"], "to": ["2001:db8::/32"]})
+        );
+        assert_eq!(audit[2].details["networks"], json!(["10.0.0.0/8", "2001:db8::/32"]));
     }
 
     async fn apply<S: Store + ?Sized>(store: &S, c: AccountChange) -> Option<sluice_core::account::Account> {
@@ -1329,6 +1446,7 @@ macro_rules! sqlite_account_contract {
 }
 
 sqlite_account_contract!(
+    account_policies,
     account_changes_raise_the_credentials_version,
     the_last_active_admin_stays,
     deleting_keeps_the_user_record,
