@@ -8,7 +8,9 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use clap::{ArgAction, Subcommand};
 use sluice_core::DateTime;
-use sluice_core::account::{Account, Password, Role, UserName, format_roles};
+use sluice_core::account::{
+    Account, AccountPolicy, AccountRate, IpNet, Password, Role, UserName, format_networks, format_roles, parse_network,
+};
 use sluice_core::tables::{self, Catalog};
 use sluice_server::hash_password;
 use sluice_store::sqlite::SqliteOptions;
@@ -30,6 +32,22 @@ pub enum AccountCommand {
         /// API use only, never a console session (sys_user.web_service_access_only).
         #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "true|false")]
         web_service_only: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Change an account's source networks or rate limit (what is not given stays as it is).
+    Set {
+        name: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Allow any source address again (clears the networks).
+        #[arg(long, conflicts_with = "networks")]
+        any_network: bool,
+        /// Use the server's --rate-per-account default again.
+        #[arg(long, conflicts_with_all = ["rate", "burst"])]
+        default_rate: bool,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -73,6 +91,31 @@ pub enum AccountCommand {
     },
 }
 
+/// An account's own source networks and rate limit.
+#[derive(clap::Args)]
+pub struct PolicyArgs {
+    /// A network the account may call from: CIDR (10.0.0.0/8, 2001:db8::/32) or one address.
+    /// Repeatable; replaces the account's list. None: from anywhere.
+    #[arg(long = "network", value_name = "CIDR")]
+    networks: Vec<String>,
+    /// The account's own limit in requests per second (0: none), instead of the server's default.
+    #[arg(long, requires = "burst")]
+    rate: Option<u32>,
+    /// Burst above --rate.
+    #[arg(long, requires = "rate")]
+    burst: Option<u32>,
+}
+
+impl PolicyArgs {
+    fn networks(&self) -> anyhow::Result<Vec<IpNet>> {
+        Ok(self.networks.iter().map(|n| parse_network(n)).collect::<Result<_, _>>()?)
+    }
+
+    fn rate(&self) -> Option<AccountRate> {
+        Some(AccountRate { per_second: self.rate?, burst: self.burst? })
+    }
+}
+
 /// Who the admin audit names for a change from the command line: `cli:<os user>`, or `cli`.
 fn cli_actor() -> String {
     let user = ["SUDO_USER", "USER", "LOGNAME", "USERNAME"]
@@ -111,12 +154,14 @@ async fn change(store: &dyn Store, name: &str, action: AccountAction) -> anyhow:
 
 pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
     match cmd {
-        AccountCommand::Add { name, roles, password_stdin, web_service_only, data } => {
+        AccountCommand::Add { name, roles, password_stdin, web_service_only, policy, data } => {
             let user = UserName::parse(&name)?;
             let roles = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
+            let policy = AccountPolicy { networks: policy.networks()?, rate: policy.rate() };
             let (password, generated) = new_password(password_stdin)?;
             let store = open_store(&data, SqliteOptions::default()).await?;
-            let action = AccountAction::Create { roles, password_hash: hash_password(&password), web_service_only };
+            let password_hash = hash_password(&password);
+            let action = AccountAction::Create { roles, password_hash, web_service_only, policy };
             let account = change(store.as_ref(), user.as_str(), action).await?;
             println!("Created account {} with roles {}", account.user_name, format_roles(&account.roles));
             if generated {
@@ -137,6 +182,18 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             let shown = show(store.as_ref(), &name).await;
             store.close().await;
             shown?;
+        }
+        AccountCommand::Set { name, policy, any_network, default_rate, data } => {
+            let networks =
+                if any_network { Some(Vec::new()) } else { Some(policy.networks()?).filter(|n| !n.is_empty()) };
+            let rate = if default_rate { Some(None) } else { policy.rate().map(Some) };
+            if networks.is_none() && rate.is_none() {
+                bail!("nothing to change: give --network, --any-network, --rate/--burst or --default-rate");
+            }
+            let store = open_store(&data, SqliteOptions::default()).await?;
+            let action = AccountAction::Update { active: None, roles: None, web_service_only: None, networks, rate };
+            let account = change(store.as_ref(), &name, action).await?;
+            println!("Changed account {}: {}", account.user_name, describe(&account.policy));
         }
         AccountCommand::Disable { name, data } => set_active(&name, &data, false).await?,
         AccountCommand::Enable { name, data } => set_active(&name, &data, true).await?,
@@ -161,10 +218,22 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
 
 async fn set_active(name: &str, data: &DataArgs, active: bool) -> anyhow::Result<()> {
     let store = open_store(data, SqliteOptions::default()).await?;
-    let action = AccountAction::Update { active: Some(active), roles: None, web_service_only: None };
+    let action =
+        AccountAction::Update { active: Some(active), roles: None, web_service_only: None, networks: None, rate: None };
     let account = change(store.as_ref(), name, action).await?;
     println!("{} account {}", if active { "Enabled" } else { "Disabled" }, account.user_name);
     Ok(())
+}
+
+/// Networks and rate, for people.
+fn describe(policy: &AccountPolicy) -> String {
+    let networks =
+        if policy.networks.is_empty() { "any network".to_owned() } else { format_networks(&policy.networks) };
+    let rate = match policy.rate {
+        Some(r) => format!("{} requests/s, burst {}", r.per_second, r.burst),
+        None => "the server's default rate".to_owned(),
+    };
+    format!("{networks}; {rate}")
 }
 
 async fn show(store: &dyn Store, name: &str) -> anyhow::Result<()> {
@@ -177,6 +246,7 @@ async fn show(store: &dyn Store, name: &str) -> anyhow::Result<()> {
     println!("roles:                  {}", format_roles(&account.roles));
     println!("active:                 {}", account.active);
     println!("web_service_only:       {}", account.web_service_only);
+    println!("policy:                 {}", describe(&account.policy));
     println!("created_on:             {}", field("sys_created_on"));
     println!("created_by:             {}", field("sys_created_by"));
     println!("updated_on:             {}", field("sys_updated_on"));

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bench;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +52,8 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Print request statistics per account and integration.
+    Stats(stats::StatsArgs),
 }
 
 #[derive(Args)]
@@ -145,6 +148,14 @@ struct ServeArgs {
     /// Burst above --rate-per-account.
     #[arg(long, env = "SLUICE_BURST_PER_ACCOUNT", default_value_t = 2000.0)]
     burst_per_account: f64,
+    /// A proxy network (CIDR) whose X-Forwarded-For names the client (repeatable). Without it
+    /// the header is ignored.
+    #[arg(long = "trusted-proxy", env = "SLUICE_TRUSTED_PROXIES", value_delimiter = ',', value_name = "CIDR")]
+    trusted_proxies: Vec<String>,
+    /// Largest request line and headers, in bytes (431 headers_too_large beyond).
+    #[arg(long, env = "SLUICE_MAX_HEADER_BYTES", default_value_t = sluice_server::DEFAULT_MAX_HEADER_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
+    max_header_bytes: u64,
     /// How long idempotency keys are remembered, in hours.
     #[arg(long, env = "SLUICE_IDEMPOTENCY_HOURS", default_value_t = 72)]
     idempotency_hours: u64,
@@ -261,6 +272,7 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
+        Command::Stats(args) => runtime.block_on(stats::run(args)),
     }
 }
 
@@ -378,6 +390,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    let trusted_proxies = args
+        .trusted_proxies
+        .iter()
+        .map(|n| sluice_core::account::parse_network(n).context("--trusted-proxy"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let config = ServerConfig {
         listen: address.to_string(),
         public_url: args.public_url,
@@ -400,6 +417,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_bulk_body_bytes: args.max_bulk_body_bytes,
         retention_days: args.retention_days,
         bulk_batch_rows: args.bulk_batch_rows.max(1),
+        trusted_proxies,
+        max_header_bytes: args.max_header_bytes as usize,
     };
     let state = AppState::build(store.clone(), integrations, config).await?;
     for i in state.registry().integrations.values() {
@@ -407,6 +426,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%address, https = tls.is_some(), data = %args.data.describe(), "serving");
     spawn_reload_on_sighup(state.clone());
+    sluice_server::stats::spawn_flusher(state.stats.clone(), state.store.clone());
     spawn_idempotency_purge(store.clone(), Duration::from_secs(args.idempotency_hours.saturating_mul(3600)));
     sluice_server::bulk::spawn_retention(state.clone());
     sluice_server::bulk::spawn_worker(
@@ -417,6 +437,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..WorkerOptions::default()
         },
     );
+    let state_stats = state.stats.clone();
     match tls {
         Some(tls) => {
             println!("sluice listening on https://{address}");
@@ -428,6 +449,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     tracing::info!("stopped accepting; in-flight requests finished; flushing writes");
+    if let Err(e) = state_stats.flush(store.as_ref()).await {
+        tracing::warn!(error = %e, "the last statistics could not be written");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

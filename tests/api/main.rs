@@ -3,19 +3,23 @@
 
 mod accounts;
 mod accounts_admin;
+mod brute_force;
 mod bulk;
 mod durability;
 mod errors;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod import;
 mod integrations;
 mod lifecycle;
+mod networks;
 mod openapi;
 mod postgres;
 mod publish;
 mod scripts;
 mod scripts_bulk;
+mod stats;
 mod table;
 mod tls;
 mod xml;

@@ -359,5 +359,14 @@ target = "short_description"
     assert_eq!(inc["short_description"], "db-01: Disk full");
     assert_eq!((&inc["impact"], &inc["urgency"], &inc["priority"]), (&json!("1"), &json!("2"), &json!("2")));
     assert_eq!(r["status_message"], format!("insert {} (priority 2)", inc["number"].as_str().unwrap()));
-    assert!(s.logs.lock().unwrap().contains("alert f3 mapped as critical (insert)"));
+    // The log line was written before the answer; the thread reading the server's stderr may
+    // not have caught up yet.
+    let logged = || s.logs.lock().unwrap().contains("alert f3 mapped as critical (insert)");
+    for _ in 0..100 {
+        if logged() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(logged());
 }

@@ -94,6 +94,11 @@ pub fn sys_user() -> TableSchema {
             Field::new("password_hash", "Password", K::String).hidden(),
             Field::new("credentials_version", "Credentials version", K::Integer).hidden(),
             Field::new("credentials_changed_at", "Credentials changed", K::DateTime).hidden(),
+            // The account's policy: source networks (comma-separated CIDRs) and its own rate limit
+            // (whole requests per second and burst; empty: the server's default).
+            Field::new("source_networks", "Source networks", K::String).hidden(),
+            Field::new("rate_per_second", "Rate per second", K::String).hidden(),
+            Field::new("rate_burst", "Rate burst", K::String).hidden(),
         ],
     )
 }

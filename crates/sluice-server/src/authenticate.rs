@@ -27,6 +27,7 @@ use sluice_core::account::{Account, Password};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::client::ClientAddr;
 use crate::error::ApiError;
 use crate::observe::RequestSlot;
 
@@ -288,6 +289,7 @@ impl ArgonPool {
     }
 
     async fn verify(&self, password: Vec<u8>, hash: String) -> Result<bool, ApiError> {
+        crate::metrics::record_argon2_verification();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.jobs.send((password, hash, tx)).map_err(|_| ApiError::Internal("argon2 threads stopped".into()))?;
         rx.await.map_err(|_| ApiError::Internal("argon2 thread dropped a job".into()))
@@ -326,14 +328,23 @@ fn parse_bearer(header: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The authenticated account of a request.
+/// The authenticated account of a request, allowed to call from the client's address and
+/// within its rate limit.
 pub struct Caller(pub Arc<Account>);
+
+/// Refused credentials that name an existing account count in that account's statistics.
+async fn note_refused(state: &AppState, user: &str) {
+    if let Ok(Some(_)) = state.store.account(user.to_owned()).await {
+        crate::observe::note_attempted(user);
+    }
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
         let account = if let Some(token) = header.and_then(parse_bearer) {
             state.credentials.authenticate_token(state, token).await?.ok_or(ApiError::Unauthenticated)?
         } else {
@@ -341,10 +352,13 @@ impl FromRequestParts<AppState> for Caller {
             if user.is_empty() || user.len() > 100 || password.len() > 1024 {
                 return Err(ApiError::Unauthenticated);
             }
-            let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-            state.lockout.check(&user, peer).map_err(ApiError::RateLimited)?;
+            if let Err(refusal) = state.lockout.check(&user, client) {
+                note_refused(state, &user).await;
+                return Err(ApiError::RateLimited(refusal));
+            }
             let Some(account) = state.credentials.authenticate(state, &user, &password).await? else {
-                state.lockout.failed(&user, peer);
+                state.lockout.failed(&user, client);
+                note_refused(state, &user).await;
                 return Err(ApiError::Unauthenticated);
             };
             state.lockout.succeeded(&user);
@@ -353,7 +367,16 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(slot) = parts.extensions.get::<RequestSlot>() {
             slot.set_account(&account.user_name);
         }
-        state.throttle.check_account(&account.user_name).map_err(ApiError::RateLimited)?;
+        let allowed = match client {
+            Some(ip) => account.allows_source(ip),
+            None => account.policy.networks.is_empty(),
+        };
+        if !allowed {
+            crate::metrics::record_network_refusal();
+            tracing::warn!(account = %account.user_name, client = ?client, "account used from outside its networks");
+            return Err(ApiError::NetworkForbidden);
+        }
+        state.throttle.check_account(&account.user_name, account.policy.rate).map_err(ApiError::RateLimited)?;
         Ok(Self(account))
     }
 }

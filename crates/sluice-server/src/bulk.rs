@@ -289,7 +289,18 @@ async fn work_once(
             };
             let (outcomes, next) =
                 tokio::join!(process_logged(host, integration, &work, RowState::Pending, None), next);
-            let processed = outcomes?.iter().filter(|o| o.is_some()).count();
+            let outcomes = outcomes?;
+            // Rows staged by insertMultiple count for the account that sent them once settled.
+            for (outcome, w) in outcomes.iter().zip(&work) {
+                if let Some(o) = outcome {
+                    state.stats.record(&crate::stats::Event {
+                        account: w.actor.user_name.clone(),
+                        integration: integration.name().to_owned(),
+                        metrics: crate::stats::row_metrics(o.state, &o.errors),
+                    });
+                }
+            }
+            let processed = outcomes.iter().filter(|o| o.is_some()).count();
             tracing::debug!(integration = %integration.name(), rows = rows.len(), processed, "bulk batch");
             done += processed;
             (rows, work) = next?;
@@ -412,7 +423,15 @@ pub fn spawn_retention(state: AppState) -> tokio::task::JoinHandle<()> {
         loop {
             every.tick().await;
             let registry = state.registry();
-            match purge_expired(state.store.as_ref(), &registry, state.config.retention_days, DateTime::now()).await {
+            let now = DateTime::now();
+            // Statistics are kept as long as staging rows.
+            let keep_minutes = i64::try_from(state.config.retention_days.saturating_mul(1440)).unwrap_or(i64::MAX);
+            match state.store.purge_stats((now.unix() / 60).saturating_sub(keep_minutes)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(counters = n, "statistics past retention purged"),
+                Err(e) => tracing::warn!(error = %e, "statistics purge failed"),
+            }
+            match purge_expired(state.store.as_ref(), &registry, state.config.retention_days, now).await {
                 Ok((report, _)) if report.rows == 0 && report.import_sets == 0 => {}
                 Ok((report, before)) => tracing::info!(
                     rows = report.rows,

@@ -19,6 +19,11 @@ pub enum ApiError {
     Forbidden { message: &'static str, detail: String },
     #[error("source address not allowed")]
     SourceNotAllowed,
+    /// The account may not call from the client's address (its own source networks).
+    #[error("the account may not call from this address")]
+    NetworkForbidden,
+    #[error("request headers larger than {0} bytes")]
+    HeadersTooLarge(usize),
     #[error("invalid table {0}")]
     InvalidTable(String),
     #[error("record not found")]
@@ -86,7 +91,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } | Self::SourceNotAllowed => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::SourceNotAllowed | Self::NetworkForbidden => StatusCode::FORBIDDEN,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::DataPolicy { .. } | Self::InvalidFields(_) | Self::InvalidDefinitions(_) => StatusCode::BAD_REQUEST,
             Self::InvalidTable(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
             Self::NoSuchResource | Self::MalformedJson(_) | Self::BodyNotObject => StatusCode::BAD_REQUEST,
@@ -114,6 +120,8 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden { .. } => "forbidden",
             Self::SourceNotAllowed => "source_not_allowed",
+            Self::NetworkForbidden => "network_forbidden",
+            Self::HeadersTooLarge(_) => "headers_too_large",
             Self::InvalidTable(_) => "invalid_table",
             Self::RecordNotFound => "record_not_found",
             Self::NoSuchResource => "invalid_uri",
@@ -153,6 +161,13 @@ impl ApiError {
             Self::SourceNotAllowed => {
                 s("Operation Failed", "Requests from this network are not allowed for this integration")
             }
+            Self::NetworkForbidden => {
+                s("Operation Failed", "Requests from this address are not allowed for this account")
+            }
+            Self::HeadersTooLarge(limit) => (
+                "Request Header Fields Too Large".into(),
+                Some(format!("The request line and headers exceed the limit of {limit} bytes")),
+            ),
             Self::InvalidTable(t) => (format!("Invalid table {t}"), None),
             Self::RecordNotFound => s("No Record found", "Record doesn't exist or ACL restricts the record retrieval"),
             Self::NoSuchResource => s(
@@ -285,6 +300,8 @@ impl ApiError {
             Self::Unauthenticated,
             Self::forbidden(""),
             Self::SourceNotAllowed,
+            Self::NetworkForbidden,
+            Self::HeadersTooLarge(0),
             Self::InvalidTable(String::new()),
             Self::RecordNotFound,
             Self::NoSuchResource,
@@ -325,6 +342,7 @@ impl ApiError {
             Self::Unauthenticated,
             Self::forbidden("ACL Exception Insert Failed due to security constraints"),
             Self::SourceNotAllowed,
+            Self::NetworkForbidden,
             Self::InvalidTable("u_example".into()),
             Self::MethodNotAllowed,
             Self::Timeout,
@@ -345,6 +363,8 @@ impl IntoResponse for ApiError {
         }
         let body = self.body(&observe::current_request_id());
         let mut response = (status, axum::Json(body)).into_response();
+        // For the request's statistics (errors by code).
+        response.extensions_mut().insert(ErrorCode(self.code()));
         let headers = response.headers_mut();
         match self {
             Self::Unauthenticated => {
@@ -375,3 +395,7 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The stable code of an error response, kept in the response's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);

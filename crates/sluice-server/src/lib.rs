@@ -4,6 +4,7 @@
 
 pub mod authenticate;
 pub mod bulk;
+pub mod client;
 pub mod display;
 pub mod dry_run;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod plan;
 pub mod receive;
 pub mod routes;
 pub mod row_scripts;
+pub mod stats;
 pub mod table_input;
 pub mod throttle;
 pub mod tls;
@@ -25,7 +27,6 @@ pub mod xml;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::RwLock;
@@ -76,6 +77,20 @@ pub struct ServerConfig {
     pub retention_days: u64,
     /// Rows per batch in sync mode and replays.
     pub bulk_batch_rows: usize,
+    /// Peers whose `X-Forwarded-For` names the client ([`client`]); empty: the header is ignored.
+    pub trusted_proxies: Vec<sluice_core::account::IpNet>,
+    /// Largest request line and headers, in bytes (431 `headers_too_large` beyond).
+    pub max_header_bytes: usize,
+}
+
+/// Default of `--max-header-bytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Headers hyper itself accepts: far above `--max-header-bytes`, so that sluice answers
+/// oversized headers with its own JSON error; beyond these hyper answers a bare 431.
+pub fn hyper_limits(max_header_bytes: usize) -> (usize, usize) {
+    let buffer = max_header_bytes.saturating_mul(4).max(64 * 1024);
+    (buffer, 1000)
 }
 
 impl Default for ServerConfig {
@@ -98,6 +113,8 @@ impl Default for ServerConfig {
             max_bulk_body_bytes: 64 * 1024 * 1024,
             retention_days: 90,
             bulk_batch_rows: bulk::DEFAULT_BATCH_ROWS,
+            trusted_proxies: Vec::new(),
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -124,6 +141,8 @@ pub struct AppState {
     pub scripts: Arc<ScriptEngine>,
     /// Wakes the bulk worker ([`bulk::spawn_worker`]) when rows were staged.
     pub bulk_wake: Arc<tokio::sync::Notify>,
+    /// Request statistics waiting to be flushed to the store.
+    pub stats: Arc<stats::StatsRecorder>,
 }
 
 /// Why the state could not be assembled.
@@ -179,6 +198,7 @@ impl AppState {
             config: Arc::new(config),
             scripts,
             bulk_wake: Arc::new(tokio::sync::Notify::new()),
+            stats: Arc::default(),
         })
     }
 
@@ -217,11 +237,19 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    let tracking = observe::Tracking { timeout: state.config.request_timeout, throttle: state.throttle.clone() };
+    let tracking = observe::Tracking {
+        timeout: state.config.request_timeout,
+        throttle: state.throttle.clone(),
+        trusted_proxies: Arc::new(state.config.trusted_proxies.clone()),
+        stats: state.stats.clone(),
+        state: state.clone(),
+    };
     routes::router()
         .layer(axum::middleware::from_fn_with_state(state.config.clone(), xml::negotiate))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.config.max_query_bytes, receive::limit_query))
+        .layer(axum::middleware::from_fn_with_state(state.config.clone(), receive::limit_declared_length))
+        .layer(axum::middleware::from_fn_with_state(state.config.max_header_bytes, receive::limit_headers))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(tracking, observe::track))
 }
@@ -232,7 +260,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // hyper driven directly (not `axum::serve`) to raise its own header limits above sluice's.
+    let limits = hyper_limits(state.config.max_header_bytes);
+    tls::serve_router(listener, app(state), None, limits, shutdown).await
 }

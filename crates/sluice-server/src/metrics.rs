@@ -22,6 +22,8 @@ struct Registry {
     latency: BTreeMap<String, Histogram>,
     outcomes: BTreeMap<(String, &'static str), u64>,
     lockouts: u64,
+    argon2_verifications: u64,
+    network_refusals: u64,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -49,6 +51,16 @@ pub fn record_outcome(integration: &str, state: &'static str) {
 
 pub fn record_lockout() {
     registry().lock().expect("metrics").lockouts += 1;
+}
+
+/// One argon2 password verification started (the CPU a login costs).
+pub fn record_argon2_verification() {
+    registry().lock().expect("metrics").argon2_verifications += 1;
+}
+
+/// A request refused because its account may not call from the client's address.
+pub fn record_network_refusal() {
+    registry().lock().expect("metrics").network_refusals += 1;
 }
 
 fn escape(v: &str) -> String {
@@ -87,6 +99,12 @@ pub fn render() -> String {
     out.push_str("# HELP sluice_login_lockouts_total Logins locked after repeated failures.\n");
     out.push_str("# TYPE sluice_login_lockouts_total counter\n");
     let _ = writeln!(out, "sluice_login_lockouts_total {}", r.lockouts);
+    out.push_str("# HELP sluice_argon2_verifications_total Password verifications run (argon2id).\n");
+    out.push_str("# TYPE sluice_argon2_verifications_total counter\n");
+    let _ = writeln!(out, "sluice_argon2_verifications_total {}", r.argon2_verifications);
+    out.push_str("# HELP sluice_network_refusals_total Requests refused: account used outside its networks.\n");
+    out.push_str("# TYPE sluice_network_refusals_total counter\n");
+    let _ = writeln!(out, "sluice_network_refusals_total {}", r.network_refusals);
     out.push_str("# HELP sluice_import_rows_total Imported rows by integration and outcome.\n");
     out.push_str("# TYPE sluice_import_rows_total counter\n");
     for ((integration, state), n) in &r.outcomes {

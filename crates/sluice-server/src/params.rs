@@ -27,12 +27,16 @@ pub struct TableParams {
     pub field_filters: Vec<(String, String)>,
 }
 
+use crate::error::ApiError;
+
 fn truthy(v: &str) -> bool {
     v.eq_ignore_ascii_case("true")
 }
 
 impl TableParams {
-    pub fn parse(pairs: &[(String, String)]) -> Self {
+    /// The parameters; a `sysparm_limit` or `sysparm_offset` that is not a whole number from 0
+    /// to 2^63−1 is refused (400 `invalid_parameter`), everything else is lenient.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
         let mut p = Self::default();
         for (key, value) in pairs {
             if value.is_empty() {
@@ -45,8 +49,8 @@ impl TableParams {
                         value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
                     p.fields = (!fields.is_empty()).then_some(fields);
                 }
-                "sysparm_limit" => p.limit = value.trim().parse().ok(),
-                "sysparm_offset" => p.offset = value.trim().parse().unwrap_or(0),
+                "sysparm_limit" => p.limit = Some(paging(key, value)?),
+                "sysparm_offset" => p.offset = paging(key, value)?,
                 "sysparm_display_value" => {
                     p.display = match value.to_ascii_lowercase().as_str() {
                         "true" => DisplayMode::Display,
@@ -62,8 +66,17 @@ impl TableParams {
                 k => p.field_filters.push((k.to_owned(), value.clone())),
             }
         }
-        p
+        Ok(p)
     }
+}
+
+fn paging(key: &str, value: &str) -> Result<u64, ApiError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| ApiError::InvalidParameter(format!("{key} is a whole number from 0, not {value:?}")))
 }
 
 #[cfg(test)]
@@ -85,7 +98,8 @@ mod tests {
             ("sysparm_limit", "100"),
             ("number", "INC0010001"),
             ("sysparm_view", "desktop"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(p.query, None);
         assert_eq!(p.fields, None);
         assert_eq!(p.display, DisplayMode::All);
@@ -93,5 +107,21 @@ mod tests {
         assert!(!p.suppress_pagination_header);
         assert_eq!(p.limit, Some(100));
         assert_eq!(p.field_filters, vec![("number".to_owned(), "INC0010001".to_owned())]);
+    }
+
+    #[test]
+    fn absurd_paging_is_refused() {
+        for (k, v) in [
+            ("sysparm_limit", "-1"),
+            ("sysparm_limit", "abc"),
+            ("sysparm_offset", "1e3"),
+            ("sysparm_offset", "99999999999999999999"),
+            ("sysparm_limit", "9223372036854775808"),
+        ] {
+            assert!(TableParams::parse(&pairs(&[(k, v)])).is_err(), "{k}={v}");
+        }
+        let p =
+            TableParams::parse(&pairs(&[("sysparm_limit", " 5 "), ("sysparm_offset", "9223372036854775807")])).unwrap();
+        assert_eq!((p.limit, p.offset), (Some(5), i64::MAX as u64));
     }
 }

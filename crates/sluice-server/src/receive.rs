@@ -8,9 +8,12 @@ use axum::http::StatusCode;
 use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
+use sluice_core::payload::{self, PayloadError};
 
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::{AppState, ServerConfig};
@@ -48,39 +51,9 @@ impl FromRequest<AppState> for JsonObject {
     }
 }
 
-/// Whether `raw` nests objects and arrays deeper than `max` levels (`{"a": 1}` is one level).
-/// Counted before parsing, so a hostile body costs one pass over its bytes; brackets inside
-/// strings do not count.
-pub fn nests_deeper_than(raw: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in raw {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 /// Refuses a body nested deeper than `--max-json-depth` (`json_too_deep`).
 pub fn check_depth(config: &ServerConfig, raw: &[u8]) -> Result<(), ApiError> {
-    if nests_deeper_than(raw, config.max_json_depth) {
+    if payload::nests_deeper_than(raw, config.max_json_depth) {
         Err(ApiError::JsonTooDeep(config.max_json_depth))
     } else {
         Ok(())
@@ -92,17 +65,14 @@ pub fn check_fields(config: &ServerConfig, object: &Map<String, Value>) -> Resul
     if object.len() > config.max_json_fields { Err(ApiError::TooManyFields(config.max_json_fields)) } else { Ok(()) }
 }
 
-/// A JSON object body within the nesting and field-count limits.
+/// A JSON object body within the nesting and field-count limits ([`payload::read_object`]).
 pub fn parse_object(config: &ServerConfig, raw: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    check_depth(config, raw)?;
-    match serde_json::from_slice::<Value>(raw) {
-        Ok(Value::Object(object)) => {
-            check_fields(config, &object)?;
-            Ok(object)
-        }
-        Ok(_) => Err(ApiError::BodyNotObject),
-        Err(e) => Err(ApiError::MalformedJson(e.to_string())),
-    }
+    payload::read_object(raw, config.max_json_depth, config.max_json_fields).map_err(|e| match e {
+        PayloadError::TooDeep(limit) => ApiError::JsonTooDeep(limit),
+        PayloadError::TooManyFields(limit) => ApiError::TooManyFields(limit),
+        PayloadError::NotObject => ApiError::BodyNotObject,
+        PayloadError::Malformed(detail) => ApiError::MalformedJson(detail),
+    })
 }
 
 /// Middleware: a query string longer than `max` bytes is refused with 414 `query_too_long`
@@ -110,6 +80,36 @@ pub fn parse_object(config: &ServerConfig, raw: &[u8]) -> Result<Map<String, Val
 pub async fn limit_query(State(max): State<usize>, request: Request, next: Next) -> Response {
     if request.uri().query().is_some_and(|q| q.len() > max) {
         return ApiError::QueryTooLong(max).into_response();
+    }
+    next.run(request).await
+}
+
+/// Middleware: a body whose declared `Content-Length` is over the limit (`--max-body-bytes`, or
+/// `--max-bulk-body-bytes` for `insertMultiple`) is refused with 413 at once, without waiting
+/// for bytes that may never come.
+pub async fn limit_declared_length(State(config): State<Arc<ServerConfig>>, request: Request, next: Next) -> Response {
+    let limit = if request.uri().path().ends_with("/insertMultiple") {
+        config.max_bulk_body_bytes
+    } else {
+        config.max_body_bytes
+    };
+    let declared = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > limit as u64) {
+        return ApiError::BodyTooLarge(limit).into_response();
+    }
+    next.run(request).await
+}
+
+/// Middleware: a request line and headers over `max` bytes (each header counted as
+/// `name: value` and its line end) are refused with 431 `headers_too_large` before routing or
+/// authentication. Far larger headers never get here: hyper refuses them itself (see
+/// `crate::serve`).
+pub async fn limit_headers(State(max): State<usize>, request: Request, next: Next) -> Response {
+    let target = request.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = request.method().as_str().len() + target + 12;
+    let headers: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if line + headers > max {
+        return ApiError::HeadersTooLarge(max).into_response();
     }
     next.run(request).await
 }
@@ -153,7 +153,8 @@ impl FromRequestParts<AppState> for BaseUrl {
     }
 }
 
-/// The connected peer's address (absent for requests that did not come from a socket).
+/// The client's address ([`crate::client::ClientAddr`]: the peer, or behind a trusted proxy the
+/// address it forwards); absent for requests that did not come from a socket.
 pub struct PeerAddr(pub Option<std::net::IpAddr>);
 
 /// The connected peer's socket address, to hand on to inner requests (batch).
@@ -172,26 +173,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Self(info.map(|c| c.0.ip())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::nests_deeper_than;
-
-    #[test]
-    fn nesting_is_counted_outside_strings() {
-        assert!(!nests_deeper_than(br#"{"a": 1}"#, 1));
-        assert!(nests_deeper_than(br#"{"a": {"b": 1}}"#, 1));
-        assert!(!nests_deeper_than(br#"{"a": "[[[[{{{{", "b": "\"[[["}"#, 1));
-        // object, array, object, array: four levels.
-        assert!(nests_deeper_than(br#"{"a": [[1], {"b": [2]}]}"#, 3));
-        assert!(!nests_deeper_than(br#"{"a": [[1], {"b": [2]}]}"#, 4));
-        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(nests_deeper_than(deep.as_bytes(), 32));
-        let wide = format!("[{}]", "[],".repeat(10_000) + "[]");
-        assert!(!nests_deeper_than(wide.as_bytes(), 2));
+        Ok(Self(parts.extensions.get::<crate::client::ClientAddr>().map(|c| c.0)))
     }
 }

@@ -42,7 +42,12 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     }
 
     fn take(&self, key: &K, now: Instant) -> Result<(), Refusal> {
-        let Rate { per_second, burst } = self.rate;
+        self.take_with(key, self.rate, now)
+    }
+
+    /// Takes a token from `key`'s bucket under `rate` (an account's own limit).
+    fn take_with(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Refusal> {
+        let Rate { per_second, burst } = rate;
         if per_second <= 0.0 {
             return Ok(());
         }
@@ -59,7 +64,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
             Ok(())
         } else {
             let wait = (1.0 - bucket.tokens) / per_second;
-            Err(Refusal { scope: self.scope, rate: self.rate, retry_after: Duration::from_secs_f64(wait) })
+            Err(Refusal { scope: self.scope, rate, retry_after: Duration::from_secs_f64(wait) })
         }
     }
 }
@@ -78,8 +83,14 @@ impl Throttle {
         self.ip.take(&ip, Instant::now())
     }
 
-    pub fn check_account(&self, user_name: &str) -> Result<(), Refusal> {
-        self.account.take(&user_name.to_owned(), Instant::now())
+    /// The account's bucket, under its own rate when it has one, else the server's default.
+    pub fn check_account(
+        &self,
+        user_name: &str,
+        own: Option<sluice_core::account::AccountRate>,
+    ) -> Result<(), Refusal> {
+        let rate = own.map_or(self.account.rate, |r| Rate { per_second: r.per_second.into(), burst: r.burst.into() });
+        self.account.take_with(&user_name.to_owned(), rate, Instant::now())
     }
 }
 
@@ -100,6 +111,17 @@ mod tests {
         assert!(b.take(&"b", t0).is_ok(), "keys are independent");
         assert!(b.take(&"a", t0 + Duration::from_millis(100)).is_ok());
         assert!(b.take(&"a", t0 + Duration::from_millis(100)).is_err());
+    }
+
+    #[test]
+    fn an_accounts_own_rate_replaces_the_default() {
+        let t = Throttle::new(Rate { per_second: 0.0, burst: 0.0 }, Rate { per_second: 0.0, burst: 1.0 });
+        let own = sluice_core::account::AccountRate { per_second: 1, burst: 2 };
+        assert!((0..100).all(|_| t.check_account("free", None).is_ok()));
+        assert!(t.check_account("capped", Some(own)).is_ok());
+        assert!(t.check_account("capped", Some(own)).is_ok());
+        let refused = t.check_account("capped", Some(own)).unwrap_err();
+        assert_eq!((refused.scope, refused.rate.per_second, refused.rate.burst), ("account", 1.0, 2.0));
     }
 
     #[test]

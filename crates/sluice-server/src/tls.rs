@@ -6,7 +6,7 @@
 //! only costs its own connection. When the shutdown future completes the loop stops accepting,
 //! handshakes still under way are dropped (no request has been sent on them yet), every served
 //! connection finishes the request in flight and closes, and then [`serve_tls`] returns: the same
-//! behaviour as [`crate::serve`] for plain http.
+//! behaviour as [`crate::serve`] for plain http, which runs the same loop without the handshake.
 
 use std::future::Future;
 use std::io;
@@ -93,16 +93,20 @@ pub async fn serve_tls(
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_router(listener, crate::app(state), tls, shutdown).await
+    let limits = crate::hyper_limits(state.config.max_header_bytes);
+    serve_router(listener, crate::app(state), Some(tls), limits, shutdown).await
 }
 
-async fn serve_router(
+/// Serves plain http (`tls: None`) or HTTPS on `listener` until `shutdown` completes. `limits`:
+/// hyper's read buffer and header count ([`crate::hyper_limits`]).
+pub(crate) async fn serve_router(
     listener: TcpListener,
     router: Router,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: (usize, usize),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = tls.map(TlsAcceptor::from);
     // Connections being served: signalled, then awaited, at shutdown.
     let graceful = GracefulShutdown::new();
     // Handshakes under way: dropped at shutdown.
@@ -127,6 +131,7 @@ async fn serve_router(
             router.clone(),
             graceful.watcher(),
             handshakes_stopped.clone(),
+            limits,
         ));
     }
     drop(listener);
@@ -139,11 +144,15 @@ async fn serve_router(
 async fn serve_connection(
     tcp: TcpStream,
     remote: SocketAddr,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     router: Router,
     watcher: hyper_util::server::graceful::Watcher,
     mut handshakes_stopped: watch::Receiver<()>,
+    limits: (usize, usize),
 ) {
+    let Some(acceptor) = acceptor else {
+        return serve_http(tcp, remote, router, watcher, limits).await;
+    };
     let stream = tokio::select! {
         handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => match handshake {
             Ok(Ok(stream)) => stream,
@@ -159,6 +168,19 @@ async fn serve_connection(
         // Resolves (with an error) when the accept loop drops the sender at shutdown.
         _ = handshakes_stopped.changed() => return,
     };
+    serve_http(stream, remote, router, watcher, limits).await;
+}
+
+/// HTTP/1.1 on one connection, with the client's socket address as `ConnectInfo`.
+async fn serve_http<S>(
+    stream: S,
+    remote: SocketAddr,
+    router: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    (max_buf_size, max_headers): (usize, usize),
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     // As `into_make_service_with_connect_info::<SocketAddr>()` does for plain http.
     let service = router.map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
@@ -166,6 +188,8 @@ async fn serve_connection(
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
+        .max_buf_size(max_buf_size)
+        .max_headers(max_headers)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     if let Err(e) = watcher.watch(connection).await {
         tracing::debug!(%remote, error = %e, "connection ended with an error");
@@ -290,9 +314,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve_router(listener, router, tls, async move {
-            let _ = stop_rx.await;
-        }));
+        let server =
+            tokio::spawn(serve_router(listener, router, Some(tls), crate::hyper_limits(1 << 15), async move {
+                let _ = stop_rx.await;
+            }));
 
         // A client that connects and never starts the handshake holds up neither accepting nor
         // shutting down.

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sluice_core::account::{Account, Role};
+use sluice_core::account::{Account, AccountPolicy, AccountRate, IpNet, Role};
 use sluice_core::query::EncodedQuery;
 use sluice_core::rules::{Actor, RuleViolation};
 use sluice_core::schema::TableSchema;
@@ -296,9 +296,16 @@ pub struct AccountChange {
 pub enum AccountAction {
     /// A new account, or credentials for a user an import created; `Conflict` when the user
     /// name already has credentials.
-    Create { roles: Vec<Role>, password_hash: String, web_service_only: bool },
-    /// Enable or disable, replace the roles, set the web-service-only flag (`None`: unchanged).
-    Update { active: Option<bool>, roles: Option<Vec<Role>>, web_service_only: Option<bool> },
+    Create { roles: Vec<Role>, password_hash: String, web_service_only: bool, policy: AccountPolicy },
+    /// Enable or disable, replace the roles, set the web-service-only flag, replace the source
+    /// networks, set or clear (`Some(None)`: the server's default) the rate limit. `None`: unchanged.
+    Update {
+        active: Option<bool>,
+        roles: Option<Vec<Role>>,
+        web_service_only: Option<bool>,
+        networks: Option<Vec<IpNet>>,
+        rate: Option<Option<AccountRate>>,
+    },
     /// A new password, as an argon2id PHC string.
     SetPassword { password_hash: String },
     /// Removes the credentials, roles and API tokens. The `sys_user` record stays, since
@@ -349,6 +356,43 @@ pub struct ListQuery {
     pub filter: EncodedQuery,
     pub limit: u64,
     pub offset: u64,
+}
+
+/// One additive statistics counter of one minute, account and integration (`""`: none), as a
+/// node flushes it ([`Store::add_stats`]). Adding the same key again adds the values and widens
+/// the first/last-seen times, so several nodes can flush into one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsDelta {
+    /// Unix time in minutes.
+    pub minute: i64,
+    pub account: String,
+    pub integration: String,
+    /// A counter name from `sluice_core::stats::metric`.
+    pub metric: String,
+    pub value: i64,
+    /// Unix milliseconds of the first and last event counted.
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// Which counters to sum ([`Store::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsFilter {
+    /// Only minutes at or after this one (unix minutes; 0: all).
+    pub since_minute: i64,
+    pub account: Option<String>,
+    pub integration: Option<String>,
+}
+
+/// A counter summed over the minutes of a window, per account, integration and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsTotal {
+    pub account: String,
+    pub integration: String,
+    pub metric: String,
+    pub value: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -409,6 +453,12 @@ pub trait Store: Send + Sync + 'static {
     async fn display_values(&self, table: Arc<TableSchema>, sys_ids: Vec<String>) -> Result<HashMap<String, String>>;
     /// Journal entries of the given records, newest first.
     async fn journal(&self, table: String, sys_ids: Vec<String>) -> Result<Vec<JournalEntry>>;
+    /// Adds statistics counters in one transaction (an upsert per key that adds the values).
+    async fn add_stats(&self, deltas: Vec<StatsDelta>) -> Result<()>;
+    /// Sums the counters matching `filter` per account, integration and name, ordered by them.
+    async fn stats(&self, filter: StatsFilter) -> Result<Vec<StatsTotal>>;
+    /// Deletes the counters of minutes before `before_minute` (unix minutes); returns how many.
+    async fn purge_stats(&self, before_minute: i64) -> Result<u64>;
     /// Finishes queued writes and stops the writer.
     async fn close(&self);
 }

@@ -115,6 +115,7 @@ fn parameter_description(name: &str) -> &'static str {
         "sysparm_sluice_sync" => "true: transform the rows before answering, with one result per row",
         "multi_import_set_id" => "Add the import set to this multi import set (a sys_id)",
         "state" => "A staging row state: error, skipped, ignored, inserted or updated",
+        "window" => "1h, 24h (the default), 7d or all (everything retained)",
         "since" => "Only rows staged at or after this date-time (yyyy-MM-dd HH:mm:ss, UTC)",
         _ => "See the API's documentation",
     }

@@ -221,6 +221,24 @@ pub fn components() -> Map<String, Value> {
         ),
     );
     add("SubmissionList", list_of("Submission"));
+    let counters = json!({
+        "received": int(), "inserted": int(), "updated": int(), "ignored": int(), "skipped": int(),
+        "error": int(), "errors_by_code": {"type": "object", "additionalProperties": int()},
+        "unauthorized": int(), "forbidden": int(), "throttled": int(),
+        "latency_ms": {"type": "object", "properties": {"p50": {"type": ["number", "null"]},
+            "p90": {"type": ["number", "null"]}, "p99": {"type": ["number", "null"]}}},
+        "first_seen": {"type": [STR, "null"]}, "last_seen": {"type": [STR, "null"]},
+    });
+    add("StatsCounters", object(counters.clone(), &["received", "error", "unauthorized", "forbidden", "throttled"]));
+    let with = |name_key: &str, by: &str| {
+        let mut properties = counters.clone();
+        properties[name_key] = s();
+        properties["window"] = s();
+        properties[by] = json!({"type": "object", "additionalProperties": r("StatsCounters")});
+        result(object(properties, &[name_key, "window", "received"]))
+    };
+    add("AccountStats", with("account", "integrations"));
+    add("IntegrationStats", with("integration", "accounts"));
     add(
         "Token",
         object(
@@ -233,6 +251,7 @@ pub fn components() -> Map<String, Value> {
         "Account",
         object(
             json!({"name": s(), "sys_id": s(), "roles": strings(), "active": boolean(), "web_service_only": boolean(),
+                "networks": strings(), "rate": r("AccountRate"),
                 "password": {"type": STR, "description": "A generated password: only in the answer that sets it"},
                 "tokens": {"type": "array", "items": r("Token")}}),
             &["name", "sys_id", "roles", "active"],
@@ -243,12 +262,20 @@ pub fn components() -> Map<String, Value> {
     add(
         "NewAccount",
         json!({"type": "object", "additionalProperties": false, "required": ["name", "roles"],
-            "properties": {"name": s(), "roles": strings(), "password": s(), "web_service_only": boolean()}}),
+            "properties": {"name": s(), "roles": strings(), "password": s(), "web_service_only": boolean(),
+                "networks": strings(), "rate": r("AccountRate")}}),
     );
     add(
         "AccountUpdate",
         json!({"type": "object", "additionalProperties": false,
-            "properties": {"active": boolean(), "roles": strings(), "web_service_only": boolean()}}),
+            "properties": {"active": boolean(), "roles": strings(), "web_service_only": boolean(),
+                "networks": strings(), "rate": r("AccountRate")}}),
+    );
+    add(
+        "AccountRate",
+        json!({"type": ["object", "null"], "description": "The account's own limit; null: the server's default",
+            "required": ["per_second", "burst"],
+            "properties": {"per_second": {"type": "number"}, "burst": {"type": "number"}}}),
     );
     add("PasswordRotation", json!({"type": "object", "additionalProperties": false, "properties": {"password": s()}}));
     add("NewToken", json!({"type": "object", "additionalProperties": false, "properties": {"label": s()}}));

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sluice_core::account::{Account, Password, Role, UserName};
+use sluice_core::account::{Account, AccountPolicy, AccountRate, IpNet, Password, Role, UserName, parse_network};
 use sluice_core::{DateTime, tables};
 use sluice_store::{AccountAction, AccountChange, ApiToken, StoreError};
 
@@ -36,7 +36,44 @@ fn account_json(a: &Account) -> Value {
         "roles": a.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "active": a.active,
         "web_service_only": a.web_service_only,
+        "networks": a.policy.networks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "rate": a.policy.rate.map(|r| json!({"per_second": r.per_second, "burst": r.burst})),
     })
+}
+
+/// Source networks as given: CIDR networks or single addresses, at most 100.
+fn networks(given: &[String]) -> ApiResult<Vec<IpNet>> {
+    if given.len() > 100 {
+        return Err(invalid("at most 100 networks per account"));
+    }
+    given.iter().map(|n| parse_network(n).map_err(invalid)).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateBody {
+    per_second: u32,
+    burst: u32,
+}
+
+/// A field that is present, `null` included (serde would read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// `rate`: absent (unchanged), `null` (the server's default) or `{per_second, burst}`.
+fn rate(given: Option<Value>) -> ApiResult<Option<Option<AccountRate>>> {
+    match given {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(v) => {
+            let r: RateBody = serde_json::from_value(v).map_err(|e| invalid(format!("rate: {e}")))?;
+            if r.per_second > 0 && r.burst == 0 {
+                return Err(invalid("rate: a burst of at least 1 is needed"));
+            }
+            Ok(Some(Some(AccountRate { per_second: r.per_second, burst: r.burst })))
+        }
+    }
 }
 
 fn token_json(t: &ApiToken) -> Value {
@@ -125,6 +162,10 @@ struct NewAccountBody {
     roles: Vec<String>,
     password: Option<String>,
     web_service_only: Option<bool>,
+    #[serde(default)]
+    networks: Vec<String>,
+    #[serde(default, deserialize_with = "present")]
+    rate: Option<Value>,
 }
 
 pub async fn create(State(state): State<AppState>, caller: Caller, body: JsonObject) -> ApiResult<Response> {
@@ -132,9 +173,10 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: JsonObj
     let body: NewAccountBody = fields(body.object)?;
     let name = UserName::parse(&body.name).map_err(invalid)?;
     let roles = roles(&body.roles)?;
+    let policy = AccountPolicy { networks: networks(&body.networks)?, rate: rate(body.rate)?.flatten() };
     let (password_hash, generated) = password(body.password).await?;
-    let action =
-        AccountAction::Create { roles, password_hash, web_service_only: body.web_service_only.unwrap_or(true) };
+    let web_service_only = body.web_service_only.unwrap_or(true);
+    let action = AccountAction::Create { roles, password_hash, web_service_only, policy };
     let account = apply(&state, &caller, name.as_str(), action).await?;
     let mut result = account_json(&account);
     if let Some(password) = generated {
@@ -171,6 +213,9 @@ struct AccountUpdateBody {
     active: Option<bool>,
     roles: Option<Vec<String>>,
     web_service_only: Option<bool>,
+    networks: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    rate: Option<Value>,
 }
 
 pub async fn update(
@@ -182,7 +227,13 @@ pub async fn update(
     require_admin(&caller, "Managing accounts")?;
     let body: AccountUpdateBody = fields(body.object)?;
     let roles = body.roles.as_deref().map(roles).transpose()?;
-    let action = AccountAction::Update { active: body.active, roles, web_service_only: body.web_service_only };
+    let action = AccountAction::Update {
+        active: body.active,
+        roles,
+        web_service_only: body.web_service_only,
+        networks: body.networks.as_deref().map(networks).transpose()?,
+        rate: rate(body.rate)?,
+    };
     let account = apply(&state, &caller, &name, action).await?;
     Ok(Json(json!({ "result": account_json(&account) })))
 }

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use crate::AppState;
 use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::receive::{JsonObject, PeerSocket};
+use crate::receive::{JsonObject, PeerAddr, PeerSocket};
 
 /// Most inner requests in one batch.
 pub const MAX_REQUESTS: usize = 1000;
@@ -65,6 +65,7 @@ pub async fn run(
     State(state): State<AppState>,
     _caller: Caller,
     PeerSocket(peer): PeerSocket,
+    PeerAddr(client): PeerAddr,
     headers: HeaderMap,
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
@@ -105,6 +106,10 @@ pub async fn run(
         // Inner requests come from the same peer as the batch (network rules apply to them too).
         if let Some(addr) = peer {
             request.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+        }
+        // ... and from the batch's client address: an inner X-Forwarded-For is not read again.
+        if let Some(ip) = client {
+            request.extensions_mut().insert(crate::client::ClientAddr(ip));
         }
         let response = app.clone().oneshot(request).await.map_err(|e| ApiError::Internal(e.to_string()))?;
         let status = response.status();

@@ -183,7 +183,10 @@ pub async fn insert_multiple(
     let mut result = Vec::with_capacity(outcomes.len());
     for (outcome, w) in outcomes.into_iter().zip(&work) {
         let outcome = match outcome {
-            Some(o) => o,
+            Some(o) => {
+                crate::observe::note_row(o.state, &o.errors);
+                o
+            }
             // The worker got to the row first, or it failed in the store: report what is stored.
             None => stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?,
         };
@@ -294,6 +297,16 @@ pub async fn progress(
     let offset = page_param(&query, "offset", 0, u64::MAX)?;
     let set_id = field("sys_id");
     let counts = state.store.state_counts(integration.staging.clone(), set_id.clone()).await?;
+    // The set was read before its counts: the last row's commit (which also marks the set
+    // processed) may have come in between. Read the state again so the two agree.
+    let set_state = match field("state") {
+        s if counts.pending == 0 && s != "processed" => {
+            let set_schema = registry.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
+            let again = state.store.get(set_schema, set_id.clone()).await?;
+            again.and_then(|r| r.get("state").cloned()).unwrap_or(s)
+        }
+        s => s,
+    };
     let mut filter = EncodedQuery::default();
     filter.and_equals("sys_import_set", &set_id);
     filter.order_by.push(OrderBy { field: "sys_import_row".into(), descending: false });
@@ -334,7 +347,7 @@ pub async fn progress(
         "staging_table": table,
         "integration": integration.name(),
         "mode": field("mode"),
-        "state": field("state"),
+        "state": set_state,
         "created_on": field("sys_created_on"),
         "complete": counts.pending == 0,
         "total": total,

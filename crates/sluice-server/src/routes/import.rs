@@ -32,6 +32,7 @@ pub(crate) fn integration_for(
 ) -> ApiResult<Arc<Integration>> {
     let integration =
         state.registry().integrations.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
+    crate::observe::note_integration(integration.name());
     may_post(&integration, caller, peer, denied)?;
     Ok(integration)
 }
@@ -77,6 +78,7 @@ pub async fn create(
     let outcome = intake::import_row(&state, &integration, actor, body, idempotency).await?;
     if !outcome.replayed {
         crate::metrics::record_outcome(integration.name(), outcome.state.as_str());
+        crate::observe::note_row(outcome.state, &outcome.errors);
     }
     let result = result_entry(&integration, &outcome, &base);
     let mut out_headers = HeaderMap::new();

@@ -12,6 +12,7 @@ pub mod health;
 pub mod import;
 pub mod integrations;
 pub mod publish;
+pub mod stats;
 pub mod submissions;
 pub mod table;
 

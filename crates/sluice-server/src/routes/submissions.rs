@@ -23,7 +23,7 @@ pub async fn list(
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Json<Value>> {
-    let params = TableParams::parse(&pairs);
+    let params = TableParams::parse(&pairs)?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
     let registry = state.registry();
     let mut rows: Vec<(String, Value)> = Vec::new();

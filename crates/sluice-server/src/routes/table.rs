@@ -136,7 +136,7 @@ pub async fn list(
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
     let schema = table_for(&state, &caller, &table, None)?;
-    let params = TableParams::parse(&pairs);
+    let params = TableParams::parse(&pairs)?;
     let query = list_query(&schema, &params);
     let (limit, offset) = (query.limit, query.offset);
     let page = state.store.list(schema.clone(), query).await?;
@@ -159,7 +159,7 @@ pub async fn show(
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Json<Value>> {
     let schema = table_for(&state, &caller, &table, None)?;
-    let params = TableParams::parse(&pairs);
+    let params = TableParams::parse(&pairs)?;
     let record = state.store.get(schema.clone(), sys_id).await?.ok_or(ApiError::RecordNotFound)?;
     let mut encoded = encode_records(&state, &schema, std::slice::from_ref(&record), &params, &base).await?;
     Ok(Json(json!({ "result": encoded.pop() })))
@@ -261,7 +261,7 @@ async fn write_one(
         _ => ("Update", StatusCode::OK),
     };
     let schema = table_for(state, caller, table, Some(verb))?;
-    let params = TableParams::parse(pairs);
+    let params = TableParams::parse(pairs)?;
     let object = body_object(&state.config, headers, body)?;
     let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
     // A change to a user may change an account: its cached credentials are dropped.
@@ -327,12 +327,13 @@ async fn import_through_table(
     let object = body_object(&state.config, headers, &body)?;
     let actor = actor(caller);
     let outcome = crate::intake::import_row(state, &integration, actor, JsonObject { raw: body, object }, None).await?;
+    crate::observe::note_row(outcome.state, &outcome.errors);
     let row = state
         .store
         .get(integration.staging.clone(), outcome.staging_sys_id.to_string())
         .await?
         .ok_or_else(|| ApiError::Internal("the staged row is missing".into()))?;
-    let params = TableParams::parse(pairs);
+    let params = TableParams::parse(pairs)?;
     respond_written(state, &integration.staging, &row, &params, base, headers, StatusCode::CREATED).await
 }
 

@@ -4,7 +4,9 @@
 //! the same user meanwhile waits.
 
 use serde_json::{Value, json};
-use sluice_core::account::{Account, Role, format_roles, parse_roles};
+use sluice_core::account::{
+    Account, AccountPolicy, AccountRate, IpNet, Role, format_networks, format_roles, parse_networks, parse_roles,
+};
 use sluice_core::rules::{self, Actor};
 use sluice_core::tables;
 use sluice_core::{DateTime, SysId};
@@ -16,8 +18,8 @@ use super::{Ctx, lock, records};
 use crate::{AccountAction, AccountChange, AdminAuditEntry, ApiToken, NewAccount, Result, StoreError, TokenMatch};
 
 /// The columns [`from_row`] reads, in order (`u` is `sys_user`).
-const COLUMNS: &str =
-    "u.sys_id, u.user_name, u.roles, u.active, u.password_hash, u.web_service_access_only, u.credentials_version";
+const COLUMNS: &str = "u.sys_id, u.user_name, u.roles, u.active, u.password_hash, u.web_service_access_only, \
+                       u.credentials_version, u.source_networks, u.rate_per_second, u.rate_burst";
 
 /// `user_name = $1` through the lower() index, then exactly; accounts only (a password hash).
 const BY_NAME: &str = "lower(u.user_name) = lower($1) AND u.user_name = $1 AND u.password_hash <> ''
@@ -34,7 +36,28 @@ fn from_row(r: &PgRow, at: usize) -> Result<Option<Account>, sqlx::Error> {
         password_hash: r.try_get(at + 4)?,
         web_service_only: r.try_get::<String, _>(at + 5)? == "true",
         credentials_version: r.try_get::<Option<i64>, _>(at + 6)?.unwrap_or(0),
+        policy: AccountPolicy {
+            networks: parse_networks(&r.try_get::<String, _>(at + 7)?),
+            rate: read_rate(&r.try_get::<String, _>(at + 8)?, &r.try_get::<String, _>(at + 9)?),
+        },
     }))
+}
+
+fn read_rate(per_second: &str, burst: &str) -> Option<AccountRate> {
+    Some(AccountRate { per_second: per_second.parse().ok()?, burst: burst.parse().ok()? })
+}
+
+/// The stored columns of a rate: two numbers, or two empty texts for the server's default.
+fn rate_texts(rate: Option<AccountRate>) -> (String, String) {
+    rate.map_or_else(Default::default, |r| (r.per_second.to_string(), r.burst.to_string()))
+}
+
+fn rate_json(rate: Option<AccountRate>) -> Value {
+    rate.map_or(Value::Null, |r| json!({"per_second": r.per_second, "burst": r.burst}))
+}
+
+fn networks_json(networks: &[IpNet]) -> Value {
+    networks.iter().map(ToString::to_string).collect()
 }
 
 pub async fn find(c: &mut PgConnection, user_name: &str) -> Result<Option<Account>, sqlx::Error> {
@@ -132,6 +155,7 @@ async fn create(
     roles: &[Role],
     password_hash: &str,
     web_service_only: bool,
+    policy: &AccountPolicy,
 ) -> Result<Account> {
     let schema = ctx.catalog.get(tables::SYS_USER).expect("built-in table");
     let existing = sqlx::query(
@@ -147,6 +171,8 @@ async fn create(
     };
     let role_list = format_roles(roles);
     let ws = bool_text(web_service_only);
+    let networks = format_networks(&policy.networks);
+    let (rate, burst) = rate_texts(policy.rate);
     let sys_id = match existing {
         Some((_, hash)) if !hash.is_empty() => {
             return Err(StoreError::Conflict(format!("account {} already exists", change.user_name)));
@@ -159,6 +185,9 @@ async fn create(
                 ("password_hash", password_hash),
                 ("web_service_access_only", ws),
                 ("active", "true"),
+                ("source_networks", networks.as_str()),
+                ("rate_per_second", rate.as_str()),
+                ("rate_burst", burst.as_str()),
             ];
             touch(c, &sys_id, &set, &change.by, change.now, true).await?;
             sys_id
@@ -176,6 +205,9 @@ async fn create(
                     ("web_service_access_only", ws),
                     ("credentials_version", "1"),
                     ("credentials_changed_at", &now),
+                    ("source_networks", &networks),
+                    ("rate_per_second", &rate),
+                    ("rate_burst", &burst),
                 ],
                 &actor,
                 change.now,
@@ -184,7 +216,13 @@ async fn create(
             SysId::parse(&record["sys_id"]).map_err(|e| StoreError::Conflict(e.to_string()))?
         }
     };
-    let details = json!({"roles": role_names(roles), "web_service_only": web_service_only});
+    let mut details = json!({"roles": role_names(roles), "web_service_only": web_service_only});
+    if !policy.networks.is_empty() {
+        details["networks"] = networks_json(&policy.networks);
+    }
+    if policy.rate.is_some() {
+        details["rate"] = rate_json(policy.rate);
+    }
     audit(c, change, "account.create", details).await?;
     find(c, &change.user_name)
         .await?
@@ -198,6 +236,7 @@ pub async fn add(c: &mut PgConnection, ctx: &Ctx, new: &NewAccount) -> Result<Ac
         roles: new.roles.clone(),
         password_hash: new.password_hash.clone(),
         web_service_only: true,
+        policy: AccountPolicy::default(),
     };
     let change =
         AccountChange { user_name: new.user_name.clone(), action: create, by: new.created_by.clone(), now: new.now };
@@ -209,14 +248,14 @@ pub async fn add(c: &mut PgConnection, ctx: &Ctx, new: &NewAccount) -> Result<Ac
 pub async fn change_account(c: &mut PgConnection, ctx: &Ctx, change: &AccountChange) -> Result<Option<Account>> {
     let user_key = reference_key(tables::SYS_USER, &change.user_name);
     lock(c, &[(&ctx.salt, "accounts"), (&ctx.salt, &user_key)]).await?;
-    if let AccountAction::Create { roles, password_hash, web_service_only } = &change.action {
-        return create(c, ctx, change, roles, password_hash, *web_service_only).await.map(Some);
+    if let AccountAction::Create { roles, password_hash, web_service_only, policy } = &change.action {
+        return create(c, ctx, change, roles, password_hash, *web_service_only, policy).await.map(Some);
     }
     let Some(before) = find(c, &change.user_name).await? else { return Ok(None) };
     let (by, now) = (change.by.as_str(), change.now);
     match &change.action {
         AccountAction::Create { .. } => unreachable!("handled above"),
-        AccountAction::Update { active, roles, web_service_only } => {
+        AccountAction::Update { active, roles, web_service_only, networks, rate } => {
             let after_active = active.unwrap_or(before.active);
             let after_roles = roles.clone().map(|mut r| {
                 r.sort();
@@ -228,6 +267,8 @@ pub async fn change_account(c: &mut PgConnection, ctx: &Ctx, change: &AccountCha
                 return Err(StoreError::LastAdmin);
             }
             let role_list = after_roles.as_deref().map(format_roles);
+            let network_list = networks.as_deref().map(format_networks);
+            let rate_list = rate.map(rate_texts);
             let mut set: Vec<(&str, &str)> = Vec::new();
             let mut details = serde_json::Map::new();
             if let Some(a) = active {
@@ -241,6 +282,18 @@ pub async fn change_account(c: &mut PgConnection, ctx: &Ctx, change: &AccountCha
             if let Some(w) = web_service_only {
                 set.push(("web_service_access_only", bool_text(*w)));
                 details.insert("web_service_only".into(), json!({"from": before.web_service_only, "to": w}));
+            }
+            if let (Some(list), Some(n)) = (&network_list, networks) {
+                set.push(("source_networks", list));
+                details.insert(
+                    "networks".into(),
+                    json!({"from": networks_json(&before.policy.networks), "to": networks_json(n)}),
+                );
+            }
+            if let (Some((per_second, burst)), Some(r)) = (&rate_list, rate) {
+                set.push(("rate_per_second", per_second));
+                set.push(("rate_burst", burst));
+                details.insert("rate".into(), json!({"from": rate_json(before.policy.rate), "to": rate_json(*r)}));
             }
             touch(c, &before.sys_id, &set, by, now, true).await?;
             audit(c, change, "account.update", Value::Object(details)).await?;

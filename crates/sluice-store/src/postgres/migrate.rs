@@ -133,6 +133,14 @@ fn steps() -> Vec<String> {
             inc = number_sequence(INCIDENT_PREFIX),
             iset = number_sequence(IMPORT_SET_PREFIX),
         ),
+        // 2: request statistics, per minute, account, integration and counter.
+        "CREATE TABLE sluice_stats (
+             minute BIGINT NOT NULL, account TEXT COLLATE \"C\" NOT NULL, integration TEXT COLLATE \"C\" NOT NULL,
+             metric TEXT COLLATE \"C\" NOT NULL, value BIGINT NOT NULL, first_seen BIGINT NOT NULL,
+             last_seen BIGINT NOT NULL, PRIMARY KEY (minute, account, integration, metric));
+         CREATE INDEX sluice_stats_account ON sluice_stats (account, minute);
+         CREATE INDEX sluice_stats_integration ON sluice_stats (integration, minute);"
+            .to_owned(),
     ]
 }
 

@@ -13,6 +13,7 @@ mod import;
 mod migrate;
 pub mod query;
 mod records;
+mod stats;
 mod table_write;
 
 use std::collections::HashMap;
@@ -31,8 +32,8 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use crate::{
     AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
-    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, Store, StoreError, StoredRow,
-    TableWrite, TokenMatch, WriteResult,
+    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, StatsDelta, StatsFilter,
+    StatsTotal, Store, StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
 };
 use query::ident;
 
@@ -355,6 +356,18 @@ impl Store for PostgresStore {
             }
         }
         Ok(out)
+    }
+
+    async fn add_stats(&self, deltas: Vec<StatsDelta>) -> Result<()> {
+        Ok(stats::add(&mut *self.conn().await?, &deltas).await?)
+    }
+
+    async fn stats(&self, filter: StatsFilter) -> Result<Vec<StatsTotal>> {
+        Ok(stats::read(&mut *self.conn().await?, &filter).await?)
+    }
+
+    async fn purge_stats(&self, before_minute: i64) -> Result<u64> {
+        Ok(stats::purge(&mut *self.conn().await?, before_minute).await?)
     }
 
     async fn close(&self) {

@@ -5,7 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
-use sluice_core::account::{Account, Role, format_roles, parse_roles};
+use sluice_core::account::{
+    Account, AccountPolicy, AccountRate, Role, format_networks, format_roles, parse_networks, parse_roles,
+};
 use sluice_core::rules::{self, Actor};
 use sluice_core::tables::{self, Catalog};
 use sluice_core::{DateTime, SysId};
@@ -15,7 +17,7 @@ use crate::{AccountAction, AccountChange, AdminAuditEntry, ApiToken, NewAccount,
 
 /// The columns [`from_row`] reads, in order (`u` is `sys_user`).
 pub const COLUMNS: &str = "u.sys_id, u.user_name, u.roles, u.active, u.password_hash, u.web_service_access_only, \
-                           CAST(u.credentials_version AS INTEGER)";
+                           CAST(u.credentials_version AS INTEGER), u.source_networks, u.rate_per_second, u.rate_burst";
 
 /// `user_name = ?1` with the NOCASE index, then exactly; accounts only (a password hash).
 const BY_NAME: &str =
@@ -32,7 +34,28 @@ pub fn from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<Account>> {
         password_hash: r.get(at + 4)?,
         web_service_only: r.get::<_, String>(at + 5)? == "true",
         credentials_version: r.get::<_, Option<i64>>(at + 6)?.unwrap_or(0),
+        policy: AccountPolicy {
+            networks: parse_networks(&r.get::<_, String>(at + 7)?),
+            rate: read_rate(&r.get::<_, String>(at + 8)?, &r.get::<_, String>(at + 9)?),
+        },
     }))
+}
+
+fn read_rate(per_second: &str, burst: &str) -> Option<AccountRate> {
+    Some(AccountRate { per_second: per_second.parse().ok()?, burst: burst.parse().ok()? })
+}
+
+/// The stored columns of a rate: two numbers, or two empty texts for the server's default.
+fn rate_texts(rate: Option<AccountRate>) -> (String, String) {
+    rate.map_or_else(Default::default, |r| (r.per_second.to_string(), r.burst.to_string()))
+}
+
+fn rate_json(rate: Option<AccountRate>) -> Value {
+    rate.map_or(Value::Null, |r| json!({"per_second": r.per_second, "burst": r.burst}))
+}
+
+fn networks_json(networks: &[sluice_core::account::IpNet]) -> Value {
+    networks.iter().map(ToString::to_string).collect()
 }
 
 pub fn find(conn: &Connection, user_name: &str) -> rusqlite::Result<Option<Account>> {
@@ -119,6 +142,7 @@ fn create(
     roles: &[Role],
     password_hash: &str,
     web_service_only: bool,
+    policy: &AccountPolicy,
 ) -> Result<Account> {
     let schema = catalog.get(tables::SYS_USER).expect("built-in table");
     let existing: Option<(String, String)> = conn
@@ -130,6 +154,8 @@ fn create(
         .optional()?;
     let role_list = format_roles(roles);
     let ws = bool_text(web_service_only);
+    let networks = format_networks(&policy.networks);
+    let (rate, burst) = rate_texts(policy.rate);
     let sys_id = match existing {
         Some((_, hash)) if !hash.is_empty() => {
             return Err(StoreError::Conflict(format!("account {} already exists", change.user_name)));
@@ -142,6 +168,9 @@ fn create(
                 ("password_hash", password_hash),
                 ("web_service_access_only", ws),
                 ("active", "true"),
+                ("source_networks", networks.as_str()),
+                ("rate_per_second", rate.as_str()),
+                ("rate_burst", burst.as_str()),
             ];
             touch(conn, &sys_id, &set, &change.by, change.now, true)?;
             sys_id
@@ -157,6 +186,9 @@ fn create(
                     ("roles", &role_list),
                     ("password_hash", password_hash),
                     ("web_service_access_only", ws),
+                    ("source_networks", &networks),
+                    ("rate_per_second", &rate),
+                    ("rate_burst", &burst),
                     ("credentials_version", "1"),
                     ("credentials_changed_at", &now),
                 ],
@@ -167,7 +199,14 @@ fn create(
             SysId::parse(&record["sys_id"]).map_err(|e| StoreError::Conflict(e.to_string()))?
         }
     };
-    audit(conn, change, "account.create", json!({"roles": role_names(roles), "web_service_only": web_service_only}))?;
+    let mut details = json!({"roles": role_names(roles), "web_service_only": web_service_only});
+    if !policy.networks.is_empty() {
+        details["networks"] = networks_json(&policy.networks);
+    }
+    if policy.rate.is_some() {
+        details["rate"] = rate_json(policy.rate);
+    }
+    audit(conn, change, "account.create", details)?;
     find(conn, &change.user_name)?
         .filter(|a| a.sys_id == sys_id)
         .ok_or_else(|| StoreError::Conflict(format!("account {} vanished while being created", change.user_name)))
@@ -179,6 +218,7 @@ pub fn add(conn: &Connection, catalog: &Catalog, new: &NewAccount) -> Result<Acc
         roles: new.roles.clone(),
         password_hash: new.password_hash.clone(),
         web_service_only: true,
+        policy: AccountPolicy::default(),
     };
     let change =
         AccountChange { user_name: new.user_name.clone(), action: create, by: new.created_by.clone(), now: new.now };
@@ -187,14 +227,14 @@ pub fn add(conn: &Connection, catalog: &Catalog, new: &NewAccount) -> Result<Acc
 }
 
 pub fn change_account(conn: &Connection, catalog: &Catalog, change: &AccountChange) -> Result<Option<Account>> {
-    if let AccountAction::Create { roles, password_hash, web_service_only } = &change.action {
-        return create(conn, catalog, change, roles, password_hash, *web_service_only).map(Some);
+    if let AccountAction::Create { roles, password_hash, web_service_only, policy } = &change.action {
+        return create(conn, catalog, change, roles, password_hash, *web_service_only, policy).map(Some);
     }
     let Some(before) = find(conn, &change.user_name)? else { return Ok(None) };
     let (by, now) = (change.by.as_str(), change.now);
     match &change.action {
         AccountAction::Create { .. } => unreachable!("handled above"),
-        AccountAction::Update { active, roles, web_service_only } => {
+        AccountAction::Update { active, roles, web_service_only, networks, rate } => {
             let after_active = active.unwrap_or(before.active);
             let after_roles = roles.clone().map(|mut r| {
                 r.sort();
@@ -206,6 +246,8 @@ pub fn change_account(conn: &Connection, catalog: &Catalog, change: &AccountChan
                 return Err(StoreError::LastAdmin);
             }
             let role_list = after_roles.as_deref().map(format_roles);
+            let network_list = networks.as_deref().map(format_networks);
+            let rate_list = rate.map(rate_texts);
             let mut set: Vec<(&str, &str)> = Vec::new();
             let mut details = serde_json::Map::new();
             if let Some(a) = active {
@@ -219,6 +261,18 @@ pub fn change_account(conn: &Connection, catalog: &Catalog, change: &AccountChan
             if let Some(w) = web_service_only {
                 set.push(("web_service_access_only", bool_text(*w)));
                 details.insert("web_service_only".into(), json!({"from": before.web_service_only, "to": w}));
+            }
+            if let (Some(list), Some(n)) = (&network_list, networks) {
+                set.push(("source_networks", list));
+                details.insert(
+                    "networks".into(),
+                    json!({"from": networks_json(&before.policy.networks), "to": networks_json(n)}),
+                );
+            }
+            if let (Some((per_second, burst)), Some(r)) = (&rate_list, rate) {
+                set.push(("rate_per_second", per_second));
+                set.push(("rate_burst", burst));
+                details.insert("rate".into(), json!({"from": rate_json(before.policy.rate), "to": rate_json(*r)}));
             }
             touch(conn, &before.sys_id, &set, by, now, true)?;
             audit(conn, change, "account.update", Value::Object(details))?;

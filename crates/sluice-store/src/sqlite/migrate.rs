@@ -88,6 +88,13 @@ const STEPS: &[&str] = &[
      CREATE TABLE sluice_admin_audit (
          id INTEGER PRIMARY KEY AUTOINCREMENT, created_on TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
          target TEXT NOT NULL, details TEXT NOT NULL);",
+    // 6: request statistics: additive counters per minute, account, integration and name.
+    "CREATE TABLE sluice_stats (
+         minute INTEGER NOT NULL, account TEXT NOT NULL, integration TEXT NOT NULL, metric TEXT NOT NULL,
+         value INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+         PRIMARY KEY (minute, account, integration, metric));
+     CREATE INDEX sluice_stats_account ON sluice_stats (account, minute);
+     CREATE INDEX sluice_stats_integration ON sluice_stats (integration, minute);",
 ];
 
 /// Adds the `sys_choice` rows of every choice field that has none yet (at every start, so new

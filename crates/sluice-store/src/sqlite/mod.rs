@@ -11,6 +11,7 @@ mod migrate;
 mod query;
 mod records;
 mod reference_cache;
+mod stats;
 mod table_write;
 mod writer;
 
@@ -29,8 +30,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
-    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, Store, StoreError, StoredRow,
-    TableWrite, TokenMatch, WriteResult,
+    ProcessJob, PurgeReport, Result, RowFilter, StageBatch, StagedSet, StateCounts, StatsDelta, StatsFilter,
+    StatsTotal, Store, StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -323,6 +324,21 @@ impl Store for SqliteStore {
 
     async fn add_account(&self, account: NewAccount) -> Result<Account> {
         self.enqueue(|tx| Job::AddAccount(account, tx)).await
+    }
+
+    async fn add_stats(&self, deltas: Vec<StatsDelta>) -> Result<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        self.enqueue(|tx| Job::AddStats(deltas, tx)).await
+    }
+
+    async fn stats(&self, filter: StatsFilter) -> Result<Vec<StatsTotal>> {
+        self.read(move |c| stats::read(c, &filter)).await
+    }
+
+    async fn purge_stats(&self, before_minute: i64) -> Result<u64> {
+        self.enqueue(|tx| Job::PurgeStats(before_minute, tx)).await
     }
 
     async fn close(&self) {

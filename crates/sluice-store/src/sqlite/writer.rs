@@ -12,10 +12,10 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
-use super::{accounts, bulk, idempotency, import, migrate, reference_cache, table_write};
+use super::{accounts, bulk, idempotency, import, migrate, reference_cache, stats, table_write};
 use crate::{
     AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StageBatch,
-    StagedSet, StoreError, TableWrite, WriteResult,
+    StagedSet, StatsDelta, StoreError, TableWrite, WriteResult,
 };
 
 pub enum Job {
@@ -29,6 +29,8 @@ pub enum Job {
     StageMany(Box<StageBatch>, oneshot::Sender<Result<StagedSet>>),
     Process(Box<ProcessJob>, oneshot::Sender<Result<Option<ImportOutcome>>>),
     PurgeStaging(Arc<TableSchema>, sluice_core::DateTime, u64, oneshot::Sender<Result<PurgeReport>>),
+    AddStats(Vec<StatsDelta>, oneshot::Sender<Result<()>>),
+    PurgeStats(i64, oneshot::Sender<Result<u64>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -43,6 +45,7 @@ enum Done {
     StageMany(Result<StagedSet>),
     Process(Result<Option<ImportOutcome>>),
     PurgeStaging(Result<PurgeReport>),
+    AddStats(Result<()>),
 }
 
 impl Done {
@@ -58,6 +61,7 @@ impl Done {
             Self::StageMany(r) => r.is_err(),
             Self::Process(r) => r.is_err(),
             Self::PurgeStaging(r) => r.is_err(),
+            Self::AddStats(r) => r.is_err(),
         }
     }
 }
@@ -84,6 +88,8 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
         (Job::StageMany(_, tx), Done::StageMany(r)) => send(tx, r, commit_error),
         (Job::Process(_, tx), Done::Process(r)) => send(tx, r, commit_error),
         (Job::PurgeStaging(.., tx), Done::PurgeStaging(r)) => send(tx, r, commit_error),
+        (Job::AddStats(_, tx), Done::AddStats(r)) => send(tx, r, commit_error),
+        (Job::PurgeStats(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
 }
@@ -159,6 +165,8 @@ fn fail(job: Job, msg: &str) {
         Job::StageMany(_, tx) => drop(tx.send(Err(err()))),
         Job::Process(_, tx) => drop(tx.send(Err(err()))),
         Job::PurgeStaging(.., tx) => drop(tx.send(Err(err()))),
+        Job::AddStats(_, tx) => drop(tx.send(Err(err()))),
+        Job::PurgeStats(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -176,6 +184,8 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::StageMany(..) => Done::StageMany(Err(e())),
             Job::Process(..) => Done::Process(Err(e())),
             Job::PurgeStaging(..) => Done::PurgeStaging(Err(e())),
+            Job::AddStats(..) => Done::AddStats(Err(e())),
+            Job::PurgeStats(..) => Done::Purge(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -225,6 +235,8 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::ChangeAccount(change, _) => {
             Done::ChangeAccount(guarded("account change", || accounts::change_account(conn, catalog, change)))
         }
+        Job::AddStats(deltas, _) => Done::AddStats(guarded("statistics", || Ok(stats::add(conn, deltas)?))),
+        Job::PurgeStats(before, _) => Done::Purge(guarded("statistics purge", || Ok(stats::purge(conn, *before)?))),
         Job::AdminAudit(entry, _) => {
             Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
         }

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use serde_json::json;
-use sluice_core::account::Role;
+use sluice_core::account::{AccountPolicy, AccountRate, IpNet, Role, parse_network};
 use sluice_core::tables;
 use sluice_store::{AccountAction, AccountChange, AdminAuditEntry, Store, StoreError};
 
@@ -14,11 +14,16 @@ pub fn change(user_name: &str, action: AccountAction, secs: i64) -> AccountChang
 }
 
 pub fn create(roles: &[Role], hash: &str, web_service_only: bool) -> AccountAction {
-    AccountAction::Create { roles: roles.to_vec(), password_hash: hash.into(), web_service_only }
+    AccountAction::Create {
+        roles: roles.to_vec(),
+        password_hash: hash.into(),
+        web_service_only,
+        policy: AccountPolicy::default(),
+    }
 }
 
 pub fn update(active: Option<bool>, roles: Option<&[Role]>, web_service_only: Option<bool>) -> AccountAction {
-    AccountAction::Update { active, roles: roles.map(<[Role]>::to_vec), web_service_only }
+    AccountAction::Update { active, roles: roles.map(<[Role]>::to_vec), web_service_only, networks: None, rate: None }
 }
 
 async fn apply<S: Store + ?Sized>(store: &S, c: AccountChange) -> Option<sluice_core::account::Account> {
@@ -237,6 +242,51 @@ pub async fn admin_audit<S: Store + ?Sized>(store: &S) {
     let ids: Vec<_> = page.iter().map(|e| e.id).collect();
     assert_eq!(ids, entries[2..5].iter().map(|e| e.id).collect::<Vec<_>>());
     assert!(store.admin_audit(10, 100).await.expect("audit").0.is_empty());
+}
+
+/// Source networks and a rate limit are stored with the account, changed on their own,
+/// cleared again, raise the credentials version and are recorded in the admin audit.
+pub async fn account_policies<S: Store + ?Sized>(store: &S) {
+    let nets: Vec<IpNet> = ["10.0.0.0/8", "2001:db8::/32"].iter().map(|n| parse_network(n).unwrap()).collect();
+    let policy = AccountPolicy { networks: nets.clone(), rate: Some(AccountRate { per_second: 5, burst: 10 }) };
+    let action = AccountAction::Create {
+        roles: vec![Role::ImportSetLoader],
+        password_hash: "$argon2id$x".into(),
+        web_service_only: true,
+        policy: policy.clone(),
+    };
+    let created = apply(store, change("fenced", action, 0)).await.expect("created");
+    assert_eq!(created.policy, policy);
+    assert_eq!(store.account("fenced".into()).await.unwrap().unwrap().policy, policy);
+
+    let only_v6 = vec![nets[1]];
+    let set_networks = AccountAction::Update {
+        active: None,
+        roles: None,
+        web_service_only: None,
+        networks: Some(only_v6.clone()),
+        rate: None,
+    };
+    let changed = apply(store, change("fenced", set_networks, 1)).await.expect("changed");
+    assert_eq!(changed.policy.networks, only_v6);
+    assert_eq!(changed.policy.rate, policy.rate, "the rate is left alone");
+    assert!(changed.credentials_version > created.credentials_version);
+
+    let clear = AccountAction::Update {
+        active: None,
+        roles: None,
+        web_service_only: None,
+        networks: Some(vec![]),
+        rate: Some(None),
+    };
+    let cleared = apply(store, change("fenced", clear, 2)).await.expect("cleared");
+    assert_eq!(cleared.policy, AccountPolicy::default());
+    assert_eq!(store.account("fenced".into()).await.unwrap().unwrap().policy, AccountPolicy::default());
+
+    let (audit, _) = store.admin_audit(10, 0).await.expect("audit");
+    assert_eq!(audit[0].details["rate"], json!({"from": {"per_second": 5, "burst": 10}, "to": null}));
+    assert_eq!(audit[1].details["networks"], json!({"from": ["10.0.0.0/8", "2001:db8::/32"], "to": ["2001:db8::/32"]}));
+    assert_eq!(audit[2].details["networks"], json!(["10.0.0.0/8", "2001:db8::/32"]));
 }
 
 /// Account changes and their audit are there after the store is closed and opened again.

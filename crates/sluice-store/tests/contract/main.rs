@@ -10,6 +10,7 @@ mod accounts;
 mod bulk;
 mod helpers;
 mod imports;
+mod stats;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ contract!(
     accounts::deleting_keeps_the_user_record,
     accounts::api_tokens,
     accounts::admin_audit,
+    accounts::account_policies,
+    stats::stats_add_up_per_key_and_sum_over_windows,
 );
 
 /// Checks that need the store shared (concurrency) or opened twice (reopen), per backend.

@@ -3,7 +3,7 @@
 use axum::routing::on;
 
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
-use crate::routes::{accounts, admin_audit, bulk, health, integrations, publish, submissions};
+use crate::routes::{accounts, admin_audit, bulk, health, integrations, publish, stats, submissions};
 
 const ACCOUNT_WRITE_ERRORS: &[&str] =
     &["forbidden", "invalid_account", "malformed_json", "body_not_object", "unsupported_media_type"];
@@ -183,6 +183,36 @@ pub static ROUTES: &[Route] = &[
         status: 200,
         response: Some(json("ReplayResponse")),
         errors: &["forbidden", "record_not_found", "invalid_parameter", "malformed_json", "body_not_object"],
+    },
+    Route {
+        verb: Verb::Get,
+        api: Api::Own,
+        path: "/api/sluice/v1/integrations/{name}/stats",
+        handler: |m| on(m, stats::integration),
+        id: "integrationStats",
+        tag: "Statistics",
+        summary: "The integration's counters and latency over a window (other accounts' numbers for admins only)",
+        auth: Auth::Account,
+        query: &["window"],
+        request: None,
+        status: 200,
+        response: Some(json("IntegrationStats")),
+        errors: &["record_not_found", "invalid_parameter"],
+    },
+    Route {
+        verb: Verb::Get,
+        api: Api::Own,
+        path: "/api/sluice/v1/accounts/{name}/stats",
+        handler: |m| on(m, stats::account),
+        id: "accountStats",
+        tag: "Statistics",
+        summary: "An account's counters and latency over a window (admins, or the account itself)",
+        auth: Auth::Account,
+        query: &["window"],
+        request: None,
+        status: 200,
+        response: Some(json("AccountStats")),
+        errors: &["forbidden", "record_not_found", "invalid_parameter"],
     },
     Route {
         verb: Verb::Get,

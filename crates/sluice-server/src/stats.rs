@@ -1,0 +1,263 @@
+//! Request statistics, kept in the database so every node and every page sees the same numbers.
+//! Each node adds its requests to in-memory deltas per (minute, account, integration, counter)
+//! and flushes them every second as additive upserts ([`Store::add_stats`]); reads sum the
+//! stored minutes of a window. A read first flushes this node's pending deltas, so what it
+//! answers includes every request this node has finished.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_core::staging::RowState;
+use sluice_core::stats::{Summary, metric};
+use sluice_core::validate::FieldError;
+use sluice_store::{StatsDelta, StatsFilter, StatsTotal, Store, StoreError};
+
+/// How often pending deltas are written.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Most distinct pending keys before new ones are dropped (the database is down for long).
+const MAX_PENDING: usize = 200_000;
+
+/// The counters one imported row adds to: its outcome and, for an error, each distinct code.
+pub fn row_metrics(state: RowState, errors: &[FieldError]) -> Vec<String> {
+    let name = match state {
+        RowState::Inserted => metric::INSERTED,
+        RowState::Updated => metric::UPDATED,
+        RowState::Ignored => metric::IGNORED,
+        RowState::Skipped => metric::SKIPPED,
+        RowState::Error => metric::ERROR,
+        RowState::Pending => return Vec::new(),
+    };
+    let mut codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    std::iter::once(name.to_owned()).chain(codes.into_iter().map(|c| format!("{}{c}", metric::ERROR_PREFIX))).collect()
+}
+
+/// One finished request: whom it is counted for and which counters it adds one to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub account: String,
+    /// The integration's name, or empty.
+    pub integration: String,
+    pub metrics: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    minute: i64,
+    account: String,
+    integration: String,
+    metric: String,
+}
+
+#[derive(Clone, Copy)]
+struct Cell {
+    value: i64,
+    first_seen: i64,
+    last_seen: i64,
+}
+
+#[derive(Default)]
+pub struct StatsRecorder {
+    pending: Mutex<HashMap<Key, Cell>>,
+    /// One flush at a time: a read that flushes waits for a periodic flush in progress, so it
+    /// never misses deltas that were taken but not yet written.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl StatsRecorder {
+    pub fn record(&self, event: &Event) {
+        self.record_at(event, now_ms());
+    }
+
+    fn record_at(&self, event: &Event, at_ms: i64) {
+        let minute = at_ms.div_euclid(60_000);
+        let mut pending = self.pending.lock().expect("statistics");
+        for name in &event.metrics {
+            let key = Key {
+                minute,
+                account: event.account.clone(),
+                integration: event.integration.clone(),
+                metric: name.clone(),
+            };
+            if pending.len() >= MAX_PENDING && !pending.contains_key(&key) {
+                tracing::warn!("statistics not flushed for long: dropping new counters");
+                return;
+            }
+            let cell = pending.entry(key).or_insert(Cell { value: 0, first_seen: at_ms, last_seen: at_ms });
+            cell.value += 1;
+            cell.first_seen = cell.first_seen.min(at_ms);
+            cell.last_seen = cell.last_seen.max(at_ms);
+        }
+    }
+
+    fn put_back(&self, deltas: Vec<StatsDelta>) {
+        let mut pending = self.pending.lock().expect("statistics");
+        for d in deltas {
+            let key = Key { minute: d.minute, account: d.account, integration: d.integration, metric: d.metric };
+            let cell =
+                pending.entry(key).or_insert(Cell { value: 0, first_seen: d.first_seen, last_seen: d.last_seen });
+            cell.value += d.value;
+            cell.first_seen = cell.first_seen.min(d.first_seen);
+            cell.last_seen = cell.last_seen.max(d.last_seen);
+        }
+    }
+
+    /// Writes the pending deltas; on failure they are kept for the next flush.
+    pub async fn flush(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.flushing.lock().await;
+        let deltas: Vec<StatsDelta> = std::mem::take(&mut *self.pending.lock().expect("statistics"))
+            .into_iter()
+            .map(|(k, c)| StatsDelta {
+                minute: k.minute,
+                account: k.account,
+                integration: k.integration,
+                metric: k.metric,
+                value: c.value,
+                first_seen: c.first_seen,
+                last_seen: c.last_seen,
+            })
+            .collect();
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        match store.add_stats(deltas.clone()).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.put_back(deltas);
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes this node's deltas, then sums the stored counters.
+    pub async fn read(&self, store: &dyn Store, filter: StatsFilter) -> Result<Vec<StatsTotal>, StoreError> {
+        self.flush(store).await?;
+        store.stats(filter).await
+    }
+}
+
+/// Flushes every [`FLUSH_EVERY`] until the process ends (`sluice serve` flushes once more after
+/// the last request).
+pub fn spawn_flusher(stats: Arc<StatsRecorder>, store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(FLUSH_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = stats.flush(store.as_ref()).await {
+                tracing::warn!(error = %e, "statistics flush failed; kept for the next one");
+            }
+        }
+    });
+}
+
+/// A time window of the statistics endpoints and `sluice stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Hour,
+    Day,
+    Week,
+    All,
+}
+
+impl Window {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "1h" => Some(Self::Hour),
+            "24h" => Some(Self::Day),
+            "7d" => Some(Self::Week),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "1h",
+            Self::Day => "24h",
+            Self::Week => "7d",
+            Self::All => "all",
+        }
+    }
+
+    /// The first minute counted (whole minutes: a window may reach up to a minute further back).
+    pub fn since_minute(self, now_ms: i64) -> i64 {
+        let minutes = match self {
+            Self::Hour => 60,
+            Self::Day => 24 * 60,
+            Self::Week => 7 * 24 * 60,
+            Self::All => return 0,
+        };
+        now_ms.div_euclid(60_000) - minutes + 1
+    }
+
+    pub fn since_minute_now(self) -> i64 {
+        self.since_minute(now_ms())
+    }
+}
+
+/// Sums stored totals into one summary per key (`by` picks the account or the integration).
+pub fn summarise<'a>(
+    totals: impl IntoIterator<Item = &'a StatsTotal>,
+    by: impl Fn(&StatsTotal) -> &str,
+) -> std::collections::BTreeMap<String, Summary> {
+    let mut out = std::collections::BTreeMap::<String, Summary>::new();
+    for t in totals {
+        out.entry(by(t).to_owned()).or_default().add(&t.metric, t.value.max(0) as u64, t.first_seen, t.last_seen);
+    }
+    out
+}
+
+/// A summary as the API answers it.
+pub fn summary_json(s: &Summary) -> serde_json::Value {
+    let time = |ms: Option<i64>| ms.map(|ms| sluice_core::DateTime::from_unix(ms.div_euclid(1000)).to_string());
+    let p = s.percentiles();
+    serde_json::json!({
+        "received": s.received,
+        "inserted": s.inserted,
+        "updated": s.updated,
+        "ignored": s.ignored,
+        "skipped": s.skipped,
+        "error": s.error,
+        "errors_by_code": s.errors_by_code,
+        "unauthorized": s.unauthorized,
+        "forbidden": s.forbidden,
+        "throttled": s.throttled,
+        "latency_ms": {"p50": p.p50, "p90": p.p90, "p99": p.p99},
+        "first_seen": time(s.first_seen),
+        "last_seen": time(s.last_seen),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_start_at_whole_minutes() {
+        let now = 10 * 60_000 * 60 * 24 + 30_000;
+        assert_eq!(Window::All.since_minute(now), 0);
+        assert_eq!(Window::Hour.since_minute(now), now / 60_000 - 59);
+        assert_eq!(Window::parse("7d"), Some(Window::Week));
+        assert_eq!(Window::parse("2h"), None);
+    }
+
+    #[test]
+    fn events_add_up_per_minute_and_key() {
+        let r = StatsRecorder::default();
+        let e = Event { account: "a".into(), integration: "i".into(), metrics: vec!["received".into()] };
+        r.record_at(&e, 60_000);
+        r.record_at(&e, 119_999);
+        r.record_at(&e, 120_000);
+        let pending = r.pending.lock().unwrap();
+        assert_eq!(pending.len(), 2);
+        let first = pending.iter().find(|(k, _)| k.minute == 1).unwrap().1;
+        assert_eq!((first.value, first.first_seen, first.last_seen), (2, 60_000, 119_999));
+    }
+}
