@@ -63,22 +63,22 @@ async fn roles_decide_what_each_account_may_do() {
 async fn the_cli_lists_accounts_refuses_duplicates_and_unknown_roles() {
     let s = Server::start();
     s.add_account("partner.desk", &["import_set_loader", "itil"]);
-    let out = sluice().args(["account", "list", "--data"]).arg(&s.data).output().unwrap();
+    let out = s.cli().args(["account", "list", "--data"]).arg(&s.data).output().unwrap();
     let list = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(list.lines().any(|l| l.starts_with("admin ") && l.contains("admin")), "{list}");
     assert!(list.lines().any(|l| l.starts_with("partner.desk") && l.contains("itil,import_set_loader")), "{list}");
 
     let again =
-        sluice().args(["account", "add", "partner.desk", "--role", "itil", "--data"]).arg(&s.data).output().unwrap();
+        s.cli().args(["account", "add", "partner.desk", "--role", "itil", "--data"]).arg(&s.data).output().unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    let bad = sluice().args(["account", "add", "x", "--role", "root", "--data"]).arg(&s.data).output().unwrap();
+    let bad = s.cli().args(["account", "add", "x", "--role", "root", "--data"]).arg(&s.data).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown role"));
 
     // A generated password is printed once and works.
-    let out = sluice().args(["account", "add", "gen.user", "--role", "admin", "--data"]).arg(&s.data).output().unwrap();
+    let out = s.cli().args(["account", "add", "gen.user", "--role", "admin", "--data"]).arg(&s.data).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let password = text.lines().find_map(|l| l.strip_prefix("Password: ")).unwrap().trim().to_owned();
     let r = s.http.get(s.url("/api/now/table/incident")).basic_auth("gen.user", Some(&password)).send().await.unwrap();
@@ -88,8 +88,10 @@ async fn the_cli_lists_accounts_refuses_duplicates_and_unknown_roles() {
 #[tokio::test]
 async fn the_first_start_prints_a_generated_admin_password_once() {
     let tmp = tempfile::tempdir().unwrap();
+    // On PostgreSQL the store is the folder's database: the account lives there.
+    let _database = crate::backend::database_for(tmp.path());
     let run = || {
-        let mut child = sluice()
+        let mut child = crate::backend::cli_on(tmp.path())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(tmp.path())
             .env_remove("SLUICE_ADMIN_PASSWORD")

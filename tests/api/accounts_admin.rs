@@ -64,7 +64,7 @@ async fn create(s: &Server, body: Value) -> Value {
 }
 
 fn cli(args: &[&str], data: &std::path::Path, stdin: Option<&str>) -> std::process::Output {
-    let mut cmd = sluice();
+    let mut cmd = crate::backend::cli_on(data);
     cmd.arg("account").args(args).arg("--data").arg(data).env("USER", "opsperson").env_remove("SUDO_USER");
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut input = child.stdin.take().unwrap();

@@ -79,7 +79,8 @@ async fn every_acknowledged_ticket_survives_sigkill_exactly_once() {
     let tmp = s.take_tmp();
     let data = s.data.clone();
     drop(s);
-    {
+    // SQLite's file must be intact (PostgreSQL recovers from its own log on the server's side).
+    if !crate::backend::is_postgres() {
         let db = rusqlite::Connection::open(data.join("sluice.db")).unwrap();
         let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(check, "ok");

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::backend::{self, Database};
+
 pub const ADMIN_PASSWORD: &str = "admin-test-password-1";
 pub const STAGING: &str = "u_incident_import";
 
 /// The binary, on SQLite unless a test passes `--database` (a database URL in the caller's
-/// environment is not inherited).
+/// environment is not inherited). For commands on a server's store, use `Server::cli`.
 pub fn sluice() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
     cmd.env_remove("SLUICE_DATABASE_URL");
@@ -27,6 +29,14 @@ pub struct Server {
     pub logs: Arc<Mutex<String>>,
     pub http: reqwest::Client,
     _tmp: Option<tempfile::TempDir>,
+    /// The data folder's PostgreSQL database (`SLUICE_TEST_BACKEND=postgres`).
+    database: Option<Arc<Database>>,
+}
+
+/// A data folder (and its database) kept beyond its server, for a restart on the same data.
+pub struct Kept {
+    _tmp: Option<tempfile::TempDir>,
+    _database: Option<Arc<Database>>,
 }
 
 impl Server {
@@ -43,7 +53,7 @@ impl Server {
         server
     }
 
-    /// A server on an existing data folder (a restart).
+    /// A server on an existing data folder (a restart; on PostgreSQL, on the folder's database).
     pub fn start_on(data: &Path, args: &[&str]) -> Self {
         Self::start_on_with_env(data, args, &[])
     }
@@ -58,7 +68,13 @@ impl Server {
     }
 
     fn start_on_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = sluice()
+        // A test that names its database itself gets no other.
+        let database = if args.contains(&"--database") { None } else { backend::database_for(data) };
+        let mut cmd = sluice();
+        if let Some(db) = &database {
+            cmd.env("SLUICE_DATABASE_URL", &db.url);
+        }
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(args)
@@ -101,7 +117,7 @@ impl Server {
             }
         };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { base, data: data.to_owned(), child, logs, http, _tmp: None }
+        Self { base, data: data.to_owned(), child, logs, http, _tmp: None, database }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -125,9 +141,14 @@ impl Server {
         self.child.wait().unwrap()
     }
 
-    /// Keeps the temporary folder alive beyond this server (for a restart).
-    pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
-        self._tmp.take()
+    /// Keeps the temporary folder and its database alive beyond this server (for a restart).
+    pub fn take_tmp(&mut self) -> Kept {
+        Kept { _tmp: self._tmp.take(), _database: self.database.clone() }
+    }
+
+    /// The CLI on this server's store (`--data` as argument works on both backends).
+    pub fn cli(&self) -> Command {
+        backend::cli_on(&self.data)
     }
 
     pub fn admin(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -154,7 +175,7 @@ impl Server {
     /// Adds an account through the CLI on this server's data folder; returns its password.
     pub fn add_account(&self, name: &str, roles: &[&str]) -> String {
         let password = format!("{name}-password-123");
-        let mut cmd = sluice();
+        let mut cmd = self.cli();
         cmd.args(["account", "add", name, "--password-stdin", "--data"]).arg(&self.data);
         for r in roles {
             cmd.args(["--role", r]);

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod accounts_admin;
+mod backend;
 mod brute_force;
 mod bulk;
 mod durability;
@@ -22,4 +23,5 @@ mod scripts_bulk;
 mod stats;
 mod table;
 mod tls;
+mod two_nodes;
 mod xml;

@@ -37,7 +37,7 @@ async fn patch(s: &Server, name: &str, body: Value) -> (u16, Value) {
 }
 
 fn cli(s: &Server, args: &[&str]) -> std::process::Output {
-    let out = sluice().arg("account").args(args).arg("--data").arg(&s.data).output().unwrap();
+    let out = s.cli().arg("account").args(args).arg("--data").arg(&s.data).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -84,7 +84,8 @@ async fn an_account_calls_only_from_its_networks() {
     assert_eq!(entry["action"], "account.update", "{audit}");
     assert_eq!(entry["details"]["networks"]["to"], json!(["192.0.2.0/24", "2001:db8::/32"]));
 
-    let out = sluice()
+    let out = s
+        .cli()
         .args(["account", "add", "cli.local", "--role", "import_set_loader", "--network", "127.0.0.0/8", "--data"])
         .arg(&s.data)
         .output()
@@ -93,8 +94,7 @@ async fn an_account_calls_only_from_its_networks() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let pw3 = text.lines().find_map(|l| l.strip_prefix("Password: ")).unwrap().to_owned();
     assert_eq!(import_as(&s, "cli.local", &pw3, None).await.0, 201);
-    let bad =
-        sluice().args(["account", "set", "cli.local", "--network", "10.0.0.0/40", "--data"]).arg(&s.data).output();
+    let bad = s.cli().args(["account", "set", "cli.local", "--network", "10.0.0.0/40", "--data"]).arg(&s.data).output();
     assert!(!bad.unwrap().status.success());
 
     let metrics = s.admin(s.http.get(s.url("/metrics"))).send().await.unwrap().text().await.unwrap();

@@ -5,53 +5,9 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use serde_json::json;
-use sqlx::Connection;
-
+use crate::backend::Database;
 use crate::helpers::*;
-
-/// A fresh database on the test server, dropped when the test ends.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("SLUICE_TEST_DATABASE_URL") else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but SLUICE_TEST_DATABASE_URL is not set: the PostgreSQL tests cannot run");
-            }
-            eprintln!("SLUICE_TEST_DATABASE_URL is not set: PostgreSQL test not run");
-            return None;
-        };
-        let name = format!("sluice_api_{}", std::process::id());
-        let server = admin_url.split('?').next().unwrap_or(&admin_url);
-        let server = &server[..server.rfind('/').expect("a database URL")];
-        let url = format!("{server}/{name}");
-        let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test database server");
-        for statement in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name}")] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.expect("create the database");
-        }
-        Some(Self { admin_url, name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await
-            })
-        })
-        .join();
-    }
-}
+use serde_json::json;
 
 fn run(args: &[&str], stdin: &str) -> String {
     let mut child = sluice()
@@ -69,7 +25,7 @@ fn run(args: &[&str], stdin: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_accounts_and_serve_on_postgres() {
-    let Some(db) = Database::create().await else { return };
+    let Some(db) = Database::create() else { return };
     let url = db.url.as_str();
     for _ in 0..2 {
         assert!(run(&["migrate", "--database", url], "").contains("schema up to date (PostgreSQL"));

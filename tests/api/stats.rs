@@ -377,7 +377,7 @@ async fn statistics_match_a_scripted_mix_of_a_thousand_requests_exactly() {
     assert!(p["p50"].as_u64().unwrap() <= p["p90"].as_u64().unwrap(), "{p}");
 
     // The terminal table reads the same numbers from the database.
-    let out = sluice().args(["stats", "--window", "all", "--data"]).arg(&s.data).output().unwrap();
+    let out = s.cli().args(["stats", "--window", "all", "--data"]).arg(&s.data).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let line = text.lines().find(|l| l.starts_with("stats.strict ")).unwrap_or_else(|| panic!("{text}"));
