@@ -61,6 +61,10 @@ fn networks_json(networks: &[IpNet]) -> Value {
 }
 
 pub async fn find(c: &mut PgConnection, user_name: &str) -> Result<Option<Account>, sqlx::Error> {
+    // Text cannot hold NUL (binding one is an error): no stored name has one, so no account.
+    if user_name.contains('\0') {
+        return Ok(None);
+    }
     let text = format!("SELECT {COLUMNS} FROM sys_user u WHERE {BY_NAME}");
     match records::sql(text).bind(user_name.to_owned()).fetch_optional(c).await? {
         Some(row) => from_row(&row, 0),
@@ -366,6 +370,9 @@ fn token_from(r: &PgRow) -> Result<ApiToken, sqlx::Error> {
 }
 
 pub async fn tokens(c: &mut PgConnection, user_name: &str) -> Result<Vec<ApiToken>, sqlx::Error> {
+    if user_name.contains('\0') {
+        return Ok(Vec::new()); // as in `find`
+    }
     let text = format!("SELECT {TOKEN_COLUMNS} FROM sluice_api_token t WHERE t.user_name = $1 ORDER BY t.sluice_rowid");
     let rows = records::sql(text).bind(user_name.to_owned()).fetch_all(c).await?;
     rows.iter().map(token_from).collect()

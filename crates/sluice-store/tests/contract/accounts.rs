@@ -84,6 +84,9 @@ pub async fn account_changes_raise_the_credentials_version<S: Store + ?Sized>(st
     assert!(store.tokens("nobody".into()).await.expect("tokens").is_empty());
     // User names are exact: another case is another (unknown) account.
     assert_eq!(store.account("PARTNER".into()).await.expect("account"), None);
+    // A name from a hostile client (Basic auth with a NUL) is no account, not an error.
+    assert_eq!(store.account("partner\0".into()).await.expect("account with a NUL"), None);
+    assert!(store.tokens("partner\0".into()).await.expect("tokens with a NUL").is_empty());
 }
 
 /// No change may leave the store without an active admin.
