@@ -1,6 +1,7 @@
 //! Crash safety: senders with idempotency keys, `kill -9` midway, restart on the same data,
 //! unacknowledged requests retried. Every acknowledged ticket is present exactly once, retries of
-//! acknowledged requests get the original number, and (on SQLite) the file passes its integrity check.
+//! acknowledged requests get the original number, and (on SQLite) the file passes its integrity
+//! check.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
