@@ -22,4 +22,5 @@ mod scripts_bulk;
 mod stats;
 mod table;
 mod tls;
+mod transfer;
 mod xml;
