@@ -118,7 +118,10 @@ pub fn export(data_dir: &Path, out: impl Write, mut progress: impl FnMut(&str, u
 /// Returns the copy's size in bytes.
 pub fn backup(data_dir: &Path, dest: &Path) -> Result<u64> {
     if dest.exists() {
-        return Err(TransferError::Unsupported(format!("{} exists: the backup is written to a new file", dest.display())));
+        return Err(TransferError::Unsupported(format!(
+            "{} exists: the backup is written to a new file",
+            dest.display()
+        )));
     }
     let conn = open(data_dir, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     let target = dest.to_str().ok_or_else(|| TransferError::Unsupported("the backup path is not UTF-8".into()))?;

@@ -43,13 +43,19 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
     .await?;
     let mut target = HashMap::new();
     for r in &rows {
-        target.insert(r.try_get::<String, _>(0)?, (r.try_get::<String, _>(1)? == "bigint", r.try_get::<String, _>(2)? == "YES"));
+        target.insert(
+            r.try_get::<String, _>(0)?,
+            (r.try_get::<String, _>(1)? == "bigint", r.try_get::<String, _>(2)? == "YES"),
+        );
     }
     let mut bigint = Vec::with_capacity(table.columns.len());
     let mut identity = None;
     for column in &table.columns {
         let Some(&(is_bigint, is_identity)) = target.get(&column.name) else {
-            return Err(TransferError::Unsupported(format!("{}.{} is not a column of this sluice", table.name, column.name)));
+            return Err(TransferError::Unsupported(format!(
+                "{}.{} is not a column of this sluice",
+                table.name, column.name
+            )));
         };
         bigint.push(is_bigint);
         if is_identity {
@@ -125,15 +131,13 @@ async fn flush(c: &mut PgConnection, table: &str, t: &mut Target) -> Result<()> 
 
 /// Sets a number sequence past both the SQLite counter and the highest number in use.
 async fn continue_numbers(c: &mut PgConnection, prefix: &str, table: &str, counter: Option<i64>) -> Result<i64> {
-    let used: i64 = sql(format!(
-        "SELECT COALESCE(MAX(substr(number, $2)::bigint), 0) FROM {} WHERE number ~ $1",
-        ident(table)
-    ))
-    .bind(format!("^{prefix}[0-9]{{1,18}}$"))
-    .bind(prefix.len() as i32 + 1)
-    .fetch_one(&mut *c)
-    .await?
-    .try_get(0)?;
+    let used: i64 =
+        sql(format!("SELECT COALESCE(MAX(substr(number, $2)::bigint), 0) FROM {} WHERE number ~ $1", ident(table)))
+            .bind(format!("^{prefix}[0-9]{{1,18}}$"))
+            .bind(prefix.len() as i32 + 1)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?;
     let next = counter.unwrap_or(FIRST_NUMBER as i64).max(used + 1);
     sql(format!("SELECT setval('{}', $1, false)", number_sequence(prefix))).bind(next).execute(&mut *c).await?;
     Ok(next)

@@ -10,8 +10,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use sluice_core::tables::Catalog;
 
 use super::{Reader, Result, Role, Summary, TransferError, Value, role};
-use crate::sqlite::{DATABASE_FILE, SqliteOptions, SqliteStore};
 use crate::Store;
+use crate::sqlite::{DATABASE_FILE, SqliteOptions, SqliteStore};
 
 impl ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -26,7 +26,11 @@ impl ToSql for Value {
 
 /// Loads the dump read from `input` into the SQLite database of `data_dir`, which must hold no
 /// rows yet (a new folder).
-pub async fn import_sqlite(data_dir: &Path, input: impl BufRead, mut progress: impl FnMut(&str, u64)) -> Result<Summary> {
+pub async fn import_sqlite(
+    data_dir: &Path,
+    input: impl BufRead,
+    mut progress: impl FnMut(&str, u64),
+) -> Result<Summary> {
     let mut reader = Reader::open(input)?;
     let catalog = Catalog::builtin();
     let roles = reader.header.tables.iter().map(|t| role(&catalog, t)).collect::<Result<Vec<_>>>()?;
@@ -48,7 +52,10 @@ pub async fn import_sqlite(data_dir: &Path, input: impl BufRead, mut progress: i
             .query_map([&table.name], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         if let Some(c) = table.columns.iter().find(|c| !existing.contains(&c.name)) {
-            return Err(TransferError::Unsupported(format!("{}.{} is not a column of this sluice", table.name, c.name)));
+            return Err(TransferError::Unsupported(format!(
+                "{}.{} is not a column of this sluice",
+                table.name, c.name
+            )));
         }
         if matches!(r, Role::Seeded) {
             tx.execute(&format!("DELETE FROM \"{}\"", table.name), [])?;
