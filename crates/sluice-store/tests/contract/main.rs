@@ -1,5 +1,6 @@
 //! The store contract: what every [`Store`] implementation must do, checked through the trait
-//! only (no SQL). The functions in `imports`, `bulk` and `accounts` are generic over the store;
+//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `stats` and `concurrency` are
+//! generic over the store;
 //! the tests below run each of them against a fresh SQLite store in a temporary folder and
 //! against a fresh PostgreSQL schema (see `common`).
 
@@ -8,6 +9,7 @@ mod common;
 
 mod accounts;
 mod bulk;
+mod concurrency;
 mod helpers;
 mod imports;
 mod stats;
@@ -122,7 +124,7 @@ mod shared {
     async fn postgres_two_nodes_share_one_database() {
         let Some(db) = common::TestDb::create() else { return };
         let (a, b) = tokio::join!(db.open(), db.open());
-        imports::two_nodes_share_one_database(Arc::new(a), Arc::new(b)).await;
+        concurrency::two_nodes_share_one_database(Arc::new(a), Arc::new(b)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -137,7 +139,7 @@ mod shared {
         store.close().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(open_sqlite(dir.path()));
-        imports::idempotency_keys(store.clone()).await;
+        concurrency::idempotency_keys(store.clone()).await;
         store.close().await;
     }
 
@@ -153,7 +155,7 @@ mod shared {
         store.close().await;
         let Some(db) = common::TestDb::create() else { return };
         let store = Arc::new(db.open().await);
-        imports::idempotency_keys(store.clone()).await;
+        concurrency::idempotency_keys(store.clone()).await;
         store.close().await;
     }
 }

@@ -1,0 +1,93 @@
+//! Concurrency that SQLite's single writer serialises and PostgreSQL coordinates: idempotency
+//! keys under concurrent retries, and two stores (nodes) on one database.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::json;
+use sluice_core::staging::RowState;
+use sluice_core::tables;
+use sluice_store::{Idempotency, Store, StoreError};
+
+use crate::helpers::*;
+
+/// Two stores on one database (two nodes): imports with one correlation id sent to both at once
+/// make one incident; the others update it; numbers are unique across both; an unknown caller
+/// named by all of them at once becomes one user.
+pub async fn two_nodes_share_one_database<S: Store>(a: Arc<S>, b: Arc<S>) {
+    let i = ready(a.as_ref()).await;
+    ready(b.as_ref()).await;
+    let actor = actor();
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        let (correlated, alone) = (
+            json!({"u_short_description": format!("storm {n}"), "u_correlation_id": "am:two-nodes"}),
+            json!({"u_short_description": format!("alone {n}"), "u_caller": "Storm.Bot"}),
+        );
+        let (one, two) = (job(&i, correlated, &actor, at(0)), job(&i, alone, &actor, at(0)));
+        tasks.push(tokio::spawn(async move { (store.import(one).await, store.import(two).await) }));
+    }
+    let (mut inserted, mut numbers) = (0, BTreeSet::new());
+    for task in tasks {
+        let (correlated, alone) = task.await.expect("task");
+        let correlated = correlated.expect("import");
+        inserted += usize::from(correlated.state == RowState::Inserted);
+        numbers.insert(correlated.display_value.expect("number"));
+        let alone = alone.expect("import");
+        assert_eq!(alone.state, RowState::Inserted);
+        assert!(numbers.insert(alone.display_value.expect("number")), "a number was given twice");
+    }
+    assert_eq!(inserted, 1, "one incident for the correlation id");
+    assert_eq!(numbers.len(), 61);
+    let storm = list(a.as_ref(), table(tables::INCIDENT), &[("correlation_id", "am:two-nodes")]).await;
+    assert_eq!((storm.total, storm.records[0]["sys_mod_count"].as_str()), (1, "59"));
+    assert_eq!(list(b.as_ref(), table(tables::INCIDENT), &[]).await.total, 61);
+    assert_eq!(list(b.as_ref(), table(tables::SYS_IMPORT_SET), &[]).await.total, 1);
+    let callers = list(a.as_ref(), table(tables::SYS_USER), &[("user_name", "storm.bot")]).await;
+    assert_eq!(callers.total, 1, "the unknown caller is created once");
+}
+
+/// An idempotency key: the first import's answer comes back for a retry (nothing new written),
+/// a different request with the key is refused, concurrent retries import once, and purged keys
+/// are forgotten.
+pub async fn idempotency_keys<S: Store>(store: Arc<S>) {
+    let i = ready(store.as_ref()).await;
+    let a = actor();
+    let keyed = |key: &str, fingerprint: &str, summary: &str| {
+        let mut j = job(&i, json!({"u_short_description": summary}), &a, at(0));
+        j.idempotency = Some(Idempotency { key: key.into(), fingerprint: fingerprint.into() });
+        j
+    };
+    let first = import(store.as_ref(), keyed("k1", "f1", "Disk full")).await;
+    assert_eq!((first.state, first.replayed), (RowState::Inserted, false));
+    let again = import(store.as_ref(), keyed("k1", "f1", "Disk full")).await;
+    assert!(again.replayed, "{again:?}");
+    assert_eq!(
+        (again.state, &again.target_sys_id, &again.display_value),
+        (first.state, &first.target_sys_id, &first.display_value)
+    );
+    assert_eq!(again.staging_sys_id, first.staging_sys_id);
+    assert!(matches!(store.import(keyed("k1", "other", "Disk full")).await, Err(StoreError::KeyReused)));
+    assert_eq!(list(store.as_ref(), table(tables::INCIDENT), &[]).await.total, 1);
+
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, j) = (store.clone(), keyed("k2", "f2", "CPU hot"));
+            tokio::spawn(async move { store.import(j).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    for task in tasks {
+        let outcome = task.await.expect("task").expect("import");
+        fresh += usize::from(!outcome.replayed);
+        assert_eq!(outcome.display_value.as_deref(), Some("INC0010002"));
+    }
+    assert_eq!(fresh, 1, "one of the concurrent retries imported");
+    assert_eq!(list(store.as_ref(), table(tables::INCIDENT), &[]).await.total, 2);
+
+    assert_eq!(store.purge_idempotency(at(-1)).await.expect("purge"), 0);
+    assert_eq!(store.purge_idempotency(at(1)).await.expect("purge"), 2);
+    let after = import(store.as_ref(), keyed("k1", "other", "Disk full")).await;
+    assert_eq!((after.state, after.replayed), (RowState::Inserted, false), "a forgotten key is free again");
+}
