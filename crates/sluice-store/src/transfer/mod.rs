@@ -242,3 +242,61 @@ impl<R: BufRead> Reader<R> {
         Ok(Some((index, row.values)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_their_type_through_json() {
+        let line = RowLine {
+            table: "t".into(),
+            values: vec![
+                Value::Null,
+                Value::Integer(-7),
+                Value::Text("42".into()),
+                Value::Bytes(Bytes(vec![0, 159, 146, 150])),
+            ],
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(text, r#"{"t":"t","v":[null,-7,"42",{"base64":"AJ+Slg=="}]}"#);
+        let back: RowLine = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.values, line.values);
+    }
+
+    fn dump(lines: &[&str]) -> std::io::Cursor<Vec<u8>> {
+        std::io::Cursor::new(lines.join("\n").into_bytes())
+    }
+
+    const HEADER: &str = r#"{"format":"sluice-dump","format_version":1,"source":"sqlite","schema_version":1,
+        "created_on":"","tables":[{"name":"t","columns":[{"name":"a","type":"text"}],"rows":1}]}"#;
+
+    #[test]
+    fn the_reader_checks_counts_tables_and_widths() {
+        let header = HEADER.replace('\n', "");
+        let mut ok = Reader::open(dump(&[&header, r#"{"t":"t","v":["x"]}"#, r#"{"end":1}"#])).unwrap();
+        assert_eq!(ok.next_row().unwrap(), Some((0, vec![Value::Text("x".into())])));
+        assert_eq!(ok.next_row().unwrap(), None);
+        for (rows, needle) in [
+            (vec![r#"{"t":"t","v":["x"]}"#, r#"{"end":2}"#], "counts 2 rows"),
+            (vec![r#"{"t":"u","v":["x"]}"#], "does not list"),
+            (vec![r#"{"t":"t","v":["x", 1]}"#], "wrong number"),
+            (vec![r#"{"t":"t","v":["x"]}"#], "truncated"),
+        ] {
+            let mut lines = vec![header.as_str()];
+            lines.extend(rows);
+            let mut reader = Reader::open(dump(&lines)).unwrap();
+            let error = loop {
+                match reader.next_row() {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("{needle}: accepted"),
+                    Err(e) => break e.to_string(),
+                }
+            };
+            assert!(error.contains(needle), "{error}");
+        }
+        let future = header.replace(r#""schema_version":1"#, r#""schema_version":999"#);
+        assert!(Reader::open(dump(&[&future])).is_err());
+        assert!(Reader::open(dump(&[r#"{"format":"other"}"#])).is_err());
+    }
+}
