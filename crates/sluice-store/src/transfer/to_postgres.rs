@@ -226,6 +226,12 @@ pub async fn import_postgres(url: &str, input: impl BufRead, mut progress: impl 
         flush(&mut tx, &reader.header.tables[last].name, t).await?;
         progress(&reader.header.tables[last].name, t.count);
     }
+    // Empty tables too, so that the lists of export and import compare line by line.
+    for (table, target) in reader.header.tables.iter().zip(&targets) {
+        if target.as_ref().is_some_and(|t| t.count == 0) {
+            progress(&table.name, 0);
+        }
+    }
 
     for (table, column) in identities {
         let seq = format!(
