@@ -1,9 +1,11 @@
 //! `sluice`: the command line. `serve` runs the gateway; `account` manages the accounts that call
-//! it; `integrations check` checks definitions offline; `integrations plan` prints a plan.
+//! it; `integrations check` checks definitions offline; `integrations plan` prints a plan;
+//! `export`, `import` and `backup` move and copy the data (`transfer.rs`).
 
 mod accounts;
 mod bench;
 mod stats;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +56,12 @@ enum Command {
     },
     /// Print request statistics per account and integration.
     Stats(stats::StatsArgs),
+    /// Write every table of a SQLite data folder to a portable dump (JSON lines).
+    Export(transfer::ExportArgs),
+    /// Load a dump into a new PostgreSQL (--database) or SQLite (--data) database.
+    Import(transfer::ImportArgs),
+    /// Copy a SQLite database to a new file while the server runs.
+    Backup(transfer::BackupArgs),
 }
 
 #[derive(Args)]
@@ -273,6 +281,12 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Stats(args) => runtime.block_on(stats::run(args)),
+        Command::Export(args) => transfer::export(args),
+        Command::Import(args) => {
+            init_logs(LogFormat::Text);
+            runtime.block_on(transfer::import(args))
+        }
+        Command::Backup(args) => transfer::backup(args),
     }
 }
 

@@ -58,6 +58,20 @@ impl Server {
         Self::start_on_with_env(data, args, &[])
     }
 
+    /// A server on SQLite in a fresh data folder whatever the backend of the suite, for tests of
+    /// SQLite files (exports, backups).
+    pub fn start_sqlite() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::launch(&tmp.path().join("data"), &[], &[], None);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// A server on SQLite in an existing data folder whatever the backend of the suite.
+    pub fn start_on_sqlite(data: &Path) -> Self {
+        Self::launch(data, &[], &[], None)
+    }
+
     /// A server on a fresh data folder, with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
@@ -70,6 +84,10 @@ impl Server {
     fn start_on_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         // A test that names its database itself gets no other.
         let database = if args.contains(&"--database") { None } else { backend::database_for(data) };
+        Self::launch(data, args, env, database)
+    }
+
+    fn launch(data: &Path, args: &[&str], env: &[(&str, &str)], database: Option<Arc<Database>>) -> Self {
         let mut cmd = sluice();
         if let Some(db) = &database {
             cmd.env("SLUICE_DATABASE_URL", &db.url);

@@ -23,5 +23,6 @@ mod scripts_bulk;
 mod stats;
 mod table;
 mod tls;
+mod transfer;
 mod two_nodes;
 mod xml;

@@ -10,9 +10,9 @@ mod bulk;
 mod history;
 mod idempotency;
 mod import;
-mod migrate;
+pub(crate) mod migrate;
 pub mod query;
-mod records;
+pub(crate) mod records;
 mod stats;
 mod table_write;
 

@@ -97,6 +97,9 @@ const STEPS: &[&str] = &[
      CREATE INDEX sluice_stats_integration ON sluice_stats (integration, minute);",
 ];
 
+/// The schema version a database has once every step ran (`PRAGMA user_version`).
+pub(crate) const SCHEMA_VERSION: usize = STEPS.len();
+
 /// Adds the `sys_choice` rows of every choice field that has none yet (at every start, so new
 /// choices in a newer version appear).
 fn seed_choices(conn: &Connection, catalog: &Catalog) -> rusqlite::Result<()> {

@@ -7,7 +7,7 @@ mod checkpoint;
 mod history;
 pub(crate) mod idempotency;
 mod import;
-mod migrate;
+pub(crate) mod migrate;
 mod query;
 mod records;
 mod reference_cache;

@@ -1,0 +1,135 @@
+//! Reading a SQLite data folder: the dump (one read transaction, so a live server's folder gives
+//! a consistent snapshot) and the online backup (`VACUUM INTO`).
+
+use std::io::Write;
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Bytes, Column, ColumnKind, EndLine, FORMAT, FORMAT_VERSION, Header, Result, RowLine, Summary, TableInfo};
+use super::{TransferError, Value};
+use crate::sqlite::DATABASE_FILE;
+
+pub(crate) fn schema_version() -> u32 {
+    crate::sqlite::migrate::SCHEMA_VERSION as u32
+}
+
+fn open(data_dir: &Path, flags: OpenFlags) -> Result<Connection> {
+    let path = data_dir.join(DATABASE_FILE);
+    if !path.is_file() {
+        return Err(TransferError::Unsupported(format!("there is no sluice database in {}", data_dir.display())));
+    }
+    let conn = Connection::open_with_flags(&path, flags)?;
+    // The server's writer may hold the lock for a moment (a checkpoint, a batch).
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+fn tables(conn: &Connection) -> Result<Vec<TableInfo>> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let columns = conn
+            .prepare("SELECT name, upper(type) FROM pragma_table_info(?1) ORDER BY cid")?
+            .query_map([&name], |r| {
+                let kind: String = r.get(1)?;
+                let kind = if kind.contains("INT") { ColumnKind::Integer } else { ColumnKind::Text };
+                Ok(Column { name: r.get(0)?, kind })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Names come from the database's own catalogue; quoted all the same.
+        let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| r.get(0))?;
+        out.push(TableInfo { name, columns, rows: rows as u64 });
+    }
+    Ok(out)
+}
+
+fn value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Text(f.to_string()),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Value::Text(s.to_owned()),
+            Err(_) => Value::Bytes(Bytes(t.to_vec())),
+        },
+        ValueRef::Blob(b) => Value::Bytes(Bytes(b.to_vec())),
+    }
+}
+
+/// Writes every table of the SQLite database in `data_dir` to `out`, as one snapshot, calling
+/// `progress` after each table with its name and row count.
+pub fn export(data_dir: &Path, out: impl Write, mut progress: impl FnMut(&str, u64)) -> Result<Summary> {
+    let mut conn = open(data_dir, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    // Every read below sees the database as of the first one (WAL: writers go on meanwhile).
+    let tx = conn.transaction()?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version as u32 != schema_version() {
+        return Err(TransferError::Unsupported(format!(
+            "the database has schema version {version}, this sluice expects {}: run `sluice migrate --data {}` first",
+            schema_version(),
+            data_dir.display()
+        )));
+    }
+    let header = Header {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        source: "sqlite".into(),
+        schema_version: version as u32,
+        created_on: sluice_core::DateTime::now().to_string(),
+        tables: tables(&tx)?,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer(&mut out, &header).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    let mut summary = Summary::default();
+    for table in &header.tables {
+        let columns = table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect::<Vec<_>>().join(", ");
+        // Insertion order, so that the target's own row order (and identity values) follow it.
+        let mut stmt = tx.prepare(&format!("SELECT {columns} FROM \"{}\" ORDER BY rowid", table.name))?;
+        let mut rows = stmt.query([])?;
+        let mut count = 0;
+        let mut line = RowLine { table: table.name.clone(), values: Vec::with_capacity(table.columns.len()) };
+        while let Some(row) = rows.next()? {
+            line.values.clear();
+            for i in 0..table.columns.len() {
+                line.values.push(value(row.get_ref(i)?));
+            }
+            serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+            count += 1;
+        }
+        progress(&table.name, count);
+        summary.tables += 1;
+        summary.rows += count;
+    }
+    serde_json::to_writer(&mut out, &EndLine { end: summary.rows }).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(summary)
+}
+
+/// Copies the SQLite database in `data_dir` to `dest` (a new file) while the server may be
+/// writing: `VACUUM INTO` reads one snapshot and writes a compact, self-contained database.
+/// Returns the copy's size in bytes.
+pub fn backup(data_dir: &Path, dest: &Path) -> Result<u64> {
+    if dest.exists() {
+        return Err(TransferError::Unsupported(format!(
+            "{} exists: the backup is written to a new file",
+            dest.display()
+        )));
+    }
+    let conn = open(data_dir, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let target = dest.to_str().ok_or_else(|| TransferError::Unsupported("the backup path is not UTF-8".into()))?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    let copy = Connection::open(dest)?;
+    let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(TransferError::Unsupported(format!("the copy fails SQLite's check: {check}")));
+    }
+    Ok(std::fs::metadata(dest)?.len())
+}

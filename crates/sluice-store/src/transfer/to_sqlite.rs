@@ -1,0 +1,82 @@
+//! Loading a dump into a new SQLite data folder (a restore, or the round trip the tests take):
+//! the store creates the schema, then every row goes in one transaction with its values as they
+//! were.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use sluice_core::tables::Catalog;
+
+use super::{Reader, Result, Role, Summary, TransferError, Value, role};
+use crate::Store;
+use crate::sqlite::{DATABASE_FILE, SqliteOptions, SqliteStore};
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Bytes(b) => ValueRef::Blob(&b.0),
+        }))
+    }
+}
+
+/// Loads the dump read from `input` into the SQLite database of `data_dir`, which must hold no
+/// rows yet (a new folder).
+pub async fn import_sqlite(
+    data_dir: &Path,
+    input: impl BufRead,
+    mut progress: impl FnMut(&str, u64),
+) -> Result<Summary> {
+    let mut reader = Reader::open(input)?;
+    let catalog = Catalog::builtin();
+    let roles = reader.header.tables.iter().map(|t| role(&catalog, t)).collect::<Result<Vec<_>>>()?;
+    let store = SqliteStore::open(data_dir, SqliteOptions::default())?;
+    for r in &roles {
+        if let Role::Staging(schema) = r {
+            store.prepare_staging(schema.clone()).await?;
+        }
+    }
+    store.close().await;
+
+    let mut conn = rusqlite::Connection::open(data_dir.join(DATABASE_FILE))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let tx = conn.transaction()?;
+    let mut statements = Vec::with_capacity(roles.len());
+    for (table, r) in reader.header.tables.iter().zip(&roles) {
+        let existing: Vec<String> = tx
+            .prepare("SELECT name FROM pragma_table_info(?1)")?
+            .query_map([&table.name], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if let Some(c) = table.columns.iter().find(|c| !existing.contains(&c.name)) {
+            return Err(TransferError::Unsupported(format!(
+                "{}.{} is not a column of this sluice",
+                table.name, c.name
+            )));
+        }
+        if matches!(r, Role::Seeded) {
+            tx.execute(&format!("DELETE FROM \"{}\"", table.name), [])?;
+        } else if tx.query_row(&format!("SELECT EXISTS (SELECT 1 FROM \"{}\")", table.name), [], |row| row.get(0))? {
+            return Err(TransferError::NotEmpty(table.name.clone()));
+        }
+        let names = table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect::<Vec<_>>().join(", ");
+        let marks = vec!["?"; table.columns.len()].join(", ");
+        statements.push(format!("INSERT INTO \"{}\" ({names}) VALUES ({marks})", table.name));
+    }
+    let mut counts = vec![0u64; roles.len()];
+    while let Some((index, values)) = reader.next_row()? {
+        tx.prepare_cached(&statements[index])?.execute(rusqlite::params_from_iter(values.iter()))?;
+        counts[index] += 1;
+    }
+    tx.commit()?;
+    let mut summary = Summary::default();
+    for (table, count) in reader.header.tables.iter().zip(counts) {
+        progress(&table.name, count);
+        summary.tables += 1;
+        summary.rows += count;
+    }
+    Ok(summary)
+}
