@@ -25,6 +25,9 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
     if let Some(idem) = &batch.idempotency
         && let Some(earlier) = idempotency::claim_set(&mut tx, &batch.actor.user_name, idem, batch.now).await?
     {
+        // Ended here, not by dropping it: a dropped transaction is rolled back only when its
+        // connection is next flushed, holding its locks until then.
+        tx.rollback().await?;
         return Ok(earlier);
     }
     let number = import::next_number(&mut tx, number::IMPORT_SET_PREFIX).await?;
@@ -103,11 +106,15 @@ pub async fn process(pool: &PgPool, ctx: &Ctx, job: &ProcessJob) -> Result<Optio
         ident(&staging.name)
     );
     let Some(found) = records::sql(text).bind(job.staging_sys_id.as_str()).fetch_optional(&mut *tx).await? else {
+        tx.rollback().await?;
         return Ok(None);
     };
     let (set_id, state, prior): (String, String, String) = (found.try_get(0)?, found.try_get(1)?, found.try_get(2)?);
     let mod_count: i64 = found.try_get::<Option<i64>, _>(3)?.unwrap_or(0);
     if state != job.expected.as_str() {
+        // Release the row now: a dropped transaction keeps its lock until the connection is next
+        // flushed, and a worker (of any node) would skip the row meanwhile.
+        tx.rollback().await?;
         return Ok(None);
     }
     let set = sqlx::query("SELECT number, mode FROM sys_import_set WHERE sys_id = $1")
