@@ -9,6 +9,7 @@ use crate::datetime::DateTime;
 use crate::id::SysId;
 use crate::incident::{self, STATE_CANCELED, STATE_CLOSED, STATE_NEW, STATE_RESOLVED};
 use crate::schema::{FieldKind, TableSchema};
+use crate::validate::{ErrorCode, FieldError};
 
 /// Who is making a change: the authenticated account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +202,38 @@ fn derive(r: &mut Record, before: Option<&Record>, actor: &Actor, now: DateTime)
 
 /// A new record of any writable table, with that table's rules (incidents: see
 /// [`insert_incident`]; the number is assigned afterwards).
+/// An imported row's values applied to its target: an update of the coalesced record (coalesce
+/// values that already match it, case-insensitively as the search is, identify it and are not
+/// rewritten) or a new incident; a data-policy refusal as one `data_policy` error per field.
+pub fn apply_import(
+    target: &TableSchema,
+    existing: Option<&Record>,
+    set: &BTreeMap<String, String>,
+    coalesce: &[(String, String)],
+    actor: &Actor,
+    now: DateTime,
+) -> Result<Applied, Vec<FieldError>> {
+    let applied = match existing {
+        Some(record) => {
+            let mut set = set.clone();
+            for (field, value) in coalesce {
+                if record.get(field).is_some_and(|v| v.eq_ignore_ascii_case(value)) {
+                    set.remove(field);
+                }
+            }
+            update_incident(record, &set, actor, now)
+        }
+        None => insert_incident(target, set, actor, now),
+    };
+    applied.map_err(|RuleViolation::MandatoryFields { fields, .. }| {
+        let message = format!("mandatory when the state is Resolved or Closed (missing: {})", fields.join(", "));
+        fields
+            .into_iter()
+            .map(|field| FieldError { code: ErrorCode::DataPolicy, field, message: message.clone(), path: None })
+            .collect()
+    })
+}
+
 pub fn insert(
     schema: &TableSchema,
     set: &BTreeMap<String, String>,

@@ -35,9 +35,30 @@ pub struct Plan {
     pub ignore: Option<String>,
 }
 
+/// How a row finds the record it writes, decided from the plan alone (every backend follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSearch {
+    /// Search by the coalesce values.
+    Coalesce,
+    /// No coalesce fields, or empty values with `create_on_empty_coalesce`: a new record.
+    Create,
+    /// Coalesce fields without values: the row is `skipped` with this message.
+    Skip(&'static str),
+}
+
 impl Plan {
     pub fn coalesce_given(&self) -> bool {
         !self.coalesce.is_empty() && self.coalesce.iter().all(|(_, v)| !v.is_empty())
+    }
+
+    pub fn target_search(&self) -> TargetSearch {
+        if self.coalesce_given() {
+            TargetSearch::Coalesce
+        } else if !self.coalesce.is_empty() && !self.create_on_empty_coalesce {
+            TargetSearch::Skip("Unable to resolve target record, coalesce values not present")
+        } else {
+            TargetSearch::Create
+        }
     }
 }
 

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use sluice_core::integration::OnUnknown;
 use sluice_core::number;
-use sluice_core::rules::{self, Actor, RuleViolation};
+use sluice_core::rules::{self, Actor};
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
-use sluice_core::transform::{Lookup, Plan};
+use sluice_core::transform::{Lookup, Plan, TargetSearch};
 use sluice_core::validate::{ErrorCode, FieldError, summary};
 use sluice_core::{DateTime, Record, SysId};
 
@@ -339,43 +339,25 @@ fn transform(
         outcome.errors = resolved.rejected;
         return Ok(());
     }
-    let existing = if prior_target.is_some() {
-        prior_target
-    } else if plan.coalesce_given() {
-        find_coalesce_target(conn, target, plan)?
-    } else if !plan.coalesce.is_empty() && !plan.create_on_empty_coalesce {
-        outcome.state = RowState::Skipped;
-        outcome.status_message = Some("Unable to resolve target record, coalesce values not present".into());
-        return Ok(());
-    } else {
-        None
-    };
-
-    let applied = match &existing {
-        Some(record) => {
-            // Coalesce values that match the record (case-insensitively, as the search does)
-            // identify it and are not rewritten.
-            let mut set = resolved.set.clone();
-            for (field, value) in &plan.coalesce {
-                if record.get(field).is_some_and(|v| v.eq_ignore_ascii_case(value)) {
-                    set.remove(field);
-                }
-            }
-            rules::update_incident(record, &set, context.actor, context.now)
-        }
-        None => rules::insert_incident(target, &resolved.set, context.actor, context.now),
-    };
-    let mut applied = match applied {
-        Ok(a) => a,
-        Err(RuleViolation::MandatoryFields { fields, .. }) => {
-            let violation = applied_error_message(&fields);
-            outcome.errors = fields
-                .into_iter()
-                .map(|field| FieldError { code: ErrorCode::DataPolicy, field, message: violation.clone(), path: None })
-                .collect();
+    let existing = match (prior_target, plan.target_search()) {
+        (Some(prior), _) => Some(prior),
+        (None, TargetSearch::Coalesce) => find_coalesce_target(conn, target, plan)?,
+        (None, TargetSearch::Create) => None,
+        (None, TargetSearch::Skip(message)) => {
+            outcome.state = RowState::Skipped;
+            outcome.status_message = Some(message.into());
             return Ok(());
         }
     };
+    let mut applied =
+        match rules::apply_import(target, existing.as_ref(), &resolved.set, &plan.coalesce, context.actor, context.now)
+        {
+            Ok(applied) => applied,
+            Err(errors) => {
+                outcome.errors = errors;
+                return Ok(());
+            }
+        };
     if existing.is_none() {
         applied.assign_number(&next_number(conn, number::INCIDENT_PREFIX)?);
     }
@@ -411,8 +393,4 @@ fn transform(
     let source =
         history::Source { table: &context.staging.name, row: context.staging_sys_id, reason: context.reason.clone() };
     history::audit(conn, catalog, target, &applied, context.actor, context.now, &source)
-}
-
-fn applied_error_message(fields: &[String]) -> String {
-    format!("mandatory when the state is Resolved or Closed (missing: {})", fields.join(", "))
 }
