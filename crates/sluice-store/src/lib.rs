@@ -4,6 +4,7 @@
 pub mod postgres;
 mod query_sql;
 pub mod sqlite;
+mod staging_row;
 pub mod transfer;
 
 use std::collections::{BTreeMap, HashMap};

@@ -24,6 +24,7 @@ use super::migrate::{number_sequence, row_sequence};
 use super::query::ident;
 use super::{Ctx, history, idempotency, lock, lock_key, records};
 use crate::sqlite::idempotency::encode;
+pub(super) use crate::staging_row::staging_row;
 use crate::{ImportJob, ImportOutcome, Result};
 
 pub async fn next_number(c: &mut PgConnection, prefix: &str) -> Result<String, sqlx::Error> {
@@ -173,28 +174,6 @@ pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutc
     }
     tx.commit().await?;
     Ok(outcome)
-}
-
-/// A new staging row: the system fields, the integration's columns the schema has, and `system`.
-pub(super) fn staging_row(
-    staging: &TableSchema,
-    sys_id: &SysId,
-    columns: &BTreeMap<String, String>,
-    system: &[(&str, &str)],
-    actor: &Actor,
-    now: DateTime,
-) -> Record {
-    let mut row = rules::insert_simple(staging, &[], actor, now);
-    row.insert("sys_id".into(), sys_id.to_string());
-    for (k, v) in columns {
-        if staging.field(k).is_some() {
-            row.insert(k.clone(), v.clone());
-        }
-    }
-    for (k, v) in system {
-        row.insert((*k).into(), (*v).into());
-    }
-    row
 }
 
 /// A row's outcome as staging fields (state, comment, target, errors).

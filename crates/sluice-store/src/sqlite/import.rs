@@ -16,6 +16,7 @@ use sluice_core::validate::{ErrorCode, FieldError, summary};
 use sluice_core::{DateTime, Record, SysId};
 
 use super::{history, records, reference_cache};
+pub(super) use crate::staging_row::staging_row;
 use crate::{ImportJob, ImportOutcome};
 
 pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
@@ -211,28 +212,6 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
     }
     records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
     Ok(outcome)
-}
-
-/// A new staging row: the system fields, the integration's columns the schema has, and `system`.
-pub(super) fn staging_row(
-    staging: &TableSchema,
-    sys_id: &SysId,
-    columns: &BTreeMap<String, String>,
-    system: &[(&str, &str)],
-    actor: &Actor,
-    now: DateTime,
-) -> Record {
-    let mut row = rules::insert_simple(staging, &[], actor, now);
-    row.insert("sys_id".into(), sys_id.to_string());
-    for (k, v) in columns {
-        if staging.field(k).is_some() {
-            row.insert(k.clone(), v.clone());
-        }
-    }
-    for (k, v) in system {
-        row.insert((*k).into(), (*v).into());
-    }
-    row
 }
 
 /// Stores a row's outcome on its staging row (state, comment, target, errors), plus `extra`.
