@@ -1,6 +1,7 @@
 //! Persistence behind one trait. [`Store`] speaks the domain's types only; each database has its
 //! own implementation (embedded SQLite, shared PostgreSQL) checked by the same contract tests.
 
+mod account_fields;
 pub mod postgres;
 mod query_sql;
 pub mod sqlite;

@@ -5,14 +5,15 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
-use sluice_core::account::{
-    Account, AccountPolicy, AccountRate, Role, format_networks, format_roles, parse_networks, parse_roles,
-};
+use sluice_core::account::{Account, AccountPolicy, Role, format_networks, format_roles, parse_networks, parse_roles};
 use sluice_core::rules::{self, Actor};
 use sluice_core::tables::{self, Catalog};
 use sluice_core::{DateTime, SysId};
 
 use super::records;
+use crate::account_fields::{
+    self, bool_text, datetime, is_admin, networks_json, rate_json, rate_texts, read_rate, role_names,
+};
 use crate::{AccountAction, AccountChange, AdminAuditEntry, ApiToken, NewAccount, Result, StoreError, TokenMatch};
 
 /// The columns [`from_row`] reads, in order (`u` is `sys_user`).
@@ -41,23 +42,6 @@ pub fn from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<Account>> {
     }))
 }
 
-fn read_rate(per_second: &str, burst: &str) -> Option<AccountRate> {
-    Some(AccountRate { per_second: per_second.parse().ok()?, burst: burst.parse().ok()? })
-}
-
-/// The stored columns of a rate: two numbers, or two empty texts for the server's default.
-fn rate_texts(rate: Option<AccountRate>) -> (String, String) {
-    rate.map_or_else(Default::default, |r| (r.per_second.to_string(), r.burst.to_string()))
-}
-
-fn rate_json(rate: Option<AccountRate>) -> Value {
-    rate.map_or(Value::Null, |r| json!({"per_second": r.per_second, "burst": r.burst}))
-}
-
-fn networks_json(networks: &[sluice_core::account::IpNet]) -> Value {
-    networks.iter().map(ToString::to_string).collect()
-}
-
 pub fn find(conn: &Connection, user_name: &str) -> rusqlite::Result<Option<Account>> {
     let sql = format!("SELECT {COLUMNS} FROM sys_user u WHERE {BY_NAME}");
     Ok(conn.prepare_cached(&sql)?.query_row([user_name], |r| from_row(r, 0)).optional()?.flatten())
@@ -68,10 +52,6 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<Account>> {
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([], |r| from_row(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows.into_iter().flatten().collect())
-}
-
-fn is_admin(a: &Account) -> bool {
-    a.active && a.roles.contains(&Role::Admin)
 }
 
 /// Whether another account than `sys_id` is an active admin.
@@ -125,14 +105,6 @@ fn audit(conn: &Connection, change: &AccountChange, action: &str, details: Value
             details,
         },
     )
-}
-
-fn role_names(roles: &[Role]) -> Vec<&'static str> {
-    roles.iter().map(|r| r.as_str()).collect()
-}
-
-fn bool_text(b: bool) -> &'static str {
-    if b { "true" } else { "false" }
 }
 
 fn create(
@@ -235,47 +207,20 @@ pub fn change_account(conn: &Connection, catalog: &Catalog, change: &AccountChan
     match &change.action {
         AccountAction::Create { .. } => unreachable!("handled above"),
         AccountAction::Update { active, roles, web_service_only, networks, rate } => {
-            let after_active = active.unwrap_or(before.active);
-            let after_roles = roles.clone().map(|mut r| {
-                r.sort();
-                r.dedup();
-                r
-            });
-            let after_admin = after_active && after_roles.as_ref().unwrap_or(&before.roles).contains(&Role::Admin);
-            if is_admin(&before) && !after_admin && !another_admin(conn, &before.sys_id)? {
+            let update = account_fields::update(
+                &before,
+                *active,
+                roles.as_deref(),
+                *web_service_only,
+                networks.as_deref(),
+                *rate,
+            );
+            if is_admin(&before) && !update.after_admin && !another_admin(conn, &before.sys_id)? {
                 return Err(StoreError::LastAdmin);
             }
-            let role_list = after_roles.as_deref().map(format_roles);
-            let network_list = networks.as_deref().map(format_networks);
-            let rate_list = rate.map(rate_texts);
-            let mut set: Vec<(&str, &str)> = Vec::new();
-            let mut details = serde_json::Map::new();
-            if let Some(a) = active {
-                set.push(("active", bool_text(*a)));
-                details.insert("active".into(), json!({"from": before.active, "to": a}));
-            }
-            if let (Some(list), Some(r)) = (&role_list, &after_roles) {
-                set.push(("roles", list));
-                details.insert("roles".into(), json!({"from": role_names(&before.roles), "to": role_names(r)}));
-            }
-            if let Some(w) = web_service_only {
-                set.push(("web_service_access_only", bool_text(*w)));
-                details.insert("web_service_only".into(), json!({"from": before.web_service_only, "to": w}));
-            }
-            if let (Some(list), Some(n)) = (&network_list, networks) {
-                set.push(("source_networks", list));
-                details.insert(
-                    "networks".into(),
-                    json!({"from": networks_json(&before.policy.networks), "to": networks_json(n)}),
-                );
-            }
-            if let (Some((per_second, burst)), Some(r)) = (&rate_list, rate) {
-                set.push(("rate_per_second", per_second));
-                set.push(("rate_burst", burst));
-                details.insert("rate".into(), json!({"from": rate_json(before.policy.rate), "to": rate_json(*r)}));
-            }
+            let set: Vec<(&str, &str)> = update.set.iter().map(|(f, v)| (*f, v.as_str())).collect();
             touch(conn, &before.sys_id, &set, by, now, true)?;
-            audit(conn, change, "account.update", Value::Object(details))?;
+            audit(conn, change, "account.update", Value::Object(update.details))?;
         }
         AccountAction::SetPassword { password_hash } => {
             touch(conn, &before.sys_id, &[("password_hash", password_hash)], by, now, true)?;
@@ -318,10 +263,6 @@ pub fn change_account(conn: &Connection, catalog: &Catalog, change: &AccountChan
         }
     }
     Ok(find(conn, &change.user_name)?)
-}
-
-fn datetime(text: String) -> DateTime {
-    DateTime::parse(&text).unwrap_or(DateTime::from_unix(0))
 }
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_on, t.created_by";
