@@ -1,11 +1,14 @@
-//! The staging row both backends write for a received record: the same fields whatever the
-//! database.
+//! The staging row both backends write for a received record, and its outcome columns: the same
+//! fields whatever the database.
 
 use std::collections::BTreeMap;
 
 use sluice_core::rules::{self, Actor};
 use sluice_core::schema::TableSchema;
+use sluice_core::validate::summary;
 use sluice_core::{DateTime, Record, SysId};
+
+use crate::ImportOutcome;
 
 /// A new staging row: the system fields, the integration's columns the schema has, and `system`.
 pub(crate) fn staging_row(
@@ -27,4 +30,20 @@ pub(crate) fn staging_row(
         row.insert((*k).into(), (*v).into());
     }
     row
+}
+
+/// A row's outcome as staging-row columns (state, comment, target, errors).
+pub(crate) fn outcome_fields(outcome: &ImportOutcome) -> Vec<(&'static str, String)> {
+    let errors_json = if outcome.errors.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&outcome.errors).unwrap_or_default()
+    };
+    vec![
+        ("sys_import_state", outcome.state.as_str().to_owned()),
+        ("sys_import_state_comment", outcome.status_message.clone().unwrap_or_default()),
+        ("sys_target_sys_id", outcome.target_sys_id.clone().unwrap_or_default()),
+        ("sys_row_error", summary(&outcome.errors)),
+        ("sys_row_errors", errors_json),
+    ]
 }

@@ -16,7 +16,7 @@ use sluice_core::schema::{FieldKind, TableSchema};
 use sluice_core::staging::RowState;
 use sluice_core::tables;
 use sluice_core::transform::{Lookup, Plan, TargetSearch};
-use sluice_core::validate::{ErrorCode, FieldError, summary};
+use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, Record, SysId};
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -24,7 +24,7 @@ use super::migrate::{number_sequence, row_sequence};
 use super::query::ident;
 use super::{Ctx, history, idempotency, lock, lock_key, records};
 use crate::sqlite::idempotency::encode;
-pub(super) use crate::staging_row::staging_row;
+pub(super) use crate::staging_row::{outcome_fields, staging_row};
 use crate::{ImportJob, ImportOutcome, Result};
 
 pub async fn next_number(c: &mut PgConnection, prefix: &str) -> Result<String, sqlx::Error> {
@@ -174,22 +174,6 @@ pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutc
     }
     tx.commit().await?;
     Ok(outcome)
-}
-
-/// A row's outcome as staging fields (state, comment, target, errors).
-pub(super) fn outcome_fields(outcome: &ImportOutcome) -> Vec<(&'static str, String)> {
-    let errors_json = if outcome.errors.is_empty() {
-        String::new()
-    } else {
-        serde_json::to_string(&outcome.errors).unwrap_or_default()
-    };
-    vec![
-        ("sys_import_state", outcome.state.as_str().to_owned()),
-        ("sys_import_state_comment", outcome.status_message.clone().unwrap_or_default()),
-        ("sys_target_sys_id", outcome.target_sys_id.clone().unwrap_or_default()),
-        ("sys_row_error", summary(&outcome.errors)),
-        ("sys_row_errors", errors_json),
-    ]
 }
 
 /// Who and what a row's processing is about.

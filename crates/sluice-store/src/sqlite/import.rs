@@ -12,11 +12,11 @@ use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
 use sluice_core::transform::{Lookup, Plan, TargetSearch};
-use sluice_core::validate::{ErrorCode, FieldError, summary};
+use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, Record, SysId};
 
 use super::{history, records, reference_cache};
-pub(super) use crate::staging_row::staging_row;
+pub(super) use crate::staging_row::{outcome_fields, staging_row};
 use crate::{ImportJob, ImportOutcome};
 
 pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
@@ -206,9 +206,8 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
     // Written once, with its outcome (nothing in the transaction reads it before): an INSERT
     // then an UPDATE would copy the payload twice.
     let mut row = row;
-    let fields = OutcomeFields::of(&outcome);
-    for (field, value) in fields.pairs() {
-        row.insert(field.into(), value.into());
+    for (field, value) in outcome_fields(&outcome) {
+        row.insert(field.into(), value);
     }
     records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
     Ok(outcome)
@@ -222,45 +221,10 @@ pub(super) fn record_outcome(
     outcome: &ImportOutcome,
     extra: &[(&str, &str)],
 ) -> rusqlite::Result<()> {
-    let fields = OutcomeFields::of(outcome);
-    let mut set: Vec<(&str, &str)> = fields.pairs().to_vec();
+    let fields = outcome_fields(outcome);
+    let mut set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
     set.extend_from_slice(extra);
     records::update(conn, staging, sys_id, &set)
-}
-
-/// A row's outcome as staging-row columns.
-struct OutcomeFields<'a> {
-    state: &'a str,
-    comment: String,
-    target: String,
-    error_text: String,
-    errors_json: String,
-}
-
-impl<'a> OutcomeFields<'a> {
-    fn of(outcome: &'a ImportOutcome) -> Self {
-        Self {
-            state: outcome.state.as_str(),
-            comment: outcome.status_message.clone().unwrap_or_default(),
-            target: outcome.target_sys_id.clone().unwrap_or_default(),
-            error_text: summary(&outcome.errors),
-            errors_json: if outcome.errors.is_empty() {
-                String::new()
-            } else {
-                serde_json::to_string(&outcome.errors).unwrap_or_default()
-            },
-        }
-    }
-
-    fn pairs(&self) -> [(&'static str, &str); 5] {
-        [
-            ("sys_import_state", self.state),
-            ("sys_import_state_comment", &self.comment),
-            ("sys_target_sys_id", &self.target),
-            ("sys_row_error", &self.error_text),
-            ("sys_row_errors", &self.errors_json),
-        ]
-    }
 }
 
 /// Who and what a row's processing is about.
