@@ -2,12 +2,20 @@
 //! whichever commit crosses the 1,000-page mark, i.e. on the group-commit writer, which then
 //! copies the WAL into the database (and fsyncs it) while every waiting request waits too. Here
 //! the writer only appends to the WAL and this thread copies it back in the background
-//! (`PASSIVE`: never blocks the writer or readers); SQLite rewinds the WAL on the writer's next
-//! transaction once everything has been copied.
+//! (`PASSIVE`: never blocks the writer or readers).
+//!
+//! SQLite starts the WAL over on the writer's next transaction only when every frame has been
+//! copied, which a busy writer never allows (its next commit lands before the copy ends), and
+//! it takes the write lock back too quickly for a `RESTART` checkpoint to ever get it. So once
+//! the WAL holds [`REWIND_FRAMES`], the checkpointer asks the writer through a [`RewindGate`] to
+//! wait before its next transaction, copies the few frames the passive pass left (`RESTART`),
+//! and lets it go: the writer's next transaction starts the WAL over, in the same file blocks.
+//! Measured: without it the WAL grew to 1 GB in two minutes under load, and a tenth of the
+//! writer's time went to the file system zeroing the new blocks it appended.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,13 +24,58 @@ use rusqlite::Connection;
 /// How often the WAL is copied back: often enough that it stays a few MB under full load.
 const INTERVAL: Duration = Duration::from_millis(200);
 
+/// WAL frames (page + 24 bytes) after which the writer is made to start the WAL over: ~33 MB.
+pub const REWIND_FRAMES: i64 = 8_192;
+
+/// The WAL file is cut back to this when it starts over (`journal_size_limit`). Above
+/// [`REWIND_FRAMES`]' size, so the usual rewind reuses the file's blocks instead of growing it.
+pub const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
+/// The longest the writer waits for a rewind; past it, it writes on (the WAL just grows).
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// How the checkpointer holds the writer between two transactions.
+#[derive(Default)]
+pub struct RewindGate {
+    wanted: AtomicBool,
+    closed: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl RewindGate {
+    /// Called by the writer before each transaction; returns at once unless a rewind is wanted.
+    pub fn pass(&self) {
+        if !self.wanted.load(Ordering::Acquire) {
+            return;
+        }
+        let closed = self.closed.lock().expect("rewind gate");
+        let _ = self.opened.wait_timeout_while(closed, MAX_PAUSE, |closed| *closed);
+    }
+
+    fn close(&self) {
+        *self.closed.lock().expect("rewind gate") = true;
+        self.wanted.store(true, Ordering::Release);
+    }
+
+    fn open(&self) {
+        self.wanted.store(false, Ordering::Release);
+        *self.closed.lock().expect("rewind gate") = false;
+        self.opened.notify_all();
+    }
+}
+
 pub struct Checkpointer {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpointer {
-    pub fn start(path: &Path, synchronous_full: bool) -> crate::Result<Self> {
+    pub fn start(
+        path: &Path,
+        synchronous_full: bool,
+        rewind_frames: i64,
+        gate: Arc<RewindGate>,
+    ) -> crate::Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch(&format!(
@@ -32,14 +85,29 @@ impl Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || {
+            let checkpoint = |mode: &str| -> rusqlite::Result<i64> {
+                conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+            };
             while !flag.load(Ordering::Relaxed) {
                 std::thread::park_timeout(INTERVAL);
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                match checkpoint("PASSIVE") {
+                    Ok(frames) if frames >= rewind_frames => {
+                        // A second pass copies what was written during the first, so the
+                        // writer is held only for the frames of the last moments.
+                        let _ = checkpoint("PASSIVE");
+                        gate.close();
+                        let restart = checkpoint("RESTART");
+                        gate.open();
+                        if let Err(e) = restart {
+                            tracing::warn!(error = %e, frames, "WAL restart failed; retrying");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
                 }
             }
             // Last one, after the writer has stopped: leave a small WAL behind.
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            if let Err(e) = checkpoint("TRUNCATE") {
                 tracing::warn!(error = %e, "final WAL checkpoint failed");
             }
         })?;
@@ -93,7 +161,7 @@ mod tests {
         let grown = wal_len(dir.path());
         assert!(grown > 1_000_000, "the writer alone never checkpoints: {grown}");
 
-        let mut checkpointer = Checkpointer::start(&path, true).unwrap();
+        let mut checkpointer = Checkpointer::start(&path, true, REWIND_FRAMES, Arc::default()).unwrap();
         // Once everything is copied back, the writer's next transaction rewinds the WAL, so it
         // stops growing however long writing goes on.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -118,5 +186,39 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 2_500);
+    }
+
+    #[test]
+    fn a_writer_that_never_pauses_still_gets_the_wal_started_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.busy_timeout(Duration::from_secs(5)).unwrap();
+        writer
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};
+                 CREATE TABLE t (v TEXT NOT NULL);",
+                256 * 4096
+            ))
+            .unwrap();
+        let gate = Arc::new(RewindGate::default());
+        let mut checkpointer = Checkpointer::start(&path, true, 256, gate.clone()).unwrap();
+        // ~40 MB through the WAL in back-to-back transactions: without the restart the WAL
+        // would hold all of it.
+        for _ in 0..400 {
+            gate.pass();
+            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            for _ in 0..100 {
+                writer.execute("INSERT INTO t (v) VALUES (hex(randomblob(512)))", []).unwrap();
+            }
+            writer.execute_batch("COMMIT").unwrap();
+        }
+        let wal = wal_len(dir.path());
+        assert!(wal < 8 << 20, "the WAL grew with the writes: {wal} bytes");
+        drop(writer);
+        checkpointer.stop();
+        let conn = Connection::open(&path).unwrap();
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 40_000);
     }
 }

@@ -35,7 +35,7 @@ pub fn audit(
         let ids: Vec<SysId> = chunk.iter().map(|_| SysId::generate()).collect();
         // (sys_id, internal_checkpoint) per row, borrowed by the bound values below.
         let keys: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), &id.as_str()[..18])).collect();
-        let mut insert = conn.prepare_cached(&audit_insert_sql(chunk.len()))?;
+        let mut insert = conn.prepare_cached(audit_insert_sql(chunk.len()))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * AUDIT_PARAMS);
         for (change, (sys_id, internal)) in chunk.iter().zip(&keys) {
             values.extend_from_slice(&[
@@ -65,7 +65,15 @@ const AUDIT_PARAMS: usize = 13;
 /// 32,766 parameters.
 const AUDIT_ROWS_PER_STATEMENT: usize = 64;
 
-fn audit_insert_sql(rows: usize) -> String {
+/// The statement for `rows` audit rows (1..=[`AUDIT_ROWS_PER_STATEMENT`]), built once: the
+/// statement cache is keyed by its text, and formatting ~300 parameter numbers per incident
+/// showed in the writer's profile.
+fn audit_insert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    &SQL.get_or_init(|| (1..=AUDIT_ROWS_PER_STATEMENT).map(build_audit_insert_sql).collect())[rows - 1]
+}
+
+fn build_audit_insert_sql(rows: usize) -> String {
     use std::fmt::Write as _;
     let mut sql = String::from(
         "INSERT INTO sys_audit (sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, user, reason,

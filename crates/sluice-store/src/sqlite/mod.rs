@@ -77,7 +77,10 @@ fn configure(conn: &Connection, synchronous_full: bool) -> rusqlite::Result<()> 
 
 /// The writer's connection: checkpoints are [`checkpoint::Checkpointer`]'s job, not the commit's.
 fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+        checkpoint::WAL_SIZE_LIMIT
+    ))
 }
 
 impl SqliteStore {
@@ -90,13 +93,15 @@ impl SqliteStore {
         let catalog = Catalog::builtin();
         migrate::migrate(&mut conn, &catalog)?;
         configure_writer(&conn)?;
-        let checkpointer = checkpoint::Checkpointer::start(&path, options.synchronous_full)?;
+        let gate = Arc::new(checkpoint::RewindGate::default());
+        let checkpointer =
+            checkpoint::Checkpointer::start(&path, options.synchronous_full, checkpoint::REWIND_FRAMES, gate.clone())?;
         let shared = Arc::new(catalog.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel(options.queue_capacity);
         let max_batch = options.max_batch.max(1);
         let thread = std::thread::Builder::new()
             .name("sluice-writer".into())
-            .spawn(move || writer::run(conn, catalog, rx, max_batch))?;
+            .spawn(move || writer::run(conn, catalog, rx, max_batch, &gate))?;
         Ok(Self {
             path,
             writer: Mutex::new(Some(tx)),

@@ -1,8 +1,6 @@
 //! Generic record reads and writes over a table schema. Table and column names come only from
 //! schemas (checked identifiers); every value is a bound parameter.
 
-use std::fmt::Write as _;
-
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, Statement, ToSql, params_from_iter};
 use sluice_core::Record;
@@ -49,12 +47,10 @@ pub fn insert_sql(schema: &TableSchema) -> String {
         sql.push_str(&field.name);
         n = i + 1;
     }
+    // Anonymous parameters number themselves (1..=n): no integers to format.
     sql.push_str(") VALUES (");
     for i in 1..=n {
-        if i > 1 {
-            sql.push_str(", ");
-        }
-        let _ = write!(sql, "?{i}");
+        sql.push_str(if i > 1 { ", ?" } else { "?" });
     }
     sql.push(')');
     sql

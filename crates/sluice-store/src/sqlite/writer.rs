@@ -12,6 +12,7 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
+use super::checkpoint::RewindGate;
 use super::{accounts, bulk, idempotency, import, migrate, reference_cache, stats, table_write};
 use crate::{
     AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StageBatch,
@@ -94,7 +95,7 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) {
     }
 }
 
-pub fn run(conn: Connection, catalog: Catalog, rx: Receiver<Job>, max_batch: usize) {
+pub fn run(conn: Connection, catalog: Catalog, rx: Receiver<Job>, max_batch: usize, gate: &RewindGate) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -104,6 +105,7 @@ pub fn run(conn: Connection, catalog: Catalog, rx: Receiver<Job>, max_batch: usi
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        gate.pass();
         commit_batch(&conn, &catalog, &mut batch);
     }
     let _ = conn.execute_batch("PRAGMA optimize");
