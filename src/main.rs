@@ -4,6 +4,7 @@
 
 mod accounts;
 mod bench;
+mod log_sink;
 mod stats;
 mod transfer;
 
@@ -258,6 +259,12 @@ struct PlanArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = run(cli, &runtime);
+    log_sink::flush();
+    result
+}
+
+fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Account(cmd) => {
@@ -317,7 +324,7 @@ fn init_logs(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(log_sink::LogSink::start());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

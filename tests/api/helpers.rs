@@ -138,6 +138,26 @@ impl Server {
         Self { base, data: data.to_owned(), child, logs, http, _tmp: None, database }
     }
 
+    /// The logs once they hold `needle` (the server writes info lines in blocks, up to 100 ms
+    /// late); panics with the logs after 5 s.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let logs = self.logs.lock().unwrap().clone();
+            if logs.contains(needle) {
+                return logs;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {needle:?} in the logs:\n{logs}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The logs after every line written so far has surely arrived.
+    pub fn settled_logs(&self) -> String {
+        std::thread::sleep(Duration::from_millis(300));
+        self.logs.lock().unwrap().clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

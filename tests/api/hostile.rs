@@ -407,7 +407,7 @@ async fn hostile_requests_get_a_4xx_json_error_and_change_nothing() {
     // Alive, and nothing changed.
     assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(snapshot(&s).await, before, "hostile requests changed stored data");
-    let logs = s.logs.lock().unwrap().clone();
+    let logs = s.settled_logs();
     assert!(!logs.contains("panicked") && !logs.contains("status=5"), "{logs}");
 }
 

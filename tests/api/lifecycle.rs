@@ -142,3 +142,26 @@ async fn a_burst_of_logins_verifies_once_and_keeps_memory_small() {
         .unwrap();
     assert!(peak_kb < 250_000, "peak RSS {peak_kb} kB: argon2 ran once per request instead of once per credential");
 }
+
+#[tokio::test]
+async fn log_lines_written_in_blocks_all_reach_stderr_by_the_stop() {
+    let mut s = Server::start();
+    let ids = {
+        let mut ids = Vec::new();
+        for _ in 0..20 {
+            let r = s.http.get(s.url("/api/now/table/incident?sysparm_limit=1")).send().await.unwrap();
+            ids.push(r.headers()["x-request-id"].to_str().unwrap().to_owned());
+        }
+        ids
+    };
+    // Info lines wait up to 100 ms in memory; they arrive without further traffic…
+    s.wait_for_log(ids.last().unwrap());
+    assert!(s.terminate().success());
+    // …and the lines of the stop itself are written before the process ends.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let logs = s.logs.lock().unwrap().clone();
+    for id in &ids {
+        assert!(logs.contains(id.as_str()), "request {id} not logged:\n{logs}");
+    }
+    assert!(logs.trim_end().ends_with("stopped"), "the last line is the stop:\n{logs}");
+}

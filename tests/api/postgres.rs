@@ -61,5 +61,6 @@ async fn migrate_accounts_and_serve_on_postgres() {
         .await
         .expect("post");
     assert_eq!(r.status().as_u16(), 201);
-    assert!(server.logs.lock().expect("logs").contains("data=PostgreSQL"), "the server says where its data is");
+    // The server says where its data is.
+    server.wait_for_log("data=PostgreSQL");
 }

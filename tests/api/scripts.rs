@@ -152,7 +152,8 @@ async fn on_before_maps_fields_and_sets_priority_relevant_values() {
     assert_eq!((&inc["impact"], &inc["urgency"], &inc["priority"]), (&json!("1"), &json!("1"), &json!("1")));
     assert_eq!(inc["category"], "network");
     assert_eq!(inc["correlation_id"], "A-1");
-    assert!(s.logs.lock().unwrap().contains("mapped A-1 as critical"), "script log lines reach the server log");
+    // Script log lines reach the server log.
+    s.wait_for_log("mapped A-1 as critical");
 
     // The same alert again: the coalesce finds the incident, so the script sees "update".
     let again = post(&s, json!({"u_id": "A-1", "u_summary": "Link down", "u_severity": "major"})).await;
@@ -359,14 +360,5 @@ target = "short_description"
     assert_eq!(inc["short_description"], "db-01: Disk full");
     assert_eq!((&inc["impact"], &inc["urgency"], &inc["priority"]), (&json!("1"), &json!("2"), &json!("2")));
     assert_eq!(r["status_message"], format!("insert {} (priority 2)", inc["number"].as_str().unwrap()));
-    // The log line was written before the answer; the thread reading the server's stderr may
-    // not have caught up yet.
-    let logged = || s.logs.lock().unwrap().contains("alert f3 mapped as critical (insert)");
-    for _ in 0..100 {
-        if logged() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(logged());
+    s.wait_for_log("alert f3 mapped as critical (insert)");
 }
