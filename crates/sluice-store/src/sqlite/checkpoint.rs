@@ -213,8 +213,10 @@ mod tests {
             }
             writer.execute_batch("COMMIT").unwrap();
         }
+        // Without the restart the WAL ends near 60 MB; with it, it holds what was written since
+        // the last rewind (a few intervals' worth in a debug build on a busy machine).
         let wal = wal_len(dir.path());
-        assert!(wal < 8 << 20, "the WAL grew with the writes: {wal} bytes");
+        assert!(wal < 30 << 20, "the WAL grew with the writes: {wal} bytes");
         drop(writer);
         checkpointer.stop();
         let conn = Connection::open(&path).unwrap();

@@ -15,7 +15,7 @@ use sluice_core::transform::{Lookup, Plan, TargetSearch};
 use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, Record, SysId};
 
-use super::{history, records, reference_cache};
+use super::{history, import_slot, records, reference_cache};
 pub(super) use crate::staging_row::{outcome_fields, staging_row};
 use crate::{ImportJob, ImportOutcome};
 
@@ -171,13 +171,22 @@ fn find_coalesce_target(conn: &Connection, schema: &TableSchema, plan: &Plan) ->
 /// Runs one import job; the caller wraps it in a savepoint of the batch's transaction.
 pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::Result<ImportOutcome> {
     let staging = &job.staging;
-    let (set_id, set_number) = current_import_set(conn, catalog, &staging.name, &job.actor, job.now)?;
-    let row_index: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT COALESCE(MAX(sys_import_row), -1) + 1 FROM {} WHERE sys_import_set = ?1",
-            staging.name
-        ))?
-        .query_row([&set_id], |r| r.get(0))?;
+    let now = job.now.to_string();
+    let day = &now[..10];
+    let (set_id, set_number, row_index) = match import_slot::take(&staging.name, day) {
+        Some(slot) => slot,
+        None => {
+            let (set_id, number) = current_import_set(conn, catalog, &staging.name, &job.actor, job.now)?;
+            let row: i64 = conn
+                .prepare_cached(&format!(
+                    "SELECT COALESCE(MAX(sys_import_row), -1) + 1 FROM {} WHERE sys_import_set = ?1",
+                    staging.name
+                ))?
+                .query_row([&set_id], |r| r.get(0))?;
+            import_slot::remember(&staging.name, &set_id, &number, day, row);
+            (set_id, number, row)
+        }
+    };
     let row = staging_row(
         staging,
         &job.staging_sys_id,

@@ -7,6 +7,7 @@ mod checkpoint;
 mod history;
 pub(crate) mod idempotency;
 mod import;
+mod import_slot;
 pub(crate) mod migrate;
 mod query;
 mod records;

@@ -13,7 +13,7 @@ use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
 use super::checkpoint::RewindGate;
-use super::{accounts, bulk, idempotency, import, migrate, reference_cache, stats, table_write};
+use super::{accounts, bulk, idempotency, import, import_slot, migrate, reference_cache, stats, table_write};
 use crate::{
     AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StageBatch,
     StagedSet, StatsDelta, StoreError, TableWrite, WriteResult,
@@ -133,7 +133,7 @@ fn commit_batch(conn: &Connection, catalog: &Catalog, batch: &mut Vec<Job>) {
     let mut results: Vec<Done> = batch.iter().map(|job| execute(conn, catalog, job)).collect();
     if results.iter().any(Done::failed) {
         let _ = conn.execute_batch("ROLLBACK");
-        reference_cache::clear();
+        forget();
         if !begin(batch) {
             return;
         }
@@ -146,12 +146,18 @@ fn commit_batch(conn: &Connection, catalog: &Catalog, batch: &mut Vec<Job>) {
         Some(e) => {
             tracing::error!(error = %e, size, "commit failed");
             let _ = conn.execute_batch("ROLLBACK");
-            reference_cache::clear();
+            forget();
         }
     }
     for (job, done) in batch.drain(..).zip(results) {
         deliver(job, done, error.as_deref());
     }
+}
+
+/// Empties what the writer remembers of the database (after a rollback, its writes are gone).
+fn forget() {
+    reference_cache::clear();
+    import_slot::clear();
 }
 
 fn fail(job: Job, msg: &str) {
@@ -193,7 +199,7 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
     let done = execute(conn, catalog, job);
     let end = if done.failed() { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
     if done.failed() {
-        reference_cache::clear();
+        forget();
     }
     if let Err(e) = conn.execute_batch(end) {
         tracing::error!(error = %e, "savepoint could not be closed");
@@ -215,6 +221,10 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
     if matches!(job, Job::Write(..) | Job::AddAccount(..) | Job::ChangeAccount(..)) {
         // May rename, delete or add users, groups or CIs that imports look up.
         reference_cache::clear();
+    }
+    if !matches!(job, Job::Import(..) | Job::AddStats(..)) {
+        // Bulk loads, replays and purges create, close or delete import sets and rows.
+        import_slot::clear();
     }
     match job {
         Job::Import(job, _) => {
