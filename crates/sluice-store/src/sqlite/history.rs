@@ -26,41 +26,32 @@ pub fn audit(
     source: &Source<'_>,
 ) -> rusqlite::Result<()> {
     // The hot path of every write: one multi-row INSERT per change set (one statement step
-    // instead of one per field), values bound directly (no record built per row).
+    // instead of one per field). What all rows share is bound once (SQLite copies every bound
+    // text), so each row binds only its id, field and values.
     let record = &applied.record;
     let checkpoint = record.get("sys_mod_count").map(String::as_str).unwrap_or("0");
     let document = record.get("sys_id").map(String::as_str).unwrap_or("");
     let now = now.to_string();
+    let shared: [&dyn rusqlite::ToSql; SHARED_PARAMS] =
+        [&target.name, &document, &actor.user_name, &source.reason, &checkpoint, &source.table, &source.row, &now];
     for chunk in applied.changes.chunks(AUDIT_ROWS_PER_STATEMENT) {
-        let ids: Vec<SysId> = chunk.iter().map(|_| SysId::generate()).collect();
-        // (sys_id, internal_checkpoint) per row, borrowed by the bound values below.
-        let keys: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), &id.as_str()[..18])).collect();
+        let ids: Vec<String> = chunk.iter().map(|_| SysId::generate().into_string()).collect();
         let mut insert = conn.prepare_cached(audit_insert_sql(chunk.len()))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * AUDIT_PARAMS);
-        for (change, (sys_id, internal)) in chunk.iter().zip(&keys) {
-            values.extend_from_slice(&[
-                sys_id as &dyn rusqlite::ToSql,
-                &target.name,
-                &document,
-                &change.field,
-                &change.old,
-                &change.new,
-                &actor.user_name,
-                &source.reason,
-                &checkpoint,
-                internal,
-                &source.table,
-                &source.row,
-                &now,
-            ]);
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(SHARED_PARAMS + chunk.len() * ROW_PARAMS);
+        values.extend_from_slice(&shared);
+        for (change, sys_id) in chunk.iter().zip(&ids) {
+            values.extend_from_slice(&[sys_id as &dyn rusqlite::ToSql, &change.field, &change.old, &change.new]);
         }
         insert.execute(values.as_slice())?;
     }
     Ok(())
 }
 
-/// Parameters per audit row (`user` and `now` are reused for the created/updated columns).
-const AUDIT_PARAMS: usize = 13;
+/// Parameters every row of a statement shares: ?1 table, ?2 document, ?3 user, ?4 reason,
+/// ?5 record checkpoint, ?6 source table, ?7 source row, ?8 time.
+const SHARED_PARAMS: usize = 8;
+/// Parameters of each row: sys_id, field, old value, new value.
+const ROW_PARAMS: usize = 4;
 /// Rows per statement: an incident's insert is about 20 changes; far below SQLite's limit of
 /// 32,766 parameters.
 const AUDIT_ROWS_PER_STATEMENT: usize = 64;
@@ -84,29 +75,18 @@ fn build_audit_insert_sql(rows: usize) -> String {
              sys_created_on, sys_created_by, sys_updated_on, sys_updated_by, sys_mod_count) VALUES ",
     );
     for row in 0..rows {
-        let p = |i: usize| row * AUDIT_PARAMS + i;
+        let p = |i: usize| SHARED_PARAMS + row * ROW_PARAMS + i;
         if row > 0 {
             sql.push_str(", ");
         }
+        // internal_checkpoint is the first 18 characters of the row's sys_id.
         let _ = write!(
             sql,
-            "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, 0)",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5),
-            p(6),
-            p(7),
-            p(8),
-            p(9),
-            p(10),
-            p(11),
-            p(12),
-            p(13),
-            p(7),
-            p(13),
-            p(7)
+            "(?{id}, ?1, ?2, ?{field}, ?{old}, ?{new}, ?3, ?4, ?5, substr(?{id}, 1, 18), ?6, ?7, ?8, ?3, ?8, ?3, 0)",
+            id = p(1),
+            field = p(2),
+            old = p(3),
+            new = p(4),
         );
     }
     sql

@@ -91,9 +91,20 @@ pub async fn coalesce_update_ignore_and_audit<S: Store + ?Sized>(store: &S) {
         assert!(created.contains(&f), "{f} not audited on insert: {created:?}");
     }
     assert!(!created.contains(&"sys_mod_count") && !created.contains(&"description"), "{created:?}");
+    let mut ids = std::collections::BTreeSet::new();
     for r in &trail.records {
         assert_eq!(r["oldvalue"], "", "{r:?}");
         assert_eq!(r["source_row"], inserted.staging_sys_id.as_str());
+        // The columns every row of one change shares, and the ones derived from its own id.
+        assert_eq!((r["tablename"].as_str(), r["documentkey"].as_str()), ("incident", id.as_str()), "{r:?}");
+        assert_eq!(r["reason"], format!("Import Set u_incident_import row {}", inserted.staging_sys_id), "{r:?}");
+        assert_eq!((r["record_checkpoint"].as_str(), r["sys_mod_count"].as_str()), ("0", "0"), "{r:?}");
+        assert_eq!(r["internal_checkpoint"], r["sys_id"][..18], "{r:?}");
+        for f in ["user", "sys_created_by", "sys_updated_by"] {
+            assert_eq!(r[f], "integration.alerts", "{f}: {r:?}");
+        }
+        assert_eq!((&r["sys_created_on"], &r["sys_updated_on"]), (&at(0).to_string(), &at(0).to_string()));
+        assert!(ids.insert(r["sys_id"].clone()), "one sys_id per row: {r:?}");
     }
     let before = trail.total;
 
