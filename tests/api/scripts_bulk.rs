@@ -12,9 +12,15 @@ use crate::scripts::SCRIPTED;
 const TABLE: &str = "u_scripted";
 
 fn start(definition: &str) -> (Server, tempfile::TempDir) {
+    start_with(definition, &[])
+}
+
+fn start_with(definition: &str, args: &[&str]) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("scripted.toml"), definition).unwrap();
-    let s = Server::start_with(&["--integrations", dir.path().to_str().unwrap(), "--script-timeout-ms", "500"]);
+    let mut all = vec!["--integrations", dir.path().to_str().unwrap(), "--script-timeout-ms", "500"];
+    all.extend_from_slice(args);
+    let s = Server::start_with(&all);
     (s, dir)
 }
 
@@ -130,4 +136,34 @@ async fn a_replay_runs_the_current_scripts_on_stored_rows() {
     );
     let rows = finished_rows(&s, &import_set).await;
     assert_scripted(&s, &rows, "r", "state", "target_sys_id").await;
+}
+
+/// The worker, woken by other requests' rows, leaves alone the rows a sync request is
+/// processing itself: every row of the sync answer carries what its own on_after said.
+#[tokio::test]
+async fn the_worker_does_not_take_rows_from_a_sync_request() {
+    // Small worker batches: woken, the worker takes its first pending rows within moments,
+    // while the sync request is still judging all of its own.
+    let (s, _dir) = start_with(SCRIPTED, &["--bulk-batch-rows", "5"]);
+    let records: Vec<Value> = (0..300)
+        .map(|n| json!({"u_id": format!("sync-{n}"), "u_summary": "paged", "u_severity": "major", "u_mode": "after"}))
+        .collect();
+    let body = json!({ "records": records });
+    let sync = post_bulk(&s, "?sysparm_sluice_sync=true", &body);
+    // Meanwhile small async loads keep waking the worker, which then reads every pending row.
+    let wake = async {
+        for n in 0..20 {
+            post_bulk(&s, "", &json!({"records": [{"u_id": format!("async-{n}"), "u_summary": "x"}]})).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let (answer, ()) = tokio::join!(sync, wake);
+    let rows = answer["result"].as_array().unwrap();
+    assert_eq!(rows.len(), 300);
+    for row in rows {
+        assert_eq!(row["status"], "inserted", "{row}");
+        let number = row["display_value"].as_str().unwrap_or_else(|| panic!("no number: {row}"));
+        let message = row["status_message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(&format!("insert {number} with priority")), "on_after did not answer: {row}");
+    }
 }

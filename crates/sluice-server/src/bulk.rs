@@ -28,6 +28,42 @@ use crate::{AppState, Registry, intake};
 /// Rows per batch of the worker, of sync mode and of replays.
 pub const DEFAULT_BATCH_ROWS: usize = 500;
 
+/// The staged rows sync-mode requests of this node are processing themselves. Without it the
+/// worker, polling meanwhile, could take such a row first: the request then answered with the
+/// stored outcome, without what its own `on_after` would have said. A request claims its rows
+/// before staging them and releases them when done (or dropped); a row it could not process stays
+/// pending and the worker takes it afterwards. (Another node's worker does not see this node's
+/// claims: there the request reports the stored outcome, still exactly once.)
+#[derive(Default)]
+pub struct SyncClaims(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl SyncClaims {
+    pub fn claim(self: &Arc<Self>, rows: impl IntoIterator<Item = String>) -> SyncClaim {
+        let rows: Vec<String> = rows.into_iter().collect();
+        self.0.lock().expect("sync claims").extend(rows.iter().cloned());
+        SyncClaim { claims: self.clone(), rows }
+    }
+
+    fn holds(&self, sys_id: &str) -> bool {
+        self.0.lock().expect("sync claims").contains(sys_id)
+    }
+}
+
+/// Rows claimed by one request, released when dropped.
+pub struct SyncClaim {
+    claims: Arc<SyncClaims>,
+    rows: Vec<String>,
+}
+
+impl Drop for SyncClaim {
+    fn drop(&mut self) {
+        let mut held = self.claims.0.lock().unwrap_or_else(|e| e.into_inner());
+        for row in &self.rows {
+            held.remove(row);
+        }
+    }
+}
+
 /// How the background worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -261,31 +297,38 @@ async fn work_once(
     let mut done = 0;
     for integration in registry.integrations.values() {
         let cursor = cursors.entry(integration.staging.name.clone()).or_default();
-        let read =
-            |after| RowFilter { state: RowState::Pending, since: None, after, limit: options.batch_rows.max(1) as u64 };
-        let mut rows = store.staged_rows(integration.staging.clone(), read(*cursor)).await?;
-        if rows.is_empty() && *cursor > 0 {
+        // Pending rows after `after`, without those a sync request is processing, and the
+        // position of the last row read (claimed or not), where the next read starts.
+        let read = |after| async move {
+            let filter =
+                RowFilter { state: RowState::Pending, since: None, after, limit: options.batch_rows.max(1) as u64 };
+            let mut rows = store.staged_rows(integration.staging.clone(), filter).await?;
+            let last = rows.last().map(|r| r.position);
+            rows.retain(|r| !r.record.get("sys_id").is_some_and(|id| state.sync_claims.holds(id)));
+            Ok::<_, StoreError>((rows, last))
+        };
+        let (mut rows, mut last) = read(*cursor).await?;
+        if last.is_none() && *cursor > 0 {
             // Start over: rows that failed earlier are tried again.
-            rows = store.staged_rows(integration.staging.clone(), read(0)).await?;
+            (rows, last) = read(0).await?;
         }
-        if rows.is_empty() {
+        let Some(mut last) = last else {
             *cursor = 0;
             continue;
-        }
+        };
         let mut work = actors.work(host, integration, &rows).await?;
         for turn in 1.. {
-            let Some(last) = rows.last() else { break };
-            *cursor = last.position;
+            *cursor = last;
             // While the writer commits this batch, the next one is read and judged (its rows come
             // after this one's, so no row is in both; it is sent only after this one is done).
             let more = turn < BATCHES_PER_TURN && options.pause.is_zero();
             let next = async {
                 if !more {
-                    return Ok((Vec::new(), Vec::new()));
+                    return Ok((Vec::new(), None, Vec::new()));
                 }
-                let next_rows = store.staged_rows(integration.staging.clone(), read(*cursor)).await?;
+                let (next_rows, next_last) = read(*cursor).await?;
                 let next_work = actors.work(host, integration, &next_rows).await?;
-                Ok::<_, StoreError>((next_rows, next_work))
+                Ok::<_, StoreError>((next_rows, next_last, next_work))
             };
             let (outcomes, next) =
                 tokio::join!(process_logged(host, integration, &work, RowState::Pending, None), next);
@@ -303,7 +346,12 @@ async fn work_once(
             let processed = outcomes.iter().filter(|o| o.is_some()).count();
             tracing::debug!(integration = %integration.name(), rows = rows.len(), processed, "bulk batch");
             done += processed;
-            (rows, work) = next?;
+            let next_last;
+            (rows, next_last, work) = next?;
+            match next_last {
+                Some(position) => last = position,
+                None => break,
+            }
         }
     }
     Ok(done)

@@ -141,6 +141,8 @@ pub struct AppState {
     pub scripts: Arc<ScriptEngine>,
     /// Wakes the bulk worker ([`bulk::spawn_worker`]) when rows were staged.
     pub bulk_wake: Arc<tokio::sync::Notify>,
+    /// Rows a sync-mode `insertMultiple` request is processing itself: the worker leaves them.
+    pub sync_claims: Arc<bulk::SyncClaims>,
     /// Request statistics waiting to be flushed to the store.
     pub stats: Arc<stats::StatsRecorder>,
 }
@@ -198,6 +200,7 @@ impl AppState {
             config: Arc::new(config),
             scripts,
             bulk_wake: Arc::new(tokio::sync::Notify::new()),
+            sync_claims: Arc::default(),
             stats: Arc::default(),
         })
     }

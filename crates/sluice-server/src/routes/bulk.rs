@@ -136,6 +136,8 @@ pub async fn insert_multiple(
         }
     }
     let count = rows.len();
+    // Claimed before they exist, so the worker never takes them from under this request.
+    let _claim = sync.then(|| state.sync_claims.claim(staged_rows.iter().map(|(id, ..)| id.as_str().to_owned())));
     let set = state
         .store
         .stage_many(StageBatch {
