@@ -31,6 +31,10 @@ pub const REWIND_FRAMES: i64 = 8_192;
 /// [`REWIND_FRAMES`]' size, so the usual rewind reuses the file's blocks instead of growing it.
 pub const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
+/// How long a rewind waits for the write lock and for readers before it gives up until the
+/// next round.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
+
 /// The longest the writer waits for a rewind; past it, it writes on (the WAL just grows).
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
@@ -77,7 +81,9 @@ impl Checkpointer {
         gate: Arc<RewindGate>,
     ) -> crate::Result<Self> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        // A RESTART holds the write lock while it waits for readers to leave the WAL: a long
+        // reader (a backup, an export) must cost the writer a moment, not seconds.
+        conn.busy_timeout(RESTART_WAIT)?;
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {}; PRAGMA wal_autocheckpoint = 0;",
             if synchronous_full { "FULL" } else { "NORMAL" }
@@ -107,6 +113,7 @@ impl Checkpointer {
                 }
             }
             // Last one, after the writer has stopped: leave a small WAL behind.
+            let _ = conn.busy_timeout(Duration::from_secs(5));
             if let Err(e) = checkpoint("TRUNCATE") {
                 tracing::warn!(error = %e, "final WAL checkpoint failed");
             }
@@ -222,5 +229,45 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 40_000);
+    }
+    #[test]
+    fn a_long_reader_costs_the_writer_a_moment_not_its_whole_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.busy_timeout(Duration::from_secs(5)).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v TEXT NOT NULL);",
+            )
+            .unwrap();
+        writer.execute("INSERT INTO t (v) VALUES ('first')", []).unwrap();
+        // A reader (a backup, say) keeps one snapshot for 3 s: no rewind can happen meanwhile.
+        let reader_path = path.clone();
+        let reader = std::thread::spawn(move || {
+            let conn = Connection::open(&reader_path).unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            let _: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            conn.execute_batch("COMMIT").unwrap();
+        });
+        let gate = Arc::new(RewindGate::default());
+        let mut checkpointer = Checkpointer::start(&path, true, 64, gate.clone()).unwrap();
+        let started = std::time::Instant::now();
+        let mut slowest = Duration::ZERO;
+        while started.elapsed() < Duration::from_secs(3) {
+            let one = std::time::Instant::now();
+            gate.pass();
+            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            for _ in 0..50 {
+                writer.execute("INSERT INTO t (v) VALUES (hex(randomblob(256)))", []).unwrap();
+            }
+            writer.execute_batch("COMMIT").unwrap();
+            slowest = slowest.max(one.elapsed());
+        }
+        reader.join().unwrap();
+        drop(writer);
+        checkpointer.stop();
+        assert!(slowest < Duration::from_secs(1), "a write waited {slowest:?} behind the reader");
     }
 }
