@@ -29,6 +29,16 @@ use sluice_store::{NewAccount, PostgresOptions, PostgresStore, SqliteStore, Stor
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    /// mimalloc's own: returns the calling thread's freed memory to the system.
+    fn mi_collect(force: bool);
+}
+
+fn release_allocator_memory() {
+    // SAFETY: a plain call into the allocator this binary links; it takes no pointers.
+    unsafe { mi_collect(true) }
+}
+
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Incident intake gateway speaking ServiceNow's Import Set and Table APIs")]
 struct Cli {
@@ -257,6 +267,7 @@ struct PlanArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    sluice_server::authenticate::set_release_memory(release_allocator_memory);
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = run(cli, &runtime);
