@@ -28,6 +28,10 @@ use crate::{AppState, Registry, intake};
 /// Rows per batch of the worker, of sync mode and of replays.
 pub const DEFAULT_BATCH_ROWS: usize = 500;
 
+/// `insertMultiple` requests whose bodies are read and rows staged and processed at the same
+/// time; the others wait their turn (within the request time-out) with their bodies unread.
+pub const CONCURRENT_REQUESTS: usize = 8;
+
 /// The staged rows sync-mode requests of this node are processing themselves. Without it the
 /// worker, polling meanwhile, could take such a row first: the request then answered with the
 /// stored outcome, without what its own `on_after` would have said. A request claims its rows

@@ -143,6 +143,8 @@ pub struct AppState {
     pub bulk_wake: Arc<tokio::sync::Notify>,
     /// Rows a sync-mode `insertMultiple` request is processing itself: the worker leaves them.
     pub sync_claims: Arc<bulk::SyncClaims>,
+    /// `insertMultiple` requests read and processed at once ([`bulk::CONCURRENT_REQUESTS`]).
+    pub bulk_turns: Arc<tokio::sync::Semaphore>,
     /// Request statistics waiting to be flushed to the store.
     pub stats: Arc<stats::StatsRecorder>,
 }
@@ -201,6 +203,7 @@ impl AppState {
             scripts,
             bulk_wake: Arc::new(tokio::sync::Notify::new()),
             sync_claims: Arc::default(),
+            bulk_turns: Arc::new(tokio::sync::Semaphore::new(bulk::CONCURRENT_REQUESTS)),
             stats: Arc::default(),
         })
     }

@@ -1,0 +1,34 @@
+//! Many `insertMultiple` requests at once: a few are read and processed at a time, the rest wait
+//! their turn with their bodies unread, and every one is answered in full.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn more_concurrent_bulk_requests_than_turns_all_get_their_full_answer() {
+    let s = Server::start();
+    let requests: Vec<_> = (0..24)
+        .map(|r| {
+            let records: Vec<Value> = (0..50)
+                .map(|n| json!({"u_short_description": format!("r{r} n{n}"), "u_correlation_id": format!("turns:{r}:{n}")}))
+                .collect();
+            let request = s
+                .admin(s.http.post(s.url("/api/now/import/u_incident_import/insertMultiple?sysparm_sluice_sync=true")))
+                .json(&json!({ "records": records }));
+            tokio::spawn(async move {
+                let r = request.send().await.unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    for request in requests {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        let rows = body["result"].as_array().unwrap();
+        assert_eq!(rows.len(), 50);
+        assert!(rows.iter().all(|row| row["status"] == "inserted"), "{body}");
+    }
+    let r = s.admin(s.http.get(s.url("/api/now/table/incident?sysparm_limit=1"))).send().await.unwrap();
+    assert_eq!(r.headers()["x-total-count"], "1200");
+}
