@@ -145,30 +145,46 @@ mod tests {
         std::fs::metadata(dir.join("t.db-wal")).map(|m| m.len()).unwrap_or(0)
     }
 
+    /// A writer as the store configures it (WAL, no checkpoints of its own) on a new table `t`.
+    fn writer(path: &Path, wal_size_limit: i64) -> Connection {
+        let writer = Connection::open(path).unwrap();
+        writer.busy_timeout(Duration::from_secs(5)).unwrap();
+        writer
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {wal_size_limit};
+                 CREATE TABLE t (v TEXT NOT NULL);"
+            ))
+            .unwrap();
+        writer
+    }
+
+    /// One transaction of `rows` rows of `bytes` random bytes, through the gate as the writer does.
+    fn write(writer: &Connection, gate: &RewindGate, rows: usize, bytes: i64) {
+        gate.pass();
+        writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for _ in 0..rows {
+            writer.execute("INSERT INTO t (v) VALUES (hex(randomblob(?1)))", [bytes]).unwrap();
+        }
+        writer.execute_batch("COMMIT").unwrap();
+    }
+
+    fn count(path: &Path) -> i64 {
+        Connection::open(path).unwrap().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()
+    }
+
     #[test]
     fn copies_the_wal_back_while_the_writer_only_appends_and_truncates_it_at_stop() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
-                 CREATE TABLE t (v TEXT NOT NULL);",
-            )
-            .unwrap();
+        let writer = writer(&path, -1);
+        let gate = Arc::new(RewindGate::default());
         // One transaction per call: the writer's next transaction is where the WAL rewinds.
-        let write = |n: usize| {
-            writer.execute_batch("BEGIN").unwrap();
-            for _ in 0..n {
-                writer.execute("INSERT INTO t (v) VALUES (hex(randomblob(512)))", []).unwrap();
-            }
-            writer.execute_batch("COMMIT").unwrap();
-        };
+        let write = |n: usize| write(&writer, &gate, n, 512);
         write(2_000);
         let grown = wal_len(dir.path());
         assert!(grown > 1_000_000, "the writer alone never checkpoints: {grown}");
 
-        let mut checkpointer = Checkpointer::start(&path, true, REWIND_FRAMES, Arc::default()).unwrap();
+        let mut checkpointer = Checkpointer::start(&path, true, REWIND_FRAMES, gate.clone()).unwrap();
         // Once everything is copied back, the writer's next transaction rewinds the WAL, so it
         // stops growing however long writing goes on.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -190,35 +206,20 @@ mod tests {
         drop(writer);
         checkpointer.stop();
         assert_eq!(wal_len(dir.path()), 0, "stop leaves an empty WAL");
-        let conn = Connection::open(&path).unwrap();
-        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 2_500);
+        assert_eq!(count(&path), 2_500);
     }
 
     #[test]
     fn a_writer_that_never_pauses_still_gets_the_wal_started_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer.busy_timeout(Duration::from_secs(5)).unwrap();
-        writer
-            .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};
-                 CREATE TABLE t (v TEXT NOT NULL);",
-                256 * 4096
-            ))
-            .unwrap();
+        let writer = writer(&path, 256 * 4096);
         let gate = Arc::new(RewindGate::default());
         let mut checkpointer = Checkpointer::start(&path, true, 256, gate.clone()).unwrap();
         // ~40 MB through the WAL in back-to-back transactions: without the restart the WAL
         // would hold all of it.
         for _ in 0..400 {
-            gate.pass();
-            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-            for _ in 0..100 {
-                writer.execute("INSERT INTO t (v) VALUES (hex(randomblob(512)))", []).unwrap();
-            }
-            writer.execute_batch("COMMIT").unwrap();
+            write(&writer, &gate, 100, 512);
         }
         // Without the restart the WAL ends near 60 MB; with it, it holds what was written since
         // the last rewind (a few intervals' worth in a debug build on a busy machine).
@@ -226,21 +227,14 @@ mod tests {
         assert!(wal < 30 << 20, "the WAL grew with the writes: {wal} bytes");
         drop(writer);
         checkpointer.stop();
-        let conn = Connection::open(&path).unwrap();
-        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 40_000);
+        assert_eq!(count(&path), 40_000);
     }
+
     #[test]
     fn a_long_reader_costs_the_writer_a_moment_not_its_whole_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer.busy_timeout(Duration::from_secs(5)).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v TEXT NOT NULL);",
-            )
-            .unwrap();
+        let writer = writer(&path, -1);
         writer.execute("INSERT INTO t (v) VALUES ('first')", []).unwrap();
         // A reader (a backup, say) keeps one snapshot for 3 s: no rewind can happen meanwhile.
         let reader_path = path.clone();
@@ -257,12 +251,7 @@ mod tests {
         let mut slowest = Duration::ZERO;
         while started.elapsed() < Duration::from_secs(3) {
             let one = std::time::Instant::now();
-            gate.pass();
-            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-            for _ in 0..50 {
-                writer.execute("INSERT INTO t (v) VALUES (hex(randomblob(256)))", []).unwrap();
-            }
-            writer.execute_batch("COMMIT").unwrap();
+            write(&writer, &gate, 50, 256);
             slowest = slowest.max(one.elapsed());
         }
         reader.join().unwrap();
