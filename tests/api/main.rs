@@ -6,6 +6,7 @@ mod accounts_admin;
 mod backend;
 mod brute_force;
 mod bulk;
+mod bulk_replay;
 mod bulk_turns;
 mod durability;
 mod errors;

@@ -1,0 +1,104 @@
+use super::*;
+
+#[test]
+fn networks() {
+    let net = parse_network("10.1.0.0/16").unwrap();
+    assert!(network_contains(net, "10.1.2.3".parse().unwrap()));
+    assert!(!network_contains(net, "10.2.0.1".parse().unwrap()));
+    assert!(network_contains(net, "::ffff:10.1.9.9".parse().unwrap()));
+    let v6 = parse_network("2001:db8::/32").unwrap();
+    assert!(network_contains(v6, "2001:db8::1".parse().unwrap()));
+    assert!(!network_contains(v6, "2001:db9::1".parse().unwrap()));
+    assert!(network_contains(parse_network("0.0.0.0/0").unwrap(), "192.0.2.1".parse().unwrap()));
+    assert_eq!(parse_network("10.0.0.0/33"), None);
+    assert_eq!(parse_network("nonsense"), None);
+}
+
+#[test]
+fn the_builtin_default_is_valid() {
+    let i = Integration::builtin_default(&Catalog::builtin());
+    assert_eq!(i.definition.staging_table, "u_incident_import");
+    assert!(i.staging.field("u_short_description").is_some());
+    assert!(i.staging.field("sys_import_state").is_some());
+}
+
+#[test]
+fn every_problem_is_reported_with_its_key() {
+    let text = r#"
+name = "Bad Name"
+version = "1"
+staging_table = "incident"
+target_table = "incident"
+[[fields]]
+name = "u_a"
+type = "choice"
+[transform]
+name = "m"
+coalesce = ["correlation_id"]
+[[transform.field_map]]
+source = "u_missing"
+target = "nonexistent"
+"#;
+    let problems = Integration::parse(text, "bad.toml", &Catalog::builtin()).unwrap_err();
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert!(keys.contains(&"name"), "{problems:?}");
+    assert!(keys.contains(&"staging_table"), "{problems:?}");
+    assert!(keys.iter().any(|k| k.starts_with("fields[0]")), "{problems:?}");
+    assert!(keys.iter().any(|k| k.starts_with("transform.field_map[0]")), "{problems:?}");
+    assert!(keys.contains(&"transform.coalesce[0]"), "{problems:?}");
+    assert!(problems.iter().all(|p| p.file == "bad.toml"));
+}
+
+#[test]
+fn unknown_keys_are_errors_not_silent_defaults() {
+    let text = DEFAULT_DEFINITION.replace("coalesce_active_only", "coalesce_activ_only");
+    let problems = Integration::parse(&text, "typo.toml", &Catalog::builtin()).unwrap_err();
+    assert!(problems[0].message.contains("coalesce_activ_only"), "{problems:?}");
+}
+
+#[test]
+fn a_reference_target_needs_a_lookup() {
+    let text = DEFAULT_DEFINITION.replace(
+        "reference = { match = [\"name\"], on_unknown = \"ignore\" }\n\n[[transform.field_map]]\nsource = \"u_cmdb_ci\"",
+        "\n[[transform.field_map]]\nsource = \"u_cmdb_ci\"",
+    );
+    let problems = Integration::parse(&text, "x.toml", &Catalog::builtin()).unwrap_err();
+    assert!(problems[0].message.contains("assignment_group is a reference"), "{problems:?}");
+}
+
+#[test]
+fn scripts_are_carried_as_text_and_checked_strictly() {
+    let with = |table: &str| format!("{DEFAULT_DEFINITION}\n{table}");
+    let i = Integration::parse(
+        &with("[scripts]\non_before = \"\"\"\ntarget.impact = '1';\n\"\"\"\non_after = \"status_message = 'ok';\"\n"),
+        "s.toml",
+        &Catalog::builtin(),
+    )
+    .unwrap();
+    assert_eq!(i.on_before.as_deref(), Some("target.impact = '1';\n"));
+    assert_eq!(i.on_after.as_deref(), Some("status_message = 'ok';"));
+    let keys: Vec<_> = i.scripts().map(|(k, _)| k).collect();
+    assert_eq!(keys, [ON_BEFORE_KEY, ON_AFTER_KEY]);
+    assert_eq!(Integration::builtin_default(&Catalog::builtin()).scripts().count(), 0);
+
+    let problems =
+        Integration::parse(&with("[scripts]\non_befor = \"x\"\n"), "s.toml", &Catalog::builtin()).unwrap_err();
+    assert!(problems[0].message.contains("on_befor"), "{problems:?}");
+    let problems =
+        Integration::parse(&with("[scripts]\non_after = \"  \"\n"), "s.toml", &Catalog::builtin()).unwrap_err();
+    assert_eq!(problems[0].key, ON_AFTER_KEY);
+}
+
+#[test]
+fn load_dir_with_reports_the_extra_check_with_the_other_problems() {
+    let dir = std::env::temp_dir().join(format!("sluice-core-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.toml"), DEFAULT_DEFINITION).unwrap();
+    let check = |i: &Integration| {
+        vec![DefinitionProblem { file: i.origin.clone(), key: ON_BEFORE_KEY.into(), message: "nope".into() }]
+    };
+    let problems = Integration::load_dir_with(&dir, &Catalog::builtin(), &check).unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].to_string().ends_with("a.toml: scripts.on_before: nope"), "{}", problems[0]);
+}
