@@ -32,8 +32,13 @@ pub fn audit(
     let checkpoint = record.get("sys_mod_count").map(String::as_str).unwrap_or("0");
     let document = record.get("sys_id").map(String::as_str).unwrap_or("");
     let now = now.to_string();
+    // The usual import reason is derived from the source columns when read (schema step 7).
+    let derived = !source.table.is_empty()
+        && source.reason.strip_prefix("Import Set ").and_then(|r| r.strip_prefix(source.table))
+            == Some(&format!(" row {}", source.row));
+    let reason = if derived { "" } else { source.reason.as_str() };
     let shared: [&dyn rusqlite::ToSql; SHARED_PARAMS] =
-        [&target.name, &document, &actor.user_name, &source.reason, &checkpoint, &source.table, &source.row, &now];
+        [&target.name, &document, &actor.user_name, &reason, &checkpoint, &source.table, &source.row, &now];
     for chunk in applied.changes.chunks(AUDIT_ROWS_PER_STATEMENT) {
         let ids: Vec<String> = chunk.iter().map(|_| SysId::generate().into_string()).collect();
         let mut insert = conn.prepare_cached(audit_insert_sql(chunk.len()))?;
@@ -69,20 +74,20 @@ fn build_audit_insert_sql(rows: usize) -> String {
     // `OR FAIL`: a multi-row INSERT that may abort halfway makes SQLite copy every page it
     // touches into a statement journal first (a fifth of the audit's cost); one that fails
     // instead needs none, and a failed job is undone by the writer's savepoint anyway.
+    // Only the stored columns: internal_checkpoint, the system fields and the usual reason are
+    // generated from these (schema step 7).
     let mut sql = String::from(
-        "INSERT OR FAIL INTO sys_audit (sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, user, reason,
-             record_checkpoint, internal_checkpoint, source_table, source_row,
-             sys_created_on, sys_created_by, sys_updated_on, sys_updated_by, sys_mod_count) VALUES ",
+        "INSERT OR FAIL INTO sys_audit (sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, user,
+             sluice_reason, record_checkpoint, source_table, source_row, sys_created_on) VALUES ",
     );
     for row in 0..rows {
         let p = |i: usize| SHARED_PARAMS + row * ROW_PARAMS + i;
         if row > 0 {
             sql.push_str(", ");
         }
-        // internal_checkpoint is the first 18 characters of the row's sys_id.
         let _ = write!(
             sql,
-            "(?{id}, ?1, ?2, ?{field}, ?{old}, ?{new}, ?3, ?4, ?5, substr(?{id}, 1, 18), ?6, ?7, ?8, ?3, ?8, ?3, 0)",
+            "(?{id}, ?1, ?2, ?{field}, ?{old}, ?{new}, ?3, ?4, ?5, ?6, ?7, ?8)",
             id = p(1),
             field = p(2),
             old = p(3),

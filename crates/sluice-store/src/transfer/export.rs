@@ -33,14 +33,23 @@ fn tables(conn: &Connection) -> Result<Vec<TableInfo>> {
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
+        // The columns a reader sees: generated ones included (sys_audit derives some), the
+        // storage-only `sluice_*` columns of a catalogue table left out (a dump holds values).
         let columns = conn
-            .prepare("SELECT name, upper(type) FROM pragma_table_info(?1) ORDER BY cid")?
-            .query_map([&name], |r| {
-                let kind: String = r.get(1)?;
+            .prepare("SELECT name, upper(type), hidden FROM pragma_table_xinfo(?1) ORDER BY cid")?
+            .query_map([&name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|(column, _, hidden)| match hidden {
+                0 => !column.starts_with("sluice_") || name.starts_with("sluice_"),
+                2 | 3 => true,
+                _ => false,
+            })
+            .map(|(name, kind, _)| {
                 let kind = if kind.contains("INT") { ColumnKind::Integer } else { ColumnKind::Text };
-                Ok(Column { name: r.get(0)?, kind })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+                Column { name, kind }
+            })
+            .collect::<Vec<_>>();
         // Names come from the database's own catalogue; quoted all the same.
         let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| r.get(0))?;
         out.push(TableInfo { name, columns, rows: rows as u64 });

@@ -46,29 +46,44 @@ pub async fn import_sqlite(
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let tx = conn.transaction()?;
     let mut statements = Vec::with_capacity(roles.len());
+    // Per table, per dump column: whether its value is inserted.
+    let mut kept: Vec<Vec<bool>> = Vec::with_capacity(roles.len());
     for (table, r) in reader.header.tables.iter().zip(&roles) {
-        let existing: Vec<String> = tx
-            .prepare("SELECT name FROM pragma_table_info(?1)")?
-            .query_map([&table.name], |row| row.get(0))?
+        // (name, generated) of the target's columns.
+        let existing: Vec<(String, bool)> = tx
+            .prepare("SELECT name, hidden IN (2, 3) FROM pragma_table_xinfo(?1) WHERE hidden != 1")?
+            .query_map([&table.name], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        if let Some(c) = table.columns.iter().find(|c| !existing.contains(&c.name)) {
-            return Err(TransferError::Unsupported(format!(
-                "{}.{} is not a column of this sluice",
-                table.name, c.name
-            )));
+        // Where each dump column goes: its own column; for a generated one, the stored column
+        // `sluice_{name}` behind it (sys_audit's reason), or nowhere (it is derived again).
+        let mut targets = Vec::with_capacity(table.columns.len());
+        for c in &table.columns {
+            let stored = format!("sluice_{}", c.name);
+            targets.push(match existing.iter().find(|(name, _)| *name == c.name) {
+                None => {
+                    return Err(TransferError::Unsupported(format!(
+                        "{}.{} is not a column of this sluice",
+                        table.name, c.name
+                    )));
+                }
+                Some((_, false)) => Some(c.name.clone()),
+                Some((_, true)) => existing.iter().any(|(name, _)| *name == stored).then_some(stored),
+            });
         }
+        kept.push(targets.iter().map(Option::is_some).collect::<Vec<bool>>());
         if matches!(r, Role::Seeded) {
             tx.execute(&format!("DELETE FROM \"{}\"", table.name), [])?;
         } else if tx.query_row(&format!("SELECT EXISTS (SELECT 1 FROM \"{}\")", table.name), [], |row| row.get(0))? {
             return Err(TransferError::NotEmpty(table.name.clone()));
         }
-        let names = table.columns.iter().map(|c| format!("\"{}\"", c.name)).collect::<Vec<_>>().join(", ");
-        let marks = vec!["?"; table.columns.len()].join(", ");
+        let names = targets.iter().flatten().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let marks = vec!["?"; targets.iter().flatten().count()].join(", ");
         statements.push(format!("INSERT INTO \"{}\" ({names}) VALUES ({marks})", table.name));
     }
     let mut counts = vec![0u64; roles.len()];
     while let Some((index, values)) = reader.next_row()? {
-        tx.prepare_cached(&statements[index])?.execute(rusqlite::params_from_iter(values.iter()))?;
+        let values = values.iter().zip(&kept[index]).filter(|(_, kept)| **kept).map(|(v, _)| v);
+        tx.prepare_cached(&statements[index])?.execute(rusqlite::params_from_iter(values))?;
         counts[index] += 1;
     }
     tx.commit()?;
