@@ -128,9 +128,21 @@ pub struct Registry {
     pub integrations: BTreeMap<String, Arc<Integration>>,
 }
 
-/// Everything a request handler needs; cheap to clone.
+/// Everything a request handler needs; one reference count to clone (axum clones the state for
+/// every extractor and middleware of every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     registry: Arc<RwLock<Arc<Registry>>>,
     pub credentials: Arc<CredentialCache>,
@@ -193,7 +205,7 @@ impl AppState {
     ) -> Result<Self, BuildError> {
         let registry = Self::prepare(store.as_ref(), integrations).await?;
         let scripts = Arc::new(ScriptEngine::new(config.script_limits, config.script_workers)?);
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             store,
             registry: Arc::new(RwLock::new(Arc::new(registry))),
             credentials: Arc::new(CredentialCache::new()),
@@ -205,7 +217,7 @@ impl AppState {
             sync_claims: Arc::default(),
             bulk_turns: Arc::new(tokio::sync::Semaphore::new(bulk::CONCURRENT_REQUESTS)),
             stats: Arc::default(),
-        })
+        })))
     }
 
     async fn prepare(store: &dyn Store, integrations: Vec<Integration>) -> Result<Registry, sluice_store::StoreError> {
