@@ -268,6 +268,12 @@ struct PlanArgs {
 
 fn main() -> anyhow::Result<()> {
     sluice_server::authenticate::set_release_memory(release_allocator_memory);
+    // A panic's message comes after the log lines that led to it.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        log_sink::flush();
+        report_panic(info);
+    }));
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = run(cli, &runtime);
