@@ -24,39 +24,66 @@ pub async fn audit(
     now: DateTime,
     source: &Source<'_>,
 ) -> Result<(), sqlx::Error> {
-    if applied.changes.is_empty() {
+    audit_many(c, &[Audited { table: &target.name, applied, actor, now, source }]).await
+}
+
+/// One change to audit: the record as changed and who changed it, and why.
+pub struct Audited<'a> {
+    pub table: &'a str,
+    pub applied: &'a Applied,
+    pub actor: &'a Actor,
+    pub now: DateTime,
+    pub source: &'a Source<'a>,
+}
+
+/// The audit rows of several changes (a batch of imports) in one statement of fixed text.
+pub async fn audit_many(c: &mut PgConnection, changes: &[Audited<'_>]) -> Result<(), sqlx::Error> {
+    let n: usize = changes.iter().map(|a| a.applied.changes.len()).sum();
+    if n == 0 {
         return Ok(());
     }
-    let record = &applied.record;
-    let checkpoint = record.get("sys_mod_count").map(String::as_str).unwrap_or("0");
-    let document = record.get("sys_id").map(String::as_str).unwrap_or("");
-    let ids: Vec<String> = applied.changes.iter().map(|_| SysId::generate().into_string()).collect();
-    let internal: Vec<String> = ids.iter().map(|id| id[..18].to_owned()).collect();
-    let fields: Vec<String> = applied.changes.iter().map(|ch| ch.field.clone()).collect();
-    let old: Vec<String> = applied.changes.iter().map(|ch| storable(&ch.old).into_owned()).collect();
-    let new: Vec<String> = applied.changes.iter().map(|ch| storable(&ch.new).into_owned()).collect();
-    sqlx::query(
-        "INSERT INTO sys_audit (sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, \"user\", reason,
-             record_checkpoint, internal_checkpoint, source_table, source_row,
+    let mut columns: [Vec<String>; 13] = std::array::from_fn(|_| Vec::with_capacity(n));
+    for a in changes {
+        let record = &a.applied.record;
+        let checkpoint = record.get("sys_mod_count").map(String::as_str).unwrap_or("0");
+        let document = record.get("sys_id").map(String::as_str).unwrap_or("");
+        let now = a.now.to_string();
+        for ch in &a.applied.changes {
+            let id = SysId::generate().into_string();
+            let row = [
+                id[..18].to_owned(),
+                id,
+                ch.field.clone(),
+                storable(&ch.old).into_owned(),
+                storable(&ch.new).into_owned(),
+                a.table.to_owned(),
+                document.to_owned(),
+                a.actor.user_name.clone(),
+                a.source.reason.clone(),
+                checkpoint.to_owned(),
+                a.source.table.to_owned(),
+                a.source.row.to_owned(),
+                now.clone(),
+            ];
+            for (column, value) in columns.iter_mut().zip(row) {
+                column.push(value);
+            }
+        }
+    }
+    let mut q = sqlx::query(
+        "INSERT INTO sys_audit (internal_checkpoint, sys_id, fieldname, oldvalue, newvalue, tablename, documentkey,
+             \"user\", reason, record_checkpoint, source_table, source_row,
              sys_created_on, sys_created_by, sys_updated_on, sys_updated_by, sys_mod_count)
-         SELECT id, $6, $7, field, old, new, $8, $9, NULLIF($10, '')::bigint, internal, $11, $12, $13, $8, $13, $8, 0
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, field, old, new, internal)",
-    )
-    .bind(ids)
-    .bind(fields)
-    .bind(old)
-    .bind(new)
-    .bind(internal)
-    .bind(&target.name)
-    .bind(document)
-    .bind(&actor.user_name)
-    .bind(&source.reason)
-    .bind(checkpoint)
-    .bind(source.table)
-    .bind(source.row)
-    .bind(now.to_string())
-    .execute(c)
-    .await?;
+         SELECT internal, id, field, old, new, tbl, doc, usr, reason, NULLIF(ckpt, '')::bigint, stbl, srow,
+             at, usr, at, usr, 0
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+             AS t(internal, id, field, old, new, tbl, doc, usr, reason, ckpt, stbl, srow, at)",
+    );
+    for column in columns {
+        q = q.bind(column);
+    }
+    q.execute(c).await?;
     Ok(())
 }
 

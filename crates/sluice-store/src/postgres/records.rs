@@ -79,6 +79,37 @@ pub async fn insert(c: &mut PgConnection, schema: &TableSchema, record: &Record)
     Ok(())
 }
 
+/// The `INSERT` of many records of a table in one statement: one `text[]` per stored field,
+/// unnested (one statement text whatever the row count, so its prepared form is reused).
+pub fn insert_many_sql(schema: &TableSchema) -> String {
+    let fields: Vec<&Field> = schema.stored_fields().collect();
+    let names = fields.iter().map(|f| ident(&f.name)).collect::<Vec<_>>().join(", ");
+    let arrays = (1..=fields.len()).map(|i| format!("${i}::text[]")).collect::<Vec<_>>().join(", ");
+    let aliases = (0..fields.len()).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", ");
+    let values = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if f.kind == FieldKind::Integer { format!("NULLIF(c{i}, '')::bigint") } else { format!("c{i}") })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO {} ({names}) SELECT {values} FROM unnest({arrays}) AS u({aliases})", ident(&schema.name))
+}
+
+/// Inserts every stored field of each record (missing ones empty), in their order.
+pub async fn insert_many(c: &mut PgConnection, schema: &TableSchema, records: &[&Record]) -> Result<(), sqlx::Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut q = sql(insert_many_sql(schema));
+    for f in schema.stored_fields() {
+        let column: Vec<String> =
+            records.iter().map(|r| storable(r.get(&f.name).map(String::as_str).unwrap_or("")).into_owned()).collect();
+        q = q.bind(column);
+    }
+    q.execute(c).await?;
+    Ok(())
+}
+
 /// Sets the given fields of one record.
 pub async fn update(
     c: &mut PgConnection,
