@@ -23,6 +23,7 @@ use sqlx::{PgConnection, Row};
 use super::history::{self, Audited, Source};
 use super::import::{self, ImportSet, ReferenceCache};
 use super::query::ident;
+use super::records::{Column, Combined};
 use super::{Ctx, idempotency, records};
 use crate::sqlite::idempotency::encode;
 use crate::{ImportJob, ImportOutcome, Result, StoreError};
@@ -271,7 +272,9 @@ impl Batch<'_> {
                 p.outcome.display_value = applied.record.get(&jobs[p.index].target.display_field).cloned();
             }
         }
-        // Target records, per table in job order.
+        // Everything else in one statement: target records and staging rows per table, audit
+        // rows, idempotency records.
+        let mut statement = Combined::default();
         let mut targets: Vec<(&TableSchema, Vec<&Record>)> = Vec::new();
         for p in &pending {
             if let Some((applied, true)) = &p.write {
@@ -279,9 +282,8 @@ impl Batch<'_> {
             }
         }
         for (schema, list) in &targets {
-            records::insert_many(c, schema, list).await?;
+            statement.add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
         }
-        // Audit rows of every change.
         let sources: Vec<Source<'_>> = pending
             .iter()
             .map(|p| {
@@ -299,8 +301,9 @@ impl Batch<'_> {
                 audit.then_some(Audited { table: &job.target.name, applied, actor: &job.actor, now: job.now, source })
             })
             .collect();
-        history::audit_many(c, &audited).await?;
-        // Staging rows with their outcomes, per staging table.
+        if let Some(columns) = history::audit_columns(&audited) {
+            statement.add(history::audit_sql(statement.next()), columns);
+        }
         let mut staged: Vec<(usize, Record)> = Vec::with_capacity(pending.len());
         for p in &pending {
             let job = jobs[p.index];
@@ -313,17 +316,21 @@ impl Batch<'_> {
             push_grouped(&mut by_table, &jobs[*index].staging, row);
         }
         for (schema, list) in &by_table {
-            records::insert_many(c, schema, list).await?;
+            statement.add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
         }
-        let answers = pending
-            .iter()
-            .filter_map(|p| {
-                let job = jobs[p.index];
-                let idem = job.idempotency.as_ref()?;
-                Some((job.actor.user_name.clone(), idem.key.clone(), encode(&p.outcome)))
-            })
-            .collect();
-        idempotency::record_many(c, answers).await?;
+        let mut answers: [Vec<String>; 3] = Default::default();
+        for p in &pending {
+            let job = jobs[p.index];
+            if let Some(idem) = &job.idempotency {
+                answers[0].push(job.actor.user_name.clone());
+                answers[1].push(idem.key.clone());
+                answers[2].push(encode(&p.outcome));
+            }
+        }
+        if !answers[0].is_empty() {
+            statement.add(idempotency::record_many_sql(statement.next()), answers.into_iter().map(Column::Text).collect());
+        }
+        statement.execute(c).await?;
         for p in pending {
             self.results[p.index] = Some(Ok(p.outcome));
         }
@@ -331,9 +338,10 @@ impl Batch<'_> {
     }
 }
 
-/// Adds `record` to the list of its table (tables in first-seen order).
+/// Adds `record` to the list of its schema (in first-seen order). The same schema, not the same
+/// table name: jobs of an integration before and after a reload may have different columns.
 fn push_grouped<'r>(groups: &mut Vec<(&'r TableSchema, Vec<&'r Record>)>, schema: &'r TableSchema, record: &'r Record) {
-    match groups.iter_mut().find(|(s, _)| s.name == schema.name) {
+    match groups.iter_mut().find(|(s, _)| std::ptr::eq(*s, schema)) {
         Some((_, list)) => list.push(record),
         None => groups.push((schema, vec![record])),
     }

@@ -7,7 +7,7 @@ use sluice_core::tables::{self, Catalog};
 use sluice_core::{DateTime, SysId};
 use sqlx::PgConnection;
 
-use super::records::{self, storable};
+use super::records::{self, Column, Combined, storable};
 
 /// What caused a change: an inbound staging row, or a Table API call (empty table and row).
 pub struct Source<'a> {
@@ -38,53 +38,81 @@ pub struct Audited<'a> {
 
 /// The audit rows of several changes (a batch of imports) in one statement of fixed text.
 pub async fn audit_many(c: &mut PgConnection, changes: &[Audited<'_>]) -> Result<(), sqlx::Error> {
-    let n: usize = changes.iter().map(|a| a.applied.changes.len()).sum();
-    if n == 0 {
-        return Ok(());
+    let mut statement = Combined::default();
+    if let Some(columns) = audit_columns(changes) {
+        statement.add(audit_sql(1), columns);
     }
-    let mut columns: [Vec<String>; 13] = std::array::from_fn(|_| Vec::with_capacity(n));
-    for a in changes {
-        let record = &a.applied.record;
-        let checkpoint = record.get("sys_mod_count").map(String::as_str).unwrap_or("0");
-        let document = record.get("sys_id").map(String::as_str).unwrap_or("");
-        let now = a.now.to_string();
-        for ch in &a.applied.changes {
-            let id = SysId::generate().into_string();
-            let row = [
-                id[..18].to_owned(),
-                id,
-                ch.field.clone(),
-                storable(&ch.old).into_owned(),
-                storable(&ch.new).into_owned(),
-                a.table.to_owned(),
-                document.to_owned(),
-                a.actor.user_name.clone(),
-                a.source.reason.clone(),
-                checkpoint.to_owned(),
-                a.source.table.to_owned(),
-                a.source.row.to_owned(),
-                now.clone(),
-            ];
-            for (column, value) in columns.iter_mut().zip(row) {
-                column.push(value);
-            }
-        }
-    }
-    let mut q = sqlx::query(
-        "INSERT INTO sys_audit (internal_checkpoint, sys_id, fieldname, oldvalue, newvalue, tablename, documentkey,
+    statement.execute(c).await
+}
+
+/// The `INSERT` of audit rows, parameters numbered from `first`: the changes (sys_id, field, old
+/// and new value, which record's), then what the changes of one record share, once per record
+/// (fewer values to send and decode); `internal_checkpoint` is the sys_id's first 18 characters.
+pub fn audit_sql(first: usize) -> String {
+    let p = |i: usize| first + i;
+    format!(
+        "INSERT INTO sys_audit (sys_id, internal_checkpoint, fieldname, oldvalue, newvalue, tablename, documentkey,
              \"user\", reason, record_checkpoint, source_table, source_row,
              sys_created_on, sys_created_by, sys_updated_on, sys_updated_by, sys_mod_count)
-         SELECT internal, id, field, old, new, tbl, doc, usr, reason, NULLIF(ckpt, '')::bigint, stbl, srow,
-             at, usr, at, usr, 0
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-             AS t(internal, id, field, old, new, tbl, doc, usr, reason, ckpt, stbl, srow, at)",
-    );
-    for column in columns {
-        q = q.bind(column);
+         SELECT c.id, left(c.id, 18), c.field, c.old, c.new, j.tbl, j.doc, j.usr, j.reason,
+             NULLIF(j.ckpt, '')::bigint, j.stbl, j.srow, j.at, j.usr, j.at, j.usr, 0
+         FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::bigint[]) WITH ORDINALITY
+             AS c(id, field, old, new, job, n)
+         JOIN UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[],
+             ${}::text[]) WITH ORDINALITY AS j(tbl, doc, usr, reason, ckpt, stbl, srow, at, k) ON j.k = c.job
+         ORDER BY c.n",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9),
+        p(10),
+        p(11),
+        p(12)
+    )
+}
+
+/// The parameters of [`audit_sql`]; `None` when nothing changed.
+pub fn audit_columns(changes: &[Audited<'_>]) -> Option<Vec<Column>> {
+    let n: usize = changes.iter().map(|a| a.applied.changes.len()).sum();
+    if n == 0 {
+        return None;
     }
-    q.execute(c).await?;
-    Ok(())
+    let (mut ids, mut fields, mut old, mut new, mut job) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut shared: [Vec<String>; 8] = Default::default();
+    for a in changes.iter().filter(|a| !a.applied.changes.is_empty()) {
+        let record = &a.applied.record;
+        let values = [
+            a.table.to_owned(),
+            record.get("sys_id").cloned().unwrap_or_default(),
+            a.actor.user_name.clone(),
+            a.source.reason.clone(),
+            record.get("sys_mod_count").cloned().unwrap_or_else(|| "0".into()),
+            a.source.table.to_owned(),
+            a.source.row.to_owned(),
+            a.now.to_string(),
+        ];
+        for (column, value) in shared.iter_mut().zip(values) {
+            column.push(value);
+        }
+        let k = shared[0].len() as i64;
+        for ch in &a.applied.changes {
+            ids.push(SysId::generate().into_string());
+            fields.push(ch.field.clone());
+            old.push(storable(&ch.old).into_owned());
+            new.push(storable(&ch.new).into_owned());
+            job.push(k);
+        }
+    }
+    let mut columns = vec![Column::Text(ids), Column::Text(fields), Column::Text(old), Column::Text(new), Column::Int(job)];
+    columns.extend(shared.into_iter().map(Column::Text));
+    Some(columns)
 }
 
 /// Appends journal entries (`element`, text) for one record.

@@ -79,29 +79,17 @@ pub async fn record(c: &mut PgConnection, account: &str, idem: &Idempotency, ans
     Ok(())
 }
 
-/// Records several answers at once: (account, key, answer encoded), each key claimed before.
-pub async fn record_many(c: &mut PgConnection, answers: Vec<(String, String, String)>) -> Result<()> {
-    if answers.is_empty() {
-        return Ok(());
-    }
-    let mut columns: [Vec<String>; 3] = Default::default();
-    for (account, key, answer) in answers {
-        columns[0].push(account);
-        columns[1].push(key);
-        columns[2].push(answer);
-    }
-    let [accounts, keys, outcomes] = columns;
-    sqlx::query(
+/// The `UPDATE` recording several answers at once, parameters numbered from `first`: accounts,
+/// keys and answers (encoded), each key claimed before.
+pub fn record_many_sql(first: usize) -> String {
+    format!(
         "UPDATE sluice_idempotency s SET outcome = u.outcome
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(account, key, outcome)
+         FROM UNNEST(${}::text[], ${}::text[], ${}::text[]) AS u(account, key, outcome)
          WHERE s.account = u.account AND s.key = u.key",
+        first,
+        first + 1,
+        first + 2
     )
-    .bind(accounts)
-    .bind(keys)
-    .bind(outcomes)
-    .execute(c)
-    .await?;
-    Ok(())
 }
 
 pub async fn purge(c: &mut PgConnection, before: DateTime) -> Result<u64> {

@@ -88,23 +88,40 @@ fn copy(e: &StoreError) -> StoreError {
     }
 }
 
-async fn commit(pool: &PgPool, ctx: &Ctx, jobs: &[&ImportJob]) -> Vec<Result<ImportOutcome>> {
-    let mut sets = Vec::with_capacity(jobs.len());
-    for job in jobs {
+async fn commit(pool: &PgPool, ctx: &Ctx, all: &[&ImportJob]) -> Vec<Result<ImportOutcome>> {
+    // The import set first (its own short transaction when one must be created); a job whose
+    // set cannot be had fails alone.
+    let mut results: Vec<Option<Result<ImportOutcome>>> = all.iter().map(|_| None).collect();
+    let (mut jobs, mut sets, mut at) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, job) in all.iter().enumerate() {
         match import::import_set(pool, ctx, &job.staging.name, &job.actor, job.now).await {
-            Ok(set) => sets.push(set),
-            Err(e) => return jobs.iter().map(|_| Err(copy(&e))).collect(),
+            Ok(set) => {
+                jobs.push(*job);
+                sets.push(set);
+                at.push(i);
+            }
+            Err(e) => results[i] = Some(Err(e)),
         }
+    }
+    for (i, result) in at.into_iter().zip(settle(pool, ctx, &jobs, &sets).await) {
+        results[i] = Some(result);
+    }
+    results.into_iter().map(|r| r.unwrap_or(Err(StoreError::Closed))).collect()
+}
+
+async fn settle(pool: &PgPool, ctx: &Ctx, jobs: &[&ImportJob], sets: &[ImportSet]) -> Vec<Result<ImportOutcome>> {
+    if jobs.is_empty() {
+        return Vec::new();
     }
     let mut locks: Vec<i64> = jobs.iter().filter_map(|job| import::coalesce_lock(ctx, job)).collect();
     locks.sort_unstable();
     locks.dedup();
-    let failed = match retrying(|| together(pool, ctx, jobs, &sets, &locks)).await {
+    let failed = match retrying(|| together(pool, ctx, jobs, sets, &locks)).await {
         Ok(results) => return results,
         Err(e @ (StoreError::Busy | StoreError::Closed)) => e,
         Err(e) => {
             tracing::warn!(error = %e, size = jobs.len(), "import batch failed; its jobs run one at a time");
-            match retrying(|| one_by_one(pool, ctx, jobs, &sets, &locks)).await {
+            match retrying(|| one_by_one(pool, ctx, jobs, sets, &locks)).await {
                 Ok(results) => return results,
                 Err(e) => e,
             }
