@@ -96,7 +96,7 @@ struct DataArgs {
     database_max_connections: u32,
     /// Import writers (group commit) this node runs against PostgreSQL; each batches the imports
     /// waiting into one transaction.
-    #[arg(long, env = "SLUICE_DATABASE_WRITERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, env = "SLUICE_DATABASE_WRITERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     database_writers: u16,
 }
 

@@ -1,9 +1,11 @@
 //! A batch of imports in one transaction (group commit, see `writer.rs`), in few statements:
 //! the caller has taken every coalesce lock of the batch (sorted) with `BEGIN`; then the
 //! idempotency keys are claimed (sorted), every coalesce target is searched for in one query per
-//! target table, and each job is settled in order in memory; its incident, audit rows, staging row
-//! and idempotency record are written together with the other jobs' in one multi-row statement
-//! per table (fixed text over `unnest` arrays, so prepared statements are reused).
+//! target table, reference lookups are remembered for the batch, and each job is settled in order
+//! in memory. Numbers for new records and staging rows come in one round trip, then every
+//! incident, audit row, staging row and idempotency answer of the batch goes in one statement
+//! (a multi-row `INSERT` per table over `unnest` arrays, joined as `WITH` parts; fixed text, so
+//! the prepared statement is reused). About six round trips per batch instead of nine per import.
 //!
 //! Jobs see each other's writes as if they ran one after the other: a job whose search the
 //! earlier jobs' writes could change (same record, or a record matching its coalesce values)
@@ -12,12 +14,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use sluice_core::Record;
 use sluice_core::number;
 use sluice_core::rules::{self, Applied};
 use sluice_core::schema::{FieldKind, TableSchema};
 use sluice_core::staging::RowState;
 use sluice_core::transform::{Plan, TargetSearch};
-use sluice_core::Record;
 use sqlx::{PgConnection, Row};
 
 use super::history::{self, Audited, Source};
@@ -282,13 +284,18 @@ impl Batch<'_> {
             }
         }
         for (schema, list) in &targets {
-            statement.add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
+            statement
+                .add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
         }
         let sources: Vec<Source<'_>> = pending
             .iter()
             .map(|p| {
                 let job = jobs[p.index];
-                Source { table: &job.staging.name, row: job.staging_sys_id.as_str(), reason: import::import_reason(job) }
+                Source {
+                    table: &job.staging.name,
+                    row: job.staging_sys_id.as_str(),
+                    reason: import::import_reason(job),
+                }
             })
             .collect();
         let audited: Vec<Audited<'_>> = pending
@@ -316,7 +323,8 @@ impl Batch<'_> {
             push_grouped(&mut by_table, &jobs[*index].staging, row);
         }
         for (schema, list) in &by_table {
-            statement.add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
+            statement
+                .add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
         }
         let mut answers: [Vec<String>; 3] = Default::default();
         for p in &pending {
@@ -328,7 +336,8 @@ impl Batch<'_> {
             }
         }
         if !answers[0].is_empty() {
-            statement.add(idempotency::record_many_sql(statement.next()), answers.into_iter().map(Column::Text).collect());
+            statement
+                .add(idempotency::record_many_sql(statement.next()), answers.into_iter().map(Column::Text).collect());
         }
         statement.execute(c).await?;
         for p in pending {

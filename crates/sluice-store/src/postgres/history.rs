@@ -83,8 +83,13 @@ pub fn audit_columns(changes: &[Audited<'_>]) -> Option<Vec<Column>> {
     if n == 0 {
         return None;
     }
-    let (mut ids, mut fields, mut old, mut new, mut job) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ids, mut fields, mut old, mut new, mut job) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     let mut shared: [Vec<String>; 8] = Default::default();
     for a in changes.iter().filter(|a| !a.applied.changes.is_empty()) {
         let record = &a.applied.record;
@@ -110,7 +115,8 @@ pub fn audit_columns(changes: &[Audited<'_>]) -> Option<Vec<Column>> {
             job.push(k);
         }
     }
-    let mut columns = vec![Column::Text(ids), Column::Text(fields), Column::Text(old), Column::Text(new), Column::Int(job)];
+    let mut columns =
+        vec![Column::Text(ids), Column::Text(fields), Column::Text(old), Column::Text(new), Column::Int(job)];
     columns.extend(shared.into_iter().map(Column::Text));
     Some(columns)
 }

@@ -1,5 +1,8 @@
-//! One imported row in one transaction: resolve references, find the coalesce target, apply the
-//! business rules, write the incident, its audit rows and the staging row with its outcome.
+//! One imported row: resolve references, find the coalesce target, apply the business rules,
+//! write the incident, its audit rows and the staging row with its outcome. Imports are group
+//! committed (`writer.rs`, `batch.rs`); this is the row-at-a-time form a batch falls back to when
+//! one of its jobs fails, and `settle` serves `insertMultiple` rows (`bulk.rs`). Today's import
+//! set is remembered per node (`import_set`).
 //!
 //! Several nodes share the database, so what SQLite's single writer gives for free is made
 //! explicit: numbers come from sequences; the records an import may create or coalesce into are
@@ -194,7 +197,12 @@ pub(super) fn job_staging_row(job: &ImportJob, set: &ImportSet, row: i64, outcom
 /// Imports one row inside the caller's transaction (one savepoint of a batch that holds every
 /// coalesce lock of its jobs already): the row-at-a-time path a batch falls back to when one of
 /// its jobs fails.
-pub(super) async fn run_one(c: &mut PgConnection, ctx: &Ctx, job: &ImportJob, set: &ImportSet) -> Result<ImportOutcome> {
+pub(super) async fn run_one(
+    c: &mut PgConnection,
+    ctx: &Ctx,
+    job: &ImportJob,
+    set: &ImportSet,
+) -> Result<ImportOutcome> {
     if let Some(idem) = &job.idempotency
         && let Some(earlier) = idempotency::claim(c, &job.actor.user_name, idem, job.now).await?
     {

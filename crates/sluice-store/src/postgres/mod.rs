@@ -1,6 +1,7 @@
-//! The PostgreSQL store, for several stateless sluice nodes on one database: a connection pool,
-//! one transaction per write that commits before the call returns (PostgreSQL's own group commit
-//! amortises the flushes of concurrent requests), and explicit cross-node coordination where
+//! The PostgreSQL store, for several stateless sluice nodes on one database: a connection pool;
+//! imports group committed by a few writer tasks (`writer.rs`: every import waiting goes into one
+//! transaction, answered after its `COMMIT`), other writes one transaction each that commits
+//! before the call returns; and explicit cross-node coordination where
 //! SQLite relies on its single writer: sequences for numbers, advisory transaction locks for
 //! coalescing and record creation, a unique key for idempotency, `FOR UPDATE SKIP LOCKED` for
 //! background work. See DEVELOPERS.md, "Two backends".
@@ -56,7 +57,7 @@ pub struct PostgresOptions {
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), schema: None, writers: 4, max_batch: 64 }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), schema: None, writers: 2, max_batch: 64 }
     }
 }
 

@@ -148,7 +148,10 @@ pub fn insert_many_columns(schema: &TableSchema, records: &[&Record]) -> Vec<Col
         .stored_fields()
         .map(|f| {
             Column::Text(
-                records.iter().map(|r| storable(r.get(&f.name).map(String::as_str).unwrap_or("")).into_owned()).collect(),
+                records
+                    .iter()
+                    .map(|r| storable(r.get(&f.name).map(String::as_str).unwrap_or("")).into_owned())
+                    .collect(),
             )
         })
         .collect()
