@@ -105,6 +105,10 @@ struct DataArgs {
     /// Connections this node keeps to PostgreSQL.
     #[arg(long, env = "SLUICE_DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     database_max_connections: u32,
+    /// Import writers (group commit) this node runs against PostgreSQL; each batches the imports
+    /// waiting into one transaction.
+    #[arg(long, env = "SLUICE_DATABASE_WRITERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    database_writers: u16,
 }
 
 impl DataArgs {
@@ -374,7 +378,11 @@ async fn open_store(data: &DataArgs, sqlite: SqliteOptions) -> anyhow::Result<Ar
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         bail!("--database (SLUICE_DATABASE_URL) must be a postgres:// URL");
     }
-    let options = PostgresOptions { max_connections: data.database_max_connections, ..PostgresOptions::default() };
+    let options = PostgresOptions {
+        max_connections: data.database_max_connections,
+        writers: usize::from(data.database_writers),
+        ..PostgresOptions::default()
+    };
     // The URL may carry a password: it is not repeated in the message.
     let store = PostgresStore::open(url, options).await.context("cannot open the PostgreSQL database (--database)")?;
     Ok(Arc::new(store))

@@ -79,6 +79,19 @@ pub async fn record(c: &mut PgConnection, account: &str, idem: &Idempotency, ans
     Ok(())
 }
 
+/// The `UPDATE` recording several answers at once, parameters numbered from `first`: accounts,
+/// keys and answers (encoded), each key claimed before.
+pub fn record_many_sql(first: usize) -> String {
+    format!(
+        "UPDATE sluice_idempotency s SET outcome = u.outcome
+         FROM UNNEST(${}::text[], ${}::text[], ${}::text[]) AS u(account, key, outcome)
+         WHERE s.account = u.account AND s.key = u.key",
+        first,
+        first + 1,
+        first + 2
+    )
+}
+
 pub async fn purge(c: &mut PgConnection, before: DateTime) -> Result<u64> {
     let n = sqlx::query("DELETE FROM sluice_idempotency WHERE created_on < $1").bind(before.unix()).execute(c).await?;
     Ok(n.rows_affected())

@@ -1,5 +1,8 @@
-//! One imported row in one transaction: resolve references, find the coalesce target, apply the
-//! business rules, write the incident, its audit rows and the staging row with its outcome.
+//! One imported row: resolve references, find the coalesce target, apply the business rules,
+//! write the incident, its audit rows and the staging row with its outcome. Imports are group
+//! committed (`writer.rs`, `batch.rs`); this is the row-at-a-time form a batch falls back to when
+//! one of its jobs fails, and `settle` serves `insertMultiple` rows (`bulk.rs`). Today's import
+//! set is remembered per node (`import_set`).
 //!
 //! Several nodes share the database, so what SQLite's single writer gives for free is made
 //! explicit: numbers come from sequences; the records an import may create or coalesce into are
@@ -7,7 +10,7 @@
 //! be created), taken in a fixed order, so two imports of the same correlation id run one after
 //! the other and the second finds and updates the first's incident.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sluice_core::integration::OnUnknown;
 use sluice_core::number;
@@ -33,48 +36,76 @@ pub async fn next_number(c: &mut PgConnection, prefix: &str) -> Result<String, s
     Ok(number::format(prefix, n as u64))
 }
 
-/// Today's import set of a staging table (state `loading`) and the next row number in it.
-struct Slot {
-    set_id: String,
-    number: String,
-    row: i64,
+/// Today's import set of a staging table (state `loading`) and the base of its row numbers,
+/// remembered per node until the day changes (only the first import of a new day closes a
+/// `loading` set, so a remembered set stays current all day).
+#[derive(Debug, Clone)]
+pub(crate) struct ImportSet {
+    pub set_id: String,
+    pub number: String,
+    base: i64,
+    day: String,
 }
 
-fn current_set_sql(table: &str) -> String {
-    // Taking a row number even when the set turns out stale only leaves a gap.
-    format!(
-        "SELECT s.sys_id, s.number, s.sys_created_on, nextval('{}') - b.base - 1
-         FROM sys_import_set s JOIN sluice_import_set_base b ON b.import_set = s.sys_id
-         WHERE s.table_name = $1 AND s.state = 'loading' ORDER BY s.sluice_rowid DESC LIMIT 1",
-        row_sequence(table)
-    )
+impl ImportSet {
+    /// The row number in this set of a value drawn from the staging table's row sequence.
+    pub fn row(&self, drawn: i64) -> i64 {
+        drawn - self.base - 1
+    }
 }
 
-async fn find_slot(c: &mut PgConnection, table: &str, today: &str) -> Result<(Option<Slot>, Option<String>)> {
-    let row = records::sql(current_set_sql(table)).bind(table.to_owned()).fetch_optional(c).await?;
+const CURRENT_SET_SQL: &str = "SELECT s.sys_id, s.number, s.sys_created_on, b.base
+     FROM sys_import_set s JOIN sluice_import_set_base b ON b.import_set = s.sys_id
+     WHERE s.table_name = $1 AND s.state = 'loading' ORDER BY s.sluice_rowid DESC LIMIT 1";
+
+/// The set in state `loading` if it is today's, else the stale one's sys_id.
+async fn find_set(c: &mut PgConnection, table: &str, day: &str) -> Result<(Option<ImportSet>, Option<String>)> {
+    let row = sqlx::query(CURRENT_SET_SQL).bind(table).fetch_optional(c).await?;
     let Some(row) = row else { return Ok((None, None)) };
     let created: String = row.try_get(2)?;
     let set_id: String = row.try_get(0)?;
-    if !created.starts_with(today) {
+    if !created.starts_with(day) {
         return Ok((None, Some(set_id)));
     }
-    Ok((Some(Slot { set_id, number: row.try_get(1)?, row: row.try_get(3)? }), None))
+    Ok((Some(ImportSet { set_id, number: row.try_get(1)?, base: row.try_get(3)?, day: day.to_owned() }), None))
 }
 
 /// The staging table's import set in state `loading`, created when there is none today
 /// (ServiceNow closes web-service import sets at midnight). Creating one is serialised across
 /// nodes by an advisory lock and committed on its own, so the imports that waited find it.
-async fn current_import_set(pool: &PgPool, ctx: &Ctx, table: &str, actor: &Actor, now: DateTime) -> Result<Slot> {
-    let today = now.to_string()[..10].to_owned();
-    if let (Some(slot), _) = find_slot(&mut *pool.acquire().await?, table, &today).await? {
-        return Ok(slot);
+pub(super) async fn import_set(
+    pool: &PgPool,
+    ctx: &Ctx,
+    table: &str,
+    actor: &Actor,
+    now: DateTime,
+) -> Result<ImportSet> {
+    let day = now.to_string()[..10].to_owned();
+    if let Some(set) = ctx.sets.lock().unwrap_or_else(|e| e.into_inner()).get(table).filter(|s| s.day == day) {
+        return Ok(set.clone());
+    }
+    let set = find_or_create_set(pool, ctx, table, actor, now, &day).await?;
+    ctx.sets.lock().unwrap_or_else(|e| e.into_inner()).insert(table.to_owned(), set.clone());
+    Ok(set)
+}
+
+async fn find_or_create_set(
+    pool: &PgPool,
+    ctx: &Ctx,
+    table: &str,
+    actor: &Actor,
+    now: DateTime,
+    day: &str,
+) -> Result<ImportSet> {
+    if let (Some(set), _) = find_set(&mut *pool.acquire().await?, table, day).await? {
+        return Ok(set);
     }
     let mut tx = pool.begin().await?;
     lock(&mut tx, &[(&ctx.salt, &format!("import_set:{table}"))]).await?;
-    let stale = match find_slot(&mut tx, table, &today).await? {
-        (Some(slot), _) => {
+    let stale = match find_set(&mut tx, table, day).await? {
+        (Some(set), _) => {
             tx.commit().await?;
-            return Ok(slot);
+            return Ok(set);
         }
         (None, stale) => stale,
     };
@@ -101,60 +132,53 @@ async fn current_import_set(pool: &PgPool, ctx: &Ctx, table: &str, actor: &Actor
         .bind(base)
         .execute(&mut *tx)
         .await?;
-    let row: i64 = records::sql(format!("SELECT nextval('{}') - $1 - 1", row_sequence(table)))
-        .bind(base)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
     tx.commit().await?;
-    Ok(Slot { set_id: record["sys_id"].clone(), number, row })
+    Ok(ImportSet { set_id: record["sys_id"].clone(), number, base, day: day.to_owned() })
 }
 
-/// Imports one row: its import set and row number first, then everything else in one
-/// transaction that commits before the answer.
-pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutcome> {
-    let staging = &job.staging;
-    let slot = current_import_set(pool, ctx, &staging.name, &job.actor, job.now).await?;
-    // A row that will search for its coalesce target takes that lock with `BEGIN` (one round
-    // trip less). Coalesce locks come first in every transaction, references after them.
-    let coalesce_locked = match &job.verdict {
-        Ok(plan) if plan.ignore.is_none() && plan.coalesce_given() => Some(coalesce_key(&job.target, plan)),
-        _ => None,
-    };
-    let mut tx = match &coalesce_locked {
-        Some(key) => {
-            let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({})", lock_key(&ctx.salt, key));
-            pool.begin_with(sqlx::AssertSqlSafe(begin)).await?
+/// Draws `rows` values from the row sequence of staging table `table` and `numbers` from the
+/// sequence of `prefix`, in one round trip; each list ascending.
+pub(super) async fn draw(
+    c: &mut PgConnection,
+    table: &str,
+    rows: usize,
+    prefix: &str,
+    numbers: usize,
+) -> Result<(Vec<i64>, Vec<i64>), sqlx::Error> {
+    let text = format!(
+        "SELECT ARRAY(SELECT nextval('{}') FROM generate_series(1, $1)),
+                ARRAY(SELECT nextval('{}') FROM generate_series(1, $2))",
+        row_sequence(table),
+        number_sequence(prefix)
+    );
+    let row = records::sql(text).bind(rows as i64).bind(numbers as i64).fetch_one(c).await?;
+    let (mut rows, mut numbers): (Vec<i64>, Vec<i64>) = (row.try_get(0)?, row.try_get(1)?);
+    rows.sort_unstable();
+    numbers.sort_unstable();
+    Ok((rows, numbers))
+}
+
+/// The advisory lock key of the coalesce search a job will make, if any.
+pub(super) fn coalesce_lock(ctx: &Ctx, job: &ImportJob) -> Option<i64> {
+    match &job.verdict {
+        Ok(plan) if plan.ignore.is_none() && plan.coalesce_given() => {
+            Some(lock_key(&ctx.salt, &coalesce_key(&job.target, plan)))
         }
-        None => pool.begin().await?,
-    };
-    if let Some(idem) = &job.idempotency
-        && let Some(earlier) = idempotency::claim(&mut tx, &job.actor.user_name, idem, job.now).await?
-    {
-        // Ended here, not by dropping it: a dropped transaction keeps the coalesce lock until its
-        // connection is next flushed.
-        tx.rollback().await?;
-        return Ok(earlier);
+        _ => None,
     }
-    let mut outcome = ImportOutcome::unsettled(slot.number, job.staging_sys_id.clone());
-    let context = RowContext {
-        staging,
-        target: &job.target,
-        staging_sys_id: job.staging_sys_id.as_str(),
-        actor: &job.actor,
-        now: job.now,
-        reason: format!("Import Set {} row {}", staging.name, job.staging_sys_id),
-        coalesce_locked: coalesce_locked.is_some(),
-    };
-    settle(&mut tx, ctx, &context, &job.verdict, None, &mut outcome).await?;
-    let row_index = slot.row.to_string();
+}
+
+/// The staging row of a job, written once with its outcome (SQLite writes it, then records the
+/// outcome).
+pub(super) fn job_staging_row(job: &ImportJob, set: &ImportSet, row: i64, outcome: &ImportOutcome) -> Record {
+    let row_index = row.to_string();
     let payload = String::from_utf8_lossy(&job.payload);
-    let mut row = staging_row(
-        staging,
+    let mut record = staging_row(
+        &job.staging,
         &job.staging_sys_id,
         &job.columns,
         &[
-            ("sys_import_set", slot.set_id.as_str()),
+            ("sys_import_set", set.set_id.as_str()),
             ("sys_target_table", job.target.name.as_str()),
             ("sys_transform_map", job.transform_map.as_str()),
             ("sys_integration_version", job.integration_version.as_str()),
@@ -164,16 +188,48 @@ pub async fn run(pool: &PgPool, ctx: &Ctx, job: &ImportJob) -> Result<ImportOutc
         &job.actor,
         job.now,
     );
-    // The row is written once, with its outcome (SQLite writes it, then records the outcome).
-    for (field, value) in outcome_fields(&outcome) {
-        row.insert(field.into(), value);
+    for (field, value) in outcome_fields(outcome) {
+        record.insert(field.into(), value);
     }
-    records::insert(&mut tx, staging, &row).await?;
+    record
+}
+
+/// Imports one row inside the caller's transaction (one savepoint of a batch that holds every
+/// coalesce lock of its jobs already): the row-at-a-time path a batch falls back to when one of
+/// its jobs fails.
+pub(super) async fn run_one(
+    c: &mut PgConnection,
+    ctx: &Ctx,
+    job: &ImportJob,
+    set: &ImportSet,
+) -> Result<ImportOutcome> {
+    if let Some(idem) = &job.idempotency
+        && let Some(earlier) = idempotency::claim(c, &job.actor.user_name, idem, job.now).await?
+    {
+        return Ok(earlier);
+    }
+    let mut outcome = ImportOutcome::unsettled(set.number.clone(), job.staging_sys_id.clone());
+    let context = RowContext {
+        staging: &job.staging,
+        target: &job.target,
+        staging_sys_id: job.staging_sys_id.as_str(),
+        actor: &job.actor,
+        now: job.now,
+        reason: import_reason(job),
+        coalesce_locked: true,
+    };
+    settle(c, ctx, &context, &job.verdict, None, &mut outcome).await?;
+    let (rows, _) = draw(c, &job.staging.name, 1, number::INCIDENT_PREFIX, 0).await?;
+    records::insert(c, &job.staging, &job_staging_row(job, set, set.row(rows[0]), &outcome)).await?;
     if let Some(idem) = &job.idempotency {
-        idempotency::record(&mut tx, &job.actor.user_name, idem, encode(&outcome)).await?;
+        idempotency::record(c, &job.actor.user_name, idem, encode(&outcome)).await?;
     }
-    tx.commit().await?;
     Ok(outcome)
+}
+
+/// The `sys_audit` reason of an imported row's changes.
+pub(super) fn import_reason(job: &ImportJob) -> String {
+    format!("Import Set {} row {}", job.staging.name, job.staging_sys_id)
 }
 
 /// Who and what a row's processing is about.
@@ -190,7 +246,7 @@ pub(super) struct RowContext<'a> {
 }
 
 /// The advisory lock held while searching for (and maybe creating) the coalesce target.
-fn coalesce_key(target: &TableSchema, plan: &Plan) -> String {
+pub(super) fn coalesce_key(target: &TableSchema, plan: &Plan) -> String {
     let values: Vec<String> = plan.coalesce.iter().map(|(f, v)| format!("{f}={}", v.to_ascii_lowercase())).collect();
     format!("coalesce:{}:{}", target.name, values.join("\u{1f}"))
 }
@@ -227,23 +283,28 @@ pub(super) async fn settle(
     }
 }
 
-struct Resolved {
-    set: BTreeMap<String, String>,
-    notes: Vec<String>,
-    rejected: Vec<FieldError>,
+pub(super) struct Resolved {
+    pub set: BTreeMap<String, String>,
+    pub notes: Vec<String>,
+    pub rejected: Vec<FieldError>,
 }
+
+/// Reference lookups already made in this transaction (a batch's jobs mostly name the same
+/// callers): the sys_id found or created, or `None` when there is none.
+pub(super) type ReferenceCache = HashMap<String, Option<String>>;
 
 /// Resolves reference values: a sys_id of an existing record, else the first record whose match
 /// field equals the value (case-insensitive), else the lookup's `on_unknown` action. A record
 /// about to be created is searched for again under its advisory lock (another node may have just
 /// created it); lookups run in lock-key order, after the coalesce lock (the one lock a
 /// transaction takes before any other), so two imports never wait for each other in a cycle. Existing records (the usual case) need no lock.
-async fn resolve(
+pub(super) async fn resolve(
     c: &mut PgConnection,
     ctx: &Ctx,
     plan: &Plan,
     actor: &Actor,
     now: DateTime,
+    mut cache: Option<&mut ReferenceCache>,
 ) -> Result<Resolved, sqlx::Error> {
     // Searched (and created) in lock-key order; reported in the plan's order. `None`: a table
     // the catalog does not have (the lookup is skipped).
@@ -254,7 +315,11 @@ async fn resolve(
     for i in order {
         let lookup = &plan.lookups[i];
         let Some(schema) = ctx.catalog.get(&lookup.table) else { continue };
-        let mut id = find_reference(c, schema, lookup).await?;
+        let cache_key = format!("{}\u{1f}{}\u{1f}{}", lookup.table, lookup.match_fields.join(","), lookup.value);
+        let mut id = match cache.as_ref().and_then(|cache| cache.get(&cache_key)) {
+            Some(known) => known.clone(),
+            None => find_reference(c, schema, lookup).await?,
+        };
         if id.is_none() && lookup.on_unknown == OnUnknown::Create {
             lock(c, &[(&ctx.salt, &keys[i])]).await?;
             id = find_reference(c, schema, lookup).await?;
@@ -263,6 +328,9 @@ async fn resolve(
                 records::insert(c, schema, &record).await?;
                 id = Some(record["sys_id"].clone());
             }
+        }
+        if let Some(cache) = cache.as_mut() {
+            cache.insert(cache_key, id.clone());
         }
         found[i] = Some(id);
     }
@@ -315,7 +383,7 @@ fn new_referenced(schema: &TableSchema, value: &str, actor: &Actor, now: DateTim
 }
 
 /// The oldest record matching every coalesce value (ASCII case ignored), locked.
-async fn find_coalesce_target(
+pub(super) async fn find_coalesce_target(
     c: &mut PgConnection,
     schema: &TableSchema,
     plan: &Plan,
@@ -363,7 +431,7 @@ async fn transform(
     if prior_target.is_none() && plan.coalesce_given() && !context.coalesce_locked {
         lock(c, &[(&ctx.salt, &coalesce_key(target, plan))]).await?;
     }
-    let resolved = resolve(c, ctx, plan, context.actor, context.now).await?;
+    let resolved = resolve(c, ctx, plan, context.actor, context.now, None).await?;
     if !resolved.notes.is_empty() {
         outcome.status_message = Some(resolved.notes.join("; "));
     }

@@ -1,11 +1,13 @@
-//! The PostgreSQL store, for several stateless sluice nodes on one database: a connection pool,
-//! one transaction per write that commits before the call returns (PostgreSQL's own group commit
-//! amortises the flushes of concurrent requests), and explicit cross-node coordination where
+//! The PostgreSQL store, for several stateless sluice nodes on one database: a connection pool;
+//! imports group committed by a few writer tasks (`writer.rs`: every import waiting goes into one
+//! transaction, answered after its `COMMIT`), other writes one transaction each that commits
+//! before the call returns; and explicit cross-node coordination where
 //! SQLite relies on its single writer: sequences for numbers, advisory transaction locks for
 //! coalescing and record creation, a unique key for idempotency, `FOR UPDATE SKIP LOCKED` for
 //! background work. See DEVELOPERS.md, "Two backends".
 
 mod accounts;
+mod batch;
 mod bulk;
 mod history;
 mod idempotency;
@@ -15,6 +17,7 @@ pub mod query;
 pub(crate) mod records;
 mod stats;
 mod table_write;
+mod writer;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -46,11 +49,15 @@ pub struct PostgresOptions {
     /// The schema holding sluice's tables (created when missing); the server's search path when
     /// `None`.
     pub schema: Option<String>,
+    /// Group-commit tasks for imports (each holds one connection while it writes a batch).
+    pub writers: usize,
+    /// Imports per transaction at most.
+    pub max_batch: usize,
 }
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), schema: None }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), schema: None, writers: 2, max_batch: 64 }
     }
 }
 
@@ -62,10 +69,13 @@ pub(crate) struct Ctx {
     pub catalog: Catalog,
     /// Makes advisory lock keys unique per database schema (locks are database-wide).
     pub salt: String,
+    /// Today's import set per staging table (see `import::import_set`).
+    pub(super) sets: std::sync::Mutex<HashMap<String, import::ImportSet>>,
 }
 
 pub struct PostgresStore {
     pool: PgPool,
+    imports: tokio::sync::mpsc::Sender<writer::Request>,
     ctx: Arc<Ctx>,
     closed: AtomicBool,
 }
@@ -149,7 +159,7 @@ impl PostgresStore {
             Some(schema) => schema.clone(),
             None => sqlx::query("SELECT current_schema()::text").fetch_one(&pool).await?.try_get(0)?,
         };
-        let ctx = Arc::new(Ctx { catalog: Catalog::builtin(), salt });
+        let ctx = Arc::new(Ctx { catalog: Catalog::builtin(), salt, sets: Default::default() });
         // Nodes starting together: the first creates and migrates, the others wait and find it done.
         let mut tx = pool.begin().await?;
         lock(&mut tx, &[(&ctx.salt, "ddl")]).await?;
@@ -160,7 +170,8 @@ impl PostgresStore {
         }
         migrate::migrate(&mut tx, &ctx.salt, &ctx.catalog).await?;
         tx.commit().await?;
-        Ok(Self { pool, ctx, closed: AtomicBool::new(false) })
+        let imports = writer::start(pool.clone(), ctx.clone(), options.writers, options.max_batch);
+        Ok(Self { pool, imports, ctx, closed: AtomicBool::new(false) })
     }
 
     fn open_pool(&self) -> Result<&PgPool> {
@@ -204,8 +215,8 @@ impl Store for PostgresStore {
     }
 
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome> {
-        let pool = self.open_pool()?;
-        retrying(|| import::run(pool, &self.ctx, &job)).await
+        self.open_pool()?;
+        writer::submit(&self.imports, job).await
     }
 
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet> {

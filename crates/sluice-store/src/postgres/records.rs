@@ -79,6 +79,84 @@ pub async fn insert(c: &mut PgConnection, schema: &TableSchema, record: &Record)
     Ok(())
 }
 
+/// A parameter of a multi-row statement: one value per row.
+pub enum Column {
+    Text(Vec<String>),
+    Int(Vec<i64>),
+}
+
+/// Data-modifying statements sent as one (all but the last as `WITH` parts), so a batch's rows
+/// of several tables cost one round trip; each part numbers its parameters from [`Self::next`].
+#[derive(Default)]
+pub struct Combined {
+    parts: Vec<String>,
+    columns: Vec<Column>,
+}
+
+impl Combined {
+    /// The number of the next part's first parameter.
+    pub fn next(&self) -> usize {
+        self.columns.len() + 1
+    }
+
+    pub fn add(&mut self, sql: String, columns: Vec<Column>) {
+        self.parts.push(sql);
+        self.columns.extend(columns);
+    }
+
+    pub async fn execute(self, c: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let Some((last, first)) = self.parts.split_last() else { return Ok(()) };
+        let mut text = String::new();
+        for (i, part) in first.iter().enumerate() {
+            text.push_str(if i == 0 { "WITH " } else { ", " });
+            text.push_str(&format!("w{i} AS ({part})"));
+        }
+        text.push(' ');
+        text.push_str(last);
+        let mut q = sql(text);
+        for column in self.columns {
+            q = match column {
+                Column::Text(values) => q.bind(values),
+                Column::Int(values) => q.bind(values),
+            };
+        }
+        q.execute(c).await?;
+        Ok(())
+    }
+}
+
+/// The `INSERT` of many records of a table in one statement, its parameters numbered from
+/// `first`: one `text[]` per stored field, unnested (one text whatever the row count, so its
+/// prepared form is reused).
+pub fn insert_many_sql(schema: &TableSchema, first: usize) -> String {
+    let fields: Vec<&Field> = schema.stored_fields().collect();
+    let names = fields.iter().map(|f| ident(&f.name)).collect::<Vec<_>>().join(", ");
+    let arrays = (0..fields.len()).map(|i| format!("${}::text[]", first + i)).collect::<Vec<_>>().join(", ");
+    let aliases = (0..fields.len()).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", ");
+    let values = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if f.kind == FieldKind::Integer { format!("NULLIF(c{i}, '')::bigint") } else { format!("c{i}") })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO {} ({names}) SELECT {values} FROM unnest({arrays}) AS u({aliases})", ident(&schema.name))
+}
+
+/// The columns of [`insert_many_sql`] for these records (missing fields empty).
+pub fn insert_many_columns(schema: &TableSchema, records: &[&Record]) -> Vec<Column> {
+    schema
+        .stored_fields()
+        .map(|f| {
+            Column::Text(
+                records
+                    .iter()
+                    .map(|r| storable(r.get(&f.name).map(String::as_str).unwrap_or("")).into_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// Sets the given fields of one record.
 pub async fn update(
     c: &mut PgConnection,

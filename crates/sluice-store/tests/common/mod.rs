@@ -37,7 +37,13 @@ impl TestDb {
 
     /// Opens the store on this test's schema (creating and migrating it the first time).
     pub async fn open(&self) -> PostgresStore {
-        let options = PostgresOptions { max_connections: 8, schema: Some(self.schema.clone()), ..Default::default() };
+        self.open_with_writers(PostgresOptions::default().writers).await
+    }
+
+    /// [`Self::open`] with this many import writers (group commit tasks).
+    pub async fn open_with_writers(&self, writers: usize) -> PostgresStore {
+        let options =
+            PostgresOptions { max_connections: 8, schema: Some(self.schema.clone()), writers, ..Default::default() };
         PostgresStore::open(&self.url, options).await.expect("open the PostgreSQL store")
     }
 }

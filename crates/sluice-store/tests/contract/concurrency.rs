@@ -91,3 +91,51 @@ pub async fn idempotency_keys<S: Store>(store: Arc<S>) {
     let after = import(store.as_ref(), keyed("k1", "other", "Disk full")).await;
     assert_eq!((after.state, after.replayed), (RowState::Inserted, false), "a forgotten key is free again");
 }
+
+/// Imports sent together share a transaction (group commit on both backends): one correlation
+/// id several times in a batch makes one incident that the others update, and a job the
+/// database refuses (here: a staging column its table lacks) fails alone while the rest of its
+/// batch commits.
+pub async fn a_batch_settles_its_jobs_in_order_and_fails_them_alone<S: Store>(store: Arc<S>) {
+    let i = ready(store.as_ref()).await;
+    let a = actor();
+    let mut broken = (*i.staging).clone();
+    let mut extra = broken.fields.iter().find(|f| f.name == "u_short_description").expect("a staging column").clone();
+    extra.name = "u_not_a_column".into();
+    broken.fields.push(extra);
+    let broken = Arc::new(broken);
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let store = store.clone();
+            let correlation = if n % 2 == 0 { "am:batch".to_owned() } else { format!("am:{n}") };
+            let payload = json!({"u_short_description": format!("disk {n}"), "u_correlation_id": correlation});
+            let mut job = job(&i, payload, &a, at(0));
+            if n == 7 {
+                job.staging = broken.clone();
+            }
+            tokio::spawn(async move { store.import(job).await })
+        })
+        .collect();
+    let (mut inserted, mut updated) = (0, 0);
+    for (n, task) in tasks.into_iter().enumerate() {
+        let result = task.await.expect("task");
+        if n == 7 {
+            assert!(result.is_err(), "the refused job fails: {result:?}");
+            continue;
+        }
+        match result.expect("import").state {
+            RowState::Inserted => inserted += 1,
+            RowState::Updated => updated += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((inserted, updated), (20, 19), "one insert per correlation id, the rest update");
+    assert_eq!(list(store.as_ref(), table(tables::INCIDENT), &[]).await.total, 20);
+    let shared = list(store.as_ref(), table(tables::INCIDENT), &[("correlation_id", "am:batch")]).await;
+    assert_eq!((shared.total, shared.records[0]["sys_mod_count"].as_str()), (1, "19"));
+    assert!(list(store.as_ref(), table(tables::INCIDENT), &[("correlation_id", "am:7")]).await.records.is_empty());
+    assert_eq!(list(store.as_ref(), i.staging.clone(), &[]).await.total, 39, "the refused row is not staged");
+    let numbers: BTreeSet<String> =
+        list(store.as_ref(), table(tables::INCIDENT), &[]).await.records.iter().map(|r| r["number"].clone()).collect();
+    assert_eq!(numbers.len(), 20, "numbers are unique");
+}

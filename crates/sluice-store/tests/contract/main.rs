@@ -141,6 +141,10 @@ mod shared {
         let store = Arc::new(open_sqlite(dir.path()));
         concurrency::idempotency_keys(store.clone()).await;
         store.close().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(open_sqlite(dir.path()));
+        concurrency::a_batch_settles_its_jobs_in_order_and_fails_them_alone(store.clone()).await;
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -156,6 +160,11 @@ mod shared {
         let Some(db) = common::TestDb::create() else { return };
         let store = Arc::new(db.open().await);
         concurrency::idempotency_keys(store.clone()).await;
+        store.close().await;
+        // One writer: the imports sent together queue up and share batches.
+        let Some(db) = common::TestDb::create() else { return };
+        let store = Arc::new(db.open_with_writers(1).await);
+        concurrency::a_batch_settles_its_jobs_in_order_and_fails_them_alone(store.clone()).await;
         store.close().await;
     }
 }
