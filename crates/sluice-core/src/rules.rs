@@ -48,6 +48,18 @@ fn is_bookkeeping(field: &str) -> bool {
 }
 
 impl Applied {
+    /// What an update of the existing record writes: the changed fields, then the system fields
+    /// the rules set (update count, when, by whom).
+    pub fn update_columns(&self) -> Vec<(&str, &str)> {
+        let mut set: Vec<(&str, &str)> = self.changes.iter().map(|c| (c.field.as_str(), c.new.as_str())).collect();
+        for f in ["sys_mod_count", "sys_updated_on", "sys_updated_by"] {
+            if let Some(value) = self.record.get(f) {
+                set.push((f, value));
+            }
+        }
+        set
+    }
+
     /// Gives a new record its number once the rules have accepted it, so a refused insert does
     /// not use one up.
     pub fn assign_number(&mut self, number: &str) {

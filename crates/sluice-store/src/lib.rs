@@ -108,6 +108,16 @@ impl ImportOutcome {
             replayed: false,
         }
     }
+
+    /// The coalesce target was found and nothing in it changed: `ignored`, saying so before any
+    /// earlier note (ServiceNow's wording).
+    pub fn mark_unchanged(&mut self) {
+        self.state = RowState::Ignored;
+        self.status_message = Some(match self.status_message.take() {
+            Some(note) => format!("No field values changed; {note}"),
+            None => "No field values changed".into(),
+        });
+    }
 }
 
 /// An `Idempotency-Key` sent with a create: the same key with the same request returns the

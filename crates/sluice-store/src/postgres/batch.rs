@@ -204,21 +204,12 @@ impl Batch<'_> {
                 true
             }
             Some(_) if applied.changes.is_empty() => {
-                outcome.state = RowState::Ignored;
+                outcome.mark_unchanged();
                 outcome.display_value = applied.record.get(&target.display_field).cloned();
-                outcome.status_message = Some(match outcome.status_message.take() {
-                    Some(note) => format!("No field values changed; {note}"),
-                    None => "No field values changed".into(),
-                });
                 return Ok(None);
             }
             Some(_) => {
-                let mut set: Vec<(&str, &str)> =
-                    applied.changes.iter().map(|ch| (ch.field.as_str(), ch.new.as_str())).collect();
-                for f in ["sys_mod_count", "sys_updated_on", "sys_updated_by"] {
-                    set.push((f, &applied.record[f]));
-                }
-                records::update(c, target, &sys_id, &set).await?;
+                records::update(c, target, &sys_id, &applied.update_columns()).await?;
                 outcome.state = RowState::Updated;
                 outcome.display_value = applied.record.get(&target.display_field).cloned();
                 false

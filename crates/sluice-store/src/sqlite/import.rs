@@ -322,20 +322,11 @@ fn transform(
             outcome.state = RowState::Inserted;
         }
         Some(_) if applied.changes.is_empty() => {
-            outcome.state = RowState::Ignored;
-            outcome.status_message = Some(match outcome.status_message.take() {
-                Some(note) => format!("No field values changed; {note}"),
-                None => "No field values changed".into(),
-            });
+            outcome.mark_unchanged();
             return Ok(());
         }
         Some(_) => {
-            let mut set: Vec<(&str, &str)> =
-                applied.changes.iter().map(|c| (c.field.as_str(), c.new.as_str())).collect();
-            for f in ["sys_mod_count", "sys_updated_on", "sys_updated_by"] {
-                set.push((f, &applied.record[f]));
-            }
-            records::update(conn, target, &sys_id, &set)?;
+            records::update(conn, target, &sys_id, &applied.update_columns())?;
             outcome.state = RowState::Updated;
         }
     }
