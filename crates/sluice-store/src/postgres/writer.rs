@@ -142,6 +142,24 @@ async fn begin(pool: &PgPool, locks: &[i64]) -> Result<sqlx::Transaction<'static
     Ok(pool.begin_with(sqlx::AssertSqlSafe(text)).await?)
 }
 
+/// Commits the transaction when `result` is good, else ends it here: a dropped transaction
+/// keeps its locks until its connection is next used.
+async fn finish(
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    result: Result<Vec<Result<ImportOutcome>>>,
+) -> Result<Vec<Result<ImportOutcome>>> {
+    match result {
+        Ok(results) => {
+            tx.commit().await?;
+            Ok(results)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
 async fn together(
     pool: &PgPool,
     ctx: &Ctx,
@@ -150,18 +168,8 @@ async fn together(
     locks: &[i64],
 ) -> Result<Vec<Result<ImportOutcome>>> {
     let mut tx = begin(pool, locks).await?;
-    match batch::run(&mut tx, ctx, jobs, sets).await {
-        Ok(results) => {
-            tx.commit().await?;
-            Ok(results)
-        }
-        Err(e) => {
-            // Ended here, not by dropping it: a dropped transaction keeps its locks until its
-            // connection is next used.
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-    }
+    let result = batch::run(&mut tx, ctx, jobs, sets).await;
+    finish(tx, result).await
 }
 
 async fn one_by_one(
@@ -172,15 +180,23 @@ async fn one_by_one(
     locks: &[i64],
 ) -> Result<Vec<Result<ImportOutcome>>> {
     let mut tx = begin(pool, locks).await?;
+    let result = in_savepoints(&mut tx, ctx, jobs, sets).await;
+    finish(tx, result).await
+}
+
+/// Each job in its own savepoint: a failing job is undone alone; a transient failure (deadlock,
+/// serialization) ends the whole attempt, to be retried.
+async fn in_savepoints(
+    tx: &mut sqlx::PgConnection,
+    ctx: &Ctx,
+    jobs: &[&ImportJob],
+    sets: &[ImportSet],
+) -> Result<Vec<Result<ImportOutcome>>> {
     let mut results = Vec::with_capacity(jobs.len());
     for (job, set) in jobs.iter().zip(sets) {
         sqlx::raw_sql("SAVEPOINT job").execute(&mut *tx).await?;
-        let result = import::run_one(&mut tx, ctx, job, set).await;
-        match result {
-            Err(e) if transient(&e) => {
-                let _ = tx.rollback().await;
-                return Err(e);
-            }
+        match import::run_one(tx, ctx, job, set).await {
+            Err(e) if transient(&e) => return Err(e),
             Err(e) => {
                 if matches!(e, StoreError::Postgres(_)) {
                     tracing::error!(error = %e, "import job failed");
@@ -194,6 +210,5 @@ async fn one_by_one(
             }
         }
     }
-    tx.commit().await?;
     Ok(results)
 }
