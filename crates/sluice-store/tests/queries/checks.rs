@@ -1,0 +1,198 @@
+//! The query table: each `sysparm_query` with exactly the rows, in order, it must return.
+
+use super::*;
+
+/// The data set is what the table below assumes.
+pub async fn data_set_is_as_described<S: Store + ?Sized>(store: &S) {
+    let (records, _) = list(store, table(tables::INCIDENT), EncodedQuery::default()).await;
+    let priorities: Vec<&str> = records.iter().map(|r| r["priority"].as_str()).collect();
+    assert_eq!(priorities, ["1", "3", "2", "5", "2", "4", "4", "3", "5", "3", "3", "1"]);
+    for (r, expected) in records.iter().zip(DATA) {
+        assert_eq!(r["short_description"], expected.short_description);
+        assert_eq!(r["category"], expected.category);
+        assert_eq!(r["correlation_id"], expected.correlation_id);
+        assert_eq!(r["caller_id"].is_empty(), expected.caller.is_empty());
+    }
+    let (users, _) = list(store, table(tables::SYS_USER), EncodedQuery::default()).await;
+    let names: Vec<&str> = users.iter().map(|u| u["user_name"].as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol", "dave@example.com"]);
+}
+
+/// Every operator, `^OR`, `^NQ`, ordering, `GOTO`, dot-walking, unknown fields, numbers,
+/// dates and literal wildcards: each query returns exactly these incidents, in this order.
+pub async fn encoded_queries<S: Store + ?Sized>(store: &S) {
+    let t = |n: usize| created(n).to_string();
+    let cases: Vec<(String, Vec<usize>)> = vec![
+        // Equality, case-insensitive as on ServiceNow.
+        ("".into(), all()),
+        ("category=network".into(), vec![3, 5, 10]),
+        ("category=NETWORK".into(), vec![3, 5, 10]),
+        ("category!=network".into(), except(&[3, 5, 10])),
+        ("active=TRUE^category=software".into(), vec![8, 11]),
+        ("number=inc0010004".into(), vec![4]),
+        ("^category=network^^".into(), vec![3, 5, 10]),
+        // Contains, prefix, suffix.
+        ("short_descriptionLIKEdisk".into(), vec![1, 7, 9]),
+        ("short_descriptionLIKEDISK FULL".into(), vec![1, 9]),
+        ("short_descriptionNOT LIKEdisk".into(), except(&[1, 7, 9])),
+        ("short_descriptionSTARTSWITHdisk".into(), vec![1, 7, 9]),
+        ("short_descriptionSTARTSWITHon".into(), vec![]),
+        ("short_descriptionENDSWITHDB01".into(), vec![1]),
+        ("short_descriptionENDSWITHupgrade".into(), vec![11]),
+        ("descriptionLIKEcaf\u{e9} \u{2615}".into(), vec![11]),
+        // Lists.
+        ("correlation_idIN50%_off,a_b,AM:1".into(), vec![1, 3, 7]),
+        ("correlation_idNOT INam:1,am:2".into(), except(&[1, 2])),
+        ("impactIN1,3^urgency=1".into(), vec![1, 8, 12]),
+        ("impactNOT IN1,2".into(), vec![4, 6, 8, 9]),
+        // Empty and anything.
+        ("correlation_idISEMPTY".into(), vec![4, 6]),
+        ("correlation_idEMPTYSTRING".into(), vec![4, 6]),
+        ("correlation_idISNOTEMPTY".into(), except(&[4, 6])),
+        ("correlation_idANYTHING".into(), all()),
+        ("caller_idISEMPTY".into(), vec![6, 12]),
+        ("descriptionISNOTEMPTY".into(), vec![1, 11]),
+        ("correlation_id=".into(), vec![4, 6]),
+        // Integers compare as numbers ("5" < "10").
+        ("priority<3".into(), vec![1, 3, 5, 12]),
+        ("priority<=3".into(), vec![1, 2, 3, 5, 8, 10, 11, 12]),
+        ("priority>3".into(), vec![4, 6, 7, 9]),
+        ("priority>=4".into(), vec![4, 6, 7, 9]),
+        ("priority<10".into(), all()),
+        ("priority>10".into(), vec![]),
+        ("priority=01".into(), vec![1, 12]),
+        ("impactBETWEEN1@2".into(), vec![1, 2, 3, 5, 7, 10, 11, 12]),
+        ("priorityBETWEEN2@3^impact=1".into(), vec![3, 10]),
+        // Not a number: an invalid comparison, dropped like an unknown field.
+        ("priority<high^category=hardware".into(), vec![2, 4]),
+        // Date-times and other text order as text; empty values never compare.
+        (format!("sys_created_on>={}", t(10)), vec![10, 11, 12]),
+        (format!("sys_created_on<{}", t(3)), vec![1, 2]),
+        (format!("sys_created_onBETWEEN{}@{}", t(3), t(5)), vec![3, 4, 5]),
+        ("sys_created_on<2024-05-01 10:19".into(), vec![1, 2, 3]),
+        ("resolved_at<2099-01-01 00:00:00".into(), vec![]),
+        ("number>INC0010010".into(), vec![11, 12]),
+        ("correlation_id<a".into(), vec![3, 10]),
+        // ^OR binds to the previous condition only; ^NQ starts an alternative.
+        ("category=network^ORcategory=database".into(), vec![1, 3, 5, 7, 10, 12]),
+        ("category=network^impact=1".into(), vec![3, 10]),
+        ("impact=1^urgency=1^ORurgency=3".into(), vec![1, 10, 12]),
+        ("category=network^impact=1^NQcategory=software".into(), vec![3, 8, 10, 11]),
+        ("caller_id.user_name=alice^NQpriority=1^ORpriority=5".into(), vec![1, 3, 4, 9, 12]),
+        ("category=hardware^NQcategory=hardware".into(), vec![2, 4]),
+        // Ordering, anywhere in the query; ties in insertion order.
+        ("category=network^ORDERBYDESCnumber".into(), vec![10, 5, 3]),
+        ("ORDERBYDESCnumber^category=network".into(), vec![10, 5, 3]),
+        ("ORDERBYcategory".into(), vec![1, 7, 12, 2, 4, 6, 9, 3, 5, 10, 8, 11]),
+        ("ORDERBYDESCpriority^ORDERBYnumber".into(), vec![4, 9, 6, 7, 2, 8, 10, 11, 3, 5, 1, 12]),
+        ("ORDERBYshort_description".into(), vec![11, 2, 12, 9, 1, 7, 10, 8, 3, 6, 4, 5]),
+        ("ORDERBYDESCimpact^ORDERBYDESCurgency^impact!=3".into(), vec![7, 2, 11, 5, 10, 3, 1, 12]),
+        ("ORDERBYnope^ORDERBYDESCcaller_id.user_name^category=network".into(), vec![3, 5, 10]),
+        // GOTO and the end marker.
+        ("GOTOnumber=INC0010005".into(), vec![5]),
+        ("GOTOshort_descriptionLIKEvpn^EQ".into(), vec![5]),
+        // Dot-walking through a reference.
+        ("caller_id.user_name=bob".into(), vec![2, 5, 10]),
+        ("caller_id.user_name=BOB^ORcaller_id.user_name=carol".into(), vec![2, 4, 5, 8, 10]),
+        ("caller_id.user_nameSTARTSWITHdave".into(), vec![7, 11]),
+        ("caller_id.emailENDSWITH@example.com".into(), vec![7, 11]),
+        ("caller_id.user_name!=alice".into(), vec![2, 4, 5, 7, 8, 10, 11]),
+        ("caller_id.user_nameINalice,carol^priority<=2".into(), vec![1, 3]),
+        ("caller_id.emailISEMPTY".into(), vec![1, 2, 3, 4, 5, 8, 9, 10]),
+        ("caller_id.user_nameANYTHING".into(), all()),
+        // Unknown, hidden and journal fields are dropped; the rest applies.
+        ("nonsense=1^category=network".into(), vec![3, 5, 10]),
+        ("u_bogus=1".into(), all()),
+        ("category=network^ORnonsense=1".into(), vec![3, 5, 10]),
+        ("nonsense=1^NQcategory=network".into(), all()),
+        ("caller_id.nope=1^category=database".into(), vec![1, 7, 12]),
+        ("short_description.number=x^category=database".into(), vec![1, 7, 12]),
+        ("caller_id.password_hashSTARTSWITH$argon2id".into(), all()),
+        ("caller_id.password_hashSTARTSWITHnot-the-hash".into(), all()),
+        ("work_notesLIKEx^comments=y".into(), all()),
+        ("caller_id.manager.name=x^category=software".into(), vec![8, 11]),
+        ("Category=network^123TEXTQUERY321=disk^sys_class_nameINSTANCEOFtask".into(), all()),
+        // Values are literal: LIKE wildcards, quotes and backslashes are just characters.
+        ("correlation_idLIKE%".into(), vec![3, 10, 12]),
+        ("correlation_idLIKE_".into(), vec![3, 7]),
+        ("correlation_idSTARTSWITHa%".into(), vec![12]),
+        ("correlation_idSTARTSWITHa_".into(), vec![7]),
+        ("correlation_idENDSWITH%".into(), vec![10]),
+        ("correlation_idLIKE%_".into(), vec![3]),
+        ("correlation_id=a_b".into(), vec![7]),
+        ("correlation_id=a%b".into(), vec![12]),
+        ("correlation_idLIKE\\".into(), vec![8]),
+        ("correlation_idLIKEk\\s".into(), vec![8]),
+        ("correlation_idLIKE*".into(), vec![]),
+        ("correlation_idLIKEo'brien \"QUOTED\"".into(), vec![5]),
+        ("correlation_id=O'Brien \"quoted\"".into(), vec![5]),
+        ("correlation_idIN100%,a%b".into(), vec![10, 12]),
+        ("descriptionLIKE100%".into(), vec![1]),
+        ("short_descriptionLIKE100%".into(), vec![10]),
+    ];
+    assert!(cases.len() >= 40);
+    let mut failures = Vec::new();
+    for (text, expected) in &cases {
+        let got = incidents(store, query::parse(text)).await;
+        if &got != expected {
+            failures.push(format!("{text:?}: expected {expected:?}, got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} queries wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// sys_ids match whatever their case, directly and through references; keyset paging
+/// (`sys_id>last^ORDERBYsys_id`, which some clients use) visits every record once.
+pub async fn keys_and_keyset_paging<S: Store + ?Sized>(store: &S) {
+    let (records, _) = list(store, table(tables::INCIDENT), EncodedQuery::default()).await;
+    let id = |n: usize| records[n - 1]["sys_id"].clone();
+    let caller = |n: usize| records[n - 1]["caller_id"].clone();
+    let cases: Vec<(String, Vec<usize>)> = vec![
+        (format!("sys_id={}", id(3).to_uppercase()), vec![3]),
+        (format!("sys_idIN{},{}", id(5), id(1).to_uppercase()), vec![1, 5]),
+        (format!("sys_id!={}", id(2).to_uppercase()), except(&[2])),
+        (format!("caller_id={}", caller(1).to_uppercase()), vec![1, 3, 9]),
+        (format!("caller_id.sys_id={}^ORcaller_id={}", caller(2), caller(4).to_uppercase()), vec![2, 4, 5, 8, 10]),
+        (format!("number={}^sys_id={}", number(7).to_lowercase(), id(7).to_uppercase()), vec![7]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(incidents(store, query::parse(&text)).await, expected, "{text}");
+    }
+
+    let mut ids: Vec<String> = records.iter().map(|r| r["sys_id"].clone()).collect();
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut last = String::new();
+    loop {
+        let filter = query::parse(&format!("sys_id>{}^ORDERBYsys_id", last.to_uppercase()));
+        let page = store.list(table(tables::INCIDENT), ListQuery { filter, limit: 5, offset: 0 }).await.expect("list");
+        let Some(end) = page.records.last() else { break };
+        last = end["sys_id"].clone();
+        seen.extend(page.records.iter().map(|r| r["sys_id"].clone()));
+    }
+    assert_eq!(seen, ids);
+}
+
+/// Plain `?field=value` parameters AND into every alternative of the encoded query; paging
+/// follows the query's order and the total ignores it.
+pub async fn parameters_and_paging<S: Store + ?Sized>(store: &S) {
+    let mut filter = query::parse("category=network^NQcategory=database^ORDERBYDESCnumber");
+    filter.and_equals("impact", "1");
+    assert_eq!(incidents(store, filter.clone()).await, vec![12, 10, 3, 1]);
+
+    let incident = table(tables::INCIDENT);
+    let page = |limit, offset| ListQuery { filter: query::parse("ORDERBYDESCnumber"), limit, offset };
+    let numbers = |records: &[Record]| records.iter().map(|r| r["number"].clone()).collect::<Vec<_>>();
+    let p = store.list(incident.clone(), page(3, 2)).await.expect("list");
+    assert_eq!((p.total, numbers(&p.records)), (12, vec![number(10), number(9), number(8)]));
+    let p = store.list(incident.clone(), page(5, 10)).await.expect("list");
+    assert_eq!((p.total, numbers(&p.records)), (12, vec![number(2), number(1)]));
+    let p = store.list(incident.clone(), page(u64::MAX, u64::MAX)).await.expect("list");
+    assert_eq!((p.total, p.records.len()), (12, 0));
+
+    // Other tables, through their own schema.
+    let (users, total) =
+        list(store, table(tables::SYS_USER), query::parse("user_nameLIKEa^ORDERBYDESCuser_name")).await;
+    let names: Vec<&str> = users.iter().map(|u| u["user_name"].as_str()).collect();
+    assert_eq!((names, total), (vec!["dave@example.com", "carol", "alice"], 3));
+}
