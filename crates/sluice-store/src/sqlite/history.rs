@@ -34,8 +34,12 @@ pub fn audit(
     let now = now.to_string();
     // The usual import reason is derived from the source columns when read (schema step 7).
     let derived = !source.table.is_empty()
-        && source.reason.strip_prefix("Import Set ").and_then(|r| r.strip_prefix(source.table))
-            == Some(&format!(" row {}", source.row));
+        && source
+            .reason
+            .strip_prefix("Import Set ")
+            .and_then(|r| r.strip_prefix(source.table))
+            .and_then(|r| r.strip_prefix(" row "))
+            == Some(source.row);
     let reason = if derived { "" } else { source.reason.as_str() };
     let shared: [&dyn rusqlite::ToSql; SHARED_PARAMS] =
         [&target.name, &document, &actor.user_name, &reason, &checkpoint, &source.table, &source.row, &now];
