@@ -2,6 +2,7 @@
 //! own implementation (embedded SQLite, shared PostgreSQL) checked by the same contract tests.
 
 mod account_fields;
+pub mod audit_set;
 pub mod postgres;
 mod query_sql;
 pub mod sqlite;

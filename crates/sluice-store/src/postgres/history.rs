@@ -1,13 +1,14 @@
-//! History: one `sys_audit` row per changed field (all of a change in one statement), and
+//! History: one stored row per change set, read as one `sys_audit` row per changed field, and
 //! `sys_journal_field` entries for journal fields, written in the same transaction as the change.
 
 use sluice_core::rules::{self, Actor, Applied};
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
-use sluice_core::{DateTime, SysId};
+use sluice_core::DateTime;
 use sqlx::PgConnection;
 
 use super::records::{self, Column, Combined, storable};
+use crate::audit_set;
 
 /// What caused a change: an inbound staging row, or a Table API call (empty table and row).
 pub struct Source<'a> {
@@ -36,7 +37,7 @@ pub struct Audited<'a> {
     pub source: &'a Source<'a>,
 }
 
-/// The audit rows of several changes (a batch of imports) in one statement of fixed text.
+/// The audit of several changes (a batch of imports) in one statement of fixed text.
 pub async fn audit_many(c: &mut PgConnection, changes: &[Audited<'_>]) -> Result<(), sqlx::Error> {
     let mut statement = Combined::default();
     if let Some(columns) = audit_columns(changes) {
@@ -45,80 +46,58 @@ pub async fn audit_many(c: &mut PgConnection, changes: &[Audited<'_>]) -> Result
     statement.execute(c).await
 }
 
-/// The `INSERT` of audit rows, parameters numbered from `first`: the changes (sys_id, field, old
-/// and new value, which record's), then what the changes of one record share, once per record
-/// (fewer values to send and decode); `internal_checkpoint` is the sys_id's first 18 characters.
+/// The `INSERT` of change sets (one row per change, see [`crate::audit_set`]), parameters
+/// numbered from `first`, one array per column.
 pub fn audit_sql(first: usize) -> String {
-    let p = |i: usize| first + i;
+    let p: Vec<String> = (first..first + 10).map(|i| format!("${i}")).collect();
     format!(
-        "INSERT INTO sys_audit (sys_id, internal_checkpoint, fieldname, oldvalue, newvalue, tablename, documentkey,
-             \"user\", reason, record_checkpoint, source_table, source_row,
-             sys_created_on, sys_created_by, sys_updated_on, sys_updated_by, sys_mod_count)
-         SELECT c.id, left(c.id, 18), c.field, c.old, c.new, j.tbl, j.doc, j.usr, j.reason,
-             NULLIF(j.ckpt, '')::bigint, j.stbl, j.srow, j.at, j.usr, j.at, j.usr, 0
-         FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::bigint[]) WITH ORDINALITY
-             AS c(id, field, old, new, job, n)
-         JOIN UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[],
-             ${}::text[]) WITH ORDINALITY AS j(tbl, doc, usr, reason, ckpt, stbl, srow, at, k) ON j.k = c.job
-         ORDER BY c.n",
-        p(0),
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
-        p(8),
-        p(9),
-        p(10),
-        p(11),
-        p(12)
+        "INSERT INTO sluice_audit_set (sys_id, tablename, documentkey, \"user\", sluice_reason, record_checkpoint,
+             source_table, source_row, sys_created_on, changes)
+         SELECT * FROM UNNEST({}::text[], {}::text[], {}::text[], {}::text[], {}::text[], {}::bigint[], {}::text[],
+             {}::text[], {}::text[], {}::text[])",
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
     )
 }
 
 /// The parameters of [`audit_sql`]; `None` when nothing changed.
 pub fn audit_columns(changes: &[Audited<'_>]) -> Option<Vec<Column>> {
-    let n: usize = changes.iter().map(|a| a.applied.changes.len()).sum();
-    if n == 0 {
+    let sets: Vec<&Audited<'_>> = changes.iter().filter(|a| !a.applied.changes.is_empty()).collect();
+    if sets.is_empty() {
         return None;
     }
-    let (mut ids, mut fields, mut old, mut new, mut job) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let mut shared: [Vec<String>; 8] = Default::default();
-    for a in changes.iter().filter(|a| !a.applied.changes.is_empty()) {
+    let mut text: [Vec<String>; 9] = Default::default();
+    let mut checkpoints = Vec::with_capacity(sets.len());
+    for a in sets {
         let record = &a.applied.record;
         let values = [
+            audit_set::set_id(),
             a.table.to_owned(),
             record.get("sys_id").cloned().unwrap_or_default(),
             a.actor.user_name.clone(),
-            a.source.reason.clone(),
-            record.get("sys_mod_count").cloned().unwrap_or_else(|| "0".into()),
+            audit_set::stored_reason(a.source.table, a.source.row, &a.source.reason).to_owned(),
             a.source.table.to_owned(),
             a.source.row.to_owned(),
             a.now.to_string(),
+            audit_set::changes_json(a.applied, storable),
         ];
-        for (column, value) in shared.iter_mut().zip(values) {
+        for (column, value) in text.iter_mut().zip(values) {
             column.push(value);
         }
-        let k = shared[0].len() as i64;
-        for ch in &a.applied.changes {
-            ids.push(SysId::generate().into_string());
-            fields.push(ch.field.clone());
-            old.push(storable(&ch.old).into_owned());
-            new.push(storable(&ch.new).into_owned());
-            job.push(k);
-        }
+        checkpoints.push(record.get("sys_mod_count").and_then(|c| c.parse::<i64>().ok()).unwrap_or(0));
     }
-    let mut columns =
-        vec![Column::Text(ids), Column::Text(fields), Column::Text(old), Column::Text(new), Column::Int(job)];
-    columns.extend(shared.into_iter().map(Column::Text));
-    Some(columns)
+    let [id, table, document, user, reason, source_table, source_row, at, json] = text;
+    Some(vec![
+        Column::Text(id),
+        Column::Text(table),
+        Column::Text(document),
+        Column::Text(user),
+        Column::Text(reason),
+        Column::Int(checkpoints),
+        Column::Text(source_table),
+        Column::Text(source_row),
+        Column::Text(at),
+        Column::Text(json),
+    ])
 }
 
 /// Appends journal entries (`element`, text) for one record.

@@ -49,6 +49,16 @@ pub async fn ensure_table(c: &mut PgConnection, schema: &TableSchema) -> Result<
     columns.push("sluice_rowid BIGINT GENERATED ALWAYS AS IDENTITY".into());
     let table = ident(&schema.name);
     records::sql(format!("CREATE TABLE IF NOT EXISTS {table} ({})", columns.join(", "))).execute(&mut *c).await?;
+    // A table read through a view (sys_audit, step 3) gains columns by a step that redefines it.
+    let view: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.views WHERE table_schema = current_schema() AND table_name = $1)",
+    )
+    .bind(&schema.name)
+    .fetch_one(&mut *c)
+    .await?;
+    if view {
+        return Ok(());
+    }
     let existing: Vec<String> = sqlx::query(
         "SELECT column_name::text FROM information_schema.columns
          WHERE table_schema = current_schema() AND table_name = $1",
@@ -140,6 +150,33 @@ fn steps() -> Vec<String> {
              last_seen BIGINT NOT NULL, PRIMARY KEY (minute, account, integration, metric));
          CREATE INDEX sluice_stats_account ON sluice_stats (account, minute);
          CREATE INDEX sluice_stats_integration ON sluice_stats (integration, minute);"
+            .to_owned(),
+        // 3: one stored row per change set, `sys_audit` a view reading it as one row per field
+        // (see `crate::audit_set`; SQLite's step 8). A field row's order comes after every
+        // per-field row's: its set's order shifted left 16 bits, plus its position.
+        "ALTER TABLE sys_audit RENAME TO sluice_audit_field;
+         CREATE TABLE sluice_audit_set (
+             sys_id TEXT COLLATE \"C\" PRIMARY KEY, tablename TEXT COLLATE \"C\" NOT NULL,
+             documentkey TEXT COLLATE \"C\" NOT NULL, \"user\" TEXT COLLATE \"C\" NOT NULL,
+             sluice_reason TEXT COLLATE \"C\" NOT NULL, record_checkpoint BIGINT,
+             source_table TEXT COLLATE \"C\" NOT NULL, source_row TEXT COLLATE \"C\" NOT NULL,
+             sys_created_on TEXT COLLATE \"C\" NOT NULL, changes TEXT NOT NULL,
+             sluice_rowid BIGINT GENERATED ALWAYS AS IDENTITY);
+         CREATE INDEX sluice_audit_set_document ON sluice_audit_set (lower(documentkey), sys_created_on);
+         CREATE VIEW sys_audit AS
+             SELECT sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, \"user\", reason, record_checkpoint,
+                 internal_checkpoint, source_table, source_row, sys_created_on, sys_created_by, sys_updated_on,
+                 sys_updated_by, sys_mod_count, sluice_rowid
+             FROM sluice_audit_field
+             UNION ALL
+             SELECT (left(s.sys_id, 28) || lpad(to_hex(c.n - 1), 4, '0')) COLLATE \"C\", s.tablename, s.documentkey,
+                 (c.change ->> 0) COLLATE \"C\", (c.change ->> 1) COLLATE \"C\", (c.change ->> 2) COLLATE \"C\",
+                 s.\"user\",
+                 (CASE WHEN s.sluice_reason = '' AND s.source_table != ''
+                     THEN 'Import Set ' || s.source_table || ' row ' || s.source_row ELSE s.sluice_reason END) COLLATE \"C\",
+                 s.record_checkpoint, left(s.sys_id, 18) COLLATE \"C\", s.source_table, s.source_row, s.sys_created_on,
+                 s.\"user\", s.sys_created_on, s.\"user\", 0::bigint, (1::bigint << 56) + (s.sluice_rowid << 16) + c.n - 1
+             FROM sluice_audit_set s CROSS JOIN LATERAL json_array_elements(s.changes::json) WITH ORDINALITY AS c(change, n);"
             .to_owned(),
     ]
 }

@@ -9,7 +9,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Bytes, Column, ColumnKind, EndLine, FORMAT, FORMAT_VERSION, Header, Result, RowLine, Summary, TableInfo};
 use super::{TransferError, Value};
+use crate::audit_set;
 use crate::sqlite::DATABASE_FILE;
+use sluice_core::tables;
 
 pub(crate) fn schema_version() -> u32 {
     crate::sqlite::migrate::SCHEMA_VERSION as u32
@@ -28,8 +30,13 @@ fn open(data_dir: &Path, flags: OpenFlags) -> Result<Connection> {
 
 fn tables(conn: &Connection) -> Result<Vec<TableInfo>> {
     let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
-        .query_map([], |r| r.get(0))?
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE (type = 'table' OR name = ?1) AND name NOT LIKE 'sqlite_%'
+                 AND name NOT IN (?2, ?3) ORDER BY name",
+        )?
+        // `sys_audit` as readers see it, one row per field: the tables behind the view are this
+        // version's storage, not the dump's format.
+        .query_map([tables::SYS_AUDIT, audit_set::FIELD_TABLE, audit_set::SET_TABLE], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
@@ -41,7 +48,7 @@ fn tables(conn: &Connection) -> Result<Vec<TableInfo>> {
             .collect::<rusqlite::Result<Vec<_>>>()?
             .into_iter()
             .filter(|(column, _, hidden)| match hidden {
-                0 => !column.starts_with("sluice_") || name.starts_with("sluice_"),
+                0 => (!column.starts_with("sluice_") || name.starts_with("sluice_")) && column != "rowid",
                 2 | 3 => true,
                 _ => false,
             })

@@ -14,7 +14,7 @@ use super::{NUMBER_COUNTER, Reader, Result, Role, Summary, TableInfo, TransferEr
 use crate::postgres::migrate::{number_sequence, row_sequence};
 use crate::postgres::query::ident;
 use crate::postgres::records::storable;
-use crate::{PostgresOptions, PostgresStore, Store};
+use crate::{PostgresOptions, PostgresStore, Store, audit_set};
 
 /// Most bound values in one INSERT (PostgreSQL allows 65,535).
 const MAX_PARAMS: usize = 30_000;
@@ -38,7 +38,7 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
         "SELECT column_name::text, data_type::text, is_identity::text FROM information_schema.columns
          WHERE table_schema = current_schema() AND table_name = $1",
     )
-    .bind(&table.name)
+    .bind(audit_set::stored_in(&table.name))
     .fetch_all(&mut *c)
     .await?;
     let mut target = HashMap::new();
@@ -62,9 +62,9 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
             identity = Some(column.name.clone());
         }
     }
-    let name = ident(&table.name);
+    let (name, stored) = (ident(&table.name), ident(audit_set::stored_in(&table.name)));
     if matches!(role, Role::Seeded) {
-        sql(format!("DELETE FROM {name}")).execute(&mut *c).await?;
+        sql(format!("DELETE FROM {stored}")).execute(&mut *c).await?;
     } else if sql(format!("SELECT EXISTS (SELECT 1 FROM {name})")).fetch_one(&mut *c).await?.try_get::<bool, _>(0)? {
         return Err(TransferError::NotEmpty(table.name.clone()));
     }
@@ -73,7 +73,7 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
     let overriding = if identity.is_some() { " OVERRIDING SYSTEM VALUE" } else { "" };
     let rows_per_insert = (MAX_PARAMS / table.columns.len().max(1)).clamp(1, MAX_ROWS);
     let target = Target {
-        insert: format!("INSERT INTO {name} ({columns}){overriding} VALUES "),
+        insert: format!("INSERT INTO {stored} ({columns}){overriding} VALUES "),
         bigint,
         batch: Vec::new(),
         rows_per_insert,

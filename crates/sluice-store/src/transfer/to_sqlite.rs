@@ -10,7 +10,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use sluice_core::tables::Catalog;
 
 use super::{Reader, Result, Role, Summary, TransferError, Value, role};
-use crate::Store;
+use crate::{Store, audit_set};
 use crate::sqlite::{DATABASE_FILE, SqliteOptions, SqliteStore};
 
 impl ToSql for Value {
@@ -49,16 +49,17 @@ pub async fn import_sqlite(
     // Per table, per dump column: whether its value is inserted.
     let mut kept: Vec<Vec<bool>> = Vec::with_capacity(roles.len());
     for (table, r) in reader.header.tables.iter().zip(&roles) {
+        let stored = audit_set::stored_in(&table.name);
         // (name, generated) of the target's columns.
         let existing: Vec<(String, bool)> = tx
             .prepare("SELECT name, hidden IN (2, 3) FROM pragma_table_xinfo(?1) WHERE hidden != 1")?
-            .query_map([&table.name], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map([stored], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         // Where each dump column goes: its own column; for a generated one, the stored column
         // `sluice_{name}` behind it (sys_audit's reason), or nowhere (it is derived again).
         let mut targets = Vec::with_capacity(table.columns.len());
         for c in &table.columns {
-            let stored = format!("sluice_{}", c.name);
+            let twin = format!("sluice_{}", c.name);
             targets.push(match existing.iter().find(|(name, _)| *name == c.name) {
                 None => {
                     return Err(TransferError::Unsupported(format!(
@@ -67,18 +68,18 @@ pub async fn import_sqlite(
                     )));
                 }
                 Some((_, false)) => Some(c.name.clone()),
-                Some((_, true)) => existing.iter().any(|(name, _)| *name == stored).then_some(stored),
+                Some((_, true)) => existing.iter().any(|(name, _)| *name == twin).then_some(twin),
             });
         }
         kept.push(targets.iter().map(Option::is_some).collect::<Vec<bool>>());
         if matches!(r, Role::Seeded) {
-            tx.execute(&format!("DELETE FROM \"{}\"", table.name), [])?;
+            tx.execute(&format!("DELETE FROM \"{stored}\""), [])?;
         } else if tx.query_row(&format!("SELECT EXISTS (SELECT 1 FROM \"{}\")", table.name), [], |row| row.get(0))? {
             return Err(TransferError::NotEmpty(table.name.clone()));
         }
         let names = targets.iter().flatten().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
         let marks = vec!["?"; targets.iter().flatten().count()].join(", ");
-        statements.push(format!("INSERT INTO \"{}\" ({names}) VALUES ({marks})", table.name));
+        statements.push(format!("INSERT INTO \"{stored}\" ({names}) VALUES ({marks})"));
     }
     let mut counts = vec![0u64; roles.len()];
     while let Some((index, values)) = reader.next_row()? {
