@@ -151,6 +151,49 @@ async fn history_holds_exactly_the_changes_in_order_with_the_account_as_user() {
     assert_eq!(inc["work_notes"]["value"], "");
 }
 
+/// History is stored one row per change set and read one row per field: every row has its own
+/// sys_id, reads back by it, and the rows of one change share their internal checkpoint.
+#[tokio::test]
+async fn every_audit_row_reads_back_by_its_own_sys_id() {
+    let s = Server::start();
+    let t = s.url("/api/now/table/incident");
+    let (status, _, created) = send(&s, s.http.post(&t).json(&json!({"short_description": "Disk full"}))).await;
+    assert_eq!(status, 201);
+    let id = created["result"]["sys_id"].as_str().unwrap().to_owned();
+    let (status, _, _) =
+        send(&s, s.http.patch(format!("{t}/{id}")).json(&json!({"urgency": "1", "impact": "1"}))).await;
+    assert_eq!(status, 200);
+
+    let (_, audit) = s.get(&format!("/api/now/table/sys_audit?documentkey={id}")).await;
+    let rows = audit["result"].as_array().unwrap();
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r["sys_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), rows.len(), "unique sys_ids");
+    for row in rows {
+        let (status, one) = s.get(&format!("/api/now/table/sys_audit/{}", row["sys_id"].as_str().unwrap())).await;
+        assert_eq!(status, 200);
+        assert_eq!(&one["result"], row);
+    }
+    // The insert's rows (checkpoint 0) share one internal checkpoint; the update's another.
+    let checkpoints = |c: &str| -> std::collections::HashSet<&str> {
+        rows.iter()
+            .filter(|r| r["record_checkpoint"] == c)
+            .map(|r| r["internal_checkpoint"].as_str().unwrap())
+            .collect()
+    };
+    let (insert, update) = (checkpoints("0"), checkpoints("1"));
+    assert_eq!((insert.len(), update.len()), (1, 1), "{rows:?}");
+    assert_ne!(insert, update);
+    let updated: Vec<&str> =
+        rows.iter().filter(|r| r["record_checkpoint"] == "1").map(|r| r["fieldname"].as_str().unwrap()).collect();
+    assert_eq!(updated, ["impact", "priority", "urgency"]);
+    assert!(rows[..rows.len() - 3].iter().all(|r| r["record_checkpoint"] == "0"), "insertion order");
+
+    // An id next to real ones names no row.
+    let last = rows.last().unwrap()["sys_id"].as_str().unwrap();
+    let (status, body) = s.get(&format!("/api/now/table/sys_audit/{}ffff", &last[..28])).await;
+    assert_eq!(status, 404, "{body}");
+}
+
 #[tokio::test]
 async fn display_values_and_reference_links() {
     let s = Server::start();

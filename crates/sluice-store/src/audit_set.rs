@@ -27,6 +27,15 @@ pub fn set_id() -> String {
     id
 }
 
+/// The key of the set a `sys_audit` row's sys_id belongs to (the view's `sluice_set`): a lookup by
+/// sys_id also names it, so the sets are searched by their primary key (the view cannot search
+/// them by the ids it derives).
+pub fn set_key(sys_id: &str) -> String {
+    let mut set = sys_id.get(..28).unwrap_or(sys_id).to_owned();
+    set.push_str("0000");
+    set
+}
+
 /// The reason stored with a change set: empty for the usual import reason ("Import Set {table}
 /// row {row}"), which the view derives from the source columns.
 pub fn stored_reason<'a>(source_table: &str, source_row: &str, reason: &'a str) -> &'a str {

@@ -1,10 +1,10 @@
 //! History: one stored row per change set, read as one `sys_audit` row per changed field, and
 //! `sys_journal_field` entries for journal fields, written in the same transaction as the change.
 
+use sluice_core::DateTime;
 use sluice_core::rules::{self, Actor, Applied};
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
-use sluice_core::DateTime;
 use sqlx::PgConnection;
 
 use super::records::{self, Column, Combined, storable};

@@ -166,7 +166,7 @@ fn steps() -> Vec<String> {
          CREATE VIEW sys_audit AS
              SELECT sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, \"user\", reason, record_checkpoint,
                  internal_checkpoint, source_table, source_row, sys_created_on, sys_created_by, sys_updated_on,
-                 sys_updated_by, sys_mod_count, sluice_rowid
+                 sys_updated_by, sys_mod_count, sluice_rowid, (left(sys_id, 28) || '0000') COLLATE \"C\" AS sluice_set
              FROM sluice_audit_field
              UNION ALL
              SELECT (left(s.sys_id, 28) || lpad(to_hex(c.n - 1), 4, '0')) COLLATE \"C\", s.tablename, s.documentkey,
@@ -175,7 +175,8 @@ fn steps() -> Vec<String> {
                  (CASE WHEN s.sluice_reason = '' AND s.source_table != ''
                      THEN 'Import Set ' || s.source_table || ' row ' || s.source_row ELSE s.sluice_reason END) COLLATE \"C\",
                  s.record_checkpoint, left(s.sys_id, 18) COLLATE \"C\", s.source_table, s.source_row, s.sys_created_on,
-                 s.\"user\", s.sys_created_on, s.\"user\", 0::bigint, (1::bigint << 56) + (s.sluice_rowid << 16) + c.n - 1
+                 s.\"user\", s.sys_created_on, s.\"user\", 0::bigint, (1::bigint << 56) + (s.sluice_rowid << 16) + c.n - 1,
+                 s.sys_id
              FROM sluice_audit_set s CROSS JOIN LATERAL json_array_elements(s.changes::json) WITH ORDINALITY AS c(change, n);"
             .to_owned(),
     ]

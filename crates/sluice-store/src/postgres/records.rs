@@ -7,12 +7,13 @@ use std::borrow::Cow;
 use sluice_core::Record;
 use sluice_core::query::EncodedQuery;
 use sluice_core::schema::{Field, FieldKind, TableSchema};
-use sluice_core::tables::Catalog;
+use sluice_core::tables::{self, Catalog};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 
 use super::query::{self, PgValue, ident};
+use crate::audit_set;
 
 pub type PgQuery = Query<'static, Postgres, PgArguments>;
 
@@ -191,7 +192,13 @@ async fn fetch(
     sys_id: &str,
     suffix: &str,
 ) -> Result<Option<Record>, sqlx::Error> {
-    let text = format!("SELECT {} FROM {} WHERE \"sys_id\" = $1{suffix}", columns(schema), ident(&schema.name));
+    let table = ident(&schema.name);
+    if schema.name == tables::SYS_AUDIT {
+        let text = format!("SELECT {} FROM {table} WHERE \"sys_id\" = $1 AND sluice_set = $2", columns(schema));
+        let row = sql(text).bind(sys_id.to_owned()).bind(audit_set::set_key(sys_id)).fetch_optional(c).await?;
+        return row.map(|row| from_row(schema, &row, 0)).transpose();
+    }
+    let text = format!("SELECT {} FROM {table} WHERE \"sys_id\" = $1{suffix}", columns(schema));
     match sql(text).bind(sys_id.to_owned()).fetch_optional(c).await? {
         Some(row) => Ok(Some(from_row(schema, &row, 0)?)),
         None => Ok(None),

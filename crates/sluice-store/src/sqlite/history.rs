@@ -3,10 +3,10 @@
 //! transaction as the change.
 
 use rusqlite::Connection;
+use sluice_core::DateTime;
 use sluice_core::rules::{self, Actor, Applied};
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
-use sluice_core::DateTime;
 
 use super::records;
 use crate::audit_set;

@@ -139,7 +139,8 @@ const STEPS: &[&str] = &[
     // `sys_audit` becomes a view that reads the sets as one row per field, after the per-field
     // rows written before (kept as they were, in `sluice_audit_field`). A field row's sys_id is
     // its set's with the last four hex digits replaced by the field's position (the set's own
-    // ends in 0000); its insertion order comes after every per-field row's.
+    // ends in 0000; `sluice_set` names it, so a lookup by sys_id finds the set by its key); its
+    // insertion order comes after every per-field row's.
     "ALTER TABLE sys_audit RENAME TO sluice_audit_field;
      CREATE TABLE sluice_audit_set (
          sys_id TEXT PRIMARY KEY NOT NULL, tablename TEXT NOT NULL, documentkey TEXT NOT NULL, user TEXT NOT NULL,
@@ -149,7 +150,7 @@ const STEPS: &[&str] = &[
      CREATE VIEW sys_audit AS
          SELECT rowid AS rowid, sys_id, tablename, documentkey, fieldname, oldvalue, newvalue, user, reason,
              record_checkpoint, internal_checkpoint, source_table, source_row, sys_created_on, sys_created_by,
-             sys_updated_on, sys_updated_by, sys_mod_count
+             sys_updated_on, sys_updated_by, sys_mod_count, substr(sys_id, 1, 28) || '0000' AS sluice_set
          FROM sluice_audit_field
          UNION ALL
          SELECT (1 << 56) + (s.rowid << 16) + c.key, substr(s.sys_id, 1, 28) || printf('%04x', c.key),
@@ -157,7 +158,7 @@ const STEPS: &[&str] = &[
              CASE WHEN s.sluice_reason = '' AND s.source_table != ''
                  THEN 'Import Set ' || s.source_table || ' row ' || s.source_row ELSE s.sluice_reason END,
              s.record_checkpoint, substr(s.sys_id, 1, 18), s.source_table, s.source_row, s.sys_created_on,
-             s.user, s.sys_created_on, s.user, 0
+             s.user, s.sys_created_on, s.user, 0, s.sys_id
          FROM sluice_audit_set s, json_each(s.changes) c;",
 ];
 
@@ -244,7 +245,7 @@ mod tests {
         .unwrap()
     }
 
-    /// Step 7 keeps every audit row as readers saw it, while storing only what is not derived.
+    /// Steps 7 and 8 keep every audit row as readers saw it, while storing only what is not derived.
     #[test]
     fn the_narrow_audit_table_reads_exactly_as_the_wide_one_did() {
         let dir = tempfile::tempdir().unwrap();
@@ -292,5 +293,36 @@ mod tests {
         // A second start finds nothing to add or change.
         migrate(&mut conn, &catalog).unwrap();
         assert_eq!(audit_rows(&conn), before);
+
+        // Step 8: a change set written now reads as one row per change, after the older rows.
+        conn.execute(
+            "INSERT INTO sluice_audit_set (sys_id, tablename, documentkey, user, sluice_reason, record_checkpoint,
+                 source_table, source_row, sys_created_on, changes)
+             VALUES ('01a2206e7161e730a065fef9d8190000', 'incident', 'doc1', 'bot', '', 1, 'u_in', 'r9',
+                 '2026-11-28 06:00:00', '[[\"impact\",\"3\",\"1\"],[\"urgency\",\"\",\"2\"]]')",
+            [],
+        )
+        .unwrap();
+        let read: Vec<(String, String, String, String, String, String)> = conn
+            .prepare("SELECT sys_id, fieldname, oldvalue, newvalue, reason, internal_checkpoint FROM sys_audit ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let fields: Vec<&str> = read.iter().map(|r| r.1.as_str()).collect();
+        assert_eq!(fields, ["short_description", "state", "impact", "impact", "urgency"]);
+        assert_eq!(
+            read[3],
+            (
+                "01a2206e7161e730a065fef9d8190000".into(),
+                "impact".into(),
+                "3".into(),
+                "1".into(),
+                "Import Set u_in row r9".into(),
+                "01a2206e7161e730a0".into()
+            )
+        );
+        assert_eq!(read[4].0, "01a2206e7161e730a065fef9d8190001");
     }
 }

@@ -255,6 +255,7 @@ mod tests {
             ("incident", "correlation_id=am:1", "USING INDEX incident_correlation (correlation_id=?)"),
             ("incident", "caller_id.user_name=bob", "USING INDEX sys_user_user_name (user_name=?)"),
             ("sys_audit", "documentkey=0123456789abcdef", "USING INDEX sys_audit_document (documentkey=?)"),
+            ("sys_audit", "documentkey=0123456789abcdef", "USING INDEX sluice_audit_set_document (documentkey=?)"),
             ("sys_journal_field", "element_id=0123", "USING INDEX sys_journal_field_element (element_id=?)"),
             ("sys_user", "user_name=Bob", "USING INDEX sys_user_user_name (user_name=?)"),
             ("sys_user", "email=bob@example.com", "USING INDEX sys_user_email (email=?)"),
@@ -262,6 +263,18 @@ mod tests {
             let plan = plan(table, query);
             assert!(plan.contains(index), "{table} {query}: {plan}");
         }
+        // A sys_audit row by its sys_id: the per-field rows by theirs, the change sets by their key.
+        let sql = "EXPLAIN QUERY PLAN SELECT fieldname FROM sys_audit WHERE sys_id = ?1 AND sluice_set = ?2";
+        let plan: Vec<String> = conn
+            .prepare(sql)
+            .expect("prepare")
+            .query_map(["0123456789abcdef0123456789ab0001", "0123456789abcdef0123456789ab0000"], |r| r.get(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("plan");
+        let plan = plan.join("; ");
+        assert!(plan.contains("SEARCH s USING INDEX sqlite_autoindex_sluice_audit_set_1 (sys_id=?)"), "{plan}");
+        assert!(plan.contains("USING INDEX sqlite_autoindex_sluice_audit_field_1 (sys_id=?)"), "{plan}");
     }
 
     #[test]

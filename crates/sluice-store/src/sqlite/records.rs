@@ -6,9 +6,10 @@ use rusqlite::{Connection, OptionalExtension, Row, Statement, ToSql, params_from
 use sluice_core::Record;
 use sluice_core::query::EncodedQuery;
 use sluice_core::schema::TableSchema;
-use sluice_core::tables::Catalog;
+use sluice_core::tables::{self, Catalog};
 
 use super::query;
+use crate::audit_set;
 
 pub fn columns(schema: &TableSchema) -> String {
     schema.stored_fields().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -101,6 +102,11 @@ pub fn update(conn: &Connection, schema: &TableSchema, sys_id: &str, set: &[(&st
 }
 
 pub fn get(conn: &Connection, schema: &TableSchema, sys_id: &str) -> rusqlite::Result<Option<Record>> {
+    if schema.name == tables::SYS_AUDIT {
+        let sql = format!("SELECT {} FROM sys_audit WHERE sys_id = ?1 AND sluice_set = ?2", columns(schema));
+        let key = audit_set::set_key(sys_id);
+        return conn.prepare_cached(&sql)?.query_row([sys_id, &key], |row| from_row(schema, row)).optional();
+    }
     let sql = format!("SELECT {} FROM {} WHERE sys_id = ?1", columns(schema), schema.name);
     conn.prepare_cached(&sql)?.query_row([sys_id], |row| from_row(schema, row)).optional()
 }

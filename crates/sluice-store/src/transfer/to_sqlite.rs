@@ -10,8 +10,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use sluice_core::tables::Catalog;
 
 use super::{Reader, Result, Role, Summary, TransferError, Value, role};
-use crate::{Store, audit_set};
 use crate::sqlite::{DATABASE_FILE, SqliteOptions, SqliteStore};
+use crate::{Store, audit_set};
 
 impl ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

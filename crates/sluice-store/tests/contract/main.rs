@@ -191,6 +191,7 @@ async fn postgres_searches_use_the_indexes() {
         ("incident", "correlation_id=am:1", "incident_correlation"),
         ("incident", "caller_id.user_name=bob", "sys_user_user_name"),
         ("sys_audit", "documentkey=0123456789abcdef", "sys_audit_document"),
+        ("sys_audit", "documentkey=0123456789abcdef", "sluice_audit_set_document"),
         ("sys_user", "email=bob@example.com", "sys_user_email"),
     ] {
         let schema = catalog.get(table).expect("table");
@@ -208,6 +209,16 @@ async fn postgres_searches_use_the_indexes() {
         let plan = plan.join("\n");
         assert!(plan.contains(index), "{table} {query}:\n{plan}");
     }
+    // A sys_audit row by its sys_id: the change sets are searched by their key.
+    let rows = sqlx::query("EXPLAIN SELECT fieldname FROM sys_audit WHERE sys_id = $1 AND sluice_set = $2")
+        .bind("0123456789abcdef0123456789ab0001")
+        .bind("0123456789abcdef0123456789ab0000")
+        .fetch_all(&mut conn)
+        .await
+        .expect("explain");
+    let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan line")).collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("sluice_audit_set_pkey") && plan.contains("sys_audit_pkey on sluice_audit_field"), "{plan}");
     conn.close().await.expect("close");
     store.close().await;
 }
