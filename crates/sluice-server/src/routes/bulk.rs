@@ -186,6 +186,7 @@ pub async fn insert_multiple(
     }
     let outcomes = bulk::process_now(&state, &integration, &work).await?;
     let mut result = Vec::with_capacity(outcomes.len());
+    let mut left_pending = false;
     for (outcome, w) in outcomes.into_iter().zip(&work) {
         let outcome = match outcome {
             Some(o) => {
@@ -193,12 +194,19 @@ pub async fn insert_multiple(
                 o
             }
             // The worker got to the row first, or it failed in the store: report what is stored.
-            None => stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?,
+            None => {
+                left_pending = true;
+                stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?
+            }
         };
         result.push(result_entry(&integration, &outcome, &base));
     }
-    // Rows that failed in the store stay pending for the worker.
-    state.wake_worker();
+    // Rows that failed in the store stay pending for the worker. Only then is it woken: each
+    // wake reads the pending rows again, those other sync requests hold included (under 64 bulk
+    // senders, waking it after every request made it read eight rows for each one written).
+    if left_pending {
+        state.wake_worker();
+    }
     answer["result"] = Value::Array(result);
     Ok((StatusCode::CREATED, out_headers, Json(answer)))
 }
