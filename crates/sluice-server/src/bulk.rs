@@ -222,15 +222,20 @@ pub async fn process(
     }
     for (result, w) in out.iter_mut().zip(work) {
         if let Ok(Some(outcome)) = result {
-            let scripts = RowScripts::new(host, integration, &w.sys_id, &w.columns);
-            // The row is committed whatever happens here: a failed read only costs the answer
-            // what on_after would have said.
-            if let Err(e) = scripts.after(w.note.clone(), outcome).await {
-                tracing::warn!(error = %e, staging_sys_id = %w.sys_id, "on_after could not run");
-            }
+            after(host, integration, w, outcome).await;
         }
     }
     Ok(out)
+}
+
+/// Runs `on_after` on a committed row's outcome.
+pub async fn after(host: ScriptHost<'_>, integration: &Integration, w: &RowWork, outcome: &mut ImportOutcome) {
+    let scripts = RowScripts::new(host, integration, &w.sys_id, &w.columns);
+    // The row is committed whatever happens here: a failed read only costs the answer what
+    // on_after would have said.
+    if let Err(e) = scripts.after(w.note.clone(), outcome).await {
+        tracing::warn!(error = %e, staging_sys_id = %w.sys_id, "on_after could not run");
+    }
 }
 
 /// Processes rows and logs the ones that failed in the store; returns how many were done.

@@ -140,6 +140,8 @@ pub struct StageBatch {
     /// Joins this multi import set (ServiceNow's `multi_import_set_id`); a new one when `None`.
     pub multi_import_set: Option<String>,
     pub rows: Vec<StagedRecord>,
+    /// The definition version that judged rows given with a verdict (recorded on them).
+    pub integration_version: String,
     pub actor: Actor,
     pub now: DateTime,
     /// With a key seen before (same account, same request), nothing is staged and the first
@@ -155,6 +157,10 @@ pub struct StagedRecord {
     pub payload: Vec<u8>,
     /// The integration's columns, staged from the record.
     pub columns: BTreeMap<String, String>,
+    /// The verdict on the columns, for a row to process as it is staged (a synchronous request):
+    /// a store that can writes the row once, with its outcome ([`StagedSet::outcomes`]); one
+    /// that cannot stages it `pending` like the others.
+    pub verdict: Option<std::result::Result<Plan, Vec<FieldError>>>,
 }
 
 /// The import set a [`StageBatch`] was staged into.
@@ -167,6 +173,9 @@ pub struct StagedSet {
     pub multi_import_set: String,
     /// The answer of an earlier request with the same idempotency key: nothing was staged now.
     pub replayed: bool,
+    /// Per row, in order, when rows came with a verdict: the outcome of one processed as it was
+    /// staged, `None` for one left `pending`. Empty when no row had a verdict, or replayed.
+    pub outcomes: Vec<Option<ImportOutcome>>,
 }
 
 /// Which staged rows to read ([`Store::staged_rows`]), in staging order, after a cursor.
@@ -424,7 +433,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stages, transforms and commits one row in one durable transaction.
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome>;
     /// Stages every record of a batch as a `pending` row of one new asynchronous import set, with
-    /// its raw payload, in one durable transaction. Nothing is transformed yet.
+    /// its raw payload, in one durable transaction. Nothing is transformed yet, except rows given
+    /// with a verdict by a store that processes them in the same transaction (SQLite).
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet>;
     /// Staged rows in one state, in staging order, after a cursor.
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>>;

@@ -125,22 +125,32 @@ pub async fn insert_multiple(
     drop(raw);
 
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
+    let registry = state.registry();
+    let host = ScriptHost::of(&state, &registry);
     let mut rows = Vec::with_capacity(records.len());
-    let mut staged_rows = Vec::new();
+    let mut work = Vec::new();
     for record in records {
         // ServiceNow keys insertMultiple records by column labels by default; names work too.
         let record = staging::by_column_names(&integration, record);
         let staged = staging::stage(&integration, &record);
         let sys_id = SysId::generate();
         let payload = serde_json::to_vec(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
-        rows.push(StagedRecord { sys_id: sys_id.clone(), payload, columns: staged.columns.clone() });
-        if sync {
-            staged_rows.push((sys_id, record, staged));
-        }
+        let columns = staged.columns.clone();
+        // A synchronous request's rows are judged (the contract and on_before) before they are
+        // staged, as a single import's, so the store can process each as it stages it.
+        let verdict = if sync {
+            let w = RowWork::judge(host, &integration, sys_id.clone(), Some(&record), staged, actor.clone()).await?;
+            let verdict = w.verdict.clone();
+            work.push(w);
+            Some(verdict)
+        } else {
+            None
+        };
+        rows.push(StagedRecord { sys_id, payload, columns, verdict });
     }
     let count = rows.len();
-    // Claimed before they exist, so the worker never takes them from under this request.
-    let _claim = sync.then(|| state.sync_claims.claim(staged_rows.iter().map(|(id, ..)| id.as_str().to_owned())));
+    // Claimed before they exist, so the worker never takes a row the store left pending.
+    let _claim = sync.then(|| state.sync_claims.claim(work.iter().map(|w| w.sys_id.as_str().to_owned())));
     let set = state
         .store
         .stage_many(StageBatch {
@@ -149,6 +159,7 @@ pub async fn insert_multiple(
             transform_map: integration.definition.transform.name.clone(),
             multi_import_set,
             rows,
+            integration_version: integration.definition.version.clone(),
             actor: actor.clone(),
             now: DateTime::now(),
             idempotency,
@@ -177,14 +188,19 @@ pub async fn insert_multiple(
         return Ok((StatusCode::CREATED, out_headers, Json(answer)));
     }
 
-    // Judged (the contract and on_before) only once staged, as the worker would.
-    let registry = state.registry();
-    let host = ScriptHost::of(&state, &registry);
-    let mut work = Vec::with_capacity(staged_rows.len());
-    for (sys_id, record, staged) in staged_rows {
-        work.push(RowWork::judge(host, &integration, sys_id, Some(&record), staged, actor.clone()).await?);
-    }
-    let outcomes = bulk::process_now(&state, &integration, &work).await?;
+    let outcomes = if set.outcomes.is_empty() {
+        // Staged `pending` (a store that does not process as it stages): processed now, as the
+        // worker would.
+        bulk::process_now(&state, &integration, &work).await?
+    } else {
+        let mut outcomes = set.outcomes;
+        for (outcome, w) in outcomes.iter_mut().zip(&work) {
+            if let Some(outcome) = outcome {
+                bulk::after(host, &integration, w, outcome).await;
+            }
+        }
+        outcomes
+    };
     let mut result = Vec::with_capacity(outcomes.len());
     let mut left_pending = false;
     for (outcome, w) in outcomes.into_iter().zip(&work) {

@@ -66,7 +66,8 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
         );
         records::insert(&mut tx, staging, &row).await?;
     }
-    let set = StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false };
+    // Rows given with a verdict are staged `pending` too: the caller processes them next.
+    let set = StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false, outcomes: Vec::new() };
     if let Some(idem) = &batch.idempotency {
         idempotency::record(&mut tx, &batch.actor.user_name, idem, encode_set(&set)).await?;
     }

@@ -16,19 +16,22 @@ use super::records;
 use crate::{ImportOutcome, ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StoredRow};
 
 /// A new asynchronous import set (state `loaded`) holding every record of the batch as a
-/// `pending` row, numbered from 0 in the order given.
+/// `pending` row, numbered from 0 in the order given. A record given with a verdict is processed
+/// here, as a single import is: its row is written once, with its outcome (no second write of
+/// the payload, no pending row for the worker to skip); a set of such rows only is `processed`.
 pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> rusqlite::Result<StagedSet> {
     let staging = &batch.staging;
     let number = import::next_number(conn, number::IMPORT_SET_PREFIX)?;
     let multi = batch.multi_import_set.clone().unwrap_or_else(|| SysId::generate().into_string());
     let schema = catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
+    let all_judged = !batch.rows.is_empty() && batch.rows.iter().all(|r| r.verdict.is_some());
     let set = rules::insert_simple(
         schema,
         &[
             ("number", &number),
             ("table_name", &staging.name),
             ("mode", "asynchronous"),
-            ("state", "loaded"),
+            ("state", if all_judged { "processed" } else { "loaded" }),
             ("multi_import_set", &multi),
         ],
         &batch.actor,
@@ -36,9 +39,9 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
     );
     records::insert(conn, schema, &set, None)?;
     let set_id = set["sys_id"].clone();
-    let mut insert = conn.prepare_cached(&records::insert_sql(staging))?;
+    let mut outcomes = Vec::new();
     for (i, record) in batch.rows.iter().enumerate() {
-        let row = import::staging_row(
+        let mut row = import::staging_row(
             staging,
             &record.sys_id,
             &record.columns,
@@ -52,9 +55,30 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
             &batch.actor,
             batch.now,
         );
-        records::execute_insert(&mut insert, staging, &row, Some(("sys_payload", &record.payload)))?;
+        if let Some(verdict) = &record.verdict {
+            let context = RowContext {
+                staging,
+                target: &batch.target,
+                staging_sys_id: record.sys_id.as_str(),
+                actor: &batch.actor,
+                now: batch.now,
+                reason: format!("Import Set {} row {}", staging.name, record.sys_id),
+            };
+            let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
+            import::settle(conn, catalog, &context, verdict, None, &mut outcome)?;
+            for (field, value) in import::outcome_fields(&outcome) {
+                row.insert(field.into(), value);
+            }
+            row.insert("sys_integration_version".into(), batch.integration_version.clone());
+            outcomes.resize(i, None);
+            outcomes.push(Some(outcome));
+        }
+        records::insert(conn, staging, &row, Some(("sys_payload", &record.payload)))?;
     }
-    Ok(StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false })
+    if !outcomes.is_empty() {
+        outcomes.resize(batch.rows.len(), None);
+    }
+    Ok(StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false, outcomes })
 }
 
 /// Served by the `{table}_state` index, in rowid (staging) order.

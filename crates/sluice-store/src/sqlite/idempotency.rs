@@ -72,6 +72,7 @@ pub(crate) fn decode_set(text: &str) -> Option<StagedSet> {
         number: text("number")?,
         multi_import_set: text("multi_import_set")?,
         replayed: true,
+        outcomes: Vec::new(),
     })
 }
 

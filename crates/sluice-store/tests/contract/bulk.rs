@@ -10,6 +10,48 @@ use sluice_store::{Idempotency, ImportOutcome, RowFilter, StageBatch, StateCount
 
 use crate::helpers::*;
 
+/// A synchronous insertMultiple: rows staged with a verdict are either processed as they are
+/// staged (an outcome per row, each row written with it, the set `processed`; SQLite) or all
+/// staged `pending` like any other, for the caller to process (PostgreSQL). Either way, in order.
+pub async fn judged_rows_are_processed_as_staged_or_left_pending<S: Store + ?Sized>(store: &S) {
+    let i = ready(store).await;
+    let a = actor();
+    let payloads = [
+        json!({"u_short_description": "Disk full", "u_correlation_id": "j:1"}),
+        json!({"u_short_description": "Disk fuller", "u_correlation_id": "J:1", "u_urgency": "1"}),
+        json!({"u_impact": "9"}),
+    ];
+    let mut judged = batch(&i, &payloads, &a, at(0));
+    for row in &mut judged.rows {
+        let record = serde_json::from_slice::<serde_json::Value>(&row.payload).expect("JSON");
+        let staged = sluice_core::staging::stage(&i, record.as_object().expect("an object"));
+        let verdict = sluice_core::validate::validate(&i, &staged).and_then(|r| sluice_core::transform::plan(&i, &r));
+        row.verdict = Some(verdict);
+    }
+    let set = store.stage_many(judged).await.expect("stage_many");
+    let counts = store.state_counts(i.staging.clone(), set.import_set.clone()).await.expect("counts");
+    let state = get(store, table(tables::SYS_IMPORT_SET), &set.import_set).await["state"].clone();
+    if set.outcomes.is_empty() {
+        assert_eq!(counts, StateCounts { pending: 3, ..StateCounts::default() });
+        assert_eq!(state, "loaded");
+        return;
+    }
+    let outcomes: Vec<ImportOutcome> = set.outcomes.into_iter().map(|o| o.expect("processed")).collect();
+    let states: Vec<_> = outcomes.iter().map(|o| o.state).collect();
+    assert_eq!(states, vec![RowState::Inserted, RowState::Updated, RowState::Error]);
+    assert_eq!(outcomes[0].target_sys_id, outcomes[1].target_sys_id, "in order");
+    assert_eq!(counts, StateCounts { inserted: 1, updated: 1, error: 1, ..StateCounts::default() });
+    assert_eq!(state, "processed");
+    for outcome in &outcomes {
+        let stored = staged(store, &i, outcome).await;
+        assert_eq!(stored["sys_import_state"], outcome.state.as_str());
+        assert_eq!(stored["sys_integration_version"], "1");
+        assert_eq!(stored["sys_mod_count"], "0", "written once");
+    }
+    let inc = incident(store, &outcomes[1]).await;
+    assert_eq!((inc["short_description"].as_str(), inc["urgency"].as_str()), ("Disk fuller", "1"));
+}
+
 /// insertMultiple with an Idempotency-Key: a retry of the same request stages nothing and
 /// answers the first import set; the key with another request is refused, staging nothing.
 pub async fn bulk_idempotency_keys_answer_the_first_import_set<S: Store + ?Sized>(store: &S) {

@@ -155,6 +155,7 @@ pub fn batch(integration: &Integration, payloads: &[serde_json::Value], actor: &
             sys_id: SysId::generate(),
             payload: p.to_string().into_bytes(),
             columns: staging::stage(integration, p.as_object().expect("a JSON object")).columns,
+            verdict: None,
         })
         .collect();
     StageBatch {
@@ -163,6 +164,7 @@ pub fn batch(integration: &Integration, payloads: &[serde_json::Value], actor: &
         transform_map: integration.definition.transform.name.clone(),
         multi_import_set: None,
         rows,
+        integration_version: integration.definition.version.clone(),
         actor: actor.clone(),
         now,
         idempotency: None,
