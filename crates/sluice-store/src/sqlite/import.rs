@@ -20,10 +20,7 @@ pub(super) use crate::staging_row::{outcome_fields, staging_row};
 use crate::{ImportJob, ImportOutcome};
 
 pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
-    let n: i64 = conn
-        .prepare_cached("UPDATE sys_number_counter SET next = next + 1 WHERE prefix = ?1 RETURNING next - 1")?
-        .query_row([prefix], |r| r.get(0))?;
-    Ok(number::format(prefix, n as u64))
+    super::numbers::next(conn, prefix)
 }
 
 /// The staging table's import set in state `loading`, created when there is none today

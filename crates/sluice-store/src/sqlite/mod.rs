@@ -9,6 +9,7 @@ pub(crate) mod idempotency;
 mod import;
 mod import_slot;
 pub(crate) mod migrate;
+mod numbers;
 mod query;
 mod records;
 mod reference_cache;
@@ -181,7 +182,8 @@ impl Store for SqliteStore {
     }
 
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet> {
-        self.enqueue(|tx| Job::StageMany(Box::new(batch), tx)).await
+        let prepared = Box::new(bulk::PreparedBatch::new(batch));
+        self.enqueue(|tx| Job::StageMany(prepared, tx)).await
     }
 
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>> {

@@ -87,6 +87,28 @@ pub fn execute_insert(
     Ok(())
 }
 
+/// [`execute_insert`] with some fields' values taken from `set` instead of `record`.
+pub fn execute_insert_with(
+    stmt: &mut Statement<'_>,
+    schema: &TableSchema,
+    record: &Record,
+    set: &[(&str, &str)],
+    blob: Option<(&str, &Vec<u8>)>,
+) -> rusqlite::Result<()> {
+    let values: Vec<&dyn ToSql> = schema
+        .stored_fields()
+        .map(|f| match blob {
+            Some((name, bytes)) if name == f.name => bytes as &dyn ToSql,
+            _ => match set.iter().find(|(name, _)| *name == f.name) {
+                Some((_, value)) => value as &dyn ToSql,
+                None => record.get(&f.name).map_or(&"" as &dyn ToSql, |v| v as &dyn ToSql),
+            },
+        })
+        .collect();
+    stmt.execute(values.as_slice())?;
+    Ok(())
+}
+
 /// Sets the given fields of one record.
 pub fn update(conn: &Connection, schema: &TableSchema, sys_id: &str, set: &[(&str, &str)]) -> rusqlite::Result<()> {
     if set.is_empty() {
