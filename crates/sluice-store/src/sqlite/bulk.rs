@@ -15,45 +15,11 @@ use super::import::{self, RowContext};
 use super::records;
 use crate::{ImportOutcome, ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StoredRow};
 
-/// A batch with its staging rows already built, off the writer (by the requesting task): each
-/// row lacks only its import set, its outcome and the definition version, set as it is written.
-pub struct PreparedBatch {
-    pub batch: StageBatch,
-    rows: Vec<Record>,
-}
-
-impl PreparedBatch {
-    pub fn new(batch: StageBatch) -> Self {
-        let rows = batch
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, record)| {
-                import::staging_row(
-                    &batch.staging,
-                    &record.sys_id,
-                    &record.columns,
-                    &[
-                        ("sys_import_state", RowState::Pending.as_str()),
-                        ("sys_target_table", batch.target.name.as_str()),
-                        ("sys_transform_map", batch.transform_map.as_str()),
-                        ("sys_import_row", &i.to_string()),
-                    ],
-                    &batch.actor,
-                    batch.now,
-                )
-            })
-            .collect();
-        Self { batch, rows }
-    }
-}
-
 /// A new asynchronous import set (state `loaded`) holding every record of the batch as a
 /// `pending` row, numbered from 0 in the order given. A record given with a verdict is processed
 /// here, as a single import is: its row is written once, with its outcome (no second write of
 /// the payload, no pending row for the worker to skip); a set of such rows only is `processed`.
-pub fn stage_many(conn: &Connection, catalog: &Catalog, prepared: &PreparedBatch) -> rusqlite::Result<StagedSet> {
-    let batch = &prepared.batch;
+pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> rusqlite::Result<StagedSet> {
     let staging = &batch.staging;
     let number = import::next_number(conn, number::IMPORT_SET_PREFIX)?;
     let multi = batch.multi_import_set.clone().unwrap_or_else(|| SysId::generate().into_string());
@@ -73,10 +39,12 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, prepared: &PreparedBatch
     );
     records::insert(conn, schema, &set, None)?;
     let set_id = set["sys_id"].clone();
+    let now = batch.now.to_string();
     let mut insert = conn.prepare_cached(&records::insert_sql(staging))?;
     let mut outcomes = Vec::new();
-    for (i, (record, row)) in batch.rows.iter().zip(&prepared.rows).enumerate() {
-        let mut written = vec![("sys_import_set", set_id.clone())];
+    for (i, record) in batch.rows.iter().enumerate() {
+        let row_number = i.to_string();
+        let mut fields: Vec<(&str, String)> = Vec::new();
         if let Some(verdict) = &record.verdict {
             let context = RowContext {
                 staging,
@@ -88,13 +56,28 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, prepared: &PreparedBatch
             };
             let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
             import::settle(conn, catalog, &context, verdict, None, &mut outcome)?;
-            written.extend(import::outcome_fields(&outcome));
-            written.push(("sys_integration_version", batch.integration_version.clone()));
+            fields = import::outcome_fields(&outcome);
             outcomes.resize(i, None);
             outcomes.push(Some(outcome));
         }
-        let written: Vec<(&str, &str)> = written.iter().map(|(f, v)| (*f, v.as_str())).collect();
-        records::execute_insert_with(&mut insert, staging, row, &written, Some(("sys_payload", &record.payload)))?;
+        let mut set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
+        if record.verdict.is_some() {
+            set.push(("sys_integration_version", batch.integration_version.as_str()));
+        }
+        set.extend([
+            ("sys_import_set", set_id.as_str()),
+            ("sys_import_state", RowState::Pending.as_str()),
+            ("sys_target_table", batch.target.name.as_str()),
+            ("sys_transform_map", batch.transform_map.as_str()),
+            ("sys_import_row", row_number.as_str()),
+        ]);
+        let row = records::NewStagingRow {
+            sys_id: record.sys_id.as_str(),
+            columns: &record.columns,
+            payload: &record.payload,
+            set: &set,
+        };
+        records::insert_staging_row(&mut insert, staging, &row, &batch.actor.user_name, &now)?;
     }
     if !outcomes.is_empty() {
         outcomes.resize(batch.rows.len(), None);

@@ -16,7 +16,7 @@ use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, Record, SysId};
 
 use super::{history, import_slot, records, reference_cache};
-pub(super) use crate::staging_row::{outcome_fields, staging_row};
+pub(super) use crate::staging_row::outcome_fields;
 use crate::{ImportJob, ImportOutcome};
 
 pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
@@ -184,21 +184,6 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
             (set_id, number, row)
         }
     };
-    let row = staging_row(
-        staging,
-        &job.staging_sys_id,
-        &job.columns,
-        &[
-            ("sys_import_set", set_id.as_str()),
-            ("sys_import_state", RowState::Pending.as_str()),
-            ("sys_target_table", job.target.name.as_str()),
-            ("sys_transform_map", job.transform_map.as_str()),
-            ("sys_integration_version", job.integration_version.as_str()),
-            ("sys_import_row", &row_index.to_string()),
-        ],
-        &job.actor,
-        job.now,
-    );
     let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     let context = RowContext {
         staging,
@@ -211,11 +196,24 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
     settle(conn, catalog, &context, &job.verdict, None, &mut outcome)?;
     // Written once, with its outcome (nothing in the transaction reads it before): an INSERT
     // then an UPDATE would copy the payload twice.
-    let mut row = row;
-    for (field, value) in outcome_fields(&outcome) {
-        row.insert(field.into(), value);
-    }
-    records::insert(conn, staging, &row, Some(("sys_payload", &job.payload)))?;
+    let fields = outcome_fields(&outcome);
+    let row_number = row_index.to_string();
+    let mut set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
+    set.extend([
+        ("sys_import_set", set_id.as_str()),
+        ("sys_target_table", job.target.name.as_str()),
+        ("sys_transform_map", job.transform_map.as_str()),
+        ("sys_integration_version", job.integration_version.as_str()),
+        ("sys_import_row", row_number.as_str()),
+    ]);
+    let row = records::NewStagingRow {
+        sys_id: job.staging_sys_id.as_str(),
+        columns: &job.columns,
+        payload: &job.payload,
+        set: &set,
+    };
+    let mut insert = conn.prepare_cached(&records::insert_sql(staging))?;
+    records::insert_staging_row(&mut insert, staging, &row, &job.actor.user_name, &now)?;
     Ok(outcome)
 }
 

@@ -182,8 +182,7 @@ impl Store for SqliteStore {
     }
 
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet> {
-        let prepared = Box::new(bulk::PreparedBatch::new(batch));
-        self.enqueue(|tx| Job::StageMany(prepared, tx)).await
+        self.enqueue(|tx| Job::StageMany(Box::new(batch), tx)).await
     }
 
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>> {

@@ -87,21 +87,35 @@ pub fn execute_insert(
     Ok(())
 }
 
-/// [`execute_insert`] with some fields' values taken from `set` instead of `record`.
-pub fn execute_insert_with(
+/// A new staging row, bound straight from what it is made of (no record built: a bulk request's
+/// rows are the writer's hot path): its id, the integration's columns, the raw payload, and
+/// `set` (import set, row number, state and outcome, ...), which wins over the columns.
+pub struct NewStagingRow<'a> {
+    pub sys_id: &'a str,
+    pub columns: &'a std::collections::BTreeMap<String, String>,
+    pub payload: &'a [u8],
+    pub set: &'a [(&'a str, &'a str)],
+}
+
+/// Inserts a [`NewStagingRow`] created by `user` at `now` with a statement from [`insert_sql`].
+pub fn insert_staging_row(
     stmt: &mut Statement<'_>,
-    schema: &TableSchema,
-    record: &Record,
-    set: &[(&str, &str)],
-    blob: Option<(&str, &Vec<u8>)>,
+    staging: &TableSchema,
+    row: &NewStagingRow<'_>,
+    user: &str,
+    now: &str,
 ) -> rusqlite::Result<()> {
-    let values: Vec<&dyn ToSql> = schema
+    let values: Vec<&dyn ToSql> = staging
         .stored_fields()
-        .map(|f| match blob {
-            Some((name, bytes)) if name == f.name => bytes as &dyn ToSql,
-            _ => match set.iter().find(|(name, _)| *name == f.name) {
+        .map(|f| match f.name.as_str() {
+            "sys_id" => &row.sys_id as &dyn ToSql,
+            "sys_payload" => &row.payload as &dyn ToSql,
+            "sys_created_on" | "sys_updated_on" => &now as &dyn ToSql,
+            "sys_created_by" | "sys_updated_by" => &user as &dyn ToSql,
+            "sys_mod_count" => &"0" as &dyn ToSql,
+            name => match row.set.iter().find(|(field, _)| *field == name) {
                 Some((_, value)) => value as &dyn ToSql,
-                None => record.get(&f.name).map_or(&"" as &dyn ToSql, |v| v as &dyn ToSql),
+                None => row.columns.get(name).map_or(&"" as &dyn ToSql, |v| v as &dyn ToSql),
             },
         })
         .collect();

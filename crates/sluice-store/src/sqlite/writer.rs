@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 use super::checkpoint::RewindGate;
 use super::{accounts, bulk, idempotency, import, import_slot, migrate, numbers, reference_cache, stats, table_write};
 use crate::{
-    AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StagedSet,
-    StatsDelta, StoreError, TableWrite, WriteResult,
+    AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, Result, StageBatch,
+    StagedSet, StatsDelta, StoreError, TableWrite, WriteResult,
 };
 
 pub enum Job {
@@ -27,7 +27,7 @@ pub enum Job {
     PurgeIdempotency(sluice_core::DateTime, oneshot::Sender<Result<u64>>),
     ChangeAccount(Box<AccountChange>, oneshot::Sender<Result<Option<Account>>>),
     AdminAudit(Box<AdminAuditEntry>, oneshot::Sender<Result<()>>),
-    StageMany(Box<bulk::PreparedBatch>, oneshot::Sender<Result<StagedSet>>),
+    StageMany(Box<StageBatch>, oneshot::Sender<Result<StagedSet>>),
     Process(Box<ProcessJob>, oneshot::Sender<Result<Option<ImportOutcome>>>),
     PurgeStaging(Arc<TableSchema>, sluice_core::DateTime, u64, oneshot::Sender<Result<PurgeReport>>),
     AddStats(Vec<StatsDelta>, oneshot::Sender<Result<()>>),
@@ -280,7 +280,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
         }
         Job::StageMany(batch, _) => Done::StageMany(guarded("bulk staging", || {
-            idempotency::guarded_batch(conn, &batch.batch, || bulk::stage_many(conn, catalog, batch))
+            idempotency::guarded_batch(conn, batch, || bulk::stage_many(conn, catalog, batch))
         })),
         Job::Process(job, _) => {
             Done::Process(guarded("staged row processing", || Ok(bulk::process(conn, catalog, job)?)))
