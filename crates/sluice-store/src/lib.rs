@@ -436,6 +436,11 @@ pub trait Store: Send + Sync + 'static {
     /// its raw payload, in one durable transaction. Nothing is transformed yet, except rows given
     /// with a verdict by a store that processes them in the same transaction (SQLite).
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet>;
+    /// Whether [`Store::stage_many`] processes rows given with a verdict as it stages them
+    /// (otherwise a caller keeps the verdicts and processes the pending rows itself).
+    fn processes_judged_rows(&self) -> bool {
+        false
+    }
     /// Staged rows in one state, in staging order, after a cursor.
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>>;
     /// Runs staged rows through the transform, business rules and commit, in the given order,
