@@ -242,7 +242,13 @@ pub fn verdict(
     payload: &Map<String, Value>,
     staged: &StagedRow,
 ) -> Result<Plan, Vec<FieldError>> {
-    let schema = ranked_errors(integration, &Value::Object(payload.clone()));
+    verdict_of(integration, &Value::Object(payload.clone()), staged)
+}
+
+/// [`verdict`] of a payload held as a JSON value (an object), which the schema checks as it is:
+/// the hot paths hold their payloads this way rather than copy each one.
+pub fn verdict_of(integration: &Integration, payload: &Value, staged: &StagedRow) -> Result<Plan, Vec<FieldError>> {
+    let schema = ranked_errors(integration, payload);
     let (plan, typed) = match validate::validate(integration, staged) {
         Ok(row) => match transform::plan(integration, &row) {
             Ok(plan) => (Some(plan), Vec::new()),

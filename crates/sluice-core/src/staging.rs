@@ -58,11 +58,13 @@ pub fn by_column_names(integration: &Integration, record: Map<String, Value>) ->
         Some(p) => p.strip_prefix('/').filter(|rest| !rest.contains('/')).map(unescape),
     };
     let fields = &integration.definition.fields;
-    let known: BTreeSet<String> = fields
-        .iter()
-        .flat_map(|f| [Some(f.name.clone()), f.source.as_deref().and_then(|p| p.split('/').nth(1)).map(unescape)])
-        .flatten()
-        .collect();
+    // A key that names a field or a source is not a label (asked only of keys that match a
+    // label, so nothing is built for the usual payload).
+    let known = |key: &str| {
+        fields.iter().any(|f| {
+            f.name == key || f.source.as_deref().and_then(|p| p.split('/').nth(1)).is_some_and(|s| unescape(s) == key)
+        })
+    };
     let label_of = |key: &str| {
         let key = key.trim();
         fields.iter().find_map(|f| {
@@ -74,7 +76,7 @@ pub fn by_column_names(integration: &Integration, record: Map<String, Value>) ->
     let mut by_label = Vec::new();
     for (key, value) in record {
         match label_of(&key) {
-            Some(column) if !known.contains(&key) => by_label.push((key, column, value)),
+            Some(column) if !known(&key) => by_label.push((key, column, value)),
             _ => {
                 out.insert(key, value);
             }

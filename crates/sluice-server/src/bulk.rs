@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sluice_core::integration::Integration;
 use sluice_core::query::{Clause, Condition, EncodedQuery, FieldPath, Group, Operator};
 use sluice_core::rules::Actor;
@@ -101,7 +101,7 @@ impl RowWork {
         host: ScriptHost<'_>,
         integration: &Integration,
         sys_id: SysId,
-        payload: Option<&Map<String, Value>>,
+        payload: Option<&Value>,
         staged: StagedRow,
         actor: Actor,
     ) -> Result<Self, StoreError> {
@@ -113,10 +113,10 @@ impl RowWork {
 
 /// A stored row staged again from its raw payload with the integration's current definition
 /// (with that payload); when the payload cannot be read, from the columns it holds.
-pub fn restage(integration: &Integration, record: &Record) -> (StagedRow, Option<Map<String, Value>>) {
+pub fn restage(integration: &Integration, record: &Record) -> (StagedRow, Option<Value>) {
     let payload = record.get("sys_payload").map(String::as_str).unwrap_or_default();
     match serde_json::from_str::<Value>(payload) {
-        Ok(Value::Object(object)) => (staging::stage(integration, &object), Some(object)),
+        Ok(Value::Object(object)) => (staging::stage(integration, &object), Some(Value::Object(object))),
         _ => (
             StagedRow {
                 columns: integration

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 use sluice_core::staging::StagedRow;
@@ -30,7 +30,8 @@ pub async fn import_row(
     let staging_sys_id = SysId::generate();
     let registry = state.registry();
     let scripts = RowScripts::new(ScriptHost::of(state, &registry), integration, &staging_sys_id, &staged.columns);
-    let (verdict, note) = judge(&scripts, integration, Some(&body.object), &staged).await?;
+    let payload = Value::Object(body.object);
+    let (verdict, note) = judge(&scripts, integration, Some(&payload), &staged).await?;
 
     let definition = &integration.definition;
     let job = ImportJob {
@@ -59,11 +60,11 @@ pub async fn import_row(
 pub async fn judge(
     scripts: &RowScripts<'_>,
     integration: &Integration,
-    payload: Option<&Map<String, Value>>,
+    payload: Option<&Value>,
     staged: &StagedRow,
 ) -> Result<(Verdict, Option<String>), StoreError> {
     let mut verdict = match payload {
-        Some(payload) => contract::verdict(integration, payload, staged),
+        Some(payload) => contract::verdict_of(integration, payload, staged),
         None => validate::validate(integration, staged).and_then(|row| transform::plan(integration, &row)),
     };
     let note = scripts.before(&mut verdict).await?;

@@ -137,6 +137,7 @@ pub async fn insert_multiple(
         let sys_id = SysId::generate();
         let payload = serde_json::to_vec(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
         let columns = staged.columns.clone();
+        let record = Value::Object(record);
         // A synchronous request's rows are judged (the contract and on_before) before they are
         // staged, as a single import's, so the store can process each as it stages it.
         let verdict = if sync {
