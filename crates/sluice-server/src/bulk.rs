@@ -502,20 +502,3 @@ pub fn spawn_retention(state: AppState) -> tokio::task::JoinHandle<()> {
         }
     })
 }
-
-/// Processes the rows of one request right away (sync mode), in batches. `None` for a row the
-/// worker got to first (or that failed in the store and stays pending): its stored outcome is
-/// what to report.
-pub async fn process_now(
-    state: &AppState,
-    integration: &Arc<Integration>,
-    work: &[RowWork],
-) -> Result<Vec<Option<ImportOutcome>>, StoreError> {
-    let registry = state.registry();
-    let host = ScriptHost::of(state, &registry);
-    let mut out = Vec::with_capacity(work.len());
-    for chunk in work.chunks(state.config.bulk_batch_rows.max(1)) {
-        out.extend(process_logged(host, integration, chunk, RowState::Pending, None).await?);
-    }
-    Ok(out)
-}

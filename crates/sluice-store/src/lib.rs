@@ -158,8 +158,7 @@ pub struct StagedRecord {
     /// The integration's columns, staged from the record.
     pub columns: BTreeMap<String, String>,
     /// The verdict on the columns, for a row to process as it is staged (a synchronous request):
-    /// a store that can writes the row once, with its outcome ([`StagedSet::outcomes`]); one
-    /// that cannot stages it `pending` like the others.
+    /// the row is written once, with its outcome ([`StagedSet::outcomes`]).
     pub verdict: Option<std::result::Result<Plan, Vec<FieldError>>>,
 }
 
@@ -174,7 +173,7 @@ pub struct StagedSet {
     /// The answer of an earlier request with the same idempotency key: nothing was staged now.
     pub replayed: bool,
     /// Per row, in order, when rows came with a verdict: the outcome of one processed as it was
-    /// staged, `None` for one left `pending`. Empty when no row had a verdict, or replayed.
+    /// staged, `None` for one staged `pending`. Empty when no row had a verdict, or replayed.
     pub outcomes: Vec<Option<ImportOutcome>>,
 }
 
@@ -433,14 +432,11 @@ pub trait Store: Send + Sync + 'static {
     /// Stages, transforms and commits one row in one durable transaction.
     async fn import(&self, job: ImportJob) -> Result<ImportOutcome>;
     /// Stages every record of a batch as a `pending` row of one new asynchronous import set, with
-    /// its raw payload, in one durable transaction. Nothing is transformed yet, except rows given
-    /// with a verdict by a store that processes them in the same transaction (SQLite).
+    /// its raw payload, in one durable transaction. Nothing is transformed yet, except records
+    /// given with a verdict (a synchronous request's): those are processed as they are staged,
+    /// in the same transaction ([`StagedSet::outcomes`]).
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet>;
-    /// Whether [`Store::stage_many`] processes rows given with a verdict as it stages them
-    /// (otherwise a caller keeps the verdicts and processes the pending rows itself).
-    fn processes_judged_rows(&self) -> bool {
-        false
-    }
+
     /// Staged rows in one state, in staging order, after a cursor.
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>>;
     /// Runs staged rows through the transform, business rules and commit, in the given order,

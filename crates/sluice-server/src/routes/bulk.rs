@@ -129,7 +129,6 @@ pub async fn insert_multiple(
     let host = ScriptHost::of(&state, &registry);
     let mut rows = Vec::with_capacity(records.len());
     let mut work = Vec::new();
-    let in_store = state.store.processes_judged_rows();
     for record in records {
         // ServiceNow keys insertMultiple records by column labels by default; names work too.
         let record = staging::by_column_names(&integration, record);
@@ -143,11 +142,10 @@ pub async fn insert_multiple(
         let verdict = if sync {
             let mut w =
                 RowWork::judge(host, &integration, sys_id.clone(), Some(&record), staged, actor.clone()).await?;
-            // The store takes the verdict if it processes as it stages; the request keeps it if
-            // it is to process the pending rows itself.
-            let verdict = if in_store { Some(std::mem::replace(&mut w.verdict, Err(Vec::new()))) } else { None };
+            // The store processes the row with it as it stages it.
+            let verdict = std::mem::replace(&mut w.verdict, Err(Vec::new()));
             work.push(w);
-            verdict
+            Some(verdict)
         } else {
             None
         };
@@ -193,20 +191,13 @@ pub async fn insert_multiple(
         return Ok((StatusCode::CREATED, out_headers, Json(answer)));
     }
 
-    let outcomes = if !in_store {
-        // Staged `pending` (a store that does not process as it stages): processed now, as the
-        // worker would.
-        bulk::process_now(&state, &integration, &work).await?
-    } else {
-        let mut outcomes = set.outcomes;
-        outcomes.resize(work.len(), None);
-        for (outcome, w) in outcomes.iter_mut().zip(&work) {
-            if let Some(outcome) = outcome {
-                bulk::after(host, &integration, w, outcome).await;
-            }
+    let mut outcomes = set.outcomes;
+    outcomes.resize(work.len(), None);
+    for (outcome, w) in outcomes.iter_mut().zip(&work) {
+        if let Some(outcome) = outcome {
+            bulk::after(host, &integration, w, outcome).await;
         }
-        outcomes
-    };
+    }
     let mut result = Vec::with_capacity(outcomes.len());
     let mut left_pending = false;
     for (outcome, w) in outcomes.into_iter().zip(&work) {

@@ -1,5 +1,6 @@
 //! Bulk imports on PostgreSQL: records staged as `pending` rows of one asynchronous import set
-//! in one transaction; each row processed in its own transaction that first claims the row with
+//! in one transaction (a synchronous request's rows processed in it as they are staged); each
+//! pending row processed in its own transaction that first claims the row with
 //! `FOR UPDATE SKIP LOCKED`, so the workers of several nodes share pending rows without running
 //! one twice; replays; and the retention purge (which skips rows another node holds).
 
@@ -33,13 +34,14 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
     let number = import::next_number(&mut tx, number::IMPORT_SET_PREFIX).await?;
     let multi = batch.multi_import_set.clone().unwrap_or_else(|| SysId::generate().into_string());
     let schema = ctx.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
+    let all_judged = !batch.rows.is_empty() && batch.rows.iter().all(|r| r.verdict.is_some());
     let set = rules::insert_simple(
         schema,
         &[
             ("number", &number),
             ("table_name", &staging.name),
             ("mode", "asynchronous"),
-            ("state", "loaded"),
+            ("state", if all_judged { "processed" } else { "loaded" }),
             ("multi_import_set", &multi),
         ],
         &batch.actor,
@@ -47,9 +49,10 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
     );
     records::insert(&mut tx, schema, &set).await?;
     let set_id = set["sys_id"].clone();
+    let mut outcomes = Vec::new();
     for (i, record) in batch.rows.iter().enumerate() {
         let payload = String::from_utf8_lossy(&record.payload);
-        let row = import::staging_row(
+        let mut row = import::staging_row(
             staging,
             &record.sys_id,
             &record.columns,
@@ -64,10 +67,34 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
             &batch.actor,
             batch.now,
         );
+        // A row given with a verdict is processed as it is staged (written once, with its
+        // outcome), as a single import is; its coalesce lock is held to the end of the request's
+        // transaction, and a deadlock with another request's retries the transaction.
+        if let Some(verdict) = &record.verdict {
+            let context = RowContext {
+                staging,
+                target: &batch.target,
+                staging_sys_id: record.sys_id.as_str(),
+                actor: &batch.actor,
+                now: batch.now,
+                reason: format!("Import Set {} row {}", staging.name, record.sys_id),
+                coalesce_locked: false,
+            };
+            let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
+            import::settle(&mut tx, ctx, &context, verdict, None, &mut outcome).await?;
+            for (field, value) in outcome_fields(&outcome) {
+                row.insert(field.into(), value);
+            }
+            row.insert("sys_integration_version".into(), batch.integration_version.clone());
+            outcomes.resize(i, None);
+            outcomes.push(Some(outcome));
+        }
         records::insert(&mut tx, staging, &row).await?;
     }
-    // Rows given with a verdict are staged `pending` too: the caller processes them next.
-    let set = StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false, outcomes: Vec::new() };
+    if !outcomes.is_empty() {
+        outcomes.resize(batch.rows.len(), None);
+    }
+    let set = StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false, outcomes };
     if let Some(idem) = &batch.idempotency {
         idempotency::record(&mut tx, &batch.actor.user_name, idem, encode_set(&set)).await?;
     }

@@ -181,10 +181,6 @@ impl Store for SqliteStore {
         self.enqueue(|tx| Job::Import(Box::new(job), tx)).await
     }
 
-    fn processes_judged_rows(&self) -> bool {
-        true
-    }
-
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet> {
         self.enqueue(|tx| Job::StageMany(Box::new(batch), tx)).await
     }

@@ -69,7 +69,7 @@ contract!(
     imports::data_policy_and_active_only_coalesce,
     bulk::bulk_rows_are_staged_then_processed_once,
     bulk::bulk_idempotency_keys_answer_the_first_import_set,
-    bulk::judged_rows_are_processed_as_staged_or_left_pending,
+    bulk::judged_rows_are_processed_as_they_are_staged,
     bulk::replay_reruns_stored_rows_in_place,
     bulk::purge_keeps_pending_rows,
     accounts::account_changes_raise_the_credentials_version,
