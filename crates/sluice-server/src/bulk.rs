@@ -9,7 +9,6 @@
 //! through `on_after` ([`crate::row_scripts::RowScripts::after`]), as a single row's does.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -31,42 +30,6 @@ pub const DEFAULT_BATCH_ROWS: usize = 500;
 /// `insertMultiple` requests whose bodies are read and rows staged and processed at the same
 /// time; the others wait their turn (within the request time-out) with their bodies unread.
 pub const CONCURRENT_REQUESTS: usize = 8;
-
-/// The staged rows sync-mode requests of this node are processing themselves. Without it the
-/// worker, polling meanwhile, could take such a row first: the request then answered with the
-/// stored outcome, without what its own `on_after` would have said. A request claims its rows
-/// before staging them and releases them when done (or dropped); a row it could not process stays
-/// pending and the worker takes it afterwards. (Another node's worker does not see this node's
-/// claims: there the request reports the stored outcome, still exactly once.)
-#[derive(Default)]
-pub struct SyncClaims(std::sync::Mutex<std::collections::HashSet<String>>);
-
-impl SyncClaims {
-    pub fn claim(self: &Arc<Self>, rows: impl IntoIterator<Item = String>) -> SyncClaim {
-        let rows: Vec<String> = rows.into_iter().collect();
-        self.0.lock().expect("sync claims").extend(rows.iter().cloned());
-        SyncClaim { claims: self.clone(), rows }
-    }
-
-    fn holds(&self, sys_id: &str) -> bool {
-        self.0.lock().expect("sync claims").contains(sys_id)
-    }
-}
-
-/// Rows claimed by one request, released when dropped.
-pub struct SyncClaim {
-    claims: Arc<SyncClaims>,
-    rows: Vec<String>,
-}
-
-impl Drop for SyncClaim {
-    fn drop(&mut self) {
-        let mut held = self.claims.0.lock().unwrap_or_else(|e| e.into_inner());
-        for row in &self.rows {
-            held.remove(row);
-        }
-    }
-}
 
 /// How the background worker runs.
 #[derive(Debug, Clone)]
@@ -306,14 +269,14 @@ async fn work_once(
     let mut done = 0;
     for integration in registry.integrations.values() {
         let cursor = cursors.entry(integration.staging.name.clone()).or_default();
-        // Pending rows after `after`, without those a sync request is processing, and the
-        // position of the last row read (claimed or not), where the next read starts.
+        // Pending rows after `after` (a sync request's rows are never pending: the store
+        // processes them as it stages them), and the position of the last, where the next read
+        // starts.
         let read = |after| async move {
             let filter =
                 RowFilter { state: RowState::Pending, since: None, after, limit: options.batch_rows.max(1) as u64 };
-            let mut rows = store.staged_rows(integration.staging.clone(), filter).await?;
+            let rows = store.staged_rows(integration.staging.clone(), filter).await?;
             let last = rows.last().map(|r| r.position);
-            rows.retain(|r| !r.record.get("sys_id").is_some_and(|id| state.sync_claims.holds(id)));
             Ok::<_, StoreError>((rows, last))
         };
         let (mut rows, mut last) = read(*cursor).await?;

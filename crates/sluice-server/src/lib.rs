@@ -153,8 +153,6 @@ pub struct Shared {
     pub scripts: Arc<ScriptEngine>,
     /// Wakes the bulk worker ([`bulk::spawn_worker`]) when rows were staged.
     pub bulk_wake: Arc<tokio::sync::Notify>,
-    /// Rows a sync-mode `insertMultiple` request is processing itself: the worker leaves them.
-    pub sync_claims: Arc<bulk::SyncClaims>,
     /// `insertMultiple` requests read and processed at once ([`bulk::CONCURRENT_REQUESTS`]).
     pub bulk_turns: Arc<tokio::sync::Semaphore>,
     /// Request statistics waiting to be flushed to the store.
@@ -214,7 +212,6 @@ impl AppState {
             config: Arc::new(config),
             scripts,
             bulk_wake: Arc::new(tokio::sync::Notify::new()),
-            sync_claims: Arc::default(),
             bulk_turns: Arc::new(tokio::sync::Semaphore::new(bulk::CONCURRENT_REQUESTS)),
             stats: Arc::default(),
         })))

@@ -152,8 +152,6 @@ pub async fn insert_multiple(
         rows.push(StagedRecord { sys_id, payload, columns, verdict });
     }
     let count = rows.len();
-    // Claimed before they exist, so the worker never takes a row the store left pending.
-    let _claim = sync.then(|| state.sync_claims.claim(work.iter().map(|w| w.sys_id.as_str().to_owned())));
     let set = state
         .store
         .stage_many(StageBatch {
@@ -199,26 +197,16 @@ pub async fn insert_multiple(
         }
     }
     let mut result = Vec::with_capacity(outcomes.len());
-    let mut left_pending = false;
     for (outcome, w) in outcomes.into_iter().zip(&work) {
         let outcome = match outcome {
             Some(o) => {
                 crate::observe::note_row(o.state, &o.errors);
                 o
             }
-            // The worker got to the row first, or it failed in the store: report what is stored.
-            None => {
-                left_pending = true;
-                stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?
-            }
+            // Not expected (the store processes every judged row): report what is stored.
+            None => stored_outcome(&state, &integration, w.sys_id.as_str(), &set.number).await?,
         };
         result.push(result_entry(&integration, &outcome, &base));
-    }
-    // Rows that failed in the store stay pending for the worker. Only then is it woken: each
-    // wake reads the pending rows again, those other sync requests hold included (under 64 bulk
-    // senders, waking it after every request made it read eight rows for each one written).
-    if left_pending {
-        state.wake_worker();
     }
     answer["result"] = Value::Array(result);
     Ok((StatusCode::CREATED, out_headers, Json(answer)))
