@@ -39,6 +39,23 @@ pub enum RuleViolation {
     MandatoryFields { fields: Vec<String>, labels: Vec<String> },
 }
 
+/// Sets a field, allocating its name only when the record lacks it (records are built with every
+/// field already present: `insert` would allocate and drop a key for each value set).
+trait Put {
+    fn put(&mut self, field: &str, value: String);
+}
+
+impl Put for Record {
+    fn put(&mut self, field: &str, value: String) {
+        match self.get_mut(field) {
+            Some(slot) => *slot = value,
+            None => {
+                self.insert(field.to_owned(), value);
+            }
+        }
+    }
+}
+
 /// Fields the rules own; changes to them are not audited (ServiceNow does not audit them either).
 fn is_bookkeeping(field: &str) -> bool {
     matches!(
@@ -91,23 +108,23 @@ pub fn insert_incident(
         ("reopen_count", "0"),
         ("sys_class_name", "incident"),
     ] {
-        r.insert(k.into(), v.into());
+        r.put(k, v.into());
     }
-    r.insert("opened_at".into(), now_s.clone());
-    r.insert("opened_by".into(), actor.sys_id.to_string());
+    r.put("opened_at", now_s.clone());
+    r.put("opened_by", actor.sys_id.to_string());
     for (k, v) in set {
         if r.contains_key(k) && !v.is_empty() {
-            r.insert(k.clone(), v.clone());
+            r.put(k, v.clone());
         }
     }
-    r.insert("number".into(), String::new());
+    r.put("number", String::new());
     derive(&mut r, None, actor, now)?;
-    r.insert("sys_id".into(), SysId::generate().into_string());
-    r.insert("sys_created_on".into(), now_s.clone());
-    r.insert("sys_created_by".into(), actor.user_name.clone());
-    r.insert("sys_updated_on".into(), now_s);
-    r.insert("sys_updated_by".into(), actor.user_name.clone());
-    r.insert("sys_mod_count".into(), "0".into());
+    r.put("sys_id", SysId::generate().into_string());
+    r.put("sys_created_on", now_s.clone());
+    r.put("sys_created_by", actor.user_name.clone());
+    r.put("sys_updated_on", now_s);
+    r.put("sys_updated_by", actor.user_name.clone());
+    r.put("sys_mod_count", "0".into());
     let changes = insert_changes(&r);
     Ok(Applied { record: r, changes })
 }
@@ -129,7 +146,7 @@ fn merge(existing: &Record, set: &BTreeMap<String, String>, protected: &[&str]) 
     let mut r = existing.clone();
     for (k, v) in set {
         if r.contains_key(k) && !is_bookkeeping(k) && !protected.contains(&k.as_str()) {
-            r.insert(k.clone(), v.clone());
+            r.put(k, v.clone());
         }
     }
     r
@@ -164,14 +181,14 @@ fn level(r: &Record, field: &str, default: u8) -> u8 {
 fn derive(r: &mut Record, before: Option<&Record>, actor: &Actor, now: DateTime) -> Result<(), RuleViolation> {
     let impact = level(r, "impact", incident::DEFAULT_IMPACT);
     let urgency = level(r, "urgency", incident::DEFAULT_URGENCY);
-    r.insert("impact".into(), impact.to_string());
-    r.insert("urgency".into(), urgency.to_string());
-    r.insert("priority".into(), incident::priority(impact, urgency).to_string());
+    r.put("impact", impact.to_string());
+    r.put("urgency", urgency.to_string());
+    r.put("priority", incident::priority(impact, urgency).to_string());
 
     let state = r.get("state").cloned().filter(|s| !s.is_empty()).unwrap_or_else(|| STATE_NEW.into());
     let old_state = before.and_then(|b| b.get("state")).cloned().unwrap_or_default();
-    r.insert("state".into(), state.clone());
-    r.insert("incident_state".into(), state.clone());
+    r.put("state", state.clone());
+    r.put("incident_state", state.clone());
 
     let resolving = state == STATE_RESOLVED || state == STATE_CLOSED;
     if resolving {
@@ -188,8 +205,8 @@ fn derive(r: &mut Record, before: Option<&Record>, actor: &Actor, now: DateTime)
     }
     let set_once = |r: &mut Record, at: &str, by: &str| {
         if r.get(at).is_none_or(|v| v.is_empty()) {
-            r.insert(at.into(), now.to_string());
-            r.insert(by.into(), actor.sys_id.to_string());
+            r.put(at, now.to_string());
+            r.put(by, actor.sys_id.to_string());
         }
     };
     if resolving {
@@ -202,13 +219,13 @@ fn derive(r: &mut Record, before: Option<&Record>, actor: &Actor, now: DateTime)
     if was_resolved && !resolving && state != STATE_CANCELED {
         // Reopened: ServiceNow clears the resolution stamp and counts the reopen.
         let count = r.get("reopen_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
-        r.insert("reopen_count".into(), (count + 1).to_string());
+        r.put("reopen_count", (count + 1).to_string());
         for f in ["resolved_at", "resolved_by"] {
-            r.insert(f.into(), String::new());
+            r.put(f, String::new());
         }
     }
     let active = !(state == STATE_CLOSED || state == STATE_CANCELED);
-    r.insert("active".into(), active.to_string());
+    r.put("active", active.to_string());
     Ok(())
 }
 
@@ -283,9 +300,9 @@ pub fn update(
 /// Counts an update: `sys_mod_count` + 1, `sys_updated_on/by` now and the actor.
 pub fn touch(r: &mut Record, actor: &Actor, now: DateTime) {
     let count = r.get("sys_mod_count").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
-    r.insert("sys_mod_count".into(), (count + 1).to_string());
-    r.insert("sys_updated_on".into(), now.to_string());
-    r.insert("sys_updated_by".into(), actor.user_name.clone());
+    r.put("sys_mod_count", (count + 1).to_string());
+    r.put("sys_updated_on", now.to_string());
+    r.put("sys_updated_by", actor.user_name.clone());
 }
 
 /// A new record of a simple table (a user, group or CI created by a reference lookup).
@@ -293,21 +310,21 @@ pub fn insert_simple(schema: &TableSchema, values: &[(&str, &str)], actor: &Acto
     let mut r: Record = schema.stored_fields().map(|f| (f.name.clone(), String::new())).collect();
     for f in schema.stored_fields() {
         if f.kind == FieldKind::Boolean && f.name == "active" {
-            r.insert(f.name.clone(), "true".into());
+            r.put(&f.name, "true".into());
         }
     }
     for (k, v) in values {
-        r.insert((*k).into(), (*v).into());
+        r.put(k, (*v).into());
     }
     let now_s = now.to_string();
-    r.insert("sys_id".into(), SysId::generate().into_string());
-    r.insert("sys_created_on".into(), now_s.clone());
-    r.insert("sys_created_by".into(), actor.user_name.clone());
-    r.insert("sys_updated_on".into(), now_s);
-    r.insert("sys_updated_by".into(), actor.user_name.clone());
-    r.insert("sys_mod_count".into(), "0".into());
+    r.put("sys_id", SysId::generate().into_string());
+    r.put("sys_created_on", now_s.clone());
+    r.put("sys_created_by", actor.user_name.clone());
+    r.put("sys_updated_on", now_s);
+    r.put("sys_updated_by", actor.user_name.clone());
+    r.put("sys_mod_count", "0".into());
     if r.contains_key("sys_class_name") {
-        r.insert("sys_class_name".into(), schema.name.clone());
+        r.put("sys_class_name", schema.name.clone());
     }
     r
 }
