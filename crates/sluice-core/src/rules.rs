@@ -56,6 +56,17 @@ impl Put for Record {
     }
 }
 
+/// A new record's identity and system fields: a new sys_id, created and updated by `actor` at
+/// `now`, no updates yet.
+fn stamp_new(r: &mut Record, actor: &Actor, now: String) {
+    r.put("sys_id", SysId::generate().into_string());
+    r.put("sys_created_on", now.clone());
+    r.put("sys_created_by", actor.user_name.clone());
+    r.put("sys_updated_on", now);
+    r.put("sys_updated_by", actor.user_name.clone());
+    r.put("sys_mod_count", "0".into());
+}
+
 /// Fields the rules own; changes to them are not audited (ServiceNow does not audit them either).
 fn is_bookkeeping(field: &str) -> bool {
     matches!(
@@ -119,12 +130,7 @@ pub fn insert_incident(
     }
     r.put("number", String::new());
     derive(&mut r, None, actor, now)?;
-    r.put("sys_id", SysId::generate().into_string());
-    r.put("sys_created_on", now_s.clone());
-    r.put("sys_created_by", actor.user_name.clone());
-    r.put("sys_updated_on", now_s);
-    r.put("sys_updated_by", actor.user_name.clone());
-    r.put("sys_mod_count", "0".into());
+    stamp_new(&mut r, actor, now_s);
     let changes = insert_changes(&r);
     Ok(Applied { record: r, changes })
 }
@@ -316,13 +322,7 @@ pub fn insert_simple(schema: &TableSchema, values: &[(&str, &str)], actor: &Acto
     for (k, v) in values {
         r.put(k, (*v).into());
     }
-    let now_s = now.to_string();
-    r.put("sys_id", SysId::generate().into_string());
-    r.put("sys_created_on", now_s.clone());
-    r.put("sys_created_by", actor.user_name.clone());
-    r.put("sys_updated_on", now_s);
-    r.put("sys_updated_by", actor.user_name.clone());
-    r.put("sys_mod_count", "0".into());
+    stamp_new(&mut r, actor, now.to_string());
     if r.contains_key("sys_class_name") {
         r.put("sys_class_name", schema.name.clone());
     }
