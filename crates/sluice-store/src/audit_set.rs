@@ -36,6 +36,15 @@ pub fn set_key(sys_id: &str) -> String {
     set
 }
 
+/// Why a staged row changed its record: "Import Set {table} row {id}" (the reason the view
+/// derives when none is stored), or its replay's.
+pub fn reason(staging_table: &str, staging_row: &dyn std::fmt::Display, replayed_by: Option<&str>) -> String {
+    match replayed_by {
+        None => format!("Import Set {staging_table} row {staging_row}"),
+        Some(by) => format!("Replay of Import Set {staging_table} row {staging_row} (requested by {by})"),
+    }
+}
+
 /// The reason stored with a change set: empty for the usual import reason ("Import Set {table}
 /// row {row}"), which the view derives from the source columns.
 pub fn stored_reason<'a>(source_table: &str, source_row: &str, reason: &'a str) -> &'a str {
@@ -75,5 +84,7 @@ mod tests {
         assert_eq!(stored_reason("", "", "Table API"), "Table API");
         let replay = "Replay of Import Set u_in row r1 (requested by admin)";
         assert_eq!(stored_reason("u_in", "r1", replay), replay);
+        assert_eq!(stored_reason("u_in", "r1", &reason("u_in", &"r1", None)), "");
+        assert_eq!(reason("u_in", &"r1", Some("admin")), replay);
     }
 }

@@ -77,7 +77,7 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
                 staging_sys_id: record.sys_id.as_str(),
                 actor: &batch.actor,
                 now: batch.now,
-                reason: format!("Import Set {} row {}", staging.name, record.sys_id),
+                reason: crate::audit_set::reason(&staging.name, &record.sys_id, None),
                 coalesce_locked: false,
             };
             let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
@@ -155,10 +155,7 @@ pub async fn process(pool: &PgPool, ctx: &Ctx, job: &ProcessJob) -> Result<Optio
     };
     let prior_target =
         if prior.is_empty() { None } else { records::get_for_update(&mut tx, &job.target, &prior).await? };
-    let reason = match &job.replay {
-        None => format!("Import Set {} row {}", staging.name, job.staging_sys_id),
-        Some(by) => format!("Replay of Import Set {} row {} (requested by {by})", staging.name, job.staging_sys_id),
-    };
+    let reason = crate::audit_set::reason(&staging.name, &job.staging_sys_id, job.replay.as_deref());
     let context = RowContext {
         staging,
         target: &job.target,

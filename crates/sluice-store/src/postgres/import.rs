@@ -229,7 +229,7 @@ pub(super) async fn run_one(
 
 /// The `sys_audit` reason of an imported row's changes.
 pub(super) fn import_reason(job: &ImportJob) -> String {
-    format!("Import Set {} row {}", job.staging.name, job.staging_sys_id)
+    crate::audit_set::reason(&job.staging.name, &job.staging_sys_id, None)
 }
 
 /// Who and what a row's processing is about.

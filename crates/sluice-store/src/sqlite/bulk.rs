@@ -52,7 +52,7 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
                 staging_sys_id: record.sys_id.as_str(),
                 actor: &batch.actor,
                 now: batch.now,
-                reason: format!("Import Set {} row {}", staging.name, record.sys_id),
+                reason: crate::audit_set::reason(&staging.name, &record.sys_id, None),
             };
             let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
             import::settle(conn, catalog, &context, verdict, None, &mut outcome)?;
@@ -131,10 +131,7 @@ pub fn process(conn: &Connection, catalog: &Catalog, job: &ProcessJob) -> rusqli
         .optional()?;
     let (set_number, mode) = set.unwrap_or_default();
     let prior_target = if prior.is_empty() { None } else { records::get(conn, &job.target, &prior)? };
-    let reason = match &job.replay {
-        None => format!("Import Set {} row {}", staging.name, job.staging_sys_id),
-        Some(by) => format!("Replay of Import Set {} row {} (requested by {by})", staging.name, job.staging_sys_id),
-    };
+    let reason = crate::audit_set::reason(&staging.name, &job.staging_sys_id, job.replay.as_deref());
     let context = RowContext {
         staging,
         target: &job.target,

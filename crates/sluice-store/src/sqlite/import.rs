@@ -191,7 +191,7 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
         staging_sys_id: job.staging_sys_id.as_str(),
         actor: &job.actor,
         now: job.now,
-        reason: format!("Import Set {} row {}", staging.name, job.staging_sys_id),
+        reason: crate::audit_set::reason(&staging.name, &job.staging_sys_id, None),
     };
     settle(conn, catalog, &context, &job.verdict, None, &mut outcome)?;
     // Written once, with its outcome (nothing in the transaction reads it before): an INSERT
