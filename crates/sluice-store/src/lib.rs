@@ -172,8 +172,8 @@ pub struct StagedSet {
     pub multi_import_set: String,
     /// The answer of an earlier request with the same idempotency key: nothing was staged now.
     pub replayed: bool,
-    /// Per row, in order, when rows came with a verdict: the outcome of one processed as it was
-    /// staged, `None` for one staged `pending`. Empty when no row had a verdict, or replayed.
+    /// Per row, in order: the outcome of a row processed as it was staged (given with a verdict),
+    /// `None` for one staged `pending`. Empty when replayed.
     pub outcomes: Vec<Option<ImportOutcome>>,
 }
 

@@ -49,7 +49,7 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
     );
     records::insert(&mut tx, schema, &set).await?;
     let set_id = set["sys_id"].clone();
-    let mut outcomes = Vec::new();
+    let mut outcomes = Vec::with_capacity(batch.rows.len());
     for (i, record) in batch.rows.iter().enumerate() {
         let payload = String::from_utf8_lossy(&record.payload);
         let mut row = import::staging_row(
@@ -70,29 +70,29 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
         // A row given with a verdict is processed as it is staged (written once, with its
         // outcome), as a single import is; its coalesce lock is held to the end of the request's
         // transaction, and a deadlock with another request's retries the transaction.
-        if let Some(verdict) = &record.verdict {
-            let context = RowContext {
-                staging,
-                target: &batch.target,
-                staging_sys_id: record.sys_id.as_str(),
-                actor: &batch.actor,
-                now: batch.now,
-                reason: crate::audit_set::reason(&staging.name, &record.sys_id, None),
-                coalesce_locked: false,
-            };
-            let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
-            import::settle(&mut tx, ctx, &context, verdict, None, &mut outcome).await?;
-            for (field, value) in outcome_fields(&outcome) {
-                row.insert(field.into(), value);
+        let outcome = match &record.verdict {
+            Some(verdict) => {
+                let context = RowContext {
+                    staging,
+                    target: &batch.target,
+                    staging_sys_id: record.sys_id.as_str(),
+                    actor: &batch.actor,
+                    now: batch.now,
+                    reason: crate::audit_set::reason(&staging.name, &record.sys_id, None),
+                    coalesce_locked: false,
+                };
+                let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
+                import::settle(&mut tx, ctx, &context, verdict, None, &mut outcome).await?;
+                for (field, value) in outcome_fields(&outcome) {
+                    row.insert(field.into(), value);
+                }
+                row.insert("sys_integration_version".into(), batch.integration_version.clone());
+                Some(outcome)
             }
-            row.insert("sys_integration_version".into(), batch.integration_version.clone());
-            outcomes.resize(i, None);
-            outcomes.push(Some(outcome));
-        }
+            None => None,
+        };
         records::insert(&mut tx, staging, &row).await?;
-    }
-    if !outcomes.is_empty() {
-        outcomes.resize(batch.rows.len(), None);
+        outcomes.push(outcome);
     }
     let set = StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false, outcomes };
     if let Some(idem) = &batch.idempotency {

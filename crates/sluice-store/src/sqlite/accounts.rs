@@ -167,7 +167,7 @@ fn create(
                 &actor,
                 change.now,
             );
-            records::insert(conn, schema, &record, None)?;
+            records::insert(conn, schema, &record)?;
             SysId::parse(&record["sys_id"]).map_err(|e| StoreError::Conflict(e.to_string()))?
         }
     };

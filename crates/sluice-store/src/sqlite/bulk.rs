@@ -37,33 +37,35 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
         &batch.actor,
         batch.now,
     );
-    records::insert(conn, schema, &set, None)?;
+    records::insert(conn, schema, &set)?;
     let set_id = set["sys_id"].clone();
     let now = batch.now.to_string();
     let mut insert = conn.prepare_cached(&records::insert_sql(staging))?;
-    let mut outcomes = Vec::new();
+    let mut outcomes = Vec::with_capacity(batch.rows.len());
     for (i, record) in batch.rows.iter().enumerate() {
-        let row_number = i.to_string();
-        let mut fields: Vec<(&str, String)> = Vec::new();
-        if let Some(verdict) = &record.verdict {
-            let context = RowContext {
-                staging,
-                target: &batch.target,
-                staging_sys_id: record.sys_id.as_str(),
-                actor: &batch.actor,
-                now: batch.now,
-                reason: crate::audit_set::reason(&staging.name, &record.sys_id, None),
-            };
-            let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
-            import::settle(conn, catalog, &context, verdict, None, &mut outcome)?;
-            fields = import::outcome_fields(&outcome);
-            outcomes.resize(i, None);
-            outcomes.push(Some(outcome));
-        }
+        let outcome = match &record.verdict {
+            Some(verdict) => {
+                let context = RowContext {
+                    staging,
+                    target: &batch.target,
+                    staging_sys_id: record.sys_id.as_str(),
+                    actor: &batch.actor,
+                    now: batch.now,
+                    reason: crate::audit_set::reason(&staging.name, &record.sys_id, None),
+                };
+                let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
+                import::settle(conn, catalog, &context, verdict, None, &mut outcome)?;
+                Some(outcome)
+            }
+            None => None,
+        };
+        // The outcome's fields come first: they win over the pending state.
+        let fields = outcome.as_ref().map(import::outcome_fields).unwrap_or_default();
         let mut set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
-        if record.verdict.is_some() {
+        if outcome.is_some() {
             set.push(("sys_integration_version", batch.integration_version.as_str()));
         }
+        let row_number = i.to_string();
         set.extend([
             ("sys_import_set", set_id.as_str()),
             ("sys_import_state", RowState::Pending.as_str()),
@@ -78,9 +80,7 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
             set: &set,
         };
         records::insert_staging_row(&mut insert, staging, &row, &batch.actor.user_name, &now)?;
-    }
-    if !outcomes.is_empty() {
-        outcomes.resize(batch.rows.len(), None);
+        outcomes.push(outcome);
     }
     Ok(StagedSet { import_set: set_id, number, multi_import_set: multi, replayed: false, outcomes })
 }

@@ -76,7 +76,7 @@ pub fn journal(
             actor,
             now,
         );
-        records::insert(conn, schema, &row, None)?;
+        records::insert(conn, schema, &row)?;
     }
     Ok(())
 }

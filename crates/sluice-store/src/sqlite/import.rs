@@ -55,7 +55,7 @@ fn current_import_set(
         actor,
         now,
     );
-    records::insert(conn, schema, &record, None)?;
+    records::insert(conn, schema, &record)?;
     Ok((record["sys_id"].clone(), number))
 }
 
@@ -94,7 +94,7 @@ fn resolve(
             None => match lookup.on_unknown {
                 OnUnknown::Create => {
                     let record = new_referenced(schema, &lookup.value, actor, now);
-                    records::insert(conn, schema, &record, None)?;
+                    records::insert(conn, schema, &record)?;
                     reference_cache::put(lookup, &record["sys_id"]);
                     out.set.insert(lookup.target_field.clone(), record["sys_id"].clone());
                 }
@@ -313,7 +313,7 @@ fn transform(
     outcome.display_value = applied.record.get(&target.display_field).cloned();
     match existing {
         None => {
-            records::insert(conn, target, &applied.record, None)?;
+            records::insert(conn, target, &applied.record)?;
             outcome.state = RowState::Inserted;
         }
         Some(_) if applied.changes.is_empty() => {

@@ -193,7 +193,7 @@ fn seed_choices(conn: &Connection, catalog: &Catalog) -> rusqlite::Result<()> {
                     &actor,
                     now,
                 );
-                super::records::insert(conn, choice, &record, None)?;
+                super::records::insert(conn, choice, &record)?;
             }
         }
     }

@@ -57,33 +57,12 @@ pub fn insert_sql(schema: &TableSchema) -> String {
     sql
 }
 
-/// Inserts every stored field of `record`; `blob` stores one field as raw bytes instead.
-pub fn insert(
-    conn: &Connection,
-    schema: &TableSchema,
-    record: &Record,
-    blob: Option<(&str, &Vec<u8>)>,
-) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(&insert_sql(schema))?;
-    execute_insert(&mut stmt, schema, record, blob)
-}
-
-/// Runs a statement made from [`insert_sql`] for one record (many records, one preparation).
-pub fn execute_insert(
-    stmt: &mut Statement<'_>,
-    schema: &TableSchema,
-    record: &Record,
-    blob: Option<(&str, &Vec<u8>)>,
-) -> rusqlite::Result<()> {
+/// Inserts every stored field of `record`.
+pub fn insert(conn: &Connection, schema: &TableSchema, record: &Record) -> rusqlite::Result<()> {
     let empty = String::new();
-    let values: Vec<&dyn ToSql> = schema
-        .stored_fields()
-        .map(|f| match blob {
-            Some((name, bytes)) if name == f.name => bytes as &dyn ToSql,
-            _ => record.get(&f.name).unwrap_or(&empty) as &dyn ToSql,
-        })
-        .collect();
-    stmt.execute(values.as_slice())?;
+    let values: Vec<&dyn ToSql> =
+        schema.stored_fields().map(|f| record.get(&f.name).unwrap_or(&empty) as &dyn ToSql).collect();
+    conn.prepare_cached(&insert_sql(schema))?.execute(values.as_slice())?;
     Ok(())
 }
 

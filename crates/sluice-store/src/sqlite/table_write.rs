@@ -74,7 +74,7 @@ pub fn run(conn: &Connection, catalog: &Catalog, w: &TableWrite) -> rusqlite::Re
             if schema.name == tables::INCIDENT {
                 applied.assign_number(&next_number(conn, number::INCIDENT_PREFIX)?);
             }
-            records::insert(conn, schema, &applied.record, None)?;
+            records::insert(conn, schema, &applied.record)?;
             finish(conn, catalog, schema, &applied, w, &source)
         }
         WriteOp::Update(sys_id) => {
