@@ -13,7 +13,7 @@ use sluice_core::account::{
 };
 use sluice_core::tables::{self, Catalog};
 use sluice_server::hash_password;
-use sluice_store::sqlite::SqliteOptions;
+use sluice_sqlite::SqliteOptions;
 use sluice_store::{AccountAction, AccountChange, Store, StoreError};
 
 use crate::{DataArgs, open_store};
@@ -147,7 +147,7 @@ async fn change(store: &dyn Store, name: &str, action: AccountAction) -> anyhow:
     match result {
         Ok(Some(account)) => Ok(account),
         Ok(None) => bail!("no account {name}"),
-        Err(StoreError::Conflict(msg)) => bail!("{msg}"),
+        Err(e @ StoreError::AccountExists(_)) => bail!("{e}"),
         Err(e) => Err(e.into()),
     }
 }

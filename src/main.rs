@@ -18,11 +18,13 @@ use sluice_core::DateTime;
 use sluice_core::account::{Password, Role};
 use sluice_core::integration::{DefinitionProblem, Integration};
 use sluice_core::tables::Catalog;
+use sluice_postgres::{PostgresOptions, PostgresStore};
 use sluice_server::bulk::{ReplayRequest, WorkerOptions};
 use sluice_server::throttle::Rate;
 use sluice_server::{AppState, ServerConfig, hash_password};
-use sluice_store::sqlite::SqliteOptions;
-use sluice_store::{NewAccount, PostgresOptions, PostgresStore, SqliteStore, Store};
+use sluice_sqlite::SqliteOptions;
+use sluice_sqlite::SqliteStore;
+use sluice_store::{NewAccount, Store};
 
 // Every request allocates many small strings on several threads; glibc's allocator showed up as
 // about a tenth of the request threads' time.

@@ -6,8 +6,8 @@ use anyhow::bail;
 use clap::Args;
 use sluice_core::stats::Summary;
 use sluice_server::stats::{Window, summarise};
+use sluice_sqlite::SqliteOptions;
 use sluice_store::StatsFilter;
-use sluice_store::sqlite::SqliteOptions;
 
 use crate::{DataArgs, open_store};
 

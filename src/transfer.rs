@@ -1,6 +1,6 @@
 //! `sluice export`, `sluice import` and `sluice backup`: moving a SQLite deployment to
 //! PostgreSQL (or to another SQLite folder) through a portable dump, and copying a live SQLite
-//! database. The work is `sluice_store::transfer`'s; this is the command line. Row counts go to
+//! database. The work is `sluice_transfer`'s; this is the command line. Row counts go to
 //! stderr, so that the dump can go to stdout.
 
 use std::io::{BufRead, BufReader};
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use sluice_store::transfer;
+use sluice_transfer as transfer;
 
 use crate::DataArgs;
 

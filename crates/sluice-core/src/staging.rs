@@ -144,11 +144,6 @@ impl RowState {
     pub const ALL: [Self; 6] =
         [Self::Pending, Self::Inserted, Self::Updated, Self::Ignored, Self::Skipped, Self::Error];
 
-    /// The state named by its stored value (`pending`, `inserted`, …).
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -161,9 +156,31 @@ impl RowState {
     }
 }
 
+/// A state name that is none of [`RowState::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown row state {0:?}")]
+pub struct UnknownRowState(pub String);
+
+impl std::str::FromStr for RowState {
+    type Err = UnknownRowState;
+
+    /// The state named by its stored value (`pending`, `inserted`, …).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRowState(s.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_states_read_back_from_their_stored_names() {
+        for state in RowState::ALL {
+            assert_eq!(state.as_str().parse::<RowState>(), Ok(state));
+        }
+        assert_eq!("Inserted".parse::<RowState>(), Err(UnknownRowState("Inserted".into())));
+    }
 
     #[test]
     fn records_keyed_by_labels_are_read_by_column_name() {

@@ -256,6 +256,9 @@ impl From<StoreError> for ApiError {
                 code: "last_admin",
                 detail: "The last active admin account cannot be disabled, demoted or deleted".into(),
             },
+            StoreError::AccountExists(user_name) => {
+                Self::Conflict { code: "account_exists", detail: format!("account {user_name} already exists") }
+            }
             other => Self::Internal(other.to_string()),
         }
     }

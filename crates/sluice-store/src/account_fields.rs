@@ -5,41 +5,41 @@ use serde_json::{Map, Value, json};
 use sluice_core::DateTime;
 use sluice_core::account::{Account, AccountRate, IpNet, Role, format_networks, format_roles};
 
-pub(crate) fn read_rate(per_second: &str, burst: &str) -> Option<AccountRate> {
+pub fn read_rate(per_second: &str, burst: &str) -> Option<AccountRate> {
     Some(AccountRate { per_second: per_second.parse().ok()?, burst: burst.parse().ok()? })
 }
 
 /// The stored columns of a rate: two numbers, or two empty texts for the server's default.
-pub(crate) fn rate_texts(rate: Option<AccountRate>) -> (String, String) {
+pub fn rate_texts(rate: Option<AccountRate>) -> (String, String) {
     rate.map_or_else(Default::default, |r| (r.per_second.to_string(), r.burst.to_string()))
 }
 
-pub(crate) fn rate_json(rate: Option<AccountRate>) -> Value {
+pub fn rate_json(rate: Option<AccountRate>) -> Value {
     rate.map_or(Value::Null, |r| json!({"per_second": r.per_second, "burst": r.burst}))
 }
 
-pub(crate) fn networks_json(networks: &[IpNet]) -> Value {
+pub fn networks_json(networks: &[IpNet]) -> Value {
     networks.iter().map(ToString::to_string).collect()
 }
 
-pub(crate) fn is_admin(a: &Account) -> bool {
+pub fn is_admin(a: &Account) -> bool {
     a.active && a.roles.contains(&Role::Admin)
 }
 
-pub(crate) fn role_names(roles: &[Role]) -> Vec<&'static str> {
+pub fn role_names(roles: &[Role]) -> Vec<&'static str> {
     roles.iter().map(|r| r.as_str()).collect()
 }
 
-pub(crate) fn bool_text(b: bool) -> &'static str {
+pub fn bool_text(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-pub(crate) fn datetime(text: String) -> DateTime {
+pub fn datetime(text: String) -> DateTime {
     DateTime::parse(&text).unwrap_or(DateTime::from_unix(0))
 }
 
 /// An `AccountAction::Update` worked out against the account as it is.
-pub(crate) struct Update {
+pub struct Update {
     /// Whether the account is an active admin afterwards (the last admin must stay).
     pub after_admin: bool,
     /// The `sys_user` columns to set.
@@ -48,7 +48,7 @@ pub(crate) struct Update {
     pub details: Map<String, Value>,
 }
 
-pub(crate) fn update(
+pub fn update(
     before: &Account,
     active: Option<bool>,
     roles: Option<&[Role]>,

@@ -1,13 +1,11 @@
 //! Persistence behind one trait. [`Store`] speaks the domain's types only; each database has its
 //! own implementation (embedded SQLite, shared PostgreSQL) checked by the same contract tests.
 
-mod account_fields;
+pub mod account_fields;
 pub mod audit_set;
-pub mod postgres;
-mod query_sql;
-pub mod sqlite;
-mod staging_row;
-pub mod transfer;
+pub mod idempotency;
+pub mod query_sql;
+pub mod staging_row;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,13 +20,10 @@ use sluice_core::transform::Plan;
 use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
 
-pub use postgres::{PostgresOptions, PostgresStore};
-pub use sqlite::SqliteStore;
-
+/// Why a store call failed. Every variant is something a caller can act on; the database's own
+/// error is carried opaquely ([`DatabaseError`]) so no driver type leaks past the backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{0}")]
-    Conflict(String),
     /// The write queue is full: the caller should retry shortly.
     #[error("the write queue is full")]
     Busy,
@@ -40,22 +35,36 @@ pub enum StoreError {
     /// The change would leave no active account with the admin role.
     #[error("the last active admin account cannot be disabled, demoted or deleted")]
     LastAdmin,
+    /// An account with this user name already has credentials.
+    #[error("account {0} already exists")]
+    AccountExists(String),
+    /// A name given when opening the store is not a valid identifier (PostgreSQL schema).
+    #[error("{0:?} is not a valid schema name")]
+    InvalidSchemaName(String),
+    /// Stored data could not be read back (a sys_id or an idempotency record).
+    #[error("unreadable stored data: {0}")]
+    Corrupt(String),
+    /// The database failed (a driver error, logged by the caller, never shown to clients).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    /// A PostgreSQL error (a full pool is [`StoreError::Busy`], a closed one [`StoreError::Closed`]).
-    #[error("database error: {0}")]
-    Postgres(sqlx::Error),
+    Database(#[from] DatabaseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut => StoreError::Busy,
-            sqlx::Error::PoolClosed => StoreError::Closed,
-            other => StoreError::Postgres(other),
-        }
+/// A database driver's error, kept as the source so a backend can still look inside its own
+/// (`downcast_ref`), e.g. to retry PostgreSQL's deadlocks.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DatabaseError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl DatabaseError {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(e))
+    }
+
+    /// The driver's error, if it is of type `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
     }
 }
 

@@ -11,7 +11,7 @@ use sluice_core::{DateTime, Record, SysId};
 use crate::ImportOutcome;
 
 /// A new staging row: the system fields, the integration's columns the schema has, and `system`.
-pub(crate) fn staging_row(
+pub fn staging_row(
     staging: &TableSchema,
     sys_id: &SysId,
     columns: &BTreeMap<String, String>,
@@ -33,7 +33,7 @@ pub(crate) fn staging_row(
 }
 
 /// A row's outcome as staging-row columns (state, comment, target, errors).
-pub(crate) fn outcome_fields(outcome: &ImportOutcome) -> Vec<(&'static str, String)> {
+pub fn outcome_fields(outcome: &ImportOutcome) -> Vec<(&'static str, String)> {
     let errors_json = if outcome.errors.is_empty() {
         String::new()
     } else {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sluice_core::account::{Account, AccountPolicy, AccountRate, IpNet, Password, Role, UserName, parse_network};
 use sluice_core::{DateTime, tables};
-use sluice_store::{AccountAction, AccountChange, ApiToken, StoreError};
+use sluice_store::{AccountAction, AccountChange, ApiToken};
 
 use crate::AppState;
 use crate::authenticate::{Caller, hash_password, new_api_token, token_digest};
@@ -144,7 +144,6 @@ async fn apply_at(
     match result {
         Ok(Some(account)) => Ok(account),
         Ok(None) => Err(ApiError::RecordNotFound),
-        Err(StoreError::Conflict(detail)) => Err(ApiError::Conflict { code: "account_exists", detail }),
         Err(e) => Err(e.into()),
     }
 }

@@ -419,7 +419,7 @@ pub fn replay_selection(
     }
     let state = match state_text.as_deref() {
         None => RowState::Error,
-        Some(s) => match RowState::parse(&s.to_ascii_lowercase()) {
+        Some(s) => match s.to_ascii_lowercase().parse::<RowState>().ok() {
             Some(RowState::Pending) | None => {
                 return Err(ApiError::InvalidParameter(format!(
                     "state {s:?}: replay error, skipped, ignored, inserted or updated rows (pending rows are processed by the bulk worker)"

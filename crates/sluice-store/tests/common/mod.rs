@@ -4,7 +4,7 @@
 //! (`CI=true`), where that is a failure: CI must test both backends.
 
 use sluice_core::SysId;
-use sluice_store::{PostgresOptions, PostgresStore};
+use sluice_postgres::{PostgresOptions, PostgresStore};
 use sqlx::Connection;
 
 pub const DATABASE_URL: &str = "SLUICE_TEST_DATABASE_URL";

@@ -45,7 +45,7 @@ pub async fn account_changes_raise_the_credentials_version<S: Store + ?Sized>(st
     assert_eq!(row["credentials_changed_at"], at(0).to_string());
     assert_eq!(row["sys_created_by"], "root.admin");
     match store.change_account(change("partner", create(&[Role::Admin], "$argon2id$2", true), 1)).await {
-        Err(StoreError::Conflict(_)) => {}
+        Err(StoreError::AccountExists(_)) => {}
         other => panic!("creating partner twice: {other:?}"),
     }
 

@@ -293,7 +293,7 @@ pub async fn accounts<S: Store + ?Sized>(store: &S) {
     assert_eq!((user["web_service_access_only"].as_str(), user["sys_created_by"].as_str()), ("true", "test"));
 
     match store.add_account(new_account("alice", &[Role::Admin], "$argon2id$other")).await {
-        Err(StoreError::Conflict(_)) => {}
+        Err(StoreError::AccountExists(_)) => {}
         other => panic!("adding alice twice: {other:?}"),
     }
     let unchanged = store.account("alice".into()).await.expect("account").expect("alice");
@@ -317,7 +317,7 @@ pub async fn accounts<S: Store + ?Sized>(store: &S) {
     assert_eq!(names, vec!["alice", "bot"]);
     assert!(matches!(
         store.add_account(new_account("bot", &[Role::Itil], "$argon2id$again")).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::AccountExists(_))
     ));
 }
 

@@ -17,8 +17,9 @@ mod stats;
 use std::path::Path;
 use std::sync::Arc;
 
-use sluice_store::sqlite::SqliteOptions;
-use sluice_store::{SqliteStore, Store};
+use sluice_sqlite::SqliteOptions;
+use sluice_sqlite::SqliteStore;
+use sluice_store::Store;
 
 fn open_sqlite(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir, SqliteOptions::default()).expect("open the SQLite store")
@@ -176,7 +177,7 @@ mod shared {
 async fn postgres_searches_use_the_indexes() {
     use sluice_core::query::parse;
     use sluice_core::tables::Catalog;
-    use sluice_store::postgres::query::{PgValue, translate};
+    use sluice_postgres::query::{PgValue, translate};
     use sqlx::{Connection, Row};
 
     let Some(db) = common::TestDb::create() else { return };

@@ -172,13 +172,13 @@ macro_rules! query_tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
             use sluice_store::Store;
-            use sluice_store::sqlite::SqliteOptions;
+            use sluice_sqlite::SqliteOptions;
 
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let dir = tempfile::tempdir().expect("tempdir");
-                    let store = sluice_store::SqliteStore::open(dir.path(), SqliteOptions::default())
+                    let store = sluice_sqlite::SqliteStore::open(dir.path(), SqliteOptions::default())
                         .expect("open the SQLite store");
                     crate::seed(&store).await;
                     crate::$module::$name(&store).await;

@@ -1,0 +1,374 @@
+//! A batch of imports in one transaction (group commit, see `writer.rs`), in few statements:
+//! the caller has taken every coalesce lock of the batch (sorted) with `BEGIN`; then the
+//! idempotency keys are claimed (sorted), every coalesce target is searched for in one query per
+//! target table, reference lookups are remembered for the batch, and each job is settled in order
+//! in memory. Numbers for new records and staging rows come in one round trip, then every
+//! incident, audit row, staging row and idempotency answer of the batch goes in one statement
+//! (a multi-row `INSERT` per table over `unnest` arrays, joined as `WITH` parts; fixed text, so
+//! the prepared statement is reused). About six round trips per batch instead of nine per import.
+//!
+//! Jobs see each other's writes as if they ran one after the other: a job whose search the
+//! earlier jobs' writes could change (same record, or a record matching its coalesce values)
+//! writes what is pending first and searches again. Updates of existing records and records
+//! created by reference lookups are written at once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sluice_core::Record;
+use sluice_core::number;
+use sluice_core::rules::{self, Applied};
+use sluice_core::schema::{FieldKind, TableSchema};
+use sluice_core::staging::RowState;
+use sluice_core::transform::{Plan, TargetSearch};
+use sqlx::{PgConnection, Row};
+
+use crate::Result;
+use crate::history::{self, Audited, Source};
+use crate::import::{self, ImportSet, ReferenceCache};
+use crate::query::ident;
+use crate::records::{Column, Combined};
+use crate::{Ctx, idempotency, records};
+use sluice_store::idempotency::encode;
+use sluice_store::{ImportJob, ImportOutcome, StoreError};
+
+/// A settled job whose rows are not written yet.
+struct Pending {
+    index: usize,
+    outcome: ImportOutcome,
+    /// The target record changed by the job: inserted (`true`, numbered when written) or
+    /// updated (already written; its audit rows are pending).
+    write: Option<(Applied, bool)>,
+}
+
+struct Batch<'a> {
+    ctx: &'a Ctx,
+    jobs: &'a [&'a ImportJob],
+    sets: &'a [ImportSet],
+    results: Vec<Option<Result<ImportOutcome>>>,
+    pending: Vec<Pending>,
+    /// Every target record the batch wrote (its latest values), for the coalesce checks.
+    written: Vec<(String, Record)>,
+    references: ReferenceCache,
+}
+
+/// Runs the jobs (with `sets[i]` the import set of `jobs[i]`) in the caller's transaction; an
+/// `Err` means the transaction must be rolled back (a job's own refusal, such as a reused
+/// idempotency key, is that job's result).
+pub(crate) async fn run(
+    c: &mut PgConnection,
+    ctx: &Ctx,
+    jobs: &[&ImportJob],
+    sets: &[ImportSet],
+) -> Result<Vec<Result<ImportOutcome>>> {
+    let mut batch = Batch {
+        ctx,
+        jobs,
+        sets,
+        results: jobs.iter().map(|_| None).collect(),
+        pending: Vec::with_capacity(jobs.len()),
+        written: Vec::new(),
+        references: ReferenceCache::new(),
+    };
+    batch.claim(c).await?;
+    let mut found = batch.search(c).await?;
+    for (i, job) in jobs.iter().enumerate() {
+        if batch.results[i].is_some() {
+            continue;
+        }
+        let mut outcome = ImportOutcome::unsettled(sets[i].number.clone(), job.staging_sys_id.clone());
+        let write = match &job.verdict {
+            Err(errors) => {
+                outcome.state = RowState::Error;
+                outcome.errors = errors.clone();
+                None
+            }
+            Ok(plan) if plan.ignore.is_some() => {
+                outcome.state = RowState::Ignored;
+                outcome.status_message = plan.ignore.clone();
+                None
+            }
+            Ok(plan) => batch.transform(c, i, plan, found.remove(&i), &mut outcome).await?,
+        };
+        batch.pending.push(Pending { index: i, outcome, write });
+    }
+    batch.flush(c).await?;
+    Ok(batch.results.into_iter().map(|r| r.unwrap_or_else(|| Err(StoreError::Closed.into()))).collect())
+}
+
+impl Batch<'_> {
+    /// Claims the idempotency keys in key order (two batches never wait for each other in a
+    /// cycle); a key used before answers its job here.
+    async fn claim(&mut self, c: &mut PgConnection) -> Result<()> {
+        let mut keyed: Vec<usize> = (0..self.jobs.len()).filter(|&i| self.jobs[i].idempotency.is_some()).collect();
+        keyed.sort_by_key(|&i| {
+            let job = self.jobs[i];
+            (&job.actor.user_name, job.idempotency.as_ref().map(|k| &k.key))
+        });
+        for i in keyed {
+            let job = self.jobs[i];
+            let idem = job.idempotency.as_ref().expect("keyed");
+            match idempotency::claim(c, &job.actor.user_name, idem, job.now).await {
+                Ok(None) => {}
+                Ok(Some(earlier)) => self.results[i] = Some(Ok(earlier)),
+                Err(e @ crate::Error::Postgres(_)) => return Err(e),
+                Err(refused) => self.results[i] = Some(Err(refused)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The coalesce target of every job that searches for one (oldest match, locked), one query
+    /// per target table and coalesce fields.
+    async fn search(&self, c: &mut PgConnection) -> Result<HashMap<usize, Record>, sqlx::Error> {
+        let mut groups: BTreeMap<(&str, Vec<&str>, bool), Vec<usize>> = BTreeMap::new();
+        for (i, job) in self.jobs.iter().enumerate() {
+            let Ok(plan) = &job.verdict else { continue };
+            if self.results[i].is_some()
+                || plan.ignore.is_some()
+                || plan.target_search() != TargetSearch::Coalesce
+                || plan.coalesce.iter().any(|(_, v)| v.contains('\0'))
+            {
+                continue;
+            }
+            let fields = plan.coalesce.iter().map(|(f, _)| f.as_str()).collect();
+            let active = plan.coalesce_active_only && job.target.field("active").is_some();
+            groups.entry((job.target.name.as_str(), fields, active)).or_default().push(i);
+        }
+        let mut found = HashMap::new();
+        for ((_, fields, active), members) in groups {
+            let schema: &TableSchema = &self.jobs[members[0]].target;
+            let mut q = records::sql(search_sql(schema, &fields, active));
+            for (f, _) in fields.iter().enumerate() {
+                let values: Vec<String> = members
+                    .iter()
+                    .map(|&i| match &self.jobs[i].verdict {
+                        Ok(plan) => plan.coalesce[f].1.to_ascii_lowercase(),
+                        Err(_) => String::new(),
+                    })
+                    .collect();
+                q = q.bind(values);
+            }
+            for row in q.fetch_all(&mut *c).await? {
+                let at: i64 = row.try_get(0)?;
+                found.insert(members[at as usize - 1], records::from_row(schema, &row, 1)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Settles job `i` as `import::transform` does, writing its target record later unless it
+    /// updates an existing one.
+    async fn transform(
+        &mut self,
+        c: &mut PgConnection,
+        i: usize,
+        plan: &Plan,
+        found: Option<Record>,
+        outcome: &mut ImportOutcome,
+    ) -> Result<Option<(Applied, bool)>> {
+        let job = self.jobs[i];
+        let target: &TableSchema = &job.target;
+        let resolved = import::resolve(c, self.ctx, plan, &job.actor, job.now, Some(&mut self.references)).await?;
+        if !resolved.notes.is_empty() {
+            outcome.status_message = Some(resolved.notes.join("; "));
+        }
+        if !resolved.rejected.is_empty() {
+            outcome.errors = resolved.rejected;
+            return Ok(None);
+        }
+        let existing = match plan.target_search() {
+            TargetSearch::Coalesce if self.stale(target, plan, found.as_ref()) => {
+                self.flush(c).await?;
+                import::find_coalesce_target(c, target, plan).await?
+            }
+            TargetSearch::Coalesce => found,
+            TargetSearch::Create => None,
+            TargetSearch::Skip(message) => {
+                outcome.state = RowState::Skipped;
+                outcome.status_message = Some(message.into());
+                return Ok(None);
+            }
+        };
+        let applied =
+            match rules::apply_import(target, existing.as_ref(), &resolved.set, &plan.coalesce, &job.actor, job.now) {
+                Ok(applied) => applied,
+                Err(errors) => {
+                    outcome.errors = errors;
+                    return Ok(None);
+                }
+            };
+        let sys_id = applied.record["sys_id"].clone();
+        outcome.target_sys_id = Some(sys_id.clone());
+        let insert = match existing {
+            None => {
+                outcome.state = RowState::Inserted;
+                true
+            }
+            Some(_) if applied.changes.is_empty() => {
+                outcome.mark_unchanged();
+                outcome.display_value = applied.record.get(&target.display_field).cloned();
+                return Ok(None);
+            }
+            Some(_) => {
+                records::update(c, target, &sys_id, &applied.update_columns()).await?;
+                outcome.state = RowState::Updated;
+                outcome.display_value = applied.record.get(&target.display_field).cloned();
+                false
+            }
+        };
+        self.written.push((target.name.clone(), applied.record.clone()));
+        Ok(Some((applied, insert)))
+    }
+
+    /// Whether an earlier job of the batch wrote the record found for `plan` or a record its
+    /// coalesce values match: then the search is made again, after the pending writes.
+    fn stale(&self, target: &TableSchema, plan: &Plan, found: Option<&Record>) -> bool {
+        self.written.iter().any(|(table, record)| {
+            table == &target.name
+                && (found.is_some_and(|f| f.get("sys_id") == record.get("sys_id"))
+                    || plan.coalesce.iter().all(|(f, v)| record.get(f).is_some_and(|r| r.eq_ignore_ascii_case(v))))
+        })
+    }
+
+    /// Writes the pending jobs: numbers for new records and staging rows (one round trip per
+    /// staging table), then one statement per table for records, audit rows, staging rows and
+    /// idempotency records.
+    async fn flush(&mut self, c: &mut PgConnection) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let jobs = self.jobs;
+        // Numbers, in job order; the first staging table's draw brings the record numbers along.
+        let mut staging_tables: Vec<&str> = Vec::new();
+        for p in &pending {
+            let name = jobs[p.index].staging.name.as_str();
+            if !staging_tables.contains(&name) {
+                staging_tables.push(name);
+            }
+        }
+        let inserts = pending.iter().filter(|p| matches!(p.write, Some((_, true)))).count();
+        let mut rows: HashMap<&str, std::vec::IntoIter<i64>> = HashMap::new();
+        let mut numbers = Vec::new().into_iter();
+        for (k, table) in staging_tables.iter().enumerate() {
+            let count = pending.iter().filter(|p| jobs[p.index].staging.name == *table).count();
+            let wanted = if k == 0 { inserts } else { 0 };
+            let (drawn, drawn_numbers) = import::draw(c, table, count, number::INCIDENT_PREFIX, wanted).await?;
+            rows.insert(table, drawn.into_iter());
+            if k == 0 {
+                numbers = drawn_numbers.into_iter();
+            }
+        }
+        for p in &mut pending {
+            if let Some((applied, true)) = &mut p.write {
+                let n = numbers.next().ok_or_else(|| StoreError::Io(std::io::Error::other("too few numbers")))?;
+                applied.assign_number(&number::format(number::INCIDENT_PREFIX, n as u64));
+                p.outcome.display_value = applied.record.get(&jobs[p.index].target.display_field).cloned();
+            }
+        }
+        // Everything else in one statement: target records and staging rows per table, audit
+        // rows, idempotency records.
+        let mut statement = Combined::default();
+        let mut targets: Vec<(&TableSchema, Vec<&Record>)> = Vec::new();
+        for p in &pending {
+            if let Some((applied, true)) = &p.write {
+                push_grouped(&mut targets, &jobs[p.index].target, &applied.record);
+            }
+        }
+        for (schema, list) in &targets {
+            statement
+                .add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
+        }
+        let sources: Vec<Source<'_>> = pending
+            .iter()
+            .map(|p| {
+                let job = jobs[p.index];
+                Source {
+                    table: &job.staging.name,
+                    row: job.staging_sys_id.as_str(),
+                    reason: import::import_reason(job),
+                }
+            })
+            .collect();
+        let audited: Vec<Audited<'_>> = pending
+            .iter()
+            .zip(&sources)
+            .filter_map(|(p, source)| {
+                let job = jobs[p.index];
+                let (applied, _) = p.write.as_ref()?;
+                let audit = matches!(&job.verdict, Ok(plan) if plan.audit);
+                audit.then_some(Audited { table: &job.target.name, applied, actor: &job.actor, now: job.now, source })
+            })
+            .collect();
+        if let Some(columns) = history::audit_columns(&audited) {
+            statement.add(history::audit_sql(statement.next()), columns);
+        }
+        let mut staged: Vec<(usize, Record)> = Vec::with_capacity(pending.len());
+        for p in &pending {
+            let job = jobs[p.index];
+            let drawn = rows.get_mut(job.staging.name.as_str()).and_then(Iterator::next).unwrap_or_default();
+            let set = &self.sets[p.index];
+            staged.push((p.index, import::job_staging_row(job, set, set.row(drawn), &p.outcome)));
+        }
+        let mut by_table: Vec<(&TableSchema, Vec<&Record>)> = Vec::new();
+        for (index, row) in &staged {
+            push_grouped(&mut by_table, &jobs[*index].staging, row);
+        }
+        for (schema, list) in &by_table {
+            statement
+                .add(records::insert_many_sql(schema, statement.next()), records::insert_many_columns(schema, list));
+        }
+        let mut answers: [Vec<String>; 3] = Default::default();
+        for p in &pending {
+            let job = jobs[p.index];
+            if let Some(idem) = &job.idempotency {
+                answers[0].push(job.actor.user_name.clone());
+                answers[1].push(idem.key.clone());
+                answers[2].push(encode(&p.outcome));
+            }
+        }
+        if !answers[0].is_empty() {
+            statement
+                .add(idempotency::record_many_sql(statement.next()), answers.into_iter().map(Column::Text).collect());
+        }
+        statement.execute(c).await?;
+        for p in pending {
+            self.results[p.index] = Some(Ok(p.outcome));
+        }
+        Ok(())
+    }
+}
+
+/// Adds `record` to the list of its schema (in first-seen order). The same schema, not the same
+/// table name: jobs of an integration before and after a reload may have different columns.
+fn push_grouped<'r>(groups: &mut Vec<(&'r TableSchema, Vec<&'r Record>)>, schema: &'r TableSchema, record: &'r Record) {
+    match groups.iter_mut().find(|(s, _)| std::ptr::eq(*s, schema)) {
+        Some((_, list)) => list.push(record),
+        None => groups.push((schema, vec![record])),
+    }
+}
+
+/// The coalesce search of many jobs: for each row of the unnested values (ordinal first), the
+/// oldest record matching them all, locked.
+fn search_sql(schema: &TableSchema, fields: &[&str], active: bool) -> String {
+    let mut conditions: Vec<String> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, field)| match schema.field(field).map(|f| &f.kind) {
+            Some(FieldKind::Integer) => format!("COALESCE({}::text, '') = k.v{i}", ident(field)),
+            _ => format!("lower({}) = k.v{i}", ident(field)),
+        })
+        .collect();
+    if active {
+        conditions.push("\"active\" = 'true'".into());
+    }
+    let arrays = (1..=fields.len()).map(|i| format!("${i}::text[]")).collect::<Vec<_>>().join(", ");
+    let aliases = (0..fields.len()).map(|i| format!("v{i}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT k.i, r.* FROM unnest({arrays}) WITH ORDINALITY AS k({aliases}, i)
+         CROSS JOIN LATERAL (SELECT {} FROM {} WHERE {} ORDER BY sluice_rowid LIMIT 1 FOR UPDATE) r",
+        records::columns(schema),
+        ident(&schema.name),
+        conditions.join(" AND ")
+    )
+}
