@@ -16,18 +16,19 @@ use std::collections::{BTreeMap, HashMap};
 
 use sluice_core::Record;
 use sluice_core::number;
-use sluice_core::rules::{self, Applied};
+use sluice_core::rules::Applied;
 use sluice_core::schema::{FieldKind, TableSchema};
-use sluice_core::staging::RowState;
-use sluice_core::transform::{Plan, TargetSearch};
+use sluice_core::transform::{Lookup, Plan, TargetSearch};
+use sluice_store::audit_set::Source;
+use sluice_store::settle::{RowContext, RowTransaction, settle};
 use sqlx::{PgConnection, Row};
 
-use crate::Result;
-use crate::history::{self, Audited, Source};
-use crate::import::{self, ImportSet, ReferenceCache};
+use crate::history::{self, Audited};
+use crate::import::{self, ImportSet, PgTx, ReferenceCache};
 use crate::query::ident;
 use crate::records::{Column, Combined};
 use crate::{Ctx, idempotency, records};
+use crate::{Error, Result};
 use sluice_store::idempotency::encode;
 use sluice_store::{ImportJob, ImportOutcome, StoreError};
 
@@ -38,17 +39,17 @@ struct Pending {
     /// The target record changed by the job: inserted (`true`, numbered when written) or
     /// updated (already written; its audit rows are pending).
     write: Option<(Applied, bool)>,
+    /// The `sys_audit` reason of its changes.
+    reason: String,
 }
 
 struct Batch<'a> {
-    ctx: &'a Ctx,
     jobs: &'a [&'a ImportJob],
     sets: &'a [ImportSet],
     results: Vec<Option<Result<ImportOutcome>>>,
     pending: Vec<Pending>,
     /// Every target record the batch wrote (its latest values), for the coalesce checks.
     written: Vec<(String, Record)>,
-    references: ReferenceCache,
 }
 
 /// Runs the jobs (with `sets[i]` the import set of `jobs[i]`) in the caller's transaction; an
@@ -61,38 +62,92 @@ pub(crate) async fn run(
     sets: &[ImportSet],
 ) -> Result<Vec<Result<ImportOutcome>>> {
     let mut batch = Batch {
-        ctx,
         jobs,
         sets,
         results: jobs.iter().map(|_| None).collect(),
         pending: Vec::with_capacity(jobs.len()),
         written: Vec::new(),
-        references: ReferenceCache::new(),
     };
     batch.claim(c).await?;
     let mut found = batch.search(c).await?;
+    let mut references = ReferenceCache::new();
     for (i, job) in jobs.iter().enumerate() {
         if batch.results[i].is_some() {
             continue;
         }
-        let mut outcome = ImportOutcome::unsettled(sets[i].number.clone(), job.staging_sys_id.clone());
-        let write = match &job.verdict {
-            Err(errors) => {
-                outcome.state = RowState::Error;
-                outcome.errors = errors.clone();
-                None
-            }
-            Ok(plan) if plan.ignore.is_some() => {
-                outcome.state = RowState::Ignored;
-                outcome.status_message = plan.ignore.clone();
-                None
-            }
-            Ok(plan) => batch.transform(c, i, plan, found.remove(&i), &mut outcome).await?,
+        let reason = import::import_reason(job);
+        let row = RowContext {
+            staging: &job.staging,
+            target: &job.target,
+            staging_sys_id: job.staging_sys_id.as_str(),
+            actor: &job.actor,
+            now: job.now,
+            reason: &reason,
         };
-        batch.pending.push(Pending { index: i, outcome, write });
+        let outcome = ImportOutcome::unsettled(sets[i].number.clone(), job.staging_sys_id.clone());
+        let pg = PgTx { c: &mut *c, ctx, coalesce_locked: true, cache: Some(&mut references) };
+        let mut tx = BatchTx { pg, batch: &mut batch, found: found.remove(&i) };
+        let settled = settle(&mut tx, &row, &ctx.catalog, &job.verdict, None, outcome).await?;
+        let write = settled.written.map(|w| {
+            batch.written.push((job.target.name.clone(), w.applied.record.clone()));
+            (w.applied, w.inserted)
+        });
+        batch.pending.push(Pending { index: i, outcome: settled.outcome, write, reason });
     }
     batch.flush(c).await?;
     Ok(batch.results.into_iter().map(|r| r.unwrap_or_else(|| Err(StoreError::Closed.into()))).collect())
+}
+
+/// A job of the batch settling: writes behind. New records, their numbers and every change set
+/// are written by [`Batch::flush`] from what the step returns ([`sluice_store::settle::Written`]);
+/// updates of existing records are written at once; a coalesce search comes from the batch's
+/// one query unless an earlier job's writes could change it.
+struct BatchTx<'t, 'a> {
+    pg: PgTx<'t>,
+    batch: &'t mut Batch<'a>,
+    /// This job's coalesce target as the batch's search found it.
+    found: Option<Record>,
+}
+
+impl RowTransaction for BatchTx<'_, '_> {
+    type Error = Error;
+
+    async fn find_reference(&mut self, schema: &TableSchema, lookup: &Lookup) -> Result<Option<String>> {
+        Ok(self.pg.find_reference(schema, lookup).await?)
+    }
+
+    async fn create_reference(
+        &mut self,
+        schema: &TableSchema,
+        lookup: &Lookup,
+        record: Record,
+    ) -> Result<Option<String>> {
+        Ok(self.pg.create_reference(schema, lookup, record).await?)
+    }
+
+    async fn find_coalesce_target(&mut self, target: &TableSchema, plan: &Plan) -> Result<Option<Record>> {
+        if !self.batch.stale(target, plan, self.found.as_ref()) {
+            return Ok(self.found.take());
+        }
+        self.batch.flush(self.pg.c).await?;
+        Ok(import::find_coalesce_target(self.pg.c, target, plan).await?)
+    }
+
+    async fn next_number(&mut self, _: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    async fn insert(&mut self, _: &TableSchema, _: &Record) -> Result<()> {
+        Ok(())
+    }
+
+    async fn update(&mut self, target: &TableSchema, applied: &Applied) -> Result<()> {
+        Ok(self.pg.update(target, applied).await?)
+    }
+
+    async fn write_history(&mut self, _: &RowContext<'_>, _: &Applied) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Batch<'_> {
@@ -154,70 +209,6 @@ impl Batch<'_> {
             }
         }
         Ok(found)
-    }
-
-    /// Settles job `i` as `import::transform` does, writing its target record later unless it
-    /// updates an existing one.
-    async fn transform(
-        &mut self,
-        c: &mut PgConnection,
-        i: usize,
-        plan: &Plan,
-        found: Option<Record>,
-        outcome: &mut ImportOutcome,
-    ) -> Result<Option<(Applied, bool)>> {
-        let job = self.jobs[i];
-        let target: &TableSchema = &job.target;
-        let resolved = import::resolve(c, self.ctx, plan, &job.actor, job.now, Some(&mut self.references)).await?;
-        if !resolved.notes.is_empty() {
-            outcome.status_message = Some(resolved.notes.join("; "));
-        }
-        if !resolved.rejected.is_empty() {
-            outcome.errors = resolved.rejected;
-            return Ok(None);
-        }
-        let existing = match plan.target_search() {
-            TargetSearch::Coalesce if self.stale(target, plan, found.as_ref()) => {
-                self.flush(c).await?;
-                import::find_coalesce_target(c, target, plan).await?
-            }
-            TargetSearch::Coalesce => found,
-            TargetSearch::Create => None,
-            TargetSearch::Skip(message) => {
-                outcome.state = RowState::Skipped;
-                outcome.status_message = Some(message.into());
-                return Ok(None);
-            }
-        };
-        let applied =
-            match rules::apply_import(target, existing.as_ref(), &resolved.set, &plan.coalesce, &job.actor, job.now) {
-                Ok(applied) => applied,
-                Err(errors) => {
-                    outcome.errors = errors;
-                    return Ok(None);
-                }
-            };
-        let sys_id = applied.record["sys_id"].clone();
-        outcome.target_sys_id = Some(sys_id.clone());
-        let insert = match existing {
-            None => {
-                outcome.state = RowState::Inserted;
-                true
-            }
-            Some(_) if applied.changes.is_empty() => {
-                outcome.mark_unchanged();
-                outcome.display_value = applied.record.get(&target.display_field).cloned();
-                return Ok(None);
-            }
-            Some(_) => {
-                records::update(c, target, &sys_id, &applied.update_columns()).await?;
-                outcome.state = RowState::Updated;
-                outcome.display_value = applied.record.get(&target.display_field).cloned();
-                false
-            }
-        };
-        self.written.push((target.name.clone(), applied.record.clone()));
-        Ok(Some((applied, insert)))
     }
 
     /// Whether an earlier job of the batch wrote the record found for `plan` or a record its
@@ -283,11 +274,7 @@ impl Batch<'_> {
             .iter()
             .map(|p| {
                 let job = jobs[p.index];
-                Source {
-                    table: &job.staging.name,
-                    row: job.staging_sys_id.as_str(),
-                    reason: import::import_reason(job),
-                }
+                Source { table: &job.staging.name, row: job.staging_sys_id.as_str(), reason: &p.reason }
             })
             .collect();
         let audited: Vec<Audited<'_>> = pending

@@ -13,10 +13,11 @@ use sluice_core::{DateTime, SysId};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Result;
-use crate::import::{self, RowContext, outcome_fields};
+use crate::import::{self, PgTx, outcome_fields};
 use crate::query::ident;
 use crate::{Ctx, idempotency, records};
 use sluice_store::idempotency::encode_set;
+use sluice_store::settle::{RowContext, settle};
 use sluice_store::{ImportOutcome, ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StoredRow};
 
 /// A new asynchronous import set (state `loaded`) holding every record of the batch as a
@@ -73,17 +74,18 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
         // transaction, and a deadlock with another request's retries the transaction.
         let outcome = match &record.verdict {
             Some(verdict) => {
+                let reason = sluice_store::audit_set::reason(&staging.name, &record.sys_id, None);
                 let context = RowContext {
                     staging,
                     target: &batch.target,
                     staging_sys_id: record.sys_id.as_str(),
                     actor: &batch.actor,
                     now: batch.now,
-                    reason: sluice_store::audit_set::reason(&staging.name, &record.sys_id, None),
-                    coalesce_locked: false,
+                    reason: &reason,
                 };
-                let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
-                import::settle(&mut tx, ctx, &context, verdict, None, &mut outcome).await?;
+                let outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
+                let mut pg = PgTx { c: &mut tx, ctx, coalesce_locked: false, cache: None };
+                let outcome = settle(&mut pg, &context, &ctx.catalog, verdict, None, outcome).await?.outcome;
                 for (field, value) in outcome_fields(&outcome) {
                     row.insert(field.into(), value);
                 }
@@ -163,11 +165,11 @@ pub async fn process(pool: &PgPool, ctx: &Ctx, job: &ProcessJob) -> Result<Optio
         staging_sys_id: job.staging_sys_id.as_str(),
         actor: &job.actor,
         now: job.now,
-        reason,
-        coalesce_locked: false,
+        reason: &reason,
     };
-    let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
-    import::settle(&mut tx, ctx, &context, &job.verdict, prior_target, &mut outcome).await?;
+    let outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
+    let mut pg = PgTx { c: &mut tx, ctx, coalesce_locked: false, cache: None };
+    let outcome = settle(&mut pg, &context, &ctx.catalog, &job.verdict, prior_target, outcome).await?.outcome;
 
     // The row now holds what the current definition staged from its payload, the version that
     // processed it and when, and its outcome.

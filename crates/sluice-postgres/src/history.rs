@@ -8,14 +8,7 @@ use sluice_core::tables::{self, Catalog};
 use sqlx::PgConnection;
 
 use crate::records::{self, Column, Combined, storable};
-use sluice_store::audit_set;
-
-/// What caused a change: an inbound staging row, or a Table API call (empty table and row).
-pub struct Source<'a> {
-    pub table: &'a str,
-    pub row: &'a str,
-    pub reason: String,
-}
+use sluice_store::audit_set::{self, Source};
 
 pub async fn audit(
     c: &mut PgConnection,
@@ -74,7 +67,7 @@ pub fn audit_columns(changes: &[Audited<'_>]) -> Option<Vec<Column>> {
             a.table.to_owned(),
             record.get("sys_id").cloned().unwrap_or_default(),
             a.actor.user_name.clone(),
-            audit_set::stored_reason(a.source.table, a.source.row, &a.source.reason).to_owned(),
+            audit_set::stored_reason(a.source.table, a.source.row, a.source.reason).to_owned(),
             a.source.table.to_owned(),
             a.source.row.to_owned(),
             a.now.to_string(),

@@ -1,8 +1,8 @@
-//! One imported row: resolve references, find the coalesce target, apply the business rules,
-//! write the incident, its audit rows and the staging row with its outcome. Imports are group
-//! committed (`writer.rs`, `batch.rs`); this is the row-at-a-time form a batch falls back to when
-//! one of its jobs fails, and `settle` serves `insertMultiple` rows (`bulk.rs`). Today's import
-//! set is remembered per node (`import_set`).
+//! One imported row: the commit step ([`sluice_store::settle`], through [`PgTx`]), then the
+//! staging row with its outcome. Imports are group committed (`writer.rs`, `batch.rs`); this is
+//! the row-at-a-time form a batch falls back to when one of its jobs fails, and [`PgTx`] also
+//! serves `insertMultiple` rows (`bulk.rs`). Today's import set is remembered per node
+//! (`import_set`).
 //!
 //! Several nodes share the database, so what SQLite's single writer gives for free is made
 //! explicit: numbers come from sequences; the records an import may create or coalesce into are
@@ -10,17 +10,17 @@
 //! be created), taken in a fixed order, so two imports of the same correlation id run one after
 //! the other and the second finds and updates the first's incident.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use sluice_core::integration::OnUnknown;
 use sluice_core::number;
-use sluice_core::rules::{self, Actor};
+use sluice_core::rules::{self, Actor, Applied};
 use sluice_core::schema::{FieldKind, TableSchema};
-use sluice_core::staging::RowState;
 use sluice_core::tables;
-use sluice_core::transform::{Lookup, Plan, TargetSearch};
-use sluice_core::validate::{ErrorCode, FieldError};
+use sluice_core::transform::{Lookup, Plan};
 use sluice_core::{DateTime, Record, SysId};
+use sluice_store::audit_set::Source;
+pub(crate) use sluice_store::settle::reference_key;
+use sluice_store::settle::{self, RowContext, RowTransaction};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Result;
@@ -209,17 +209,18 @@ pub(crate) async fn run_one(
     {
         return Ok(earlier);
     }
-    let mut outcome = ImportOutcome::unsettled(set.number.clone(), job.staging_sys_id.clone());
+    let reason = import_reason(job);
     let context = RowContext {
         staging: &job.staging,
         target: &job.target,
         staging_sys_id: job.staging_sys_id.as_str(),
         actor: &job.actor,
         now: job.now,
-        reason: import_reason(job),
-        coalesce_locked: true,
+        reason: &reason,
     };
-    settle(c, ctx, &context, &job.verdict, None, &mut outcome).await?;
+    let outcome = ImportOutcome::unsettled(set.number.clone(), job.staging_sys_id.clone());
+    let mut tx = PgTx { c: &mut *c, ctx, coalesce_locked: true, cache: None };
+    let outcome = settle::settle(&mut tx, &context, &ctx.catalog, &job.verdict, None, outcome).await?.outcome;
     let (rows, _) = draw(c, &job.staging.name, 1, number::INCIDENT_PREFIX, 0).await?;
     records::insert(c, &job.staging, &job_staging_row(job, set, set.row(rows[0]), &outcome)).await?;
     if let Some(idem) = &job.idempotency {
@@ -233,129 +234,15 @@ pub(crate) fn import_reason(job: &ImportJob) -> String {
     sluice_store::audit_set::reason(&job.staging.name, &job.staging_sys_id, None)
 }
 
-/// Who and what a row's processing is about.
-pub(crate) struct RowContext<'a> {
-    pub staging: &'a TableSchema,
-    pub target: &'a TableSchema,
-    pub staging_sys_id: &'a str,
-    pub actor: &'a Actor,
-    pub now: DateTime,
-    /// The `sys_audit` reason of the changes.
-    pub reason: String,
-    /// The coalesce lock was taken when the transaction began.
-    pub coalesce_locked: bool,
-}
-
 /// The advisory lock held while searching for (and maybe creating) the coalesce target.
 pub(crate) fn coalesce_key(target: &TableSchema, plan: &Plan) -> String {
     let values: Vec<String> = plan.coalesce.iter().map(|(f, v)| format!("{f}={}", v.to_ascii_lowercase())).collect();
     format!("coalesce:{}:{}", target.name, values.join("\u{1f}"))
 }
 
-/// The lock held while a record of `table` named `value` may be created (imports, accounts).
-pub(crate) fn reference_key(table: &str, value: &str) -> String {
-    format!("ref:{table}:{}", value.to_ascii_lowercase())
-}
-
-/// Carries out a row's verdict: the errors, or the plan (references, coalesce, business rules,
-/// the target record and its audit rows). `prior_target` is the record an earlier run of the
-/// same row produced: it is updated, never a second one created.
-pub(crate) async fn settle(
-    c: &mut PgConnection,
-    ctx: &Ctx,
-    context: &RowContext<'_>,
-    verdict: &std::result::Result<Plan, Vec<FieldError>>,
-    prior_target: Option<Record>,
-    outcome: &mut ImportOutcome,
-) -> Result<(), sqlx::Error> {
-    match verdict {
-        Err(errors) => {
-            outcome.state = RowState::Error;
-            outcome.errors = errors.clone();
-            Ok(())
-        }
-        Ok(plan) if plan.ignore.is_some() => {
-            // An on_before script ignored the row: staged, nothing else written.
-            outcome.state = RowState::Ignored;
-            outcome.status_message = plan.ignore.clone();
-            Ok(())
-        }
-        Ok(plan) => transform(c, ctx, context, plan, prior_target, outcome).await,
-    }
-}
-
-pub(crate) struct Resolved {
-    pub set: BTreeMap<String, String>,
-    pub notes: Vec<String>,
-    pub rejected: Vec<FieldError>,
-}
-
 /// Reference lookups already made in this transaction (a batch's jobs mostly name the same
 /// callers): the sys_id found or created, or `None` when there is none.
 pub(crate) type ReferenceCache = HashMap<String, Option<String>>;
-
-/// Resolves reference values: a sys_id of an existing record, else the first record whose match
-/// field equals the value (case-insensitive), else the lookup's `on_unknown` action. A record
-/// about to be created is searched for again under its advisory lock (another node may have just
-/// created it); lookups run in lock-key order, after the coalesce lock (the one lock a
-/// transaction takes before any other), so two imports never wait for each other in a cycle. Existing records (the usual case) need no lock.
-pub(crate) async fn resolve(
-    c: &mut PgConnection,
-    ctx: &Ctx,
-    plan: &Plan,
-    actor: &Actor,
-    now: DateTime,
-    mut cache: Option<&mut ReferenceCache>,
-) -> Result<Resolved, sqlx::Error> {
-    // Searched (and created) in lock-key order; reported in the plan's order. `None`: a table
-    // the catalog does not have (the lookup is skipped).
-    let keys: Vec<String> = plan.lookups.iter().map(|l| reference_key(&l.table, &l.value)).collect();
-    let mut order: Vec<usize> = (0..plan.lookups.len()).collect();
-    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-    let mut found: Vec<Option<Option<String>>> = vec![None; plan.lookups.len()];
-    for i in order {
-        let lookup = &plan.lookups[i];
-        let Some(schema) = ctx.catalog.get(&lookup.table) else { continue };
-        let cache_key = format!("{}\u{1f}{}\u{1f}{}", lookup.table, lookup.match_fields.join(","), lookup.value);
-        let mut id = match cache.as_ref().and_then(|cache| cache.get(&cache_key)) {
-            Some(known) => known.clone(),
-            None => find_reference(c, schema, lookup).await?,
-        };
-        if id.is_none() && lookup.on_unknown == OnUnknown::Create {
-            lock(c, &[(&ctx.salt, &keys[i])]).await?;
-            id = find_reference(c, schema, lookup).await?;
-            if id.is_none() {
-                let record = new_referenced(schema, &lookup.value, actor, now);
-                records::insert(c, schema, &record).await?;
-                id = Some(record["sys_id"].clone());
-            }
-        }
-        if let Some(cache) = cache.as_mut() {
-            cache.insert(cache_key, id.clone());
-        }
-        found[i] = Some(id);
-    }
-    let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
-    for (lookup, id) in plan.lookups.iter().zip(found) {
-        match id {
-            None => {}
-            Some(Some(sys_id)) => {
-                out.set.insert(lookup.target_field.clone(), sys_id);
-            }
-            Some(None) if lookup.on_unknown == OnUnknown::Reject => out.rejected.push(FieldError {
-                code: ErrorCode::UnknownReference,
-                field: lookup.source_field.clone(),
-                message: format!("no {} matches {:?}", lookup.table, lookup.value),
-                path: None,
-            }),
-            Some(None) => out.notes.push(format!(
-                "{}: no {} matches {:?}; {} left empty",
-                lookup.source_field, lookup.table, lookup.value, lookup.target_field
-            )),
-        }
-    }
-    Ok(out)
-}
 
 async fn find_reference(
     c: &mut PgConnection,
@@ -371,16 +258,6 @@ async fn find_reference(
         }
     }
     Ok(None)
-}
-
-/// A referenced record created because an import named one that does not exist yet.
-fn new_referenced(schema: &TableSchema, value: &str, actor: &Actor, now: DateTime) -> Record {
-    if schema.name == tables::SYS_USER {
-        let email = if value.contains('@') { value } else { "" };
-        rules::insert_simple(schema, &[("user_name", value), ("name", value), ("email", email)], actor, now)
-    } else {
-        rules::insert_simple(schema, &[("name", value)], actor, now)
-    }
 }
 
 /// The oldest record matching every coalesce value (ASCII case ignored), locked.
@@ -420,69 +297,81 @@ pub(crate) async fn find_coalesce_target(
     }
 }
 
-async fn transform(
-    c: &mut PgConnection,
-    ctx: &Ctx,
-    context: &RowContext<'_>,
-    plan: &Plan,
-    prior_target: Option<Record>,
-    outcome: &mut ImportOutcome,
-) -> Result<(), sqlx::Error> {
-    let target = context.target;
-    if prior_target.is_none() && plan.coalesce_given() && !context.coalesce_locked {
-        lock(c, &[(&ctx.salt, &coalesce_key(target, plan))]).await?;
-    }
-    let resolved = resolve(c, ctx, plan, context.actor, context.now, None).await?;
-    if !resolved.notes.is_empty() {
-        outcome.status_message = Some(resolved.notes.join("; "));
-    }
-    if !resolved.rejected.is_empty() {
-        outcome.errors = resolved.rejected;
-        return Ok(());
-    }
-    let existing = match (prior_target, plan.target_search()) {
-        (Some(prior), _) => Some(prior),
-        (None, TargetSearch::Coalesce) => find_coalesce_target(c, target, plan).await?,
-        (None, TargetSearch::Create) => None,
-        (None, TargetSearch::Skip(message)) => {
-            outcome.state = RowState::Skipped;
-            outcome.status_message = Some(message.into());
+/// A PostgreSQL transaction as the commit step sees it ([`sluice_store::settle`]).
+pub(crate) struct PgTx<'a> {
+    pub c: &'a mut PgConnection,
+    pub ctx: &'a Ctx,
+    /// The coalesce lock was taken when the transaction began (a batch's `BEGIN`).
+    pub coalesce_locked: bool,
+    /// Lookups already made in this transaction (a batch's jobs mostly name the same callers).
+    pub cache: Option<&'a mut ReferenceCache>,
+}
+
+fn cache_key(lookup: &Lookup) -> String {
+    format!("{}\u{1f}{}\u{1f}{}", lookup.table, lookup.match_fields.join(","), lookup.value)
+}
+
+impl RowTransaction for PgTx<'_> {
+    type Error = sqlx::Error;
+
+    async fn claim_coalesce(&mut self, target: &TableSchema, plan: &Plan) -> Result<(), sqlx::Error> {
+        if self.coalesce_locked {
             return Ok(());
         }
-    };
-    let mut applied =
-        match rules::apply_import(target, existing.as_ref(), &resolved.set, &plan.coalesce, context.actor, context.now)
-        {
-            Ok(applied) => applied,
-            Err(errors) => {
-                outcome.errors = errors;
-                return Ok(());
+        lock(self.c, &[(&self.ctx.salt, &coalesce_key(target, plan))]).await
+    }
+
+    async fn find_reference(&mut self, schema: &TableSchema, lookup: &Lookup) -> Result<Option<String>, sqlx::Error> {
+        if let Some(known) = self.cache.as_ref().and_then(|cache| cache.get(&cache_key(lookup))) {
+            return Ok(known.clone());
+        }
+        let found = find_reference(self.c, schema, lookup).await?;
+        if let Some(cache) = self.cache.as_mut() {
+            cache.insert(cache_key(lookup), found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Under the value's advisory lock, searched again first: another node may just have
+    /// created it. Existing records (the usual case) need no lock.
+    async fn create_reference(
+        &mut self,
+        schema: &TableSchema,
+        lookup: &Lookup,
+        record: Record,
+    ) -> Result<Option<String>, sqlx::Error> {
+        lock(self.c, &[(&self.ctx.salt, &reference_key(&lookup.table, &lookup.value))]).await?;
+        let id = match find_reference(self.c, schema, lookup).await? {
+            Some(id) => id,
+            None => {
+                records::insert(self.c, schema, &record).await?;
+                record["sys_id"].clone()
             }
         };
-    if existing.is_none() {
-        applied.assign_number(&next_number(c, number::INCIDENT_PREFIX).await?);
-    }
-    let sys_id = applied.record["sys_id"].clone();
-    outcome.target_sys_id = Some(sys_id.clone());
-    outcome.display_value = applied.record.get(&target.display_field).cloned();
-    match existing {
-        None => {
-            records::insert(c, target, &applied.record).await?;
-            outcome.state = RowState::Inserted;
+        if let Some(cache) = self.cache.as_mut() {
+            cache.insert(cache_key(lookup), Some(id.clone()));
         }
-        Some(_) if applied.changes.is_empty() => {
-            outcome.mark_unchanged();
-            return Ok(());
-        }
-        Some(_) => {
-            records::update(c, target, &sys_id, &applied.update_columns()).await?;
-            outcome.state = RowState::Updated;
-        }
+        Ok(Some(id))
     }
-    if !plan.audit {
-        return Ok(());
+
+    async fn find_coalesce_target(&mut self, target: &TableSchema, plan: &Plan) -> Result<Option<Record>, sqlx::Error> {
+        find_coalesce_target(self.c, target, plan).await
     }
-    let source =
-        history::Source { table: &context.staging.name, row: context.staging_sys_id, reason: context.reason.clone() };
-    history::audit(c, target, &applied, context.actor, context.now, &source).await
+
+    async fn next_number(&mut self, prefix: &str) -> Result<Option<String>, sqlx::Error> {
+        next_number(self.c, prefix).await.map(Some)
+    }
+
+    async fn insert(&mut self, target: &TableSchema, record: &Record) -> Result<(), sqlx::Error> {
+        records::insert(self.c, target, record).await
+    }
+
+    async fn update(&mut self, target: &TableSchema, applied: &Applied) -> Result<(), sqlx::Error> {
+        records::update(self.c, target, &applied.record["sys_id"], &applied.update_columns()).await
+    }
+
+    async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> Result<(), sqlx::Error> {
+        let source = Source { table: &row.staging.name, row: row.staging_sys_id, reason: row.reason };
+        history::audit(self.c, row.target, applied, row.actor, row.now, &source).await
+    }
 }

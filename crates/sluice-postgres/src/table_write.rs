@@ -56,7 +56,7 @@ async fn resolve_references(
 
 pub async fn run(c: &mut PgConnection, ctx: &Ctx, w: &TableWrite) -> Result<WriteResult, sqlx::Error> {
     let schema = &w.table;
-    let source = history::Source { table: "", row: "", reason: "Table API".into() };
+    let source = sluice_store::audit_set::Source { table: "", row: "", reason: "Table API" };
     match &w.op {
         WriteOp::Delete(sys_id) => {
             let deleted = records::sql(format!("DELETE FROM {} WHERE \"sys_id\" = $1", ident(&schema.name)))
@@ -110,7 +110,7 @@ async fn finish(
     schema: &TableSchema,
     applied: &Applied,
     w: &TableWrite,
-    source: &history::Source<'_>,
+    source: &sluice_store::audit_set::Source<'_>,
 ) -> Result<WriteResult, sqlx::Error> {
     history::audit(c, schema, applied, &w.actor, w.now, source).await?;
     let entries: Vec<(String, String)> = w.journal.iter().filter(|(_, v)| !v.trim().is_empty()).cloned().collect();

@@ -11,8 +11,9 @@ use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
 use sluice_core::{Record, SysId};
 
-use crate::import::{self, RowContext};
+use crate::import;
 use crate::records;
+use sluice_store::settle::RowContext;
 use sluice_store::{ImportOutcome, ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StoredRow};
 
 /// A new asynchronous import set (state `loaded`) holding every record of the batch as a
@@ -45,17 +46,17 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
     for (i, record) in batch.rows.iter().enumerate() {
         let outcome = match &record.verdict {
             Some(verdict) => {
+                let reason = sluice_store::audit_set::reason(&staging.name, &record.sys_id, None);
                 let context = RowContext {
                     staging,
                     target: &batch.target,
                     staging_sys_id: record.sys_id.as_str(),
                     actor: &batch.actor,
                     now: batch.now,
-                    reason: sluice_store::audit_set::reason(&staging.name, &record.sys_id, None),
+                    reason: &reason,
                 };
-                let mut outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
-                import::settle(conn, catalog, &context, verdict, None, &mut outcome)?;
-                Some(outcome)
+                let outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
+                Some(import::settle(conn, catalog, &context, verdict, None, outcome)?)
             }
             None => None,
         };
@@ -138,10 +139,10 @@ pub fn process(conn: &Connection, catalog: &Catalog, job: &ProcessJob) -> rusqli
         staging_sys_id: job.staging_sys_id.as_str(),
         actor: &job.actor,
         now: job.now,
-        reason,
+        reason: &reason,
     };
-    let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
-    import::settle(conn, catalog, &context, &job.verdict, prior_target, &mut outcome)?;
+    let outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
+    let outcome = import::settle(conn, catalog, &context, &job.verdict, prior_target, outcome)?;
 
     // The row now holds what the current definition staged from its payload, the version that
     // processed it and when.

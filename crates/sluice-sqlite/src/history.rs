@@ -9,18 +9,10 @@ use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
 
 use crate::records;
-use sluice_store::audit_set;
-
-/// What caused a change: an inbound staging row, or a Table API call (empty table and row).
-pub struct Source<'a> {
-    pub table: &'a str,
-    pub row: &'a str,
-    pub reason: String,
-}
+use sluice_store::audit_set::{self, Source};
 
 pub fn audit(
     conn: &Connection,
-    _catalog: &Catalog,
     target: &TableSchema,
     applied: &Applied,
     actor: &Actor,
@@ -35,7 +27,7 @@ pub fn audit(
     let record = &applied.record;
     let checkpoint = record.get("sys_mod_count").map(String::as_str).unwrap_or("0");
     let document = record.get("sys_id").map(String::as_str).unwrap_or("");
-    let reason = audit_set::stored_reason(source.table, source.row, &source.reason);
+    let reason = audit_set::stored_reason(source.table, source.row, source.reason);
     let changes = audit_set::changes_json(applied, std::borrow::Cow::Borrowed);
     let sys_id = audit_set::set_id();
     conn.prepare_cached(

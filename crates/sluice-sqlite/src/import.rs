@@ -1,19 +1,18 @@
-//! One imported row inside the writer's transaction: stage it, resolve references, find the
-//! coalesce target, apply the business rules, write the incident, its audit rows and the row's
-//! outcome. Running inside the single writer makes numbering and coalescing race-free.
-
-use std::collections::BTreeMap;
+//! One imported row inside the writer's transaction: today's import set and row number, the
+//! commit step ([`sluice_store::settle`], through [`SqliteTx`]), then the staging row written
+//! once with its outcome. Running inside the single writer makes numbering and coalescing
+//! race-free.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sluice_core::integration::OnUnknown;
 use sluice_core::number;
-use sluice_core::rules::{self, Actor};
+use sluice_core::rules::{self, Actor, Applied};
 use sluice_core::schema::TableSchema;
-use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
-use sluice_core::transform::{Lookup, Plan, TargetSearch};
-use sluice_core::validate::{ErrorCode, FieldError};
+use sluice_core::transform::{Lookup, Plan};
+use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
+use sluice_store::audit_set::Source;
+use sluice_store::settle::{self, RowContext, RowTransaction};
 
 use crate::{history, import_slot, records, reference_cache};
 pub(crate) use sluice_store::staging_row::outcome_fields;
@@ -59,59 +58,92 @@ fn current_import_set(
     Ok((record["sys_id"].clone(), number))
 }
 
-struct Resolved {
-    set: BTreeMap<String, String>,
-    notes: Vec<String>,
-    rejected: Vec<FieldError>,
+/// The writer's transaction as the commit step sees it ([`sluice_store::settle`]). Every call
+/// completes at once (rusqlite is synchronous), so the step is run with [`ready`].
+pub(crate) struct SqliteTx<'a> {
+    pub conn: &'a Connection,
+    /// Whether reference lookups go through the writer's [`reference_cache`] (a reader's
+    /// connection must not: the cache mirrors the writer's own writes).
+    pub cached: bool,
 }
 
-/// Resolves reference values: a sys_id of an existing record, else the first record whose match
-/// field equals the value (case-insensitive), else the lookup's `on_unknown` action.
-fn resolve(
+impl RowTransaction for SqliteTx<'_> {
+    type Error = rusqlite::Error;
+
+    async fn find_reference(&mut self, schema: &TableSchema, lookup: &Lookup) -> rusqlite::Result<Option<String>> {
+        if self.cached
+            && let Some(sys_id) = reference_cache::get(lookup)
+        {
+            return Ok(Some(sys_id));
+        }
+        let found = find_reference(self.conn, schema, lookup)?;
+        if self.cached
+            && let Some(sys_id) = &found
+        {
+            reference_cache::put(lookup, sys_id);
+        }
+        Ok(found)
+    }
+
+    async fn create_reference(
+        &mut self,
+        schema: &TableSchema,
+        lookup: &Lookup,
+        record: Record,
+    ) -> rusqlite::Result<Option<String>> {
+        // The single writer: nobody else can have created it since the search.
+        records::insert(self.conn, schema, &record)?;
+        if self.cached {
+            reference_cache::put(lookup, &record["sys_id"]);
+        }
+        Ok(Some(record["sys_id"].clone()))
+    }
+
+    async fn find_coalesce_target(&mut self, target: &TableSchema, plan: &Plan) -> rusqlite::Result<Option<Record>> {
+        find_coalesce_target(self.conn, target, plan)
+    }
+
+    async fn next_number(&mut self, prefix: &str) -> rusqlite::Result<Option<String>> {
+        next_number(self.conn, prefix).map(Some)
+    }
+
+    async fn insert(&mut self, target: &TableSchema, record: &Record) -> rusqlite::Result<()> {
+        records::insert(self.conn, target, record)
+    }
+
+    async fn update(&mut self, target: &TableSchema, applied: &Applied) -> rusqlite::Result<()> {
+        records::update(self.conn, target, &applied.record["sys_id"], &applied.update_columns())
+    }
+
+    async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> rusqlite::Result<()> {
+        let source = Source { table: &row.staging.name, row: row.staging_sys_id, reason: row.reason };
+        history::audit(self.conn, row.target, applied, row.actor, row.now, &source)
+    }
+}
+
+/// The value of a future that never waits: every [`SqliteTx`] call is synchronous, so the
+/// commit step completes in its first poll.
+pub(crate) fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(output) => output,
+        // Only an await on something other than SqliteTx could get here; the writer's job
+        // guard turns the panic into that job's error.
+        std::task::Poll::Pending => panic!("the SQLite commit step waited"),
+    }
+}
+
+/// Settles a row's verdict on the writer's connection ([`sluice_store::settle::settle`]).
+pub(crate) fn settle(
     conn: &Connection,
     catalog: &Catalog,
-    plan: &Plan,
-    actor: &Actor,
-    now: DateTime,
-) -> rusqlite::Result<Resolved> {
-    let mut out = Resolved { set: plan.set.clone(), notes: Vec::new(), rejected: Vec::new() };
-    for lookup in &plan.lookups {
-        let Some(schema) = catalog.get(&lookup.table) else { continue };
-        let found = match reference_cache::get(lookup) {
-            Some(sys_id) => Some(sys_id),
-            None => {
-                let found = find_reference(conn, schema, lookup)?;
-                if let Some(sys_id) = &found {
-                    reference_cache::put(lookup, sys_id);
-                }
-                found
-            }
-        };
-        match found {
-            Some(sys_id) => {
-                out.set.insert(lookup.target_field.clone(), sys_id);
-            }
-            None => match lookup.on_unknown {
-                OnUnknown::Create => {
-                    let record = new_referenced(schema, &lookup.value, actor, now);
-                    records::insert(conn, schema, &record)?;
-                    reference_cache::put(lookup, &record["sys_id"]);
-                    out.set.insert(lookup.target_field.clone(), record["sys_id"].clone());
-                }
-                OnUnknown::Ignore => out.notes.push(format!(
-                    "{}: no {} matches {:?}; {} left empty",
-                    lookup.source_field, lookup.table, lookup.value, lookup.target_field
-                )),
-                OnUnknown::Reject => out.rejected.push(FieldError {
-                    code: ErrorCode::UnknownReference,
-                    field: lookup.source_field.clone(),
-                    message: format!("no {} matches {:?}", lookup.table, lookup.value),
-                    path: None,
-                }),
-            },
-        }
-    }
-    Ok(out)
+    row: &RowContext<'_>,
+    verdict: &Result<Plan, Vec<FieldError>>,
+    prior_target: Option<Record>,
+    outcome: ImportOutcome,
+) -> rusqlite::Result<ImportOutcome> {
+    let mut tx = SqliteTx { conn, cached: true };
+    Ok(ready(settle::settle(&mut tx, row, catalog, verdict, prior_target, outcome))?.outcome)
 }
 
 pub(crate) fn find_reference(
@@ -130,16 +162,6 @@ pub(crate) fn find_reference(
         }
     }
     Ok(None)
-}
-
-/// A referenced record created because an import named one that does not exist yet.
-fn new_referenced(schema: &TableSchema, value: &str, actor: &Actor, now: DateTime) -> Record {
-    if schema.name == tables::SYS_USER {
-        let email = if value.contains('@') { value } else { "" };
-        rules::insert_simple(schema, &[("user_name", value), ("name", value), ("email", email)], actor, now)
-    } else {
-        rules::insert_simple(schema, &[("name", value)], actor, now)
-    }
 }
 
 fn find_coalesce_target(conn: &Connection, schema: &TableSchema, plan: &Plan) -> rusqlite::Result<Option<Record>> {
@@ -184,16 +206,17 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
             (set_id, number, row)
         }
     };
-    let mut outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
+    let reason = sluice_store::audit_set::reason(&staging.name, &job.staging_sys_id, None);
     let context = RowContext {
         staging,
         target: &job.target,
         staging_sys_id: job.staging_sys_id.as_str(),
         actor: &job.actor,
         now: job.now,
-        reason: sluice_store::audit_set::reason(&staging.name, &job.staging_sys_id, None),
+        reason: &reason,
     };
-    settle(conn, catalog, &context, &job.verdict, None, &mut outcome)?;
+    let outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
+    let outcome = settle(conn, catalog, &context, &job.verdict, None, outcome)?;
     // Written once, with its outcome (nothing in the transaction reads it before): an INSERT
     // then an UPDATE would copy the payload twice.
     let fields = outcome_fields(&outcome);
@@ -229,106 +252,4 @@ pub(crate) fn record_outcome(
     let mut set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
     set.extend_from_slice(extra);
     records::update(conn, staging, sys_id, &set)
-}
-
-/// Who and what a row's processing is about.
-pub(crate) struct RowContext<'a> {
-    pub staging: &'a TableSchema,
-    pub target: &'a TableSchema,
-    pub staging_sys_id: &'a str,
-    pub actor: &'a Actor,
-    pub now: DateTime,
-    /// The `sys_audit` reason of the changes.
-    pub reason: String,
-}
-
-/// Carries out a row's verdict: the errors, or the plan (references, coalesce, business rules,
-/// the target record and its audit rows). `prior_target` is the record an earlier run of the
-/// same row produced: it is updated, never a second one created.
-pub(crate) fn settle(
-    conn: &Connection,
-    catalog: &Catalog,
-    context: &RowContext<'_>,
-    verdict: &Result<Plan, Vec<FieldError>>,
-    prior_target: Option<Record>,
-    outcome: &mut ImportOutcome,
-) -> rusqlite::Result<()> {
-    match verdict {
-        Err(errors) => {
-            outcome.state = RowState::Error;
-            outcome.errors = errors.clone();
-            Ok(())
-        }
-        Ok(plan) => transform(conn, catalog, context, plan, prior_target, outcome),
-    }
-}
-
-fn transform(
-    conn: &Connection,
-    catalog: &Catalog,
-    context: &RowContext<'_>,
-    plan: &Plan,
-    prior_target: Option<Record>,
-    outcome: &mut ImportOutcome,
-) -> rusqlite::Result<()> {
-    if let Some(message) = &plan.ignore {
-        // An on_before script ignored the row: staged, nothing else written.
-        outcome.state = RowState::Ignored;
-        outcome.status_message = Some(message.clone());
-        return Ok(());
-    }
-    let target = context.target;
-    let resolved = resolve(conn, catalog, plan, context.actor, context.now)?;
-    if !resolved.notes.is_empty() {
-        outcome.status_message = Some(resolved.notes.join("; "));
-    }
-    if !resolved.rejected.is_empty() {
-        outcome.errors = resolved.rejected;
-        return Ok(());
-    }
-    let existing = match (prior_target, plan.target_search()) {
-        (Some(prior), _) => Some(prior),
-        (None, TargetSearch::Coalesce) => find_coalesce_target(conn, target, plan)?,
-        (None, TargetSearch::Create) => None,
-        (None, TargetSearch::Skip(message)) => {
-            outcome.state = RowState::Skipped;
-            outcome.status_message = Some(message.into());
-            return Ok(());
-        }
-    };
-    let mut applied =
-        match rules::apply_import(target, existing.as_ref(), &resolved.set, &plan.coalesce, context.actor, context.now)
-        {
-            Ok(applied) => applied,
-            Err(errors) => {
-                outcome.errors = errors;
-                return Ok(());
-            }
-        };
-    if existing.is_none() {
-        applied.assign_number(&next_number(conn, number::INCIDENT_PREFIX)?);
-    }
-    let sys_id = applied.record["sys_id"].clone();
-    outcome.target_sys_id = Some(sys_id.clone());
-    outcome.display_value = applied.record.get(&target.display_field).cloned();
-    match existing {
-        None => {
-            records::insert(conn, target, &applied.record)?;
-            outcome.state = RowState::Inserted;
-        }
-        Some(_) if applied.changes.is_empty() => {
-            outcome.mark_unchanged();
-            return Ok(());
-        }
-        Some(_) => {
-            records::update(conn, target, &sys_id, &applied.update_columns())?;
-            outcome.state = RowState::Updated;
-        }
-    }
-    if !plan.audit {
-        return Ok(());
-    }
-    let source =
-        history::Source { table: &context.staging.name, row: context.staging_sys_id, reason: context.reason.clone() };
-    history::audit(conn, catalog, target, &applied, context.actor, context.now, &source)
 }

@@ -56,7 +56,7 @@ fn resolve_references(
 
 pub fn run(conn: &Connection, catalog: &Catalog, w: &TableWrite) -> rusqlite::Result<WriteResult> {
     let schema = &w.table;
-    let source = history::Source { table: "", row: "", reason: "Table API".into() };
+    let source = sluice_store::audit_set::Source { table: "", row: "", reason: "Table API" };
     match &w.op {
         WriteOp::Delete(sys_id) => {
             if records::get(conn, schema, sys_id)?.is_none() {
@@ -109,9 +109,9 @@ fn finish(
     schema: &TableSchema,
     applied: &Applied,
     w: &TableWrite,
-    source: &history::Source<'_>,
+    source: &sluice_store::audit_set::Source<'_>,
 ) -> rusqlite::Result<WriteResult> {
-    history::audit(conn, catalog, schema, applied, &w.actor, w.now, source)?;
+    history::audit(conn, schema, applied, &w.actor, w.now, source)?;
     let entries: Vec<(String, String)> = w.journal.iter().filter(|(_, v)| !v.trim().is_empty()).cloned().collect();
     history::journal(conn, catalog, &schema.name, &applied.record["sys_id"], &entries, &w.actor, w.now)?;
     Ok(WriteResult::Written(applied.record.clone()))

@@ -6,6 +6,15 @@
 use sluice_core::SysId;
 use sluice_core::rules::Applied;
 
+/// What caused a change set: the staging row (table and sys_id; empty for a Table API write) and
+/// the reason recorded with it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub table: &'a str,
+    pub row: &'a str,
+    pub reason: &'a str,
+}
+
 /// Where rows written one per field are kept (the audit from before change sets, and a restored
 /// dump's): the view reads them first, in their order, then the sets.
 pub const FIELD_TABLE: &str = "sluice_audit_field";

@@ -5,6 +5,7 @@ pub mod account_fields;
 pub mod audit_set;
 pub mod idempotency;
 pub mod query_sql;
+pub mod settle;
 pub mod staging_row;
 
 use std::collections::{BTreeMap, HashMap};
