@@ -35,10 +35,12 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use query::ident;
 use sluice_store::Result as StoreResult;
+use sluice_store::settle::{self, ReadOnly, Settled, dry_run_context, dry_run_row};
 use sluice_store::{
-    AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
-    ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StatsDelta, StatsFilter, StatsTotal, Store,
-    StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
+    AccountChange, Accounts, AdminAudit, AdminAuditEntry, ApiToken, DryRun, ImportJob, ImportOutcome, Imports,
+    JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records, RowFilter, StageBatch,
+    StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow, TableWrite, TokenMatch,
+    WriteResult,
 };
 
 #[derive(Debug, Clone)]
@@ -210,11 +212,16 @@ async fn backend<T>(work: impl std::future::Future<Output = Result<T>>) -> Store
 }
 
 #[async_trait]
-impl Store for PostgresStore {
-    async fn ping(&self) -> StoreResult<()> {
+impl Imports for PostgresStore {
+    async fn dry_run(&self, job: DryRun) -> StoreResult<Settled> {
         backend(async {
-            sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
-            Ok(())
+            let mut conn = self.conn().await?;
+            let (staging_sys_id, reason) = dry_run_row(&job);
+            let row = dry_run_context(&job, &staging_sys_id, &reason);
+            // Outside a transaction: the coalesce search's row lock ends with its statement.
+            let pg = import::PgTx { c: &mut conn, ctx: &self.ctx, coalesce_locked: true, cache: None };
+            let outcome = ImportOutcome::unsettled(String::new(), staging_sys_id.clone());
+            Ok(settle::settle(&mut ReadOnly(pg), &row, &self.ctx.catalog, &job.verdict, None, outcome).await?)
         })
         .await
     }
@@ -278,19 +285,10 @@ impl Store for PostgresStore {
     async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> StoreResult<StateCounts> {
         backend(async { bulk::state_counts(&mut *self.conn().await?, &staging, &import_set).await }).await
     }
+}
 
-    async fn purge_staging(&self, staging: Arc<TableSchema>, before: DateTime, limit: u64) -> StoreResult<PurgeReport> {
-        backend(async {
-            let pool = self.open_pool()?;
-            retrying(|| bulk::purge(pool, &staging, before, limit)).await
-        })
-        .await
-    }
-
-    async fn purge_idempotency(&self, before: DateTime) -> StoreResult<u64> {
-        backend(async { idempotency::purge(&mut *self.conn().await?, before).await }).await
-    }
-
+#[async_trait]
+impl Records for PostgresStore {
     async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> StoreResult<Option<Record>> {
         backend(async { Ok(records::get(&mut *self.conn().await?, &table, &sys_id).await?) }).await
     }
@@ -303,56 +301,6 @@ impl Store for PostgresStore {
             Ok(Page { records, total })
         })
         .await
-    }
-
-    async fn account(&self, user_name: String) -> StoreResult<Option<Account>> {
-        backend(async { Ok(accounts::find(&mut *self.conn().await?, &user_name).await?) }).await
-    }
-
-    async fn accounts(&self) -> StoreResult<Vec<Account>> {
-        backend(async { Ok(accounts::all(&mut *self.conn().await?).await?) }).await
-    }
-
-    async fn add_account(&self, account: NewAccount) -> StoreResult<Account> {
-        backend(async {
-            let ctx = self.ctx.clone();
-            let account = Arc::new(account);
-            self.in_tx(move |c| {
-                let (ctx, account) = (ctx.clone(), account.clone());
-                Box::pin(async move { accounts::add(c, &ctx, &account).await })
-            })
-            .await
-        })
-        .await
-    }
-
-    async fn change_account(&self, change: AccountChange) -> StoreResult<Option<Account>> {
-        backend(async {
-            let ctx = self.ctx.clone();
-            let change = Arc::new(change);
-            self.in_tx(move |c| {
-                let (ctx, change) = (ctx.clone(), change.clone());
-                Box::pin(async move { accounts::change_account(c, &ctx, &change).await })
-            })
-            .await
-        })
-        .await
-    }
-
-    async fn tokens(&self, user_name: String) -> StoreResult<Vec<ApiToken>> {
-        backend(async { Ok(accounts::tokens(&mut *self.conn().await?, &user_name).await?) }).await
-    }
-
-    async fn account_by_token(&self, digest: String) -> StoreResult<Option<TokenMatch>> {
-        backend(async { Ok(accounts::by_token(&mut *self.conn().await?, &digest).await?) }).await
-    }
-
-    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> StoreResult<()> {
-        backend(async { Ok(accounts::record_audit(&mut *self.conn().await?, &entry).await?) }).await
-    }
-
-    async fn admin_audit(&self, limit: u64, offset: u64) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
-        backend(async { Ok(accounts::audit_page(&mut *self.conn().await?, limit, offset).await?) }).await
     }
 
     async fn write(&self, write: TableWrite) -> StoreResult<WriteResult> {
@@ -416,7 +364,66 @@ impl Store for PostgresStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Accounts for PostgresStore {
+    async fn account(&self, user_name: String) -> StoreResult<Option<Account>> {
+        backend(async { Ok(accounts::find(&mut *self.conn().await?, &user_name).await?) }).await
+    }
+
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        backend(async { Ok(accounts::all(&mut *self.conn().await?).await?) }).await
+    }
+
+    async fn add_account(&self, account: NewAccount) -> StoreResult<Account> {
+        backend(async {
+            let ctx = self.ctx.clone();
+            let account = Arc::new(account);
+            self.in_tx(move |c| {
+                let (ctx, account) = (ctx.clone(), account.clone());
+                Box::pin(async move { accounts::add(c, &ctx, &account).await })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn change_account(&self, change: AccountChange) -> StoreResult<Option<Account>> {
+        backend(async {
+            let ctx = self.ctx.clone();
+            let change = Arc::new(change);
+            self.in_tx(move |c| {
+                let (ctx, change) = (ctx.clone(), change.clone());
+                Box::pin(async move { accounts::change_account(c, &ctx, &change).await })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn tokens(&self, user_name: String) -> StoreResult<Vec<ApiToken>> {
+        backend(async { Ok(accounts::tokens(&mut *self.conn().await?, &user_name).await?) }).await
+    }
+
+    async fn account_by_token(&self, digest: String) -> StoreResult<Option<TokenMatch>> {
+        backend(async { Ok(accounts::by_token(&mut *self.conn().await?, &digest).await?) }).await
+    }
+}
+
+#[async_trait]
+impl AdminAudit for PostgresStore {
+    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> StoreResult<()> {
+        backend(async { Ok(accounts::record_audit(&mut *self.conn().await?, &entry).await?) }).await
+    }
+
+    async fn admin_audit(&self, limit: u64, offset: u64) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
+        backend(async { Ok(accounts::audit_page(&mut *self.conn().await?, limit, offset).await?) }).await
+    }
+}
+
+#[async_trait]
+impl Stats for PostgresStore {
     async fn add_stats(&self, deltas: Vec<StatsDelta>) -> StoreResult<()> {
         backend(async { Ok(stats::add(&mut *self.conn().await?, &deltas).await?) }).await
     }
@@ -427,6 +434,29 @@ impl Store for PostgresStore {
 
     async fn purge_stats(&self, before_minute: i64) -> StoreResult<u64> {
         backend(async { Ok(stats::purge(&mut *self.conn().await?, before_minute).await?) }).await
+    }
+}
+
+#[async_trait]
+impl Maintenance for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        backend(async {
+            sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_staging(&self, staging: Arc<TableSchema>, before: DateTime, limit: u64) -> StoreResult<PurgeReport> {
+        backend(async {
+            let pool = self.open_pool()?;
+            retrying(|| bulk::purge(pool, &staging, before, limit)).await
+        })
+        .await
+    }
+
+    async fn purge_idempotency(&self, before: DateTime) -> StoreResult<u64> {
+        backend(async { idempotency::purge(&mut *self.conn().await?, before).await }).await
     }
 
     async fn close(&self) {

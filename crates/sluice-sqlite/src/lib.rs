@@ -31,10 +31,12 @@ use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
 use sluice_store::Result as StoreResult;
+use sluice_store::settle::{self, ReadOnly, Settled, dry_run_context, dry_run_row};
 use sluice_store::{
-    AccountChange, AdminAuditEntry, ApiToken, ImportJob, ImportOutcome, JournalEntry, ListQuery, NewAccount, Page,
-    ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StatsDelta, StatsFilter, StatsTotal, Store,
-    StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
+    AccountChange, Accounts, AdminAudit, AdminAuditEntry, ApiToken, DryRun, ImportJob, ImportOutcome, Imports,
+    JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records, RowFilter, StageBatch,
+    StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow, TableWrite, TokenMatch,
+    WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -171,14 +173,18 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> StoreResult<()> {
-        let writer_alive =
-            self.writer_thread.lock().expect("writer lock").as_ref().is_some_and(|handle| !handle.is_finished());
-        if !writer_alive {
-            return Err(StoreError::Closed.into());
-        }
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+impl Imports for SqliteStore {
+    async fn dry_run(&self, job: DryRun) -> StoreResult<Settled> {
+        let catalog = self.catalog.clone();
+        // On a reader: the commit step with its writes left out, against committed data.
+        self.read(move |conn| {
+            let (staging_sys_id, reason) = dry_run_row(&job);
+            let row = dry_run_context(&job, &staging_sys_id, &reason);
+            let mut tx = ReadOnly(import::SqliteTx { conn, cached: false });
+            let outcome = ImportOutcome::unsettled(String::new(), staging_sys_id.clone());
+            import::ready(settle::settle(&mut tx, &row, &catalog, &job.verdict, None, outcome))
+        })
+        .await
     }
 
     async fn prepare_staging(&self, staging: Arc<TableSchema>) -> StoreResult<()> {
@@ -234,20 +240,10 @@ impl Store for SqliteStore {
     async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> StoreResult<StateCounts> {
         self.read(move |c| bulk::state_counts(c, &staging, &import_set)).await
     }
+}
 
-    async fn purge_staging(
-        &self,
-        staging: Arc<TableSchema>,
-        before: sluice_core::DateTime,
-        limit: u64,
-    ) -> StoreResult<PurgeReport> {
-        self.enqueue(|tx| Job::PurgeStaging(staging, before, limit, tx)).await
-    }
-
-    async fn purge_idempotency(&self, before: sluice_core::DateTime) -> StoreResult<u64> {
-        self.enqueue(|tx| Job::PurgeIdempotency(before, tx)).await
-    }
-
+#[async_trait]
+impl Records for SqliteStore {
     async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> StoreResult<Option<Record>> {
         self.read(move |c| records::get(c, &table, &sys_id)).await
     }
@@ -259,34 +255,6 @@ impl Store for SqliteStore {
             Ok(Page { records, total })
         })
         .await
-    }
-
-    async fn account(&self, user_name: String) -> StoreResult<Option<Account>> {
-        self.read(move |c| accounts::find(c, &user_name)).await
-    }
-
-    async fn accounts(&self) -> StoreResult<Vec<Account>> {
-        self.read(accounts::all).await
-    }
-
-    async fn change_account(&self, change: AccountChange) -> StoreResult<Option<Account>> {
-        self.enqueue(|tx| Job::ChangeAccount(Box::new(change), tx)).await
-    }
-
-    async fn tokens(&self, user_name: String) -> StoreResult<Vec<ApiToken>> {
-        self.read(move |c| accounts::tokens(c, &user_name)).await
-    }
-
-    async fn account_by_token(&self, digest: String) -> StoreResult<Option<TokenMatch>> {
-        self.read(move |c| accounts::by_token(c, &digest)).await
-    }
-
-    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> StoreResult<()> {
-        self.enqueue(|tx| Job::AdminAudit(Box::new(entry), tx)).await
-    }
-
-    async fn admin_audit(&self, limit: u64, offset: u64) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
-        self.read(move |c| accounts::audit_page(c, limit, offset)).await
     }
 
     async fn write(&self, write: TableWrite) -> StoreResult<WriteResult> {
@@ -340,11 +308,48 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+#[async_trait]
+impl Accounts for SqliteStore {
+    async fn account(&self, user_name: String) -> StoreResult<Option<Account>> {
+        self.read(move |c| accounts::find(c, &user_name)).await
+    }
+
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        self.read(accounts::all).await
+    }
+
+    async fn change_account(&self, change: AccountChange) -> StoreResult<Option<Account>> {
+        self.enqueue(|tx| Job::ChangeAccount(Box::new(change), tx)).await
+    }
+
+    async fn tokens(&self, user_name: String) -> StoreResult<Vec<ApiToken>> {
+        self.read(move |c| accounts::tokens(c, &user_name)).await
+    }
+
+    async fn account_by_token(&self, digest: String) -> StoreResult<Option<TokenMatch>> {
+        self.read(move |c| accounts::by_token(c, &digest)).await
+    }
 
     async fn add_account(&self, account: NewAccount) -> StoreResult<Account> {
         self.enqueue(|tx| Job::AddAccount(account, tx)).await
     }
+}
 
+#[async_trait]
+impl AdminAudit for SqliteStore {
+    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> StoreResult<()> {
+        self.enqueue(|tx| Job::AdminAudit(Box::new(entry), tx)).await
+    }
+
+    async fn admin_audit(&self, limit: u64, offset: u64) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
+        self.read(move |c| accounts::audit_page(c, limit, offset)).await
+    }
+}
+
+#[async_trait]
+impl Stats for SqliteStore {
     async fn add_stats(&self, deltas: Vec<StatsDelta>) -> StoreResult<()> {
         if deltas.is_empty() {
             return Ok(());
@@ -358,6 +363,31 @@ impl Store for SqliteStore {
 
     async fn purge_stats(&self, before_minute: i64) -> StoreResult<u64> {
         self.enqueue(|tx| Job::PurgeStats(before_minute, tx)).await
+    }
+}
+
+#[async_trait]
+impl Maintenance for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let writer_alive =
+            self.writer_thread.lock().expect("writer lock").as_ref().is_some_and(|handle| !handle.is_finished());
+        if !writer_alive {
+            return Err(StoreError::Closed.into());
+        }
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    async fn purge_staging(
+        &self,
+        staging: Arc<TableSchema>,
+        before: sluice_core::DateTime,
+        limit: u64,
+    ) -> StoreResult<PurgeReport> {
+        self.enqueue(|tx| Job::PurgeStaging(staging, before, limit, tx)).await
+    }
+
+    async fn purge_idempotency(&self, before: sluice_core::DateTime) -> StoreResult<u64> {
+        self.enqueue(|tx| Job::PurgeIdempotency(before, tx)).await
     }
 
     async fn close(&self) {

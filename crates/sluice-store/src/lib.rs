@@ -433,10 +433,24 @@ pub struct Page {
     pub total: u64,
 }
 
+/// A dry run of one row ([`Imports::dry_run`]): the commit step against the data as it is, in
+/// a transaction that only reads ([`settle::ReadOnly`]).
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    pub staging: Arc<TableSchema>,
+    pub target: Arc<TableSchema>,
+    /// The transform plan, or every validation problem.
+    pub verdict: std::result::Result<Plan, Vec<FieldError>>,
+    pub actor: Actor,
+    pub now: DateTime,
+}
+
+// The store's concerns, one trait each, so a consumer can be given (and a test can fake) only the
+// one it needs; [`Store`] is all of them, what `sluice serve` opens.
+
+/// The intake pipeline's storage: staging rows, committing them, processing staged ones.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// The database answers.
-    async fn ping(&self) -> Result<()>;
+pub trait Imports: Send + Sync {
     /// Creates an integration's staging table, or adds the columns it lacks.
     async fn prepare_staging(&self, staging: Arc<TableSchema>) -> Result<()>;
     /// Stages, transforms and commits one row in one durable transaction.
@@ -446,7 +460,6 @@ pub trait Store: Send + Sync + 'static {
     /// given with a verdict (a synchronous request's): those are processed as they are staged,
     /// in the same transaction ([`StagedSet::outcomes`]).
     async fn stage_many(&self, batch: StageBatch) -> Result<StagedSet>;
-
     /// Staged rows in one state, in staging order, after a cursor.
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> Result<Vec<StoredRow>>;
     /// Runs staged rows through the transform, business rules and commit, in the given order,
@@ -457,30 +470,18 @@ pub trait Store: Send + Sync + 'static {
     async fn process(&self, jobs: Vec<ProcessJob>) -> Result<Vec<Result<Option<ImportOutcome>>>>;
     /// How many rows of an import set are in each state.
     async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> Result<StateCounts>;
-    /// Deletes up to `limit` rows of a staging table staged before `before` that are not
-    /// `pending`, then the empty import sets of that table created before `before`.
-    async fn purge_staging(&self, staging: Arc<TableSchema>, before: DateTime, limit: u64) -> Result<PurgeReport>;
-    /// Forgets idempotency keys recorded before `before`; returns how many.
-    async fn purge_idempotency(&self, before: DateTime) -> Result<u64>;
+    /// What committing a row would do, by the same commit step, reading only: nothing is
+    /// staged, locked, created, numbered or written.
+    async fn dry_run(&self, job: DryRun) -> Result<settle::Settled>;
+}
+
+/// Records of the built-in tables (and staging rows) read, listed and written through the
+/// business rules.
+#[async_trait]
+pub trait Records: Send + Sync {
     /// One record with every stored field (hidden ones included: callers filter).
     async fn get(&self, table: Arc<TableSchema>, sys_id: String) -> Result<Option<Record>>;
     async fn list(&self, table: Arc<TableSchema>, query: ListQuery) -> Result<Page>;
-    async fn account(&self, user_name: String) -> Result<Option<Account>>;
-    async fn accounts(&self) -> Result<Vec<Account>>;
-    /// Creates an account; `Conflict` when the user name already has credentials.
-    async fn add_account(&self, account: NewAccount) -> Result<Account>;
-    /// Applies an account change with its admin-audit record; `None` when the account (or, for
-    /// `RevokeToken`, the token) does not exist. Refuses with `LastAdmin` a change that would
-    /// leave no active admin, and with `Conflict` a `Create` of an existing account.
-    async fn change_account(&self, change: AccountChange) -> Result<Option<Account>>;
-    /// The API tokens of an account, oldest first.
-    async fn tokens(&self, user_name: String) -> Result<Vec<ApiToken>>;
-    /// The token with this SHA-256 digest (lowercase hex) and its account.
-    async fn account_by_token(&self, digest: String) -> Result<Option<TokenMatch>>;
-    /// Records an administrative action that is not an account change (e.g. a reload).
-    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> Result<()>;
-    /// Admin-audit entries, newest first, a page of them, and how many there are in all.
-    async fn admin_audit(&self, limit: u64, offset: u64) -> Result<(Vec<AdminAuditEntry>, u64)>;
     /// Inserts, updates or deletes one record through the table's business rules, with audit
     /// and journal rows, in one durable transaction.
     async fn write(&self, write: TableWrite) -> Result<WriteResult>;
@@ -488,12 +489,61 @@ pub trait Store: Send + Sync + 'static {
     async fn display_values(&self, table: Arc<TableSchema>, sys_ids: Vec<String>) -> Result<HashMap<String, String>>;
     /// Journal entries of the given records, newest first.
     async fn journal(&self, table: String, sys_ids: Vec<String>) -> Result<Vec<JournalEntry>>;
+}
+
+/// The accounts that call sluice and their API tokens.
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    async fn account(&self, user_name: String) -> Result<Option<Account>>;
+    async fn accounts(&self) -> Result<Vec<Account>>;
+    /// Creates an account; `AccountExists` when the user name already has credentials.
+    async fn add_account(&self, account: NewAccount) -> Result<Account>;
+    /// Applies an account change with its admin-audit record; `None` when the account (or, for
+    /// `RevokeToken`, the token) does not exist. Refuses with `LastAdmin` a change that would
+    /// leave no active admin, and with `AccountExists` a `Create` of an existing account.
+    async fn change_account(&self, change: AccountChange) -> Result<Option<Account>>;
+    /// The API tokens of an account, oldest first.
+    async fn tokens(&self, user_name: String) -> Result<Vec<ApiToken>>;
+    /// The token with this SHA-256 digest (lowercase hex) and its account.
+    async fn account_by_token(&self, digest: String) -> Result<Option<TokenMatch>>;
+}
+
+/// The record of administrative actions.
+#[async_trait]
+pub trait AdminAudit: Send + Sync {
+    /// Records an administrative action that is not an account change (e.g. a reload).
+    async fn record_admin_audit(&self, entry: AdminAuditEntry) -> Result<()>;
+    /// Admin-audit entries, newest first, a page of them, and how many there are in all.
+    async fn admin_audit(&self, limit: u64, offset: u64) -> Result<(Vec<AdminAuditEntry>, u64)>;
+}
+
+/// Per-minute request statistics, shared by every node.
+#[async_trait]
+pub trait Stats: Send + Sync {
     /// Adds statistics counters in one transaction (an upsert per key that adds the values).
     async fn add_stats(&self, deltas: Vec<StatsDelta>) -> Result<()>;
     /// Sums the counters matching `filter` per account, integration and name, ordered by them.
     async fn stats(&self, filter: StatsFilter) -> Result<Vec<StatsTotal>>;
     /// Deletes the counters of minutes before `before_minute` (unix minutes); returns how many.
     async fn purge_stats(&self, before_minute: i64) -> Result<u64>;
+}
+
+/// Health, retention and shutdown.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// The database answers.
+    async fn ping(&self) -> Result<()>;
+    /// Deletes up to `limit` rows of a staging table staged before `before` that are not
+    /// `pending`, then the empty import sets of that table created before `before`.
+    async fn purge_staging(&self, staging: Arc<TableSchema>, before: DateTime, limit: u64) -> Result<PurgeReport>;
+    /// Forgets idempotency keys recorded before `before`; returns how many.
+    async fn purge_idempotency(&self, before: DateTime) -> Result<u64>;
     /// Finishes queued writes and stops the writer.
     async fn close(&self);
 }
+
+/// Every concern of the store: what a backend implements and `sluice serve` holds as
+/// `Arc<dyn Store>` (which coerces to `Arc<dyn Records>` and the others).
+pub trait Store: Imports + Records + Accounts + AdminAudit + Stats + Maintenance + 'static {}
+
+impl<T: Imports + Records + Accounts + AdminAudit + Stats + Maintenance + 'static> Store for T {}

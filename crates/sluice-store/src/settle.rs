@@ -314,3 +314,22 @@ impl<T: RowTransaction> RowTransaction for ReadOnly<T> {
         Ok(())
     }
 }
+
+/// The staging sys_id (a new one: nothing is staged) and audit reason of a dry run's row.
+pub fn dry_run_row(job: &crate::DryRun) -> (sluice_core::SysId, String) {
+    let sys_id = sluice_core::SysId::generate();
+    let reason = crate::audit_set::reason(&job.staging.name, &sys_id, None);
+    (sys_id, reason)
+}
+
+/// The row context of a dry run, from [`dry_run_row`]'s parts.
+pub fn dry_run_context<'a>(job: &'a crate::DryRun, sys_id: &'a sluice_core::SysId, reason: &'a str) -> RowContext<'a> {
+    RowContext {
+        staging: &job.staging,
+        target: &job.target,
+        staging_sys_id: sys_id.as_str(),
+        actor: &job.actor,
+        now: job.now,
+        reason,
+    }
+}

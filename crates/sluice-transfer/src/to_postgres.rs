@@ -15,7 +15,9 @@ use sluice_postgres::migrate::{number_sequence, row_sequence};
 use sluice_postgres::query::ident;
 use sluice_postgres::records::storable;
 use sluice_postgres::{PostgresOptions, PostgresStore};
-use sluice_store::{Store, audit_set};
+use sluice_store::Imports;
+use sluice_store::Maintenance;
+use sluice_store::audit_set;
 
 /// Most bound values in one INSERT (PostgreSQL allows 65,535).
 const MAX_PARAMS: usize = 30_000;

@@ -11,7 +11,9 @@ use sluice_core::tables::Catalog;
 
 use crate::{Reader, Result, Role, Summary, TransferError, Value, role};
 use sluice_sqlite::{DATABASE_FILE, SqliteOptions, SqliteStore};
-use sluice_store::{Store, audit_set};
+use sluice_store::Imports;
+use sluice_store::Maintenance;
+use sluice_store::audit_set;
 
 impl ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

@@ -10,6 +10,7 @@ mod common;
 mod accounts;
 mod bulk;
 mod concurrency;
+mod dry_run;
 mod helpers;
 mod imports;
 mod stats;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 use sluice_sqlite::SqliteOptions;
 use sluice_sqlite::SqliteStore;
-use sluice_store::Store;
+use sluice_store::{Maintenance, Store};
 
 fn open_sqlite(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir, SqliteOptions::default()).expect("open the SQLite store")
@@ -29,7 +30,7 @@ fn open_sqlite(dir: &Path) -> SqliteStore {
 macro_rules! contract {
     ($($module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
-            use sluice_store::Store;
+            use sluice_store::Maintenance;
 
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -42,7 +43,7 @@ macro_rules! contract {
             )*
         }
         mod postgres {
-            use sluice_store::Store;
+            use sluice_store::Maintenance;
 
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -68,6 +69,7 @@ contract!(
     imports::list_filters_and_pages,
     imports::prepare_staging_is_idempotent,
     imports::data_policy_and_active_only_coalesce,
+    dry_run::dry_runs_answer_what_the_commit_does,
     bulk::bulk_rows_are_staged_then_processed_once,
     bulk::bulk_idempotency_keys_answer_the_first_import_set,
     bulk::judged_rows_are_processed_as_they_are_staged,

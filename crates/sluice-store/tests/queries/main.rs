@@ -171,7 +171,7 @@ mod common;
 macro_rules! query_tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
-            use sluice_store::Store;
+            use sluice_store::Maintenance;
             use sluice_sqlite::SqliteOptions;
 
             $(
@@ -187,7 +187,7 @@ macro_rules! query_tests {
             )*
         }
         mod postgres {
-            use sluice_store::Store;
+            use sluice_store::Maintenance;
 
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
