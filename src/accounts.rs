@@ -13,10 +13,9 @@ use sluice_core::account::{
 };
 use sluice_core::tables::{self, Catalog};
 use sluice_server::hash_password;
-use sluice_sqlite::SqliteOptions;
 use sluice_store::{AccountAction, AccountChange, Store, StoreError};
 
-use crate::{DataArgs, open_store};
+use crate::data::{DataArgs, open_store};
 
 #[derive(Subcommand)]
 pub enum AccountCommand {
@@ -159,7 +158,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             let roles = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
             let policy = AccountPolicy { networks: policy.networks()?, rate: policy.rate() };
             let (password, generated) = new_password(password_stdin)?;
-            let store = open_store(&data, SqliteOptions::default()).await?;
+            let store = open_store(&data).await?;
             let password_hash = hash_password(&password);
             let action = AccountAction::Create { roles, password_hash, web_service_only, policy };
             let account = change(store.as_ref(), user.as_str(), action).await?;
@@ -169,7 +168,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             }
         }
         AccountCommand::List { data } => {
-            let store = open_store(&data, SqliteOptions::default()).await?;
+            let store = open_store(&data).await?;
             let accounts = store.accounts().await;
             store.close().await;
             println!("{:<40} {:<8} {:<8} ROLES", "USER NAME", "ACTIVE", "WS ONLY");
@@ -178,7 +177,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             }
         }
         AccountCommand::Show { name, data } => {
-            let store = open_store(&data, SqliteOptions::default()).await?;
+            let store = open_store(&data).await?;
             let shown = show(store.as_ref(), &name).await;
             store.close().await;
             shown?;
@@ -190,7 +189,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             if networks.is_none() && rate.is_none() {
                 bail!("nothing to change: give --network, --any-network, --rate/--burst or --default-rate");
             }
-            let store = open_store(&data, SqliteOptions::default()).await?;
+            let store = open_store(&data).await?;
             let action = AccountAction::Update { active: None, roles: None, web_service_only: None, networks, rate };
             let account = change(store.as_ref(), &name, action).await?;
             println!("Changed account {}: {}", account.user_name, describe(&account.policy));
@@ -199,7 +198,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Enable { name, data } => set_active(&name, &data, true).await?,
         AccountCommand::Rotate { name, password_stdin, data } => {
             let (password, generated) = new_password(password_stdin)?;
-            let store = open_store(&data, SqliteOptions::default()).await?;
+            let store = open_store(&data).await?;
             let action = AccountAction::SetPassword { password_hash: hash_password(&password) };
             let account = change(store.as_ref(), &name, action).await?;
             println!("New password set for {}", account.user_name);
@@ -208,7 +207,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             }
         }
         AccountCommand::Delete { name, data } => {
-            let store = open_store(&data, SqliteOptions::default()).await?;
+            let store = open_store(&data).await?;
             let account = change(store.as_ref(), &name, AccountAction::Delete).await?;
             println!("Deleted account {} (the user record stays for history)", account.user_name);
         }
@@ -217,7 +216,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
 }
 
 async fn set_active(name: &str, data: &DataArgs, active: bool) -> anyhow::Result<()> {
-    let store = open_store(data, SqliteOptions::default()).await?;
+    let store = open_store(data).await?;
     let action =
         AccountAction::Update { active: Some(active), roles: None, web_service_only: None, networks: None, rate: None };
     let account = change(store.as_ref(), name, action).await?;

@@ -25,7 +25,7 @@ pub enum Scenario {
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Server address (host:port, plain http).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = sluice_server::defaults::LISTEN)]
     pub target: String,
     #[arg(long, value_enum, default_value = "import")]
     pub scenario: Scenario,

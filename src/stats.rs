@@ -6,10 +6,9 @@ use anyhow::bail;
 use clap::Args;
 use sluice_core::stats::Summary;
 use sluice_server::stats::{Window, summarise};
-use sluice_sqlite::SqliteOptions;
 use sluice_store::StatsFilter;
 
-use crate::{DataArgs, open_store};
+use crate::data::{DataArgs, open_store};
 
 #[derive(Args)]
 pub struct StatsArgs {
@@ -24,7 +23,7 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<()> {
     let Some(window) = Window::parse(&args.window) else {
         bail!("--window is 1h, 24h, 7d or all, not {:?}", args.window);
     };
-    let store = open_store(&args.data, SqliteOptions::default()).await?;
+    let store = open_store(&args.data).await?;
     let filter = StatsFilter { since_minute: window.since_minute_now(), ..StatsFilter::default() };
     let totals = store.stats(filter).await;
     store.close().await;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sluice_transfer as transfer;
 
-use crate::DataArgs;
+use crate::data::DataArgs;
 
 #[derive(Args)]
 pub struct ExportArgs {

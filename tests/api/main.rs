@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod idempotency;
 mod import;
+mod in_process;
 mod input_limits;
 mod integrations;
 mod lifecycle;

@@ -196,8 +196,8 @@ pub struct Integration {
     pub target: Arc<TableSchema>,
     /// Compiled `pattern`s by field name.
     pub patterns: std::collections::BTreeMap<String, regex::Regex>,
-    /// Parsed `networks`.
-    pub networks: Vec<(std::net::IpAddr, u8)>,
+    /// Parsed `networks` ([`crate::network`], the rule accounts use too).
+    pub networks: Vec<crate::network::IpNet>,
     /// Where the definition came from, for messages.
     pub origin: String,
     /// `scripts.on_before`, shared with the script workers.
@@ -226,7 +226,7 @@ impl Integration {
 
     /// Whether a sender at `ip` may post (no `networks` means anywhere).
     pub fn allows_source(&self, ip: std::net::IpAddr) -> bool {
-        self.networks.is_empty() || self.networks.iter().any(|n| network_contains(*n, ip))
+        crate::network::allows_source(&self.networks, ip)
     }
 
     /// Whether the account may post (admins always; otherwise listed in `accounts`, or any
@@ -274,11 +274,8 @@ impl Integration {
         }
 
         for (i, net) in d.networks.iter().enumerate() {
-            if parse_network(net).is_none() {
-                problems.push(problem(
-                    &format!("networks[{i}]"),
-                    format!("{net:?} is not a CIDR network such as 10.0.0.0/8 or 2001:db8::/32"),
-                ));
+            if let Err(e) = crate::network::parse_network(net) {
+                problems.push(problem(&format!("networks[{i}]"), e.to_string()));
             }
         }
         for (i, account) in d.accounts.iter().enumerate() {
@@ -428,7 +425,7 @@ impl Integration {
             .iter()
             .filter_map(|f| Some((f.name.clone(), compile_pattern(f.pattern.as_ref()?).ok()?)))
             .collect();
-        let networks = d.networks.iter().filter_map(|n| parse_network(n)).collect();
+        let networks = d.networks.iter().filter_map(|n| crate::network::parse_network(n).ok()).collect();
         let scripts = d.scripts.clone().unwrap_or_default();
         let on_before = scripts.on_before.map(Arc::from);
         let on_after = scripts.on_after.map(Arc::from);
@@ -512,35 +509,6 @@ impl Integration {
             });
         }
         if problems.is_empty() { Ok(loaded) } else { Err(problems) }
-    }
-}
-
-/// A CIDR network (`10.0.0.0/8`, `2001:db8::/32`) as (address, prefix length).
-pub fn parse_network(text: &str) -> Option<(std::net::IpAddr, u8)> {
-    let (addr, len) = text.trim().split_once('/')?;
-    let addr: std::net::IpAddr = addr.parse().ok()?;
-    let len: u8 = len.parse().ok()?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    (len <= max).then_some((addr, len))
-}
-
-/// Whether `ip` lies in the network `(addr, len)` from [`parse_network`].
-pub fn network_contains(net: (std::net::IpAddr, u8), ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    match (net.0, ip) {
-        (IpAddr::V4(n), IpAddr::V4(i)) => {
-            let mask = if net.1 == 0 { 0 } else { u32::MAX << (32 - net.1) };
-            u32::from(n) & mask == u32::from(i) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(i)) => {
-            let mask = if net.1 == 0 { 0 } else { u128::MAX << (128 - net.1) };
-            u128::from(n) & mask == u128::from(i) & mask
-        }
-        _ => false,
     }
 }
 

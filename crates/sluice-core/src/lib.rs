@@ -8,6 +8,7 @@ pub mod datetime;
 pub mod id;
 pub mod incident;
 pub mod integration;
+pub mod network;
 pub mod number;
 pub mod payload;
 pub mod query;

@@ -37,9 +37,15 @@ pub struct Limits {
     pub stack_bytes: usize,
 }
 
+impl Limits {
+    /// The defaults, as a constant (the server's command line takes its defaults from it).
+    pub const DEFAULT: Self =
+        Self { memory_bytes: 16 * 1024 * 1024, time: Duration::from_millis(100), stack_bytes: 512 * 1024 };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_bytes: 16 * 1024 * 1024, time: Duration::from_millis(100), stack_bytes: 512 * 1024 }
+        Self::DEFAULT
     }
 }
 

@@ -7,22 +7,15 @@
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
-use sluice_core::account::IpNet;
+use sluice_core::network::{self, IpNet, normalise};
 
 /// The resolved client address, put into the request's extensions by
 /// [`crate::observe::track`]; an inner batch request inherits the batch's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-fn normalise(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
-    proxies.iter().any(|n| n.contains(&ip))
+    network::any_contains(proxies, ip)
 }
 
 /// One `X-Forwarded-For` element: an address, possibly `[v6]:port` or `v4:port`.

@@ -1,10 +1,16 @@
 //! The HTTP surface of sluice. Follow one ticket through the modules in pipeline order:
 //! [`receive`] → [`authenticate`] → [`intake`] (stage → validate → transform → business rules →
 //! commit) → [`routes::import`] (respond). Errors leave through [`error`].
+//!
+//! [`startup::Application`] is `sluice serve`: the store ([`database`]), the listener (plain or
+//! [`tls`]), every background task and the graceful stop; its settings' defaults are in
+//! [`config::defaults`].
 
 pub mod authenticate;
 pub mod bulk;
 pub mod client;
+pub mod config;
+pub mod database;
 pub mod display;
 pub mod dry_run;
 pub mod error;
@@ -12,12 +18,14 @@ pub mod intake;
 pub mod lockout;
 pub mod metrics;
 pub mod observe;
+pub mod offline;
 pub mod openapi;
 pub mod params;
 pub mod plan;
 pub mod receive;
 pub mod routes;
 pub mod row_scripts;
+pub mod startup;
 pub mod stats;
 pub mod table_input;
 pub mod throttle;
@@ -27,96 +35,26 @@ pub mod xml;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::RwLock;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use sluice_core::integration::{DefinitionProblem, Integration};
 use sluice_core::tables::Catalog;
-use sluice_script::{Limits, ScriptEngine};
+use sluice_script::ScriptEngine;
 use sluice_store::Store;
 use tokio::net::TcpListener;
 
 pub use authenticate::{CredentialCache, hash_password};
-
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// The address served, used in links when the request has no usable `Host`.
-    pub listen: String,
-    /// Base of absolute links in responses (`record_link`, reference links), e.g.
-    /// `https://sluice.example.com`; taken from each request's `Host` when unset.
-    pub public_url: Option<String>,
-    /// Served over TLS ([`tls::serve_tls`]): links taken from `Host` start with `https://`.
-    pub https: bool,
-    pub max_body_bytes: usize,
-    pub request_timeout: Duration,
-    /// Where integration definitions are reloaded from; `None` for the built-in default.
-    pub integrations_dir: Option<PathBuf>,
-    /// Requests per client address, checked before authentication.
-    pub rate_per_ip: throttle::Rate,
-    /// Requests per account, checked after authentication.
-    pub rate_per_account: throttle::Rate,
-    /// What one transform-script call may use.
-    pub script_limits: Limits,
-    /// Threads running transform scripts.
-    pub script_workers: usize,
-    /// Deepest nesting of objects and arrays in a JSON body (`json_too_deep` beyond).
-    pub max_json_depth: usize,
-    /// Most fields in a JSON body object (`too_many_fields` beyond).
-    pub max_json_fields: usize,
-    /// Longest query string, in bytes (414 `query_too_long` beyond).
-    pub max_query_bytes: usize,
-    /// Most records in one `insertMultiple` request.
-    pub max_records: usize,
-    /// Largest accepted `insertMultiple` body, in bytes.
-    pub max_bulk_body_bytes: usize,
-    /// Staging rows (not pending) older than this many days are purged.
-    pub retention_days: u64,
-    /// Rows per batch in sync mode and replays.
-    pub bulk_batch_rows: usize,
-    /// Peers whose `X-Forwarded-For` names the client ([`client`]); empty: the header is ignored.
-    pub trusted_proxies: Vec<sluice_core::account::IpNet>,
-    /// Largest request line and headers, in bytes (431 `headers_too_large` beyond).
-    pub max_header_bytes: usize,
-}
-
-/// Default of `--max-header-bytes`.
-pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+pub use config::{DEFAULT_MAX_HEADER_BYTES, ServerConfig, defaults};
+pub use startup::Application;
 
 /// Headers hyper itself accepts: far above `--max-header-bytes`, so that sluice answers
 /// oversized headers with its own JSON error; beyond these hyper answers a bare 431.
 pub fn hyper_limits(max_header_bytes: usize) -> (usize, usize) {
     let buffer = max_header_bytes.saturating_mul(4).max(64 * 1024);
     (buffer, 1000)
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".into(),
-            public_url: None,
-            https: false,
-            max_body_bytes: 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
-            integrations_dir: None,
-            rate_per_ip: throttle::Rate { per_second: 20_000.0, burst: 40_000.0 },
-            rate_per_account: throttle::Rate { per_second: 0.0, burst: 2000.0 },
-            script_limits: Limits::default(),
-            script_workers: sluice_script::DEFAULT_WORKERS,
-            max_json_depth: 32,
-            max_json_fields: 1000,
-            max_query_bytes: 8 * 1024,
-            max_records: 10_000,
-            max_bulk_body_bytes: 64 * 1024 * 1024,
-            retention_days: 90,
-            bulk_batch_rows: bulk::DEFAULT_BATCH_ROWS,
-            trusted_proxies: Vec::new(),
-            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
-        }
-    }
 }
 
 /// The active integrations and the tables they add. Replaced as a whole on reload, so a request
@@ -183,6 +121,18 @@ pub fn check_scripts(integration: &Integration) -> Vec<DefinitionProblem> {
 /// Loads a folder of definitions, with their scripts checked ([`check_scripts`]).
 pub fn load_integrations(dir: &std::path::Path, catalog: &Catalog) -> Result<Vec<Integration>, Vec<DefinitionProblem>> {
     Integration::load_dir_with(dir, catalog, &check_scripts)
+}
+
+/// The integrations of a folder ([`load_integrations`]), or without one the built-in
+/// `u_incident_import`.
+pub fn active_integrations(
+    dir: Option<&std::path::Path>,
+    catalog: &Catalog,
+) -> Result<Vec<Integration>, Vec<DefinitionProblem>> {
+    match dir {
+        Some(dir) => load_integrations(dir, catalog),
+        None => Ok(vec![Integration::builtin_default(catalog)]),
+    }
 }
 
 /// Why a reload was refused; the previous integrations stay active.

@@ -142,9 +142,9 @@ impl StatsRecorder {
     }
 }
 
-/// Flushes every [`FLUSH_EVERY`] until the process ends (`sluice serve` flushes once more after
-/// the last request).
-pub fn spawn_flusher(stats: Arc<StatsRecorder>, store: Arc<dyn Store>) {
+/// Flushes every [`FLUSH_EVERY`] until aborted ([`crate::startup::Application`] stops it and
+/// flushes once more after the last request).
+pub fn spawn_flusher(stats: Arc<StatsRecorder>, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(FLUSH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -154,7 +154,7 @@ pub fn spawn_flusher(stats: Arc<StatsRecorder>, store: Arc<dyn Store>) {
                 tracing::warn!(error = %e, "statistics flush failed; kept for the next one");
             }
         }
-    });
+    })
 }
 
 /// A time window of the statistics endpoints and `sluice stats`.

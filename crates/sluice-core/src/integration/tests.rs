@@ -1,17 +1,23 @@
 use super::*;
 
 #[test]
-fn networks() {
-    let net = parse_network("10.1.0.0/16").unwrap();
-    assert!(network_contains(net, "10.1.2.3".parse().unwrap()));
-    assert!(!network_contains(net, "10.2.0.1".parse().unwrap()));
-    assert!(network_contains(net, "::ffff:10.1.9.9".parse().unwrap()));
-    let v6 = parse_network("2001:db8::/32").unwrap();
-    assert!(network_contains(v6, "2001:db8::1".parse().unwrap()));
-    assert!(!network_contains(v6, "2001:db9::1".parse().unwrap()));
-    assert!(network_contains(parse_network("0.0.0.0/0").unwrap(), "192.0.2.1".parse().unwrap()));
-    assert_eq!(parse_network("10.0.0.0/33"), None);
-    assert_eq!(parse_network("nonsense"), None);
+fn networks_follow_the_account_rule() {
+    let text = DEFAULT_DEFINITION.replace(
+        "target_table = \"incident\"",
+        "target_table = \"incident\"\nnetworks = [\"10.1.0.0/16\", \"2001:db8::/32\", \"192.0.2.7\"]",
+    );
+    let i = Integration::parse(&text, "n.toml", &Catalog::builtin()).unwrap();
+    assert!(i.allows_source("10.1.2.3".parse().unwrap()));
+    assert!(i.allows_source("::ffff:10.1.9.9".parse().unwrap()));
+    assert!(!i.allows_source("10.2.0.1".parse().unwrap()));
+    assert!(i.allows_source("2001:db8::1".parse().unwrap()));
+    assert!(!i.allows_source("2001:db9::1".parse().unwrap()));
+    assert!(i.allows_source("192.0.2.7".parse().unwrap()), "a single address is a /32");
+    let wrong = DEFAULT_DEFINITION
+        .replace("target_table = \"incident\"", "target_table = \"incident\"\nnetworks = [\"10.0.0.0/99\"]");
+    let problems = Integration::parse(&wrong, "n.toml", &Catalog::builtin()).unwrap_err();
+    assert_eq!(problems[0].key, "networks[0]");
+    assert_eq!(problems[0].message, "\"10.0.0.0/99\" is not a CIDR network such as 10.0.0.0/8 or 2001:db8::/32");
 }
 
 #[test]
