@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 use sluice_core::tables::Catalog;
+use sluice_server::pipeline::replay::ReplayRequest;
 
 use crate::data::{DataArgs, open_store};
 
@@ -37,8 +38,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         bail!("no integration named {}", args.integration);
     };
     let who = std::env::var("USER").map(|u| format!("sluice replay (user {u})")).unwrap_or("sluice replay".into());
-    let request = sluice_server::offline::replay_request(&args.state, args.since.as_deref(), who)
-        .map_err(|message| anyhow::anyhow!(message))?;
+    let request = ReplayRequest::parse(Some(&args.state), args.since.as_deref(), who)?;
     let store = open_store(&args.data).await?;
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let result = sluice_server::offline::replay(store.as_ref(), &integration, &request, |s| {

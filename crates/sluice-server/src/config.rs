@@ -51,7 +51,7 @@ pub mod defaults {
     /// `--retention-days`.
     pub const RETENTION_DAYS: u64 = 90;
     /// `--bulk-batch-rows`.
-    pub const BULK_BATCH_ROWS: usize = crate::bulk::DEFAULT_BATCH_ROWS;
+    pub const BULK_BATCH_ROWS: usize = crate::pipeline::process::DEFAULT_BATCH_ROWS;
 
     /// `--database-max-connections`: the PostgreSQL store's own default.
     pub fn database_max_connections() -> u32 {

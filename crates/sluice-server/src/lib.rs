@@ -7,22 +7,21 @@
 //! [`config::defaults`].
 
 pub mod authenticate;
-pub mod bulk;
 pub mod client;
 pub mod config;
 pub mod database;
 pub mod display;
-pub mod dry_run;
 pub mod error;
-pub mod intake;
 pub mod lockout;
 pub mod metrics;
 pub mod observe;
 pub mod offline;
 pub mod openapi;
 pub mod params;
+pub mod pipeline;
 pub mod plan;
 pub mod receive;
+pub mod retention;
 pub mod routes;
 pub mod row_scripts;
 pub mod startup;
@@ -89,9 +88,9 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     /// Runs the integrations' transform scripts.
     pub scripts: Arc<ScriptEngine>,
-    /// Wakes the bulk worker ([`bulk::spawn_worker`]) when rows were staged.
+    /// Wakes the bulk worker ([`pipeline::process::spawn_worker`]) when rows were staged.
     pub bulk_wake: Arc<tokio::sync::Notify>,
-    /// `insertMultiple` requests read and processed at once ([`bulk::CONCURRENT_REQUESTS`]).
+    /// `insertMultiple` requests read and processed at once ([`pipeline::process::CONCURRENT_REQUESTS`]).
     pub bulk_turns: Arc<tokio::sync::Semaphore>,
     /// Request statistics waiting to be flushed to the store.
     pub stats: Arc<stats::StatsRecorder>,
@@ -162,7 +161,7 @@ impl AppState {
             config: Arc::new(config),
             scripts,
             bulk_wake: Arc::new(tokio::sync::Notify::new()),
-            bulk_turns: Arc::new(tokio::sync::Semaphore::new(bulk::CONCURRENT_REQUESTS)),
+            bulk_turns: Arc::new(tokio::sync::Semaphore::new(pipeline::process::CONCURRENT_REQUESTS)),
             stats: Arc::default(),
         })))
     }

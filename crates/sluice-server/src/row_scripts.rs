@@ -1,6 +1,6 @@
 //! The transform scripts' steps for one staged row, the same on every path that transforms a
-//! staged row: single imports ([`crate::intake::import_row`]), `insertMultiple` rows (the bulk
-//! worker and `sysparm_sluice_sync=true`, [`crate::bulk`]) and replays. [`RowScripts::before`]
+//! staged row ([`crate::pipeline`]): single imports, `insertMultiple` rows (the bulk worker and
+//! `sysparm_sluice_sync=true`), replays and dry runs. [`RowScripts::before`]
 //! runs `on_before` on the verdict before the commit; [`RowScripts::after`] runs `on_after` on
 //! the committed outcome.
 
@@ -12,36 +12,20 @@ use sluice_core::SysId;
 use sluice_core::integration::{Integration, ON_AFTER_KEY, ON_BEFORE_KEY, OnUnknown};
 use sluice_core::schema::FieldKind;
 use sluice_core::staging::RowState;
-use sluice_core::tables::Catalog;
 use sluice_core::transform::{Lookup, Plan};
 use sluice_core::validate::{ErrorCode, FieldError};
-use sluice_script::{ScriptEngine, ScriptInput, ScriptOutput};
-use sluice_store::{ImportOutcome, ListQuery, Store, StoreError};
+use sluice_script::{ScriptInput, ScriptOutput};
+use sluice_store::{ImportOutcome, ListQuery, StoreError};
 
+use crate::pipeline::Pipeline;
 use crate::table_input;
-
-/// What running scripts needs: the store (the `action` lookup, `on_after`'s record), the script
-/// engine and the tables (display fields of referenced tables).
-#[derive(Clone, Copy)]
-pub struct ScriptHost<'a> {
-    pub store: &'a dyn Store,
-    pub engine: &'a ScriptEngine,
-    pub catalog: &'a Catalog,
-}
-
-impl<'a> ScriptHost<'a> {
-    /// The server's store and script engine, with the tables of `registry`.
-    pub fn of(state: &'a crate::AppState, registry: &'a crate::Registry) -> Self {
-        Self { store: state.store.as_ref(), engine: &state.scripts, catalog: &registry.catalog }
-    }
-}
 
 /// A staged row's verdict: its transform plan, or every error.
 pub type Verdict = Result<Plan, Vec<FieldError>>;
 
 /// One staged row on its way through its integration's scripts.
 pub struct RowScripts<'a> {
-    host: ScriptHost<'a>,
+    pipeline: Pipeline<'a>,
     integration: &'a Integration,
     staging_sys_id: &'a SysId,
     columns: &'a BTreeMap<String, String>,
@@ -49,12 +33,12 @@ pub struct RowScripts<'a> {
 
 impl<'a> RowScripts<'a> {
     pub fn new(
-        host: ScriptHost<'a>,
+        pipeline: Pipeline<'a>,
         integration: &'a Integration,
         staging_sys_id: &'a SysId,
         columns: &'a BTreeMap<String, String>,
     ) -> Self {
-        Self { host, integration, staging_sys_id, columns }
+        Self { pipeline, integration, staging_sys_id, columns }
     }
 
     /// Before the commit: `on_before`, when the integration has one and the verdict is a plan.
@@ -103,7 +87,7 @@ impl<'a> RowScripts<'a> {
         let action = self.action(plan).await?;
         let target = planned_values(plan);
         let input = ScriptInput { source: self.source(), target: target.clone(), action: action.into() };
-        let out = match self.host.engine.run(script.clone(), input).await {
+        let out = match self.pipeline.engine.run(script.clone(), input).await {
             Ok(out) => out,
             Err(e) => return Ok(Err(vec![self.failed(ON_BEFORE_KEY, &e)])),
         };
@@ -134,7 +118,7 @@ impl<'a> RowScripts<'a> {
         if plan.coalesce_active_only && target.field("active").is_some() {
             filter.and_equals("active", "true");
         }
-        let page = self.host.store.list(target.clone(), ListQuery { filter, limit: 1, offset: 0 }).await?;
+        let page = self.pipeline.store.list(target.clone(), ListQuery { filter, limit: 1, offset: 0 }).await?;
         Ok(if page.total > 0 { "update" } else { "insert" })
     }
 
@@ -184,7 +168,8 @@ impl<'a> RowScripts<'a> {
                 (None, Some(table)) if !value.is_empty() => {
                     // A reference the field map does not look up: a sys_id, or the referenced
                     // table's display value; when nothing matches it stays empty (and is said so).
-                    let display = self.host.catalog.get(&table).map(|t| t.display_field.clone()).unwrap_or_default();
+                    let display =
+                        self.pipeline.catalog.get(&table).map(|t| t.display_field.clone()).unwrap_or_default();
                     plan.set.remove(&field);
                     plan.lookups.push(Lookup {
                         source_field: ON_BEFORE_KEY.into(),
@@ -217,14 +202,14 @@ impl<'a> RowScripts<'a> {
         };
         let Some(sys_id) = outcome.target_sys_id.clone() else { return Ok(()) };
         let schema = &self.integration.target;
-        let Some(record) = self.host.store.get(schema.clone(), sys_id).await? else { return Ok(()) };
+        let Some(record) = self.pipeline.store.get(schema.clone(), sys_id).await? else { return Ok(()) };
         let target = record
             .into_iter()
             .filter(|(field, _)| schema.visible_field(field).is_some())
             .map(|(field, value)| (field, Value::String(value)))
             .collect();
         let input = ScriptInput { source: self.source(), target, action: action.into() };
-        match self.host.engine.run(script.clone(), input).await {
+        match self.pipeline.engine.run(script.clone(), input).await {
             Ok(out) => {
                 self.log(ON_AFTER_KEY, &out);
                 if out.error {

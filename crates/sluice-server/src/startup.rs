@@ -25,8 +25,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 
-use crate::bulk::WorkerOptions;
 use crate::database::{Database, OpenError};
+use crate::pipeline::process::WorkerOptions;
 use crate::tls::TlsSetupError;
 use crate::{AppState, BuildError, ReloadError, ServerConfig, defaults, hash_password};
 
@@ -206,13 +206,13 @@ impl Application {
         }
         tasks.push(crate::stats::spawn_flusher(state.stats.clone(), state.store.clone()));
         tasks.push(spawn_idempotency_purge(state.store.clone(), idempotency_keep));
-        tasks.push(crate::bulk::spawn_retention(state.clone()));
+        tasks.push(crate::retention::spawn_retention(state.clone()));
         let worker = WorkerOptions {
             batch_rows: state.config.bulk_batch_rows.max(1),
             pause: bulk_pause,
             ..WorkerOptions::default()
         };
-        tasks.push(crate::bulk::spawn_worker(state.clone(), worker));
+        tasks.push(crate::pipeline::process::spawn_worker(state.clone(), worker));
 
         let store = state.store.clone();
         let stats = state.stats.clone();

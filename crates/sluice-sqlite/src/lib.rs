@@ -372,7 +372,7 @@ impl Maintenance for SqliteStore {
         let writer_alive =
             self.writer_thread.lock().expect("writer lock").as_ref().is_some_and(|handle| !handle.is_finished());
         if !writer_alive {
-            return Err(StoreError::Closed.into());
+            return Err(StoreError::Closed);
         }
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }

@@ -47,3 +47,23 @@ pub fn outcome_fields(outcome: &ImportOutcome) -> Vec<(&'static str, String)> {
         ("sys_row_errors", errors_json),
     ]
 }
+
+/// A staged row's outcome read back from the columns [`outcome_fields`] wrote, as part of import
+/// set `import_set`, with the target's display value (the row does not keep it). A state
+/// that is none of the known ones counts as `pending`: the row is not done.
+pub fn outcome_of(row: &Record, import_set: &str, display_value: Option<String>) -> crate::Result<ImportOutcome> {
+    let field = |name: &str| row.get(name).map(String::as_str).unwrap_or_default();
+    let target = field("sys_target_sys_id");
+    let staging_sys_id = SysId::parse(field("sys_id")).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+    Ok(ImportOutcome {
+        import_set: import_set.to_owned(),
+        staging_sys_id,
+        state: field("sys_import_state").parse().unwrap_or(sluice_core::staging::RowState::Pending),
+        target_sys_id: (!target.is_empty()).then(|| target.to_owned()),
+        display_value,
+        status_message: Some(field("sys_import_state_comment")).filter(|m| !m.is_empty()).map(str::to_owned),
+        errors: serde_json::from_str::<Vec<sluice_core::validate::FieldError>>(field("sys_row_errors"))
+            .unwrap_or_default(),
+        replayed: false,
+    })
+}

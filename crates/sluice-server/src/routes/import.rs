@@ -12,13 +12,14 @@ use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 use sluice_core::tables;
 use sluice_core::validate::FieldError;
+use sluice_store::staging_row::outcome_of;
 use sluice_store::{Idempotency, ImportOutcome};
 use std::sync::Arc;
 
 use crate::AppState;
 use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::intake;
+use crate::pipeline::Pipeline;
 use crate::receive::{BaseUrl, JsonObject, PeerAddr};
 use crate::wire::{self, Encoding};
 
@@ -75,7 +76,8 @@ pub async fn create(
     let body = body?;
     let idempotency = idempotency_key(&headers, &table, &body.raw)?;
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
-    let outcome = intake::import_row(&state, &integration, actor, body, idempotency).await?;
+    let registry = state.registry();
+    let outcome = Pipeline::of(&state, &registry).import_one(&integration, actor, body, idempotency).await?;
     if !outcome.replayed {
         crate::metrics::record_outcome(integration.name(), outcome.state.as_str());
         crate::observe::note_row(outcome.state, &outcome.errors);
@@ -164,19 +166,8 @@ pub async fn show(
         let target = state.store.get(integration.target.clone(), target_id.clone()).await?;
         target.and_then(|t| t.get(&integration.target.display_field).cloned())
     };
-    let mut errors: Vec<FieldError> = serde_json::from_str(&row["sys_row_errors"]).unwrap_or_default();
-    sluice_core::contract::add_paths(&integration, &mut errors);
-    let state_value = row["sys_import_state"].as_str();
-    let outcome = ImportOutcome {
-        import_set: import_set.clone(),
-        staging_sys_id: sluice_core::SysId::parse(&row["sys_id"]).map_err(|e| ApiError::Internal(e.to_string()))?,
-        state: parse_state(state_value),
-        target_sys_id: (!target_id.is_empty()).then_some(target_id),
-        display_value,
-        status_message: Some(row["sys_import_state_comment"].clone()).filter(|m| !m.is_empty()),
-        errors,
-        replayed: false,
-    };
+    let mut outcome = outcome_of(&row, &import_set, display_value)?;
+    sluice_core::contract::add_paths(&integration, &mut outcome.errors);
     let context = wire::DisplayContext::default();
     let enc = Encoding {
         base_url: &base,
@@ -192,9 +183,4 @@ pub async fn show(
         "row": wire::encode(&integration.staging, &row, &enc),
         "payload": row["sys_payload"],
     })))
-}
-
-pub(crate) fn parse_state(s: &str) -> sluice_core::staging::RowState {
-    use sluice_core::staging::RowState::*;
-    [Pending, Inserted, Updated, Ignored, Skipped, Error].into_iter().find(|r| r.as_str() == s).unwrap_or(Pending)
 }

@@ -3,6 +3,7 @@
 //! integration names (others get 404, as for `show`); and a dry run (`validate`), allowed to
 //! whoever may post to the integration; and the OpenAPI document of every route.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -13,12 +14,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
+use sluice_core::staging::RowState;
+use sluice_store::settle::{Reference, Settled};
 
 use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::Pipeline;
+use crate::pipeline::dry_run::DryRunAnswer;
 use crate::receive::{BaseUrl, JsonObject, PeerAddr};
 use crate::routes::integrations::find;
-use crate::{AppState, dry_run, plan};
+use crate::{AppState, plan};
 
 /// `GET .../{name}/schema.json`: the payload's JSON Schema, with its own URL as `$id`.
 pub async fn schema(
@@ -103,6 +108,73 @@ pub async fn validate(
     let integration = postable(&state, &caller, peer, &name)?;
     let body = body?;
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
-    let result = dry_run::run(&state, &integration, &actor, &body.object).await?;
-    Ok(Json(json!({ "result": result })))
+    let registry = state.registry();
+    let answer = Pipeline::of(&state, &registry).dry_run(&integration, actor, body.object).await?;
+    Ok(Json(json!({ "result": dry_run_json(&integration, &answer) })))
+}
+
+/// A dry run's `result`: `status` (`would_insert`, `would_update`, `would_ignore`,
+/// `would_skip`, `error`), the target, the values after the business rules, the changes, what
+/// each reference lookup found, and every error with its path.
+fn dry_run_json(integration: &Integration, answer: &DryRunAnswer) -> Value {
+    let Settled { outcome, references, written } = &answer.settled;
+    let references: Vec<Value> = answer
+        .lookups
+        .iter()
+        .zip(references)
+        .filter_map(|(lookup, reference)| {
+            let (result, sys_id) = match reference {
+                Reference::Found(id) => ("found", Some(id)),
+                Reference::Created(id) => ("created", Some(id)),
+                Reference::WouldCreate => ("would_create", None),
+                Reference::Ignored => ("ignored", None),
+                Reference::Rejected => ("rejected", None),
+                Reference::Skipped => return None,
+            };
+            Some(json!({
+                "field": lookup.target_field,
+                "source": lookup.source_field,
+                "table": lookup.table,
+                "value": lookup.value,
+                "result": result,
+                "sys_id": sys_id,
+            }))
+        })
+        .collect();
+    let target = &integration.target;
+    let inserted = written.as_ref().is_some_and(|w| w.inserted);
+    // A record to insert has neither a sys_id nor a number yet.
+    let existing = (!inserted).then_some(()).and(outcome.target_sys_id.as_ref());
+    let mut result = json!({
+        "status": match outcome.state {
+            RowState::Inserted => "would_insert",
+            RowState::Updated => "would_update",
+            RowState::Ignored => "would_ignore",
+            RowState::Skipped => "would_skip",
+            RowState::Error | RowState::Pending => "error",
+        },
+        "target_table": target.name,
+        "target_sys_id": existing,
+        "number": existing.and(outcome.display_value.as_ref()),
+        "values": {},
+        "references": references,
+        "errors": outcome.errors,
+    });
+    if let Some(written) = written {
+        let values: BTreeMap<&String, &String> =
+            written.applied.record.iter().filter(|(k, v)| !v.is_empty() && !k.starts_with("sys_")).collect();
+        let changes: Vec<Value> =
+            written.applied.changes.iter().map(|c| json!({"field": c.field, "old": c.old, "new": c.new})).collect();
+        result["values"] = json!(values);
+        result["changes"] = json!(changes);
+    } else if outcome.state == RowState::Ignored {
+        result["changes"] = json!([]);
+    }
+    if !outcome.errors.is_empty() {
+        result["error_message"] = json!(sluice_core::validate::summary(&outcome.errors));
+    }
+    if let Some(message) = &outcome.status_message {
+        result["status_message"] = json!(message);
+    }
+    result
 }

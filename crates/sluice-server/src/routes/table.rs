@@ -326,7 +326,9 @@ async fn import_through_table(
     )?;
     let object = body_object(&state.config, headers, &body)?;
     let actor = actor(caller);
-    let outcome = crate::intake::import_row(state, &integration, actor, JsonObject { raw: body, object }, None).await?;
+    let registry = state.registry();
+    let body = JsonObject { raw: body, object };
+    let outcome = crate::pipeline::Pipeline::of(state, &registry).import_one(&integration, actor, body, None).await?;
     crate::observe::note_row(outcome.state, &outcome.errors);
     let row = state
         .store

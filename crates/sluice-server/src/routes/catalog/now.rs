@@ -4,7 +4,7 @@
 use axum::routing::on;
 
 use super::{Api, Auth, Route, Verb, json};
-use crate::routes::{attachment, batch, bulk, import, table};
+use crate::routes::{attachment, batch, import, insert_multiple, table};
 
 const BODY_ERRORS: &[&str] =
     &["malformed_json", "body_not_object", "json_too_deep", "too_many_fields", "body_too_large"];
@@ -56,7 +56,7 @@ pub static ROUTES: &[Route] = &[
         verb: Verb::Post,
         api: Api::Now,
         path: "/import/{table}/insertMultiple",
-        handler: |m| on(m, bulk::insert_multiple),
+        handler: |m| on(m, insert_multiple::insert_multiple),
         id: "importInsertMultiple",
         tag: "Import Set API",
         summary: "Stage many rows durably; transformed in the background (or at once with sysparm_sluice_sync=true)",

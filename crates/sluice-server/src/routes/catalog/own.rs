@@ -3,7 +3,9 @@
 use axum::routing::on;
 
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
-use crate::routes::{accounts, admin_audit, bulk, health, integrations, publish, stats, submissions};
+use crate::routes::{
+    accounts, admin_audit, health, insert_multiple, integrations, publish, replay, stats, submissions,
+};
 
 const ACCOUNT_WRITE_ERRORS: &[&str] =
     &["forbidden", "invalid_account", "malformed_json", "body_not_object", "unsupported_media_type"];
@@ -173,7 +175,7 @@ pub static ROUTES: &[Route] = &[
         verb: Verb::Post,
         api: Api::Own,
         path: "/api/sluice/v1/integrations/{name}/replay",
-        handler: |m| on(m, bulk::replay),
+        handler: |m| on(m, replay::replay),
         id: "integrationReplay",
         tag: "Integrations",
         summary: "Run the current definition again on stored staging rows of one state",
@@ -218,7 +220,7 @@ pub static ROUTES: &[Route] = &[
         verb: Verb::Get,
         api: Api::Own,
         path: "/api/sluice/v1/import_sets/{id}",
-        handler: |m| on(m, bulk::progress),
+        handler: |m| on(m, insert_multiple::progress),
         id: "importSetProgress",
         tag: "Import Set API",
         summary: "An import set's progress: counts per state and a page of rows with their outcomes",
@@ -233,7 +235,7 @@ pub static ROUTES: &[Route] = &[
         verb: Verb::Post,
         api: Api::Own,
         path: "/api/sluice/v1/retention/purge",
-        handler: |m| on(m, bulk::purge),
+        handler: |m| on(m, replay::purge),
         id: "retentionPurge",
         tag: "Operations",
         summary: "Purge staging rows past their retention now",
