@@ -75,15 +75,8 @@ pub(crate) async fn run(
         if batch.results[i].is_some() {
             continue;
         }
-        let reason = import::import_reason(job);
-        let row = RowContext {
-            staging: &job.staging,
-            target: &job.target,
-            staging_sys_id: job.staging_sys_id.as_str(),
-            actor: &job.actor,
-            now: job.now,
-            reason: &reason,
-        };
+        let reason = job.audit_reason();
+        let row = job.row(&reason);
         let outcome = ImportOutcome::unsettled(sets[i].number.clone(), job.staging_sys_id.clone());
         let pg = PgTx { c: &mut *c, ctx, coalesce_locked: true, cache: Some(&mut references) };
         let mut tx = BatchTx { pg, batch: &mut batch, found: found.remove(&i) };

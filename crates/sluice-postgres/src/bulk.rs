@@ -5,7 +5,6 @@
 //! one twice; replays; and the retention purge (which skips rows another node holds).
 
 use sluice_core::number;
-use sluice_core::rules;
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables;
@@ -17,7 +16,7 @@ use crate::import::{self, PgTx, outcome_fields};
 use crate::query::ident;
 use crate::{Ctx, idempotency, records};
 use sluice_store::idempotency::encode_set;
-use sluice_store::settle::{RowContext, settle};
+use sluice_store::settle::settle;
 use sluice_store::{ImportOutcome, ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StoredRow};
 
 /// A new asynchronous import set (state `loaded`) holding every record of the batch as a
@@ -36,19 +35,7 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
     let number = import::next_number(&mut tx, number::IMPORT_SET_PREFIX).await?;
     let multi = batch.multi_import_set.clone().unwrap_or_else(|| SysId::generate().into_string());
     let schema = ctx.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
-    let all_judged = !batch.rows.is_empty() && batch.rows.iter().all(|r| r.verdict.is_some());
-    let set = rules::insert_simple(
-        schema,
-        &[
-            ("number", &number),
-            ("table_name", &staging.name),
-            ("mode", "asynchronous"),
-            ("state", if all_judged { "processed" } else { "loaded" }),
-            ("multi_import_set", &multi),
-        ],
-        &batch.actor,
-        batch.now,
-    );
+    let set = sluice_store::staging_row::asynchronous_import_set(schema, &number, &multi, batch);
     records::insert(&mut tx, schema, &set).await?;
     let set_id = set["sys_id"].clone();
     let mut outcomes = Vec::with_capacity(batch.rows.len());
@@ -74,15 +61,8 @@ pub async fn stage_many(pool: &PgPool, ctx: &Ctx, batch: &StageBatch) -> Result<
         // transaction, and a deadlock with another request's retries the transaction.
         let outcome = match &record.verdict {
             Some(verdict) => {
-                let reason = sluice_store::audit_set::reason(&staging.name, &record.sys_id, None);
-                let context = RowContext {
-                    staging,
-                    target: &batch.target,
-                    staging_sys_id: record.sys_id.as_str(),
-                    actor: &batch.actor,
-                    now: batch.now,
-                    reason: &reason,
-                };
+                let reason = batch.audit_reason(record);
+                let context = batch.row(record, &reason);
                 let outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
                 let mut pg = PgTx { c: &mut tx, ctx, coalesce_locked: false, cache: None };
                 let outcome = settle(&mut pg, &context, &ctx.catalog, verdict, None, outcome).await?.outcome;
@@ -158,15 +138,8 @@ pub async fn process(pool: &PgPool, ctx: &Ctx, job: &ProcessJob) -> Result<Optio
     };
     let prior_target =
         if prior.is_empty() { None } else { records::get_for_update(&mut tx, &job.target, &prior).await? };
-    let reason = sluice_store::audit_set::reason(&staging.name, &job.staging_sys_id, job.replay.as_deref());
-    let context = RowContext {
-        staging,
-        target: &job.target,
-        staging_sys_id: job.staging_sys_id.as_str(),
-        actor: &job.actor,
-        now: job.now,
-        reason: &reason,
-    };
+    let reason = job.audit_reason();
+    let context = job.row(&reason);
     let outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     let mut pg = PgTx { c: &mut tx, ctx, coalesce_locked: false, cache: None };
     let outcome = settle(&mut pg, &context, &ctx.catalog, &job.verdict, prior_target, outcome).await?.outcome;

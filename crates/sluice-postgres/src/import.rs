@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use sluice_core::number;
-use sluice_core::rules::{self, Actor, Applied};
+use sluice_core::rules::{Actor, Applied};
 use sluice_core::schema::{FieldKind, TableSchema};
 use sluice_core::tables;
 use sluice_core::transform::{Lookup, Plan};
@@ -119,12 +119,7 @@ async fn find_or_create_set(
     }
     let number = next_number(&mut tx, number::IMPORT_SET_PREFIX).await?;
     let schema = ctx.catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
-    let record = rules::insert_simple(
-        schema,
-        &[("number", &number), ("table_name", table), ("mode", "synchronous"), ("state", "loading")],
-        actor,
-        now,
-    );
+    let record = sluice_store::staging_row::synchronous_import_set(schema, &number, table, actor, now);
     records::insert(&mut tx, schema, &record).await?;
     let base: i64 =
         records::sql(format!("SELECT nextval('{}')", row_sequence(table))).fetch_one(&mut *tx).await?.try_get(0)?;
@@ -209,15 +204,8 @@ pub(crate) async fn run_one(
     {
         return Ok(earlier);
     }
-    let reason = import_reason(job);
-    let context = RowContext {
-        staging: &job.staging,
-        target: &job.target,
-        staging_sys_id: job.staging_sys_id.as_str(),
-        actor: &job.actor,
-        now: job.now,
-        reason: &reason,
-    };
+    let reason = job.audit_reason();
+    let context = job.row(&reason);
     let outcome = ImportOutcome::unsettled(set.number.clone(), job.staging_sys_id.clone());
     let mut tx = PgTx { c: &mut *c, ctx, coalesce_locked: true, cache: None };
     let outcome = settle::settle(&mut tx, &context, &ctx.catalog, &job.verdict, None, outcome).await?.outcome;
@@ -227,11 +215,6 @@ pub(crate) async fn run_one(
         idempotency::record(c, &job.actor.user_name, idem, encode(&outcome)).await?;
     }
     Ok(outcome)
-}
-
-/// The `sys_audit` reason of an imported row's changes.
-pub(crate) fn import_reason(job: &ImportJob) -> String {
-    sluice_store::audit_set::reason(&job.staging.name, &job.staging_sys_id, None)
 }
 
 /// The advisory lock held while searching for (and maybe creating) the coalesce target.

@@ -35,7 +35,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use query::ident;
 use sluice_store::Result as StoreResult;
-use sluice_store::settle::{self, ReadOnly, Settled, dry_run_context, dry_run_row};
+use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
     AccountChange, Accounts, AdminAudit, AdminAuditEntry, ApiToken, DryRun, ImportJob, ImportOutcome, Imports,
     JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records, RowFilter, StageBatch,
@@ -216,8 +216,8 @@ impl Imports for PostgresStore {
     async fn dry_run(&self, job: DryRun) -> StoreResult<Settled> {
         backend(async {
             let mut conn = self.conn().await?;
-            let (staging_sys_id, reason) = dry_run_row(&job);
-            let row = dry_run_context(&job, &staging_sys_id, &reason);
+            let (staging_sys_id, reason) = job.staging_row();
+            let row = job.row(&staging_sys_id, &reason);
             // Outside a transaction: the coalesce search's row lock ends with its statement.
             let pg = import::PgTx { c: &mut conn, ctx: &self.ctx, coalesce_locked: true, cache: None };
             let outcome = ImportOutcome::unsettled(String::new(), staging_sys_id.clone());

@@ -5,7 +5,6 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sluice_core::number;
-use sluice_core::rules;
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
@@ -13,7 +12,6 @@ use sluice_core::{Record, SysId};
 
 use crate::import;
 use crate::records;
-use sluice_store::settle::RowContext;
 use sluice_store::{ImportOutcome, ProcessJob, PurgeReport, RowFilter, StageBatch, StagedSet, StateCounts, StoredRow};
 
 /// A new asynchronous import set (state `loaded`) holding every record of the batch as a
@@ -25,19 +23,7 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
     let number = import::next_number(conn, number::IMPORT_SET_PREFIX)?;
     let multi = batch.multi_import_set.clone().unwrap_or_else(|| SysId::generate().into_string());
     let schema = catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
-    let all_judged = !batch.rows.is_empty() && batch.rows.iter().all(|r| r.verdict.is_some());
-    let set = rules::insert_simple(
-        schema,
-        &[
-            ("number", &number),
-            ("table_name", &staging.name),
-            ("mode", "asynchronous"),
-            ("state", if all_judged { "processed" } else { "loaded" }),
-            ("multi_import_set", &multi),
-        ],
-        &batch.actor,
-        batch.now,
-    );
+    let set = sluice_store::staging_row::asynchronous_import_set(schema, &number, &multi, batch);
     records::insert(conn, schema, &set)?;
     let set_id = set["sys_id"].clone();
     let now = batch.now.to_string();
@@ -46,15 +32,8 @@ pub fn stage_many(conn: &Connection, catalog: &Catalog, batch: &StageBatch) -> r
     for (i, record) in batch.rows.iter().enumerate() {
         let outcome = match &record.verdict {
             Some(verdict) => {
-                let reason = sluice_store::audit_set::reason(&staging.name, &record.sys_id, None);
-                let context = RowContext {
-                    staging,
-                    target: &batch.target,
-                    staging_sys_id: record.sys_id.as_str(),
-                    actor: &batch.actor,
-                    now: batch.now,
-                    reason: &reason,
-                };
+                let reason = batch.audit_reason(record);
+                let context = batch.row(record, &reason);
                 let outcome = ImportOutcome::unsettled(number.clone(), record.sys_id.clone());
                 Some(import::settle(conn, catalog, &context, verdict, None, outcome)?)
             }
@@ -132,15 +111,8 @@ pub fn process(conn: &Connection, catalog: &Catalog, job: &ProcessJob) -> rusqli
         .optional()?;
     let (set_number, mode) = set.unwrap_or_default();
     let prior_target = if prior.is_empty() { None } else { records::get(conn, &job.target, &prior)? };
-    let reason = sluice_store::audit_set::reason(&staging.name, &job.staging_sys_id, job.replay.as_deref());
-    let context = RowContext {
-        staging,
-        target: &job.target,
-        staging_sys_id: job.staging_sys_id.as_str(),
-        actor: &job.actor,
-        now: job.now,
-        reason: &reason,
-    };
+    let reason = job.audit_reason();
+    let context = job.row(&reason);
     let outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     let outcome = import::settle(conn, catalog, &context, &job.verdict, prior_target, outcome)?;
 

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sluice_core::number;
-use sluice_core::rules::{self, Actor, Applied};
+use sluice_core::rules::{Actor, Applied};
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
 use sluice_core::transform::{Lookup, Plan};
@@ -48,12 +48,7 @@ fn current_import_set(
     }
     let number = next_number(conn, number::IMPORT_SET_PREFIX)?;
     let schema = catalog.get(tables::SYS_IMPORT_SET).expect("built-in table");
-    let record = rules::insert_simple(
-        schema,
-        &[("number", &number), ("table_name", table), ("mode", "synchronous"), ("state", "loading")],
-        actor,
-        now,
-    );
+    let record = sluice_store::staging_row::synchronous_import_set(schema, &number, table, actor, now);
     records::insert(conn, schema, &record)?;
     Ok((record["sys_id"].clone(), number))
 }
@@ -206,15 +201,8 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
             (set_id, number, row)
         }
     };
-    let reason = sluice_store::audit_set::reason(&staging.name, &job.staging_sys_id, None);
-    let context = RowContext {
-        staging,
-        target: &job.target,
-        staging_sys_id: job.staging_sys_id.as_str(),
-        actor: &job.actor,
-        now: job.now,
-        reason: &reason,
-    };
+    let reason = job.audit_reason();
+    let context = job.row(&reason);
     let outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     let outcome = settle(conn, catalog, &context, &job.verdict, None, outcome)?;
     // Written once, with its outcome (nothing in the transaction reads it before): an INSERT

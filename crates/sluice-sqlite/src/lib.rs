@@ -31,7 +31,7 @@ use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
 use sluice_store::Result as StoreResult;
-use sluice_store::settle::{self, ReadOnly, Settled, dry_run_context, dry_run_row};
+use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
     AccountChange, Accounts, AdminAudit, AdminAuditEntry, ApiToken, DryRun, ImportJob, ImportOutcome, Imports,
     JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records, RowFilter, StageBatch,
@@ -178,8 +178,8 @@ impl Imports for SqliteStore {
         let catalog = self.catalog.clone();
         // On a reader: the commit step with its writes left out, against committed data.
         self.read(move |conn| {
-            let (staging_sys_id, reason) = dry_run_row(&job);
-            let row = dry_run_context(&job, &staging_sys_id, &reason);
+            let (staging_sys_id, reason) = job.staging_row();
+            let row = job.row(&staging_sys_id, &reason);
             let mut tx = ReadOnly(import::SqliteTx { conn, cached: false });
             let outcome = ImportOutcome::unsettled(String::new(), staging_sys_id.clone());
             import::ready(settle::settle(&mut tx, &row, &catalog, &job.verdict, None, outcome))

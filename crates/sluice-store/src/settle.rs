@@ -18,9 +18,9 @@ use sluice_core::staging::RowState;
 use sluice_core::tables;
 use sluice_core::transform::{Lookup, Plan, TargetSearch};
 use sluice_core::validate::{ErrorCode, FieldError};
-use sluice_core::{DateTime, Record};
+use sluice_core::{DateTime, Record, SysId};
 
-use crate::ImportOutcome;
+use crate::{DryRun, ImportJob, ImportOutcome, ProcessJob, StageBatch, StagedRecord};
 
 /// Who and what a row's processing is about.
 #[derive(Debug, Clone, Copy)]
@@ -315,21 +315,52 @@ impl<T: RowTransaction> RowTransaction for ReadOnly<T> {
     }
 }
 
-/// The staging sys_id (a new one: nothing is staged) and audit reason of a dry run's row.
-pub fn dry_run_row(job: &crate::DryRun) -> (sluice_core::SysId, String) {
-    let sys_id = sluice_core::SysId::generate();
-    let reason = crate::audit_set::reason(&job.staging.name, &sys_id, None);
-    (sys_id, reason)
+// Who and what each kind of job settles, and the reason its history records.
+
+impl ImportJob {
+    pub fn audit_reason(&self) -> String {
+        crate::audit_set::reason(&self.staging.name, &self.staging_sys_id, None)
+    }
+
+    pub fn row<'a>(&'a self, reason: &'a str) -> RowContext<'a> {
+        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
+        RowContext { staging, target, staging_sys_id: self.staging_sys_id.as_str(), actor, now: self.now, reason }
+    }
 }
 
-/// The row context of a dry run, from [`dry_run_row`]'s parts.
-pub fn dry_run_context<'a>(job: &'a crate::DryRun, sys_id: &'a sluice_core::SysId, reason: &'a str) -> RowContext<'a> {
-    RowContext {
-        staging: &job.staging,
-        target: &job.target,
-        staging_sys_id: sys_id.as_str(),
-        actor: &job.actor,
-        now: job.now,
-        reason,
+impl ProcessJob {
+    /// Names the replay and who asked for it, if it is one.
+    pub fn audit_reason(&self) -> String {
+        crate::audit_set::reason(&self.staging.name, &self.staging_sys_id, self.replay.as_deref())
+    }
+
+    pub fn row<'a>(&'a self, reason: &'a str) -> RowContext<'a> {
+        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
+        RowContext { staging, target, staging_sys_id: self.staging_sys_id.as_str(), actor, now: self.now, reason }
+    }
+}
+
+impl StageBatch {
+    pub fn audit_reason(&self, record: &StagedRecord) -> String {
+        crate::audit_set::reason(&self.staging.name, &record.sys_id, None)
+    }
+
+    pub fn row<'a>(&'a self, record: &'a StagedRecord, reason: &'a str) -> RowContext<'a> {
+        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
+        RowContext { staging, target, staging_sys_id: record.sys_id.as_str(), actor, now: self.now, reason }
+    }
+}
+
+impl DryRun {
+    /// The row a dry run settles: a new staging sys_id (nothing is staged) and its reason.
+    pub fn staging_row(&self) -> (SysId, String) {
+        let sys_id = SysId::generate();
+        let reason = crate::audit_set::reason(&self.staging.name, &sys_id, None);
+        (sys_id, reason)
+    }
+
+    pub fn row<'a>(&'a self, staging_sys_id: &'a SysId, reason: &'a str) -> RowContext<'a> {
+        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
+        RowContext { staging, target, staging_sys_id: staging_sys_id.as_str(), actor, now: self.now, reason }
     }
 }

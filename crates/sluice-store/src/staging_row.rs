@@ -8,7 +8,7 @@ use sluice_core::schema::TableSchema;
 use sluice_core::validate::summary;
 use sluice_core::{DateTime, Record, SysId};
 
-use crate::ImportOutcome;
+use crate::{ImportOutcome, StageBatch};
 
 /// A new staging row: the system fields, the integration's columns the schema has, and `system`.
 pub fn staging_row(
@@ -66,4 +66,26 @@ pub fn outcome_of(row: &Record, import_set: &str, display_value: Option<String>)
             .unwrap_or_default(),
         replayed: false,
     })
+}
+
+/// Today's import set of staging table `table` for single imports (ServiceNow's web-service
+/// import sets): `synchronous`, `loading` until the first import of a new day closes it.
+pub fn synchronous_import_set(schema: &TableSchema, number: &str, table: &str, actor: &Actor, now: DateTime) -> Record {
+    let fields = [("number", number), ("table_name", table), ("mode", "synchronous"), ("state", "loading")];
+    rules::insert_simple(schema, &fields, actor, now)
+}
+
+/// The import set of one `insertMultiple` request, in multi import set `multi`: `asynchronous`,
+/// `processed` at once when every row is settled as it is staged, else `loaded` until the
+/// worker has done its rows.
+pub fn asynchronous_import_set(schema: &TableSchema, number: &str, multi: &str, batch: &StageBatch) -> Record {
+    let all_judged = !batch.rows.is_empty() && batch.rows.iter().all(|r| r.verdict.is_some());
+    let fields = [
+        ("number", number),
+        ("table_name", batch.staging.name.as_str()),
+        ("mode", "asynchronous"),
+        ("state", if all_judged { "processed" } else { "loaded" }),
+        ("multi_import_set", multi),
+    ];
+    rules::insert_simple(schema, &fields, &batch.actor, batch.now)
 }
