@@ -144,26 +144,9 @@ pub async fn process(pool: &PgPool, ctx: &Ctx, job: &ProcessJob) -> Result<Optio
     let mut pg = PgTx { c: &mut tx, ctx, coalesce_locked: false, cache: None };
     let outcome = settle(&mut pg, &context, &ctx.catalog, &job.verdict, prior_target, outcome).await?.outcome;
 
-    // The row now holds what the current definition staged from its payload, the version that
-    // processed it and when, and its outcome.
-    let empty = String::new();
+    let fields = sluice_store::staging_row::processed_fields(job, &outcome, mod_count);
+    let set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
     let now = job.now.to_string();
-    let mod_count = (mod_count + 1).to_string();
-    let outcome_values = outcome_fields(&outcome);
-    let mut set: Vec<(&str, &str)> = staging
-        .stored_fields()
-        .filter(|f| !f.name.starts_with("sys_"))
-        .map(|f| (f.name.as_str(), job.columns.get(&f.name).unwrap_or(&empty).as_str()))
-        .collect();
-    set.extend(outcome_values.iter().map(|(f, v)| (*f, v.as_str())));
-    set.extend([
-        ("sys_integration_version", job.integration_version.as_str()),
-        ("sys_transform_map", job.transform_map.as_str()),
-        ("sys_target_table", job.target.name.as_str()),
-        ("sys_updated_on", now.as_str()),
-        ("sys_updated_by", job.actor.user_name.as_str()),
-        ("sys_mod_count", mod_count.as_str()),
-    ]);
     records::update(&mut tx, staging, job.staging_sys_id.as_str(), &set).await?;
 
     if job.expected == RowState::Pending && mode == "asynchronous" {

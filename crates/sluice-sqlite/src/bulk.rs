@@ -116,25 +116,10 @@ pub fn process(conn: &Connection, catalog: &Catalog, job: &ProcessJob) -> rusqli
     let outcome = ImportOutcome::unsettled(set_number, job.staging_sys_id.clone());
     let outcome = import::settle(conn, catalog, &context, &job.verdict, prior_target, outcome)?;
 
-    // The row now holds what the current definition staged from its payload, the version that
-    // processed it and when.
-    let empty = String::new();
+    let fields = sluice_store::staging_row::processed_fields(job, &outcome, mod_count);
+    let set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
+    records::update(conn, staging, job.staging_sys_id.as_str(), &set)?;
     let now = job.now.to_string();
-    let mod_count = (mod_count + 1).to_string();
-    let mut extra: Vec<(&str, &str)> = staging
-        .stored_fields()
-        .filter(|f| !f.name.starts_with("sys_"))
-        .map(|f| (f.name.as_str(), job.columns.get(&f.name).unwrap_or(&empty).as_str()))
-        .collect();
-    extra.extend([
-        ("sys_integration_version", job.integration_version.as_str()),
-        ("sys_transform_map", job.transform_map.as_str()),
-        ("sys_target_table", job.target.name.as_str()),
-        ("sys_updated_on", now.as_str()),
-        ("sys_updated_by", job.actor.user_name.as_str()),
-        ("sys_mod_count", mod_count.as_str()),
-    ]);
-    import::record_outcome(conn, staging, job.staging_sys_id.as_str(), &outcome, &extra)?;
 
     if job.expected == RowState::Pending && mode == "asynchronous" && !has_pending(conn, staging, &set_id, row_index)? {
         conn.prepare_cached(

@@ -227,17 +227,3 @@ pub fn run(conn: &Connection, catalog: &Catalog, job: &ImportJob) -> rusqlite::R
     records::insert_staging_row(&mut insert, staging, &row, &job.actor.user_name, &now)?;
     Ok(outcome)
 }
-
-/// Stores a row's outcome on its staging row (state, comment, target, errors), plus `extra`.
-pub(crate) fn record_outcome(
-    conn: &Connection,
-    staging: &TableSchema,
-    sys_id: &str,
-    outcome: &ImportOutcome,
-    extra: &[(&str, &str)],
-) -> rusqlite::Result<()> {
-    let fields = outcome_fields(outcome);
-    let mut set: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
-    set.extend_from_slice(extra);
-    records::update(conn, staging, sys_id, &set)
-}

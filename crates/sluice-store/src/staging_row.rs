@@ -8,7 +8,7 @@ use sluice_core::schema::TableSchema;
 use sluice_core::validate::summary;
 use sluice_core::{DateTime, Record, SysId};
 
-use crate::{ImportOutcome, StageBatch};
+use crate::{ImportOutcome, ProcessJob, StageBatch};
 
 /// A new staging row: the system fields, the integration's columns the schema has, and `system`.
 pub fn staging_row(
@@ -88,4 +88,26 @@ pub fn asynchronous_import_set(schema: &TableSchema, number: &str, multi: &str, 
         ("multi_import_set", multi),
     ];
     rules::insert_simple(schema, &fields, &batch.actor, batch.now)
+}
+
+/// The columns a staged row is updated with when it is processed (again): what the current
+/// definition staged from its payload, its outcome, the definition that processed it, and who
+/// and when (`mod_count`: its count before).
+pub fn processed_fields<'a>(job: &'a ProcessJob, outcome: &ImportOutcome, mod_count: i64) -> Vec<(&'a str, String)> {
+    let mut set: Vec<(&str, String)> = job
+        .staging
+        .stored_fields()
+        .filter(|f| !f.name.starts_with("sys_"))
+        .map(|f| (f.name.as_str(), job.columns.get(&f.name).cloned().unwrap_or_default()))
+        .collect();
+    set.extend(outcome_fields(outcome));
+    set.extend([
+        ("sys_integration_version", job.integration_version.clone()),
+        ("sys_transform_map", job.transform_map.clone()),
+        ("sys_target_table", job.target.name.clone()),
+        ("sys_updated_on", job.now.to_string()),
+        ("sys_updated_by", job.actor.user_name.clone()),
+        ("sys_mod_count", (mod_count + 1).to_string()),
+    ]);
+    set
 }
