@@ -144,7 +144,7 @@ async fn apply_at(
     match result {
         Ok(Some(account)) => Ok(account),
         Ok(None) => Err(ApiError::RecordNotFound),
-        Err(StoreError::Conflict(detail)) => Err(ApiError::Conflict { code: "account_exists", detail }),
+        Err(StoreError::Conflict(detail)) => Err(ApiError::AccountExists(detail)),
         Err(e) => Err(e.into()),
     }
 }

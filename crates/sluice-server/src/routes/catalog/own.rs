@@ -3,10 +3,11 @@
 use axum::routing::on;
 
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
+use crate::error::ErrorKind::{self, *};
 use crate::routes::{accounts, admin_audit, bulk, health, integrations, publish, stats, submissions};
 
-const ACCOUNT_WRITE_ERRORS: &[&str] =
-    &["forbidden", "invalid_account", "malformed_json", "body_not_object", "unsupported_media_type"];
+const ACCOUNT_WRITE_ERRORS: &[ErrorKind] =
+    &[Forbidden, InvalidAccount, MalformedJson, BodyNotObject, UnsupportedMediaType];
 
 pub static ROUTES: &[Route] = &[
     Route {
@@ -52,7 +53,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(other("Text", "text/plain; version=0.0.4")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
     Route {
         verb: Verb::Get,
@@ -97,7 +98,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("ReloadResult")),
-        errors: &["forbidden", "invalid_definition"],
+        errors: &[Forbidden, InvalidDefinition],
     },
     Route {
         verb: Verb::Get,
@@ -112,7 +113,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("IntegrationResponse")),
-        errors: &["record_not_found"],
+        errors: &[RecordNotFound],
     },
     Route {
         verb: Verb::Get,
@@ -127,7 +128,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(other("JsonSchema", "application/schema+json")),
-        errors: &["record_not_found"],
+        errors: &[RecordNotFound],
     },
     Route {
         verb: Verb::Get,
@@ -142,7 +143,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(other("Text", "text/markdown; charset=utf-8")),
-        errors: &["record_not_found"],
+        errors: &[RecordNotFound],
     },
     Route {
         verb: Verb::Post,
@@ -158,15 +159,15 @@ pub static ROUTES: &[Route] = &[
         status: 200,
         response: Some(json("DryRunResponse")),
         errors: &[
-            "malformed_json",
-            "body_not_object",
-            "json_too_deep",
-            "too_many_fields",
-            "body_too_large",
-            "unsupported_media_type",
-            "forbidden",
-            "source_not_allowed",
-            "record_not_found",
+            MalformedJson,
+            BodyNotObject,
+            JsonTooDeep,
+            TooManyFields,
+            BodyTooLarge,
+            UnsupportedMediaType,
+            Forbidden,
+            SourceNotAllowed,
+            RecordNotFound,
         ],
     },
     Route {
@@ -182,7 +183,7 @@ pub static ROUTES: &[Route] = &[
         request: Some(optional_json("ReplayRequest")),
         status: 200,
         response: Some(json("ReplayResponse")),
-        errors: &["forbidden", "record_not_found", "invalid_parameter", "malformed_json", "body_not_object"],
+        errors: &[Forbidden, RecordNotFound, InvalidParameter, MalformedJson, BodyNotObject],
     },
     Route {
         verb: Verb::Get,
@@ -197,7 +198,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("IntegrationStats")),
-        errors: &["record_not_found", "invalid_parameter"],
+        errors: &[RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Get,
@@ -212,7 +213,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AccountStats")),
-        errors: &["forbidden", "record_not_found", "invalid_parameter"],
+        errors: &[Forbidden, RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Get,
@@ -227,7 +228,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("ImportSetProgress")),
-        errors: &["forbidden", "source_not_allowed", "record_not_found", "invalid_parameter"],
+        errors: &[Forbidden, SourceNotAllowed, RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Post,
@@ -242,7 +243,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("PurgeResponse")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
     Route {
         verb: Verb::Get,
@@ -272,7 +273,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AccountList")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
     Route {
         verb: Verb::Post,
@@ -287,7 +288,7 @@ pub static ROUTES: &[Route] = &[
         request: Some(json("NewAccount")),
         status: 201,
         response: Some(json("AccountResponse")),
-        errors: &["forbidden", "invalid_account", "account_exists", "malformed_json", "body_not_object"],
+        errors: &[Forbidden, InvalidAccount, AccountExists, MalformedJson, BodyNotObject],
     },
     Route {
         verb: Verb::Get,
@@ -302,7 +303,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AccountResponse")),
-        errors: &["forbidden", "record_not_found"],
+        errors: &[Forbidden, RecordNotFound],
     },
     Route {
         verb: Verb::Patch,
@@ -317,14 +318,7 @@ pub static ROUTES: &[Route] = &[
         request: Some(json("AccountUpdate")),
         status: 200,
         response: Some(json("AccountResponse")),
-        errors: &[
-            "forbidden",
-            "invalid_account",
-            "record_not_found",
-            "last_admin",
-            "malformed_json",
-            "body_not_object",
-        ],
+        errors: &[Forbidden, InvalidAccount, RecordNotFound, LastAdmin, MalformedJson, BodyNotObject],
     },
     Route {
         verb: Verb::Delete,
@@ -339,7 +333,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 204,
         response: None,
-        errors: &["forbidden", "record_not_found", "last_admin"],
+        errors: &[Forbidden, RecordNotFound, LastAdmin],
     },
     Route {
         verb: Verb::Post,
@@ -369,7 +363,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("TokenList")),
-        errors: &["forbidden", "record_not_found"],
+        errors: &[Forbidden, RecordNotFound],
     },
     Route {
         verb: Verb::Post,
@@ -399,7 +393,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 204,
         response: None,
-        errors: &["forbidden", "record_not_found"],
+        errors: &[Forbidden, RecordNotFound],
     },
     Route {
         verb: Verb::Get,
@@ -414,6 +408,6 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AdminAuditList")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
 ];
