@@ -3,9 +3,12 @@
 //! each integration's payload schema (the same JSON Schema as its `schema.json`) under
 //! `components.schemas`, referenced from its staging table's import paths.
 //!
-//! Hand-built rather than derived with utoipa: the handlers answer `serde_json::Value`s (their
-//! schemas would be written by hand either way), the integration schemas are only known at run
-//! time, and one table drives both the router and this document with no macros to compile.
+//! Hand-built rather than derived with utoipa: the integration schemas are only known at run
+//! time, and one table drives both the router and this document with no macros to compile. The
+//! component schemas of the typed bodies (the error envelope, `crate::error::ErrorEnvelope`; the
+//! Import Set answer, `crate::routes::answer`) are checked against bodies serialised from those
+//! structs, property for property (`tests.rs`); each route's error responses come from the
+//! [`crate::error::ErrorKind`]s its catalogue entry lists.
 
 mod schemas;
 
