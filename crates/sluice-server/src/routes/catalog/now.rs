@@ -33,6 +33,7 @@ const TABLE_WRITE_ERRORS: &[ErrorKind] = &[
     InvalidTable,
     InvalidFieldValues,
     DataPolicy,
+    InvalidParameter,
     Busy,
 ];
 
@@ -117,7 +118,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("RecordList")),
-        errors: &[Forbidden, InvalidTable],
+        errors: &[Forbidden, InvalidTable, InvalidParameter],
     },
     Route {
         verb: Verb::Post,
@@ -152,7 +153,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("RecordResponse")),
-        errors: &[Forbidden, InvalidTable, RecordNotFound],
+        errors: &[Forbidden, InvalidTable, RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Put,

@@ -258,7 +258,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("SubmissionList")),
-        errors: &[],
+        errors: &[InvalidParameter],
     },
     Route {
         verb: Verb::Get,
