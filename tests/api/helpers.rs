@@ -245,6 +245,7 @@ pub fn assert_envelope(body: &Value, code: &str) {
     assert!(body["error"].get("detail").is_some(), "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert_eq!(body["error"]["request_id"].as_str().map(str::len), Some(16), "{body}");
+    assert_eq!(body["error"]["link"], format!("docs/errors.md#{code}"), "{body}");
 }
 
 pub fn is_sys_id(s: &str) -> bool {

@@ -136,3 +136,61 @@ async fn any_account_reads_it_but_only_with_the_integrations_it_may_see() {
     let r = s.http.get(s.url("/api/sluice/v1/openapi.json")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// The schema the document gives `method path` for `status` (JSON), as a validator.
+fn answer_schema(doc: &Value, path: &str, method: &str, status: u16) -> jsonschema::Validator {
+    let op = &doc["paths"][path][method];
+    assert!(op.is_object(), "{method} {path} is not documented");
+    let schema = &op["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "{method} {path} documents no JSON answer for {status}");
+    let root = serde_json::json!({"$ref": schema["$ref"], "components": doc["components"]});
+    jsonschema::draft202012::new(&root).unwrap()
+}
+
+async fn assert_documented(doc: &Value, path: &str, method: &str, r: reqwest::Response) -> Value {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    let validator = answer_schema(doc, path, method, status);
+    let problems: Vec<String> = validator.iter_errors(&body).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(problems.is_empty(), "{method} {path} {status}: {problems:?} in {body}");
+    body
+}
+
+/// Real answers, successes and errors, are what the served document says of their route and
+/// status.
+#[tokio::test]
+async fn real_answers_validate_against_the_served_schemas() {
+    let s = Server::start();
+    let doc = document(&s).await;
+    let import = format!("/api/now/import/{STAGING}");
+    let generic = "/api/now/import/{table}";
+    let post = |body: Value| s.admin(s.http.post(s.url(&import))).json(&body).send();
+
+    let r = post(serde_json::json!({"u_short_description": "Disk full", "u_correlation_id": "oas:1"})).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let created = assert_documented(&doc, &import, "post", r).await;
+    assert_eq!(created["result"][0]["status"], "inserted");
+    let r = post(serde_json::json!({"u_short_description": "Disk full", "u_urgency": "9"})).await.unwrap();
+    let failed = assert_documented(&doc, generic, "post", r).await;
+    assert_eq!(failed["result"][0]["status"], "error", "{failed}");
+    assert!(failed["result"][0]["errors"][0]["code"].is_string(), "{failed}");
+
+    let staged = created["result"][0]["staging_sys_id"].as_str().unwrap();
+    let r = s.admin(s.http.get(s.url(&format!("{import}/{staged}")))).send().await.unwrap();
+    assert_documented(&doc, "/api/now/import/{table}/{sys_id}", "get", r).await;
+
+    // Errors: unauthenticated, unknown table, malformed JSON, an invalid parameter.
+    let r = s.http.post(s.url(&import)).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_envelope(&assert_documented(&doc, &import, "post", r).await, "unauthenticated");
+    let r = s.admin(s.http.post(s.url("/api/now/import/u_nope"))).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_envelope(&assert_documented(&doc, generic, "post", r).await, "invalid_table");
+    let r = s.admin(s.http.post(s.url(&import))).header("content-type", "application/json").body("{").send();
+    let r = r.await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_envelope(&assert_documented(&doc, &import, "post", r).await, "malformed_json");
+    let r = s.admin(s.http.get(s.url("/api/now/table/incident?sysparm_limit=x"))).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_envelope(&assert_documented(&doc, "/api/now/table/{table}", "get", r).await, "invalid_parameter");
+}

@@ -104,6 +104,8 @@ async fn errors_are_answered_in_xml_when_xml_is_accepted() {
     assert_eq!(text_of(&xml, "code"), Some("invalid_table"), "{xml}");
     assert_eq!(text_of(&xml, "status"), Some("failure"));
     assert_eq!(text_of(&xml, "request_id").map(str::len), Some(16));
+    assert_eq!(text_of(&xml, "link"), Some("docs/errors.md#invalid_table"), "{xml}");
+    assert_eq!(text_of(&xml, "message"), Some("Invalid table no_such_table"), "{xml}");
 
     let (status, _, xml) = send(
         &s,

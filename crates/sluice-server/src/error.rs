@@ -1,13 +1,23 @@
 //! The HTTP error type. Every 4xx/5xx leaves sluice in ServiceNow's envelope
-//! `{"error": {"message", "detail"}, "status": "failure"}`, extended with a stable `code`, the
-//! `request_id` and, where fields are at fault, `errors: [{code, field, message}]`. Internal
-//! causes are logged, never sent.
+//! `{"error": {"message", "detail"}, "status": "failure"}` ([`ErrorEnvelope`]), extended with a
+//! stable `code`, the `request_id`, a `link` to the code's documentation and, where fields are at
+//! fault, `errors: [{code, field, message}]`. Internal causes are logged, never sent.
+//!
+//! Each [`ApiError`] maps to one [`ErrorKind`] ([`ApiError::kind`]); the kinds' codes, statuses,
+//! ServiceNow messages and links are one table in `error/kind.rs`.
+
+mod envelope;
+mod kind;
+
+use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use sluice_core::validate::FieldError;
 use sluice_store::StoreError;
+
+pub use envelope::{DefinitionError, ErrorBody, ErrorEnvelope, LimitBody, Problems};
+pub use kind::ErrorKind;
 
 use crate::observe;
 
@@ -63,8 +73,12 @@ pub enum ApiError {
     KeyReused,
     #[error("invalid account request: {0}")]
     InvalidAccount(String),
-    #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    /// An account of that name already exists.
+    #[error("{0}")]
+    AccountExists(String),
+    /// The change would leave no active admin account.
+    #[error("the last active admin account cannot be disabled, demoted or deleted")]
+    LastAdmin,
     #[error("JSON nested deeper than {0} levels")]
     JsonTooDeep(usize),
     #[error("more than {0} fields in the body")]
@@ -85,255 +99,163 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::Forbidden { message: "Operation Failed", detail: detail.into() }
+        Self::Forbidden { message: ErrorKind::Forbidden.message(), detail: detail.into() }
+    }
+
+    /// The error's row of the table ([`kind`]): its code, status, message and link. The one
+    /// place an error is mapped to what a client is told of it.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            Self::Unauthenticated => K::Unauthenticated,
+            Self::Forbidden { .. } => K::Forbidden,
+            Self::SourceNotAllowed => K::SourceNotAllowed,
+            Self::NetworkForbidden => K::NetworkForbidden,
+            Self::HeadersTooLarge(_) => K::HeadersTooLarge,
+            Self::InvalidTable(_) => K::InvalidTable,
+            Self::RecordNotFound => K::RecordNotFound,
+            Self::NoSuchResource => K::NoSuchResource,
+            Self::MethodNotAllowed => K::MethodNotAllowed,
+            Self::MalformedJson(_) => K::MalformedJson,
+            Self::BodyNotObject => K::BodyNotObject,
+            Self::MalformedXml(_) => K::MalformedXml,
+            Self::XmlDtd => K::XmlDtd,
+            Self::BodyTooLarge(_) => K::BodyTooLarge,
+            Self::UnsupportedMediaType => K::UnsupportedMediaType,
+            Self::Timeout => K::RequestTimeout,
+            Self::DataPolicy { .. } => K::DataPolicy,
+            Self::InvalidFields(_) => K::InvalidFieldValues,
+            Self::InvalidDefinitions(_) => K::InvalidDefinition,
+            Self::Busy => K::Busy,
+            Self::RateLimited(_) => K::RateLimited,
+            Self::InvalidIdempotencyKey => K::InvalidIdempotencyKey,
+            Self::KeyReused => K::IdempotencyKeyReused,
+            Self::InvalidAccount(_) => K::InvalidAccount,
+            Self::AccountExists(_) => K::AccountExists,
+            Self::LastAdmin => K::LastAdmin,
+            Self::JsonTooDeep(_) => K::JsonTooDeep,
+            Self::TooManyFields(_) => K::TooManyFields,
+            Self::QueryTooLong(_) => K::QueryTooLong,
+            Self::InvalidRecords(_) => K::InvalidRecords,
+            Self::TooManyRecords(_) => K::TooManyRecords,
+            Self::InvalidParameter(_) => K::InvalidParameter,
+            Self::Internal(_) => K::Internal,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } | Self::SourceNotAllowed | Self::NetworkForbidden => StatusCode::FORBIDDEN,
-            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::DataPolicy { .. } | Self::InvalidFields(_) | Self::InvalidDefinitions(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidTable(_) | Self::RecordNotFound => StatusCode::NOT_FOUND,
-            Self::NoSuchResource | Self::MalformedJson(_) | Self::BodyNotObject => StatusCode::BAD_REQUEST,
-            Self::MalformedXml(_) | Self::XmlDtd => StatusCode::BAD_REQUEST,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
-            Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::InvalidAccount(_) | Self::JsonTooDeep(_) | Self::TooManyFields(_) => StatusCode::BAD_REQUEST,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::QueryTooLong(_) => StatusCode::URI_TOO_LONG,
-            Self::InvalidRecords(_) | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
-            Self::TooManyRecords(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().status()
     }
 
     /// The stable, documented code (docs/errors.md).
     pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+
+    /// ServiceNow's `message`: the kind's, with the table's name for `invalid_table`, and the
+    /// read message where a read was refused.
+    pub fn message(&self) -> Cow<'static, str> {
         match self {
-            Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden { .. } => "forbidden",
-            Self::SourceNotAllowed => "source_not_allowed",
-            Self::NetworkForbidden => "network_forbidden",
-            Self::HeadersTooLarge(_) => "headers_too_large",
-            Self::InvalidTable(_) => "invalid_table",
-            Self::RecordNotFound => "record_not_found",
-            Self::NoSuchResource => "invalid_uri",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::MalformedJson(_) => "malformed_json",
-            Self::BodyNotObject => "body_not_object",
-            Self::MalformedXml(_) => "malformed_xml",
-            Self::XmlDtd => "xml_dtd_refused",
-            Self::BodyTooLarge(_) => "body_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Timeout => "request_timeout",
-            Self::DataPolicy { .. } => "data_policy",
-            Self::InvalidFields(_) => "invalid_field_values",
-            Self::InvalidDefinitions(_) => "invalid_definition",
-            Self::Busy => "busy",
-            Self::RateLimited(_) => "rate_limited",
-            Self::InvalidIdempotencyKey => "invalid_idempotency_key",
-            Self::KeyReused => "idempotency_key_reused",
-            Self::InvalidAccount(_) => "invalid_account",
-            Self::Conflict { code, .. } => code,
-            Self::JsonTooDeep(_) => "json_too_deep",
-            Self::TooManyFields(_) => "too_many_fields",
-            Self::QueryTooLong(_) => "query_too_long",
-            Self::InvalidRecords(_) => "invalid_records",
-            Self::TooManyRecords(_) => "too_many_records",
-            Self::InvalidParameter(_) => "invalid_parameter",
-            Self::Internal(_) => "internal_error",
+            Self::Forbidden { message, .. } => Cow::Borrowed(*message),
+            Self::InvalidTable(table) => Cow::Owned(self.kind().message().replace("{table}", table)),
+            _ => Cow::Borrowed(self.kind().message()),
         }
     }
 
-    /// ServiceNow's `message` and `detail` texts where it has them.
-    fn texts(&self) -> (String, Option<String>) {
-        let s = |m: &str, d: &str| (m.to_owned(), Some(d.to_owned()));
+    /// ServiceNow's `detail` where it has one: what exactly is wrong, never an internal cause.
+    pub fn detail(&self) -> Option<Cow<'_, str>> {
+        let fixed = |d: &'static str| Some(Cow::Borrowed(d));
         match self {
-            Self::Unauthenticated => s("User Not Authenticated", "Required to provide Auth information"),
-            Self::Forbidden { message, detail } => ((*message).to_owned(), Some(detail.clone())),
-            Self::SourceNotAllowed => {
-                s("Operation Failed", "Requests from this network are not allowed for this integration")
+            Self::Unauthenticated => fixed("Required to provide Auth information"),
+            Self::Forbidden { detail, .. } => Some(detail.as_str().into()),
+            Self::SourceNotAllowed => fixed("Requests from this network are not allowed for this integration"),
+            Self::NetworkForbidden => fixed("Requests from this address are not allowed for this account"),
+            Self::HeadersTooLarge(limit) => {
+                Some(format!("The request line and headers exceed the limit of {limit} bytes").into())
             }
-            Self::NetworkForbidden => {
-                s("Operation Failed", "Requests from this address are not allowed for this account")
+            Self::InvalidTable(_) | Self::Internal(_) => None,
+            Self::RecordNotFound => fixed("Record doesn't exist or ACL restricts the record retrieval"),
+            Self::NoSuchResource => fixed("Check the path: /api/now/import/{staging_table} or /api/now/table/{table}"),
+            Self::MethodNotAllowed => fixed("The HTTP method is not supported by this resource"),
+            Self::MalformedJson(detail) => Some(format!("The payload is not valid JSON: {detail}").into()),
+            Self::BodyNotObject => fixed("The payload must be a JSON object of field names and values"),
+            Self::MalformedXml(detail) => Some(format!("The payload is not well-formed XML: {detail}").into()),
+            Self::XmlDtd => {
+                fixed("XML with a document type declaration (<!DOCTYPE>) is not accepted: send the elements only")
             }
-            Self::HeadersTooLarge(limit) => (
-                "Request Header Fields Too Large".into(),
-                Some(format!("The request line and headers exceed the limit of {limit} bytes")),
-            ),
-            Self::InvalidTable(t) => (format!("Invalid table {t}"), None),
-            Self::RecordNotFound => s("No Record found", "Record doesn't exist or ACL restricts the record retrieval"),
-            Self::NoSuchResource => s(
-                "Requested URI does not represent any resource",
-                "Check the path: /api/now/import/{staging_table} or /api/now/table/{table}",
-            ),
-            Self::MethodNotAllowed => s("Method not Supported", "The HTTP method is not supported by this resource"),
-            Self::MalformedJson(detail) => {
-                ("Exception while reading request".into(), Some(format!("The payload is not valid JSON: {detail}")))
+            Self::BodyTooLarge(limit) => Some(format!("The body exceeds the limit of {limit} bytes").into()),
+            Self::UnsupportedMediaType => {
+                fixed("Send the body as application/json (or application/xml to the Import Set and Table APIs)")
             }
-            Self::BodyNotObject => {
-                s("Exception while reading request", "The payload must be a JSON object of field names and values")
+            Self::Timeout => fixed("The request took longer than the configured limit"),
+            Self::DataPolicy { detail, .. } => Some(detail.as_str().into()),
+            Self::InvalidDefinitions(problems) => {
+                Some(format!("{} problem(s); the previous definitions stay active", problems.len()).into())
             }
-            Self::MalformedXml(detail) => (
-                "Exception while reading request".into(),
-                Some(format!("The payload is not well-formed XML: {detail}")),
-            ),
-            Self::XmlDtd => s(
-                "Exception while reading request",
-                "XML with a document type declaration (<!DOCTYPE>) is not accepted: send the elements only",
-            ),
-            Self::BodyTooLarge(limit) => {
-                ("Request entity too large".into(), Some(format!("The body exceeds the limit of {limit} bytes")))
-            }
-            Self::UnsupportedMediaType => s(
-                "Unsupported Media Type",
-                "Send the body as application/json (or application/xml to the Import Set and Table APIs)",
-            ),
-            Self::Timeout => s(
-                "Transaction cancelled: maximum execution time exceeded",
-                "The request took longer than the configured limit",
-            ),
-            Self::DataPolicy { detail, .. } => ("Operation Failed".into(), Some(detail.clone())),
-            Self::InvalidDefinitions(problems) => (
-                "Integration definitions refused".into(),
-                Some(format!("{} problem(s); the previous definitions stay active", problems.len())),
-            ),
-            Self::InvalidFields(errors) => {
-                ("Invalid field values".into(), Some(sluice_core::validate::summary(errors)))
-            }
-            Self::Busy => s("Service Unavailable", "Too many writes are waiting; retry shortly"),
-            Self::RateLimited(r) => (
-                "Rate limit exceeded".into(),
-                Some(format!(
+            Self::InvalidFields(errors) => Some(sluice_core::validate::summary(errors).into()),
+            Self::Busy => fixed("Too many writes are waiting; retry shortly"),
+            Self::RateLimited(r) => Some(
+                format!(
                     "Rate limit of {} requests per second (burst {}) per {} exceeded",
                     r.rate.per_second, r.rate.burst, r.scope
-                )),
+                )
+                .into(),
             ),
-            Self::InvalidIdempotencyKey => {
-                s("Invalid Idempotency-Key", "An Idempotency-Key is 1 to 255 visible ASCII characters")
+            Self::InvalidIdempotencyKey => fixed("An Idempotency-Key is 1 to 255 visible ASCII characters"),
+            Self::KeyReused => fixed("This Idempotency-Key was already used by this account for a different request"),
+            Self::InvalidAccount(detail) | Self::AccountExists(detail) => Some(detail.as_str().into()),
+            Self::LastAdmin => fixed("The last active admin account cannot be disabled, demoted or deleted"),
+            Self::JsonTooDeep(limit) => {
+                Some(format!("The payload nests objects and arrays deeper than {limit} levels").into())
             }
-            Self::KeyReused => s(
-                "Idempotency key reused",
-                "This Idempotency-Key was already used by this account for a different request",
+            Self::TooManyFields(limit) => Some(format!("The payload object has more than {limit} fields").into()),
+            Self::QueryTooLong(limit) => Some(format!("The query string exceeds the limit of {limit} bytes").into()),
+            Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
+            Self::TooManyRecords(max) => Some(
+                format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),
-            Self::InvalidAccount(detail) => ("Invalid account request".into(), Some(detail.clone())),
-            Self::Conflict { detail, .. } => ("Operation Failed".into(), Some(detail.clone())),
-            Self::JsonTooDeep(limit) => (
-                "Exception while reading request".into(),
-                Some(format!("The payload nests objects and arrays deeper than {limit} levels")),
-            ),
-            Self::TooManyFields(limit) => (
-                "Exception while reading request".into(),
-                Some(format!("The payload object has more than {limit} fields")),
-            ),
-            Self::QueryTooLong(limit) => {
-                ("Request-URI Too Long".into(), Some(format!("The query string exceeds the limit of {limit} bytes")))
-            }
-            Self::InvalidRecords(detail) => ("Exception while reading request".into(), Some(detail.clone())),
-            Self::TooManyRecords(max) => (
-                "Request entity too large".into(),
-                Some(format!("At most {max} records per insertMultiple request; send the rest in further requests")),
-            ),
-            Self::InvalidParameter(detail) => ("Invalid parameter".into(), Some(detail.clone())),
-            Self::Internal(_) => ("Internal server error".into(), None),
         }
     }
-}
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Busy => Self::Busy,
-            StoreError::KeyReused => Self::KeyReused,
-            StoreError::LastAdmin => Self::Conflict {
-                code: "last_admin",
-                detail: "The last active admin account cannot be disabled, demoted or deleted".into(),
-            },
-            StoreError::AccountExists(user_name) => {
-                Self::Conflict { code: "account_exists", detail: format!("account {user_name} already exists") }
-            }
-            other => Self::Internal(other.to_string()),
-        }
-    }
-}
-
-impl ApiError {
     /// The response body: ServiceNow's envelope with sluice's additions.
-    pub fn body(&self, request_id: &str) -> serde_json::Value {
-        let (message, detail) = self.texts();
-        let mut error = json!({
-            "message": message,
-            "detail": detail,
-            "code": self.code(),
-            "request_id": request_id,
-        });
-        if let Self::DataPolicy { errors, .. } | Self::InvalidFields(errors) = self {
-            error["errors"] = json!(errors);
+    pub fn envelope<'a>(&'a self, request_id: &'a str) -> ErrorEnvelope<'a> {
+        let kind = self.kind();
+        let errors = match self {
+            Self::DataPolicy { errors, .. } | Self::InvalidFields(errors) => Some(Problems::Fields(errors)),
+            Self::InvalidDefinitions(problems) => Some(Problems::Definitions(
+                problems
+                    .iter()
+                    .map(|p| DefinitionError { code: kind, file: &p.file, key: &p.key, message: &p.message })
+                    .collect(),
+            )),
+            _ => None,
+        };
+        let limit = match self {
+            Self::RateLimited(r) => Some(LimitBody {
+                scope: r.scope,
+                requests_per_second: r.rate.per_second,
+                burst: r.rate.burst,
+                retry_after_ms: r.retry_after.as_millis() as u64,
+            }),
+            _ => None,
+        };
+        ErrorEnvelope {
+            error: ErrorBody {
+                message: self.message(),
+                detail: self.detail(),
+                code: kind,
+                request_id,
+                link: kind.link(),
+                errors,
+                limit,
+            },
+            status: "failure",
         }
-        if let Self::RateLimited(r) = self {
-            error["limit"] = json!({
-                "scope": r.scope,
-                "requests_per_second": r.rate.per_second,
-                "burst": r.rate.burst,
-                "retry_after_ms": r.retry_after.as_millis() as u64,
-            });
-        }
-        if let Self::InvalidDefinitions(problems) = self {
-            error["errors"] = problems
-                .iter()
-                .map(|p| json!({"code": "invalid_definition", "file": p.file, "key": p.key, "message": p.message}))
-                .collect();
-        }
-        json!({ "error": error, "status": "failure" })
     }
 
-    /// One error of every kind (each `code` once), for the OpenAPI document.
-    pub fn every_kind() -> Vec<Self> {
-        let rate = crate::throttle::Rate { per_second: 1.0, burst: 1.0 };
-        let refusal = crate::throttle::Refusal { scope: "ip", rate, retry_after: std::time::Duration::ZERO };
-        let conflict = |code| Self::Conflict { code, detail: String::new() };
-        vec![
-            Self::Unauthenticated,
-            Self::forbidden(""),
-            Self::SourceNotAllowed,
-            Self::NetworkForbidden,
-            Self::HeadersTooLarge(0),
-            Self::InvalidTable(String::new()),
-            Self::RecordNotFound,
-            Self::NoSuchResource,
-            Self::MethodNotAllowed,
-            Self::MalformedJson(String::new()),
-            Self::BodyNotObject,
-            Self::MalformedXml(String::new()),
-            Self::XmlDtd,
-            Self::BodyTooLarge(0),
-            Self::UnsupportedMediaType,
-            Self::Timeout,
-            Self::DataPolicy { detail: String::new(), errors: Vec::new() },
-            Self::InvalidFields(Vec::new()),
-            Self::InvalidDefinitions(Vec::new()),
-            Self::Busy,
-            Self::RateLimited(refusal),
-            Self::InvalidIdempotencyKey,
-            Self::KeyReused,
-            Self::InvalidAccount(String::new()),
-            conflict("account_exists"),
-            conflict("last_admin"),
-            Self::JsonTooDeep(0),
-            Self::TooManyFields(0),
-            Self::QueryTooLong(0),
-            Self::InvalidRecords(String::new()),
-            Self::TooManyRecords(0),
-            Self::InvalidParameter(String::new()),
-            Self::Internal(String::new()),
-        ]
+    /// The response body as JSON.
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
+        serde_json::to_value(self.envelope(request_id)).expect("an error body is plain data")
     }
 
     /// One error of each kind an Import Set sender can meet, for integration plans.
@@ -358,14 +280,28 @@ impl ApiError {
     }
 }
 
+/// What the store's errors tell a client: the few it should act on, otherwise an internal error
+/// (its cause logged, never sent).
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy => Self::Busy,
+            StoreError::KeyReused => Self::KeyReused,
+            StoreError::LastAdmin => Self::LastAdmin,
+            StoreError::AccountExists(user_name) => Self::AccountExists(format!("account {user_name} already exists")),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let body = self.body(&observe::current_request_id());
-        let mut response = (status, axum::Json(body)).into_response();
+        let request_id = observe::current_request_id();
+        let mut response = (status, axum::Json(self.envelope(&request_id))).into_response();
         // For the request's statistics (errors by code).
         response.extensions_mut().insert(ErrorCode(self.code()));
         let headers = response.headers_mut();
@@ -402,3 +338,6 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// The stable code of an error response, kept in the response's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode(pub &'static str);
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -3,9 +3,12 @@
 //! each integration's payload schema (the same JSON Schema as its `schema.json`) under
 //! `components.schemas`, referenced from its staging table's import paths.
 //!
-//! Hand-built rather than derived with utoipa: the handlers answer `serde_json::Value`s (their
-//! schemas would be written by hand either way), the integration schemas are only known at run
-//! time, and one table drives both the router and this document with no macros to compile.
+//! Hand-built rather than derived with utoipa: the integration schemas are only known at run
+//! time, and one table drives both the router and this document with no macros to compile. The
+//! component schemas of the typed bodies (the error envelope, `crate::error::ErrorEnvelope`; the
+//! Import Set answer, `crate::routes::answer`) are checked against bodies serialised from those
+//! structs, property for property (`tests.rs`); each route's error responses come from the
+//! [`crate::error::ErrorKind`]s its catalogue entry lists.
 
 mod schemas;
 
@@ -14,11 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use sluice_core::integration::Integration;
 
-use crate::error::ApiError;
 use crate::routes::catalog::{Api, Auth, Route, routes};
-
-/// Codes any route can answer (limits and faults checked before or around every handler).
-const EVERY_ROUTE: &[&str] = &["query_too_long", "request_timeout", "rate_limited", "internal_error"];
 
 /// The component name of an integration's payload schema.
 pub fn payload_schema_name(integration: &Integration) -> String {
@@ -131,22 +130,12 @@ fn content(content_type: &str, schema: Value, xml: bool) -> Value {
     Value::Object(c)
 }
 
+/// One response per status of the route's errors, each naming its codes; the codes, in order.
 fn error_responses(route: &Route, xml: bool, responses: &mut Map<String, Value>) -> Vec<&'static str> {
-    let mut codes: Vec<&'static str> = route.errors.to_vec();
-    if xml && route.request.is_some() {
-        codes.extend(["malformed_xml", "xml_dtd_refused"]);
-    }
-    if route.auth != Auth::Public {
-        codes.push("unauthenticated");
-    }
-    codes.extend_from_slice(EVERY_ROUTE);
-    let status_of: BTreeMap<&str, u16> =
-        ApiError::every_kind().iter().map(|e| (e.code(), e.status().as_u16())).collect();
+    let kinds = route.error_kinds(xml);
     let mut by_status: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
-    for code in &codes {
-        // An unknown code is a mistake in the catalogue, caught by this module's tests.
-        let status = status_of.get(code).copied().unwrap_or(500);
-        by_status.entry(status).or_default().push(code);
+    for kind in &kinds {
+        by_status.entry(kind.status().as_u16()).or_default().push(kind.code());
     }
     for (status, codes) in by_status {
         responses.insert(
@@ -157,7 +146,7 @@ fn error_responses(route: &Route, xml: bool, responses: &mut Map<String, Value>)
             }),
         );
     }
-    codes
+    kinds.iter().map(|k| k.code()).collect()
 }
 
 fn operation(route: &Route, path: &str, id: &str) -> Value {

@@ -1,7 +1,13 @@
 //! The component schemas of the request and response bodies the route catalogue names. They
-//! describe the bodies' documented fields; answers may carry more.
+//! describe the bodies' documented fields; answers may carry more. `Error` (with
+//! `DefinitionError`, `RateLimit`), `ImportSetResponse` and `ImportResult` are the typed bodies'
+//! (`error::ErrorEnvelope`, `routes::answer`): `openapi::tests` serialises real ones and checks
+//! that they validate and that the properties and required fields are exactly theirs.
 
 use serde_json::{Map, Value, json};
+use sluice_core::staging::RowState;
+
+use crate::error::ErrorKind;
 
 fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -39,7 +45,7 @@ fn strings() -> Value {
 }
 
 fn row_state() -> Value {
-    json!({"type": STR, "enum": ["pending", "inserted", "updated", "ignored", "skipped", "error"]})
+    json!({"type": STR, "enum": RowState::ALL.map(RowState::as_str)})
 }
 
 pub fn components() -> Map<String, Value> {
@@ -47,18 +53,37 @@ pub fn components() -> Map<String, Value> {
     let mut add = |name: &str, schema: Value| {
         c.insert(name.to_owned(), schema);
     };
+    let codes: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
     add(
         "Error",
         object(
             json!({
                 "error": object(json!({
-                    "message": s(), "detail": {"type": [STR, "null"]}, "code": s(), "request_id": s(),
-                    "errors": {"type": "array", "items": {"type": "object"}},
-                    "limit": {"type": "object"},
-                }), &["message", "detail", "code", "request_id"]),
+                    "message": s(), "detail": {"type": [STR, "null"]},
+                    "code": {"type": STR, "enum": codes, "description": "The stable code (docs/errors.md)"},
+                    "request_id": s(),
+                    "link": {"type": STR, "description": "The code's entry: docs/errors.md#{code}"},
+                    "errors": {"type": "array", "items": {"anyOf": [r("FieldError"), r("DefinitionError")]}},
+                    "limit": r("RateLimit"),
+                }), &["message", "detail", "code", "request_id", "link"]),
                 "status": {"const": "failure"},
             }),
             &["error", "status"],
+        ),
+    );
+    add(
+        "DefinitionError",
+        object(
+            json!({"code": {"const": ErrorKind::InvalidDefinition.code()}, "file": s(), "key": s(), "message": s()}),
+            &["code", "file", "key", "message"],
+        ),
+    );
+    add(
+        "RateLimit",
+        object(
+            json!({"scope": {"type": STR, "enum": ["ip", "account", "login_account", "login_address"]},
+                "requests_per_second": {"type": "number"}, "burst": {"type": "number"}, "retry_after_ms": int()}),
+            &["scope", "requests_per_second", "burst", "retry_after_ms"],
         ),
     );
     add(

@@ -6,6 +6,7 @@
 use axum::routing::{MethodFilter, MethodRouter};
 
 use crate::AppState;
+use crate::error::ErrorKind;
 
 mod now;
 mod own;
@@ -14,6 +15,10 @@ mod own;
 pub fn routes() -> impl Iterator<Item = &'static Route> {
     now::ROUTES.iter().chain(own::ROUTES)
 }
+
+/// Errors any route can answer: limits and faults checked before or around every handler.
+pub const EVERY_ROUTE: &[ErrorKind] =
+    &[ErrorKind::QueryTooLong, ErrorKind::RequestTimeout, ErrorKind::RateLimited, ErrorKind::Internal];
 
 /// The HTTP methods sluice serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -109,14 +114,30 @@ pub struct Route {
     /// The success status and body (`None`: no body, as for 204).
     pub status: u16,
     pub response: Option<Body>,
-    /// Error codes this route answers beyond the ones every route can (docs/errors.md).
-    pub errors: &'static [&'static str],
+    /// Errors this route answers beyond the ones every route can ([`EVERY_ROUTE`], and
+    /// `unauthenticated` unless public; XML body errors where XML is spoken).
+    pub errors: &'static [ErrorKind],
 }
 
 /// The prefixes ServiceNow's APIs answer under, with the suffix each adds to an `operationId`.
 pub const NOW_PREFIXES: [(&str, &str); 3] = [("/api/now", ""), ("/api/now/v1", "V1"), ("/api/now/v2", "V2")];
 
 impl Route {
+    /// Every error this route can answer, in the order documented: its own, the XML body errors
+    /// where it takes a body and XML is spoken (`xml`), `unauthenticated` unless it is public,
+    /// then [`EVERY_ROUTE`].
+    pub fn error_kinds(&self, xml: bool) -> Vec<ErrorKind> {
+        let mut kinds = self.errors.to_vec();
+        if xml && self.request.is_some() {
+            kinds.extend([ErrorKind::MalformedXml, ErrorKind::XmlDtd]);
+        }
+        if self.auth != Auth::Public {
+            kinds.push(ErrorKind::Unauthenticated);
+        }
+        kinds.extend_from_slice(EVERY_ROUTE);
+        kinds
+    }
+
     /// Every full path this route is served at, with its `operationId`.
     pub fn mounts(&self) -> Vec<(String, String)> {
         match self.api {

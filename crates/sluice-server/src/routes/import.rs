@@ -5,13 +5,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sluice_core::account::{Access, Role, may};
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 use sluice_core::tables;
-use sluice_core::validate::FieldError;
 use sluice_store::staging_row::outcome_of;
 use sluice_store::{Idempotency, ImportOutcome};
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Pipeline;
 use crate::receive::{BaseUrl, JsonObject, PeerAddr};
+use crate::routes::answer::{ImportResult, ImportSetAnswer};
 use crate::wire::{self, Encoding};
 
 /// The integration behind a staging table, if this caller may use it from this address.
@@ -69,7 +69,7 @@ pub async fn create(
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
     body: Result<JsonObject, ApiError>,
-) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<ImportSetAnswer>)> {
     // The table and the caller's rights are checked before the body is judged.
     let integration =
         integration_for(&state, &caller, peer, &table, "ACL Exception Insert Failed due to security constraints")?;
@@ -82,7 +82,7 @@ pub async fn create(
         crate::metrics::record_outcome(integration.name(), outcome.state.as_str());
         crate::observe::note_row(outcome.state, &outcome.errors);
     }
-    let result = result_entry(&integration, &outcome, &base);
+    let result = ImportResult::new(&integration, &outcome, &base);
     let mut out_headers = HeaderMap::new();
     if outcome.replayed {
         out_headers.insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
@@ -90,11 +90,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         out_headers,
-        Json(json!({
-            "import_set": outcome.import_set,
-            "staging_table": table,
-            "result": [result],
-        })),
+        Json(ImportSetAnswer { import_set: outcome.import_set, staging_table: table, result: vec![result] }),
     ))
 }
 
@@ -111,35 +107,9 @@ pub(crate) fn idempotency_key(headers: &HeaderMap, table: &str, body: &[u8]) -> 
     Ok(Some(Idempotency { key: key.to_owned(), fingerprint: sluice_core::id::hex(&digest.finalize()) }))
 }
 
-/// One `result[]` element. For rows that produced no target record `sys_id` is the staging row's.
+/// One `result[]` element as JSON ([`ImportResult`]).
 pub(crate) fn result_entry(integration: &Integration, o: &ImportOutcome, base: &str) -> Value {
-    let target = &integration.target;
-    let mut r = Map::new();
-    r.insert("transform_map".into(), json!(integration.definition.transform.name));
-    r.insert("table".into(), json!(target.name));
-    if let Some(sys_id) = &o.target_sys_id {
-        r.insert("display_name".into(), json!(target.display_field));
-        r.insert("display_value".into(), json!(o.display_value.clone().unwrap_or_default()));
-        r.insert("record_link".into(), json!(wire::record_link(base, &target.name, sys_id)));
-    }
-    r.insert("status".into(), json!(o.state.as_str()));
-    r.insert("sys_id".into(), json!(o.target_sys_id.clone().unwrap_or_else(|| o.staging_sys_id.to_string())));
-    r.insert("staging_sys_id".into(), json!(o.staging_sys_id.to_string()));
-    if let Some(m) = &o.status_message {
-        r.insert("status_message".into(), json!(m));
-    }
-    if !o.errors.is_empty() {
-        r.insert("error_message".into(), json!(error_message(&o.errors)));
-        r.insert("errors".into(), json!(o.errors));
-        if o.status_message.is_none() {
-            r.insert("status_message".into(), json!("failure"));
-        }
-    }
-    Value::Object(r)
-}
-
-fn error_message(errors: &[FieldError]) -> String {
-    sluice_core::validate::summary(errors)
+    json!(ImportResult::new(integration, o, base))
 }
 
 pub async fn show(

@@ -4,36 +4,37 @@
 use axum::routing::on;
 
 use super::{Api, Auth, Route, Verb, json};
+use crate::error::ErrorKind::{self, *};
 use crate::routes::{attachment, batch, import, insert_multiple, table};
 
-const BODY_ERRORS: &[&str] =
-    &["malformed_json", "body_not_object", "json_too_deep", "too_many_fields", "body_too_large"];
-const IMPORT_ERRORS: &[&str] = &[
-    "malformed_json",
-    "body_not_object",
-    "json_too_deep",
-    "too_many_fields",
-    "body_too_large",
-    "unsupported_media_type",
-    "invalid_idempotency_key",
-    "idempotency_key_reused",
-    "forbidden",
-    "source_not_allowed",
-    "invalid_table",
-    "busy",
+const BODY_ERRORS: &[ErrorKind] = &[MalformedJson, BodyNotObject, JsonTooDeep, TooManyFields, BodyTooLarge];
+const IMPORT_ERRORS: &[ErrorKind] = &[
+    MalformedJson,
+    BodyNotObject,
+    JsonTooDeep,
+    TooManyFields,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    InvalidIdempotencyKey,
+    IdempotencyKeyReused,
+    Forbidden,
+    SourceNotAllowed,
+    InvalidTable,
+    Busy,
 ];
-const TABLE_WRITE_ERRORS: &[&str] = &[
-    "malformed_json",
-    "body_not_object",
-    "json_too_deep",
-    "too_many_fields",
-    "body_too_large",
-    "unsupported_media_type",
-    "forbidden",
-    "invalid_table",
-    "invalid_field_values",
-    "data_policy",
-    "busy",
+const TABLE_WRITE_ERRORS: &[ErrorKind] = &[
+    MalformedJson,
+    BodyNotObject,
+    JsonTooDeep,
+    TooManyFields,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    Forbidden,
+    InvalidTable,
+    InvalidFieldValues,
+    DataPolicy,
+    InvalidParameter,
+    Busy,
 ];
 
 pub static ROUTES: &[Route] = &[
@@ -66,18 +67,18 @@ pub static ROUTES: &[Route] = &[
         status: 201,
         response: Some(json("BulkAccepted")),
         errors: &[
-            "malformed_json",
-            "invalid_records",
-            "too_many_records",
-            "invalid_idempotency_key",
-            "idempotency_key_reused",
-            "body_too_large",
-            "unsupported_media_type",
-            "invalid_parameter",
-            "forbidden",
-            "source_not_allowed",
-            "invalid_table",
-            "busy",
+            MalformedJson,
+            InvalidRecords,
+            TooManyRecords,
+            InvalidIdempotencyKey,
+            IdempotencyKeyReused,
+            BodyTooLarge,
+            UnsupportedMediaType,
+            InvalidParameter,
+            Forbidden,
+            SourceNotAllowed,
+            InvalidTable,
+            Busy,
         ],
     },
     Route {
@@ -93,7 +94,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("ImportRowShow")),
-        errors: &["forbidden", "source_not_allowed", "invalid_table", "record_not_found"],
+        errors: &[Forbidden, SourceNotAllowed, InvalidTable, RecordNotFound],
     },
     Route {
         verb: Verb::Get,
@@ -117,7 +118,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("RecordList")),
-        errors: &["forbidden", "invalid_table"],
+        errors: &[Forbidden, InvalidTable, InvalidParameter],
     },
     Route {
         verb: Verb::Post,
@@ -152,7 +153,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("RecordResponse")),
-        errors: &["forbidden", "invalid_table", "record_not_found"],
+        errors: &[Forbidden, InvalidTable, RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Put,
@@ -207,7 +208,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 204,
         response: None,
-        errors: &["forbidden", "invalid_table", "record_not_found", "busy"],
+        errors: &[Forbidden, InvalidTable, RecordNotFound, Busy],
     },
     Route {
         verb: Verb::Get,

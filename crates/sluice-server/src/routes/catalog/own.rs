@@ -3,12 +3,13 @@
 use axum::routing::on;
 
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
+use crate::error::ErrorKind::{self, *};
 use crate::routes::{
     accounts, admin_audit, health, insert_multiple, integrations, publish, replay, stats, submissions,
 };
 
-const ACCOUNT_WRITE_ERRORS: &[&str] =
-    &["forbidden", "invalid_account", "malformed_json", "body_not_object", "unsupported_media_type"];
+const ACCOUNT_WRITE_ERRORS: &[ErrorKind] =
+    &[Forbidden, InvalidAccount, MalformedJson, BodyNotObject, UnsupportedMediaType];
 
 pub static ROUTES: &[Route] = &[
     Route {
@@ -54,7 +55,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(other("Text", "text/plain; version=0.0.4")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
     Route {
         verb: Verb::Get,
@@ -99,7 +100,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("ReloadResult")),
-        errors: &["forbidden", "invalid_definition"],
+        errors: &[Forbidden, InvalidDefinition],
     },
     Route {
         verb: Verb::Get,
@@ -114,7 +115,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("IntegrationResponse")),
-        errors: &["record_not_found"],
+        errors: &[RecordNotFound],
     },
     Route {
         verb: Verb::Get,
@@ -129,7 +130,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(other("JsonSchema", "application/schema+json")),
-        errors: &["record_not_found"],
+        errors: &[RecordNotFound],
     },
     Route {
         verb: Verb::Get,
@@ -144,7 +145,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(other("Text", "text/markdown; charset=utf-8")),
-        errors: &["record_not_found"],
+        errors: &[RecordNotFound],
     },
     Route {
         verb: Verb::Post,
@@ -160,15 +161,15 @@ pub static ROUTES: &[Route] = &[
         status: 200,
         response: Some(json("DryRunResponse")),
         errors: &[
-            "malformed_json",
-            "body_not_object",
-            "json_too_deep",
-            "too_many_fields",
-            "body_too_large",
-            "unsupported_media_type",
-            "forbidden",
-            "source_not_allowed",
-            "record_not_found",
+            MalformedJson,
+            BodyNotObject,
+            JsonTooDeep,
+            TooManyFields,
+            BodyTooLarge,
+            UnsupportedMediaType,
+            Forbidden,
+            SourceNotAllowed,
+            RecordNotFound,
         ],
     },
     Route {
@@ -184,7 +185,7 @@ pub static ROUTES: &[Route] = &[
         request: Some(optional_json("ReplayRequest")),
         status: 200,
         response: Some(json("ReplayResponse")),
-        errors: &["forbidden", "record_not_found", "invalid_parameter", "malformed_json", "body_not_object"],
+        errors: &[Forbidden, RecordNotFound, InvalidParameter, MalformedJson, BodyNotObject],
     },
     Route {
         verb: Verb::Get,
@@ -199,7 +200,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("IntegrationStats")),
-        errors: &["record_not_found", "invalid_parameter"],
+        errors: &[RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Get,
@@ -214,7 +215,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AccountStats")),
-        errors: &["forbidden", "record_not_found", "invalid_parameter"],
+        errors: &[Forbidden, RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Get,
@@ -229,7 +230,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("ImportSetProgress")),
-        errors: &["forbidden", "source_not_allowed", "record_not_found", "invalid_parameter"],
+        errors: &[Forbidden, SourceNotAllowed, RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Post,
@@ -244,7 +245,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("PurgeResponse")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
     Route {
         verb: Verb::Get,
@@ -259,7 +260,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("SubmissionList")),
-        errors: &[],
+        errors: &[InvalidParameter],
     },
     Route {
         verb: Verb::Get,
@@ -274,7 +275,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AccountList")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
     Route {
         verb: Verb::Post,
@@ -289,7 +290,7 @@ pub static ROUTES: &[Route] = &[
         request: Some(json("NewAccount")),
         status: 201,
         response: Some(json("AccountResponse")),
-        errors: &["forbidden", "invalid_account", "account_exists", "malformed_json", "body_not_object"],
+        errors: &[Forbidden, InvalidAccount, AccountExists, MalformedJson, BodyNotObject],
     },
     Route {
         verb: Verb::Get,
@@ -304,7 +305,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AccountResponse")),
-        errors: &["forbidden", "record_not_found"],
+        errors: &[Forbidden, RecordNotFound],
     },
     Route {
         verb: Verb::Patch,
@@ -319,14 +320,7 @@ pub static ROUTES: &[Route] = &[
         request: Some(json("AccountUpdate")),
         status: 200,
         response: Some(json("AccountResponse")),
-        errors: &[
-            "forbidden",
-            "invalid_account",
-            "record_not_found",
-            "last_admin",
-            "malformed_json",
-            "body_not_object",
-        ],
+        errors: &[Forbidden, InvalidAccount, RecordNotFound, LastAdmin, MalformedJson, BodyNotObject],
     },
     Route {
         verb: Verb::Delete,
@@ -341,7 +335,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 204,
         response: None,
-        errors: &["forbidden", "record_not_found", "last_admin"],
+        errors: &[Forbidden, RecordNotFound, LastAdmin],
     },
     Route {
         verb: Verb::Post,
@@ -371,7 +365,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("TokenList")),
-        errors: &["forbidden", "record_not_found"],
+        errors: &[Forbidden, RecordNotFound],
     },
     Route {
         verb: Verb::Post,
@@ -401,7 +395,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 204,
         response: None,
-        errors: &["forbidden", "record_not_found"],
+        errors: &[Forbidden, RecordNotFound],
     },
     Route {
         verb: Verb::Get,
@@ -416,6 +410,6 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("AdminAuditList")),
-        errors: &["forbidden"],
+        errors: &[Forbidden],
     },
 ];
