@@ -72,13 +72,16 @@ fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
         let names: Vec<&str> = integrations.iter().map(|i| i.name()).collect();
         bail!("no integration named {} (there are: {})", args.name, names.join(", "));
     };
-    let settings = sluice_server::plan::Settings::new(
+    let settings = sluice_server::integration_plan::Settings::new(
         args.public_url.as_deref(),
         &args.listen,
         args.tls_cert.is_some(),
         args.max_body_bytes,
         Duration::from_secs(args.request_timeout.max(1)),
     );
-    print!("{}", sluice_server::plan::markdown(&sluice_server::plan::document(integration, &settings)));
+    print!(
+        "{}",
+        sluice_server::integration_plan::markdown(&sluice_server::integration_plan::document(integration, &settings))
+    );
     Ok(())
 }

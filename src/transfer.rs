@@ -79,9 +79,9 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 bail!("--database (SLUICE_DATABASE_URL) must be a postgres:// URL");
             }
-            transfer::import_postgres(url, input, report).await?
+            transfer::load_postgres(url, input, report).await?
         }
-        None => transfer::import_sqlite(&args.data.data, input, report).await?,
+        None => transfer::load_sqlite(&args.data.data, input, report).await?,
     };
     eprintln!("imported {} rows of {} tables into {}", summary.rows, summary.tables, args.data.describe());
     Ok(())

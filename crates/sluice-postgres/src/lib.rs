@@ -8,13 +8,13 @@
 
 mod accounts;
 mod batch;
-mod bulk;
 mod history;
 mod idempotency;
 mod import;
 pub mod migrate;
 pub mod query;
 pub mod records;
+mod staged;
 mod stats;
 mod table_write;
 mod writer;
@@ -246,13 +246,13 @@ impl Imports for PostgresStore {
     async fn stage_many(&self, batch: StageBatch) -> StoreResult<StagedSet> {
         backend(async {
             let pool = self.open_pool()?;
-            retrying(|| bulk::stage_many(pool, &self.ctx, &batch)).await
+            retrying(|| staged::stage_many(pool, &self.ctx, &batch)).await
         })
         .await
     }
 
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> StoreResult<Vec<StoredRow>> {
-        backend(async { bulk::staged_rows(&mut *self.conn().await?, &staging, &filter).await }).await
+        backend(async { staged::staged_rows(&mut *self.conn().await?, &staging, &filter).await }).await
     }
 
     async fn process(&self, jobs: Vec<ProcessJob>) -> StoreResult<Vec<StoreResult<Option<ImportOutcome>>>> {
@@ -267,7 +267,7 @@ impl Imports for PostgresStore {
                     continue;
                 }
                 let result: StoreResult<_> = match self.open_pool() {
-                    Ok(pool) => retrying(|| bulk::process(pool, &self.ctx, job)).await.map_err(StoreError::from),
+                    Ok(pool) => retrying(|| staged::process(pool, &self.ctx, job)).await.map_err(StoreError::from),
                     Err(e) => Err(e.into()),
                 };
                 match &result {
@@ -283,7 +283,7 @@ impl Imports for PostgresStore {
     }
 
     async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> StoreResult<StateCounts> {
-        backend(async { bulk::state_counts(&mut *self.conn().await?, &staging, &import_set).await }).await
+        backend(async { staged::state_counts(&mut *self.conn().await?, &staging, &import_set).await }).await
     }
 }
 
@@ -450,7 +450,7 @@ impl Maintenance for PostgresStore {
     async fn purge_staging(&self, staging: Arc<TableSchema>, before: DateTime, limit: u64) -> StoreResult<PurgeReport> {
         backend(async {
             let pool = self.open_pool()?;
-            retrying(|| bulk::purge(pool, &staging, before, limit)).await
+            retrying(|| staged::purge(pool, &staging, before, limit)).await
         })
         .await
     }

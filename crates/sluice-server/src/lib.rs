@@ -1,6 +1,9 @@
-//! The HTTP surface of sluice. Follow one ticket through the modules in pipeline order:
-//! [`receive`] → [`authenticate`] → [`intake`] (stage → validate → transform → business rules →
-//! commit) → [`routes::import`] (respond). Errors leave through [`error`].
+//! The HTTP surface of sluice. Follow one ticket through the modules in the order it meets them:
+//! [`observe`] (request id, client address, limits, log) → [`receive`] (header, length and query
+//! limits) → [`routes`] → [`authenticate`] (and the caller's rights on the integration) → the
+//! body, read only now → [`pipeline`] (stage → validate → transform → `on_before` → commit in
+//! the store, `sluice_store::settle` → `on_after`) → [`routes::import`] (respond). Errors leave
+//! through [`error`].
 //!
 //! [`startup::Application`] is `sluice serve`: the store ([`database`]), the listener (plain or
 //! [`tls`]), every background task and the graceful stop; its settings' defaults are in
@@ -12,6 +15,7 @@ pub mod config;
 pub mod database;
 pub mod display;
 pub mod error;
+pub mod integration_plan;
 pub mod lockout;
 pub mod metrics;
 pub mod observe;
@@ -19,7 +23,6 @@ pub mod offline;
 pub mod openapi;
 pub mod params;
 pub mod pipeline;
-pub mod plan;
 pub mod receive;
 pub mod retention;
 pub mod routes;

@@ -2,7 +2,6 @@
 //! writer thread for every write and a small pool of read connections that never wait for it.
 
 mod accounts;
-mod bulk;
 mod checkpoint;
 mod history;
 pub(crate) mod idempotency;
@@ -13,6 +12,7 @@ mod numbers;
 mod query;
 mod records;
 mod reference_cache;
+mod staged;
 mod stats;
 mod table_write;
 mod writer;
@@ -200,7 +200,7 @@ impl Imports for SqliteStore {
     }
 
     async fn staged_rows(&self, staging: Arc<TableSchema>, filter: RowFilter) -> StoreResult<Vec<StoredRow>> {
-        self.read(move |c| bulk::staged_rows(c, &staging, &filter)).await
+        self.read(move |c| staged::staged_rows(c, &staging, &filter)).await
     }
 
     async fn process(&self, jobs: Vec<ProcessJob>) -> StoreResult<Vec<StoreResult<Option<ImportOutcome>>>> {
@@ -238,7 +238,7 @@ impl Imports for SqliteStore {
     }
 
     async fn state_counts(&self, staging: Arc<TableSchema>, import_set: String) -> StoreResult<StateCounts> {
-        self.read(move |c| bulk::state_counts(c, &staging, &import_set)).await
+        self.read(move |c| staged::state_counts(c, &staging, &import_set)).await
     }
 }
 

@@ -13,7 +13,9 @@ use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
 use crate::checkpoint::RewindGate;
-use crate::{accounts, bulk, idempotency, import, import_slot, migrate, numbers, reference_cache, stats, table_write};
+use crate::{
+    accounts, idempotency, import, import_slot, migrate, numbers, reference_cache, staged, stats, table_write,
+};
 use sluice_store::Result;
 use sluice_store::{
     AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, StageBatch,
@@ -281,13 +283,13 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Done::Purge(guarded("idempotency purge", || Ok(idempotency::purge(conn, *before)?)))
         }
         Job::StageMany(batch, _) => Done::StageMany(guarded("bulk staging", || {
-            idempotency::guarded_batch(conn, batch, || bulk::stage_many(conn, catalog, batch))
+            idempotency::guarded_batch(conn, batch, || staged::stage_many(conn, catalog, batch))
         })),
         Job::Process(job, _) => {
-            Done::Process(guarded("staged row processing", || Ok(bulk::process(conn, catalog, job)?)))
+            Done::Process(guarded("staged row processing", || Ok(staged::process(conn, catalog, job)?)))
         }
         Job::PurgeStaging(staging, before, limit, _) => {
-            Done::PurgeStaging(guarded("staging purge", || Ok(bulk::purge(conn, staging, *before, *limit)?)))
+            Done::PurgeStaging(guarded("staging purge", || Ok(staged::purge(conn, staging, *before, *limit)?)))
         }
         Job::Write(write, _) => Done::Write(guarded("table write", || Ok(table_write::run(conn, catalog, write)?))),
         Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || accounts::add(conn, catalog, new))),

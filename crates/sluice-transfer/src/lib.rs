@@ -18,8 +18,8 @@ use sluice_core::schema::{Field, FieldKind, TableSchema, is_identifier};
 use sluice_core::tables::{self, Catalog};
 
 pub use export::{backup, export};
-pub use to_postgres::import_postgres;
-pub use to_sqlite::import_sqlite;
+pub use to_postgres::load_postgres;
+pub use to_sqlite::load_sqlite;
 
 /// The dump format this version writes and reads.
 pub const FORMAT: &str = "sluice-dump";

@@ -175,7 +175,7 @@ async fn continue_rows(c: &mut PgConnection, table: &str) -> Result<()> {
 
 /// Loads the dump read from `input` into the PostgreSQL database at `url`, which must hold no
 /// rows yet. `progress` hears each table's name and row count as it is done.
-pub async fn import_postgres(url: &str, input: impl BufRead, mut progress: impl FnMut(&str, u64)) -> Result<Summary> {
+pub async fn load_postgres(url: &str, input: impl BufRead, mut progress: impl FnMut(&str, u64)) -> Result<Summary> {
     let mut reader = Reader::open(input)?;
     let catalog = Catalog::builtin();
     let roles = reader.header.tables.iter().map(|t| role(&catalog, t)).collect::<Result<Vec<_>>>()?;

@@ -28,11 +28,7 @@ impl ToSql for Value {
 
 /// Loads the dump read from `input` into the SQLite database of `data_dir`, which must hold no
 /// rows yet (a new folder).
-pub async fn import_sqlite(
-    data_dir: &Path,
-    input: impl BufRead,
-    mut progress: impl FnMut(&str, u64),
-) -> Result<Summary> {
+pub async fn load_sqlite(data_dir: &Path, input: impl BufRead, mut progress: impl FnMut(&str, u64)) -> Result<Summary> {
     let mut reader = Reader::open(input)?;
     let catalog = Catalog::builtin();
     let roles = reader.header.tables.iter().map(|t| role(&catalog, t)).collect::<Result<Vec<_>>>()?;

@@ -23,7 +23,7 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::dry_run::DryRunAnswer;
 use crate::receive::{BaseUrl, JsonObject, PeerAddr};
 use crate::routes::integrations::find;
-use crate::{AppState, plan};
+use crate::{AppState, integration_plan};
 
 /// `GET .../{name}/schema.json`: the payload's JSON Schema, with its own URL as `$id`.
 pub async fn schema(
@@ -65,19 +65,19 @@ pub async fn plan(
 ) -> ApiResult<Response> {
     let integration = find(&state, &caller, &name)?;
     let config = &state.config;
-    let settings = plan::Settings {
+    let settings = integration_plan::Settings {
         base_url: base,
         listen: config.listen.clone(),
         https: config.https,
         max_body_bytes: config.max_body_bytes,
         request_timeout: config.request_timeout,
     };
-    let document = plan::document(&integration, &settings);
+    let document = integration_plan::document(&integration, &settings);
     let accept = headers.get(ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
-    let (content_type, body) = if plan::prefers_html(accept) {
-        ("text/html; charset=utf-8", plan::html(&document))
+    let (content_type, body) = if integration_plan::prefers_html(accept) {
+        ("text/html; charset=utf-8", integration_plan::html(&document))
     } else {
-        ("text/markdown; charset=utf-8", plan::markdown(&document))
+        ("text/markdown; charset=utf-8", integration_plan::markdown(&document))
     };
     Ok(([(CONTENT_TYPE, HeaderValue::from_static(content_type)), (VARY, HeaderValue::from_static("Accept"))], body)
         .into_response())
