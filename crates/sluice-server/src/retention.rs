@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use sluice_core::DateTime;
-use sluice_store::{PurgeReport, Store, StoreError};
+use sluice_store::{Maintenance, PurgeReport, StoreError};
 
 use crate::{AppState, Registry};
 
 /// Deletes the staging rows of every active integration staged more than `retention_days` ago
 /// and not pending, and the import sets left empty.
 pub async fn purge_expired(
-    store: &dyn Store,
+    store: &dyn Maintenance,
     registry: &Registry,
     retention_days: u64,
     now: DateTime,

@@ -1,6 +1,6 @@
 //! Request statistics, kept in the database so every node and every page sees the same numbers.
 //! Each node adds its requests to in-memory deltas per (minute, account, integration, counter)
-//! and flushes them every second as additive upserts ([`Store::add_stats`]); reads sum the
+//! and flushes them every second as additive upserts ([`Stats::add_stats`]); reads sum the
 //! stored minutes of a window. A read first flushes this node's pending deltas, so what it
 //! answers includes every request this node has finished.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use sluice_core::staging::RowState;
 use sluice_core::stats::{Summary, metric};
 use sluice_core::validate::FieldError;
-use sluice_store::{StatsDelta, StatsFilter, StatsTotal, Store, StoreError};
+use sluice_store::{Stats, StatsDelta, StatsFilter, StatsTotal, StoreError};
 
 /// How often pending deltas are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -109,7 +109,7 @@ impl StatsRecorder {
     }
 
     /// Writes the pending deltas; on failure they are kept for the next flush.
-    pub async fn flush(&self, store: &dyn Store) -> Result<(), StoreError> {
+    pub async fn flush(&self, store: &dyn Stats) -> Result<(), StoreError> {
         let _one_at_a_time = self.flushing.lock().await;
         let deltas: Vec<StatsDelta> = std::mem::take(&mut *self.pending.lock().expect("statistics"))
             .into_iter()
@@ -136,7 +136,7 @@ impl StatsRecorder {
     }
 
     /// Flushes this node's deltas, then sums the stored counters.
-    pub async fn read(&self, store: &dyn Store, filter: StatsFilter) -> Result<Vec<StatsTotal>, StoreError> {
+    pub async fn read(&self, store: &dyn Stats, filter: StatsFilter) -> Result<Vec<StatsTotal>, StoreError> {
         self.flush(store).await?;
         store.stats(filter).await
     }
@@ -144,7 +144,7 @@ impl StatsRecorder {
 
 /// Flushes every [`FLUSH_EVERY`] until aborted ([`crate::startup::Application`] stops it and
 /// flushes once more after the last request).
-pub fn spawn_flusher(stats: Arc<StatsRecorder>, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_flusher(stats: Arc<StatsRecorder>, store: Arc<dyn Stats>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(FLUSH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -259,5 +259,48 @@ mod tests {
         assert_eq!(pending.len(), 2);
         let first = pending.iter().find(|(k, _)| k.minute == 1).unwrap().1;
         assert_eq!((first.value, first.first_seen, first.last_seen), (2, 60_000, 119_999));
+    }
+
+    /// A statistics store that refuses its first write, then keeps what it is given: the only
+    /// concern the recorder needs, faked to show what a failed flush does.
+    #[derive(Default)]
+    struct FlakyStats {
+        refused: std::sync::atomic::AtomicBool,
+        written: Mutex<Vec<StatsDelta>>,
+    }
+
+    #[sluice_store::async_trait]
+    impl Stats for FlakyStats {
+        async fn add_stats(&self, deltas: Vec<StatsDelta>) -> Result<(), StoreError> {
+            if !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Busy);
+            }
+            self.written.lock().unwrap().extend(deltas);
+            Ok(())
+        }
+
+        async fn stats(&self, _: StatsFilter) -> Result<Vec<StatsTotal>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn purge_stats(&self, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_keeps_the_counters_for_the_next_one() {
+        let r = StatsRecorder::default();
+        let store = FlakyStats::default();
+        let e = Event { account: "a".into(), integration: "i".into(), metrics: vec!["received".into()] };
+        r.record_at(&e, 60_000);
+        assert!(matches!(r.flush(&store).await, Err(StoreError::Busy)));
+        r.record_at(&e, 61_000);
+        r.flush(&store).await.expect("the second flush is written");
+        let written = store.written.lock().unwrap().clone();
+        assert_eq!(written.len(), 1, "{written:?}");
+        assert_eq!((written[0].value, written[0].first_seen, written[0].last_seen), (2, 60_000, 61_000));
+        r.flush(&store).await.expect("nothing left to flush");
+        assert_eq!(store.written.lock().unwrap().len(), 1);
     }
 }

@@ -11,7 +11,8 @@ pub mod staging_row;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use async_trait::async_trait;
+/// The attribute the store traits are written with, for their implementations.
+pub use async_trait::async_trait;
 use sluice_core::account::{Account, AccountPolicy, AccountRate, IpNet, Role};
 use sluice_core::query::EncodedQuery;
 use sluice_core::rules::{Actor, RuleViolation};

@@ -27,7 +27,7 @@ use sluice_core::staging::{self, StagedRow};
 use sluice_core::tables::Catalog;
 use sluice_core::{Record, SysId, contract, transform, validate};
 use sluice_script::ScriptEngine;
-use sluice_store::{Store, StoreError, StoredRow};
+use sluice_store::{Accounts, Store, StoreError, StoredRow};
 
 use crate::row_scripts::{RowScripts, Verdict};
 
@@ -113,7 +113,7 @@ pub fn restage(integration: &Integration, record: &Record) -> (StagedRow, Option
 pub struct Actors(HashMap<String, Actor>);
 
 impl Actors {
-    pub async fn get(&mut self, store: &dyn Store, user_name: &str) -> Result<Actor, StoreError> {
+    pub async fn get(&mut self, store: &dyn Accounts, user_name: &str) -> Result<Actor, StoreError> {
         if let Some(actor) = self.0.get(user_name) {
             return Ok(actor.clone());
         }
