@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod query_sql;
 pub mod settle;
 pub mod staging_row;
+pub mod table_write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
