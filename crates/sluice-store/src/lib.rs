@@ -1,6 +1,7 @@
 //! Persistence behind one trait. [`Store`] speaks the domain's types only; each database has its
 //! own implementation (embedded SQLite, shared PostgreSQL) checked by the same contract tests.
 
+pub mod account_change;
 pub mod account_fields;
 pub mod audit_set;
 pub mod idempotency;
