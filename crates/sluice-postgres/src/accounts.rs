@@ -3,21 +3,20 @@
 //! admin" check holds across nodes, and the user name's reference lock, so an import creating
 //! the same user meanwhile waits.
 
-use serde_json::{Value, json};
-use sluice_core::account::{Account, AccountPolicy, Role, format_networks, format_roles, parse_networks, parse_roles};
-use sluice_core::rules::{self, Actor};
+use serde_json::Value;
+use sluice_core::account::{Account, AccountPolicy, Role, parse_networks, parse_roles};
+use sluice_core::schema::TableSchema;
 use sluice_core::tables;
-use sluice_core::{DateTime, SysId};
+use sluice_core::{DateTime, Record, SysId};
+use sluice_store::account_change::{self, AccountTransaction};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use crate::Result;
-use crate::import::reference_key;
+use crate::import::{PgTx, reference_key};
 use crate::{Ctx, lock, records};
-use sluice_store::account_fields::{
-    self, bool_text, datetime, is_admin, networks_json, rate_json, rate_texts, read_rate, role_names,
-};
-use sluice_store::{AccountAction, AccountChange, AdminAuditEntry, ApiToken, NewAccount, StoreError, TokenMatch};
+use sluice_store::account_fields::{datetime, read_rate};
+use sluice_store::{AccountChange, AdminAuditEntry, ApiToken, NewAccount, TokenMatch};
 
 /// The columns [`from_row`] reads, in order (`u` is `sys_user`).
 const COLUMNS: &str = "u.sys_id, u.user_name, u.roles, u.active, u.password_hash, u.web_service_access_only, \
@@ -68,235 +67,121 @@ pub async fn all(c: &mut PgConnection) -> Result<Vec<Account>, sqlx::Error> {
     Ok(out)
 }
 
-/// Whether another account than `sys_id` is an active admin.
-async fn another_admin(c: &mut PgConnection, sys_id: &SysId) -> Result<bool, sqlx::Error> {
-    let rows = sqlx::query("SELECT roles FROM sys_user WHERE password_hash <> '' AND active = 'true' AND sys_id <> $1")
-        .bind(sys_id.as_str())
-        .fetch_all(c)
-        .await?;
-    for row in rows {
-        if parse_roles(&row.try_get::<String, _>(0)?).contains(&Role::Admin) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
+/// A PostgreSQL transaction as an account change sees it ([`sluice_store::account_change`]).
+impl AccountTransaction for PgTx<'_> {
+    type Error = crate::Error;
 
-/// Sets the given `sys_user` columns (fixed names from this module), stamps the update and,
-/// with `credentials`, raises the credentials version.
-async fn touch(
-    c: &mut PgConnection,
-    sys_id: &SysId,
-    set: &[(&str, &str)],
-    by: &str,
-    now: DateTime,
-    credentials: bool,
-) -> Result<(), sqlx::Error> {
-    let mut assignments: Vec<String> = set.iter().enumerate().map(|(i, (f, _))| format!("{f} = ${}", i + 1)).collect();
-    let n = set.len();
-    assignments.push(format!("sys_updated_on = ${}", n + 1));
-    assignments.push(format!("sys_updated_by = ${}", n + 2));
-    assignments.push("sys_mod_count = COALESCE(sys_mod_count, 0) + 1".into());
-    if credentials {
+    async fn find_account(&mut self, user_name: &str) -> Result<Option<Account>> {
+        Ok(find(self.c, user_name).await?)
+    }
+
+    async fn find_user(&mut self, user_name: &str) -> Result<Option<(String, String)>> {
+        let found = sqlx::query(
+            "SELECT sys_id, password_hash FROM sys_user WHERE lower(user_name) = lower($1) AND user_name = $1
+             ORDER BY sluice_rowid LIMIT 1",
+        )
+        .bind(user_name)
+        .fetch_optional(&mut *self.c)
+        .await?;
+        Ok(match found {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
+    async fn another_admin(&mut self, sys_id: &SysId) -> Result<bool> {
+        let rows =
+            sqlx::query("SELECT roles FROM sys_user WHERE password_hash <> '' AND active = 'true' AND sys_id <> $1")
+                .bind(sys_id.as_str())
+                .fetch_all(&mut *self.c)
+                .await?;
+        for row in rows {
+            if parse_roles(&row.try_get::<String, _>(0)?).contains(&Role::Admin) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn touch(&mut self, sys_id: &SysId, set: &[(&str, &str)], by: &str, now: DateTime) -> Result<()> {
+        let mut assignments: Vec<String> =
+            set.iter().enumerate().map(|(i, (f, _))| format!("{f} = ${}", i + 1)).collect();
+        let n = set.len();
+        assignments.push(format!("sys_updated_on = ${}", n + 1));
+        assignments.push(format!("sys_updated_by = ${}", n + 2));
+        assignments.push("sys_mod_count = COALESCE(sys_mod_count, 0) + 1".into());
         assignments.push("credentials_version = COALESCE(credentials_version, 0) + 1".into());
         assignments.push(format!("credentials_changed_at = ${}", n + 1));
+        let text = format!("UPDATE sys_user SET {} WHERE sys_id = ${}", assignments.join(", "), n + 3);
+        let mut q = records::sql(text);
+        for (_, v) in set {
+            q = q.bind((*v).to_owned());
+        }
+        q.bind(now.to_string()).bind(by.to_owned()).bind(sys_id.as_str().to_owned()).execute(&mut *self.c).await?;
+        Ok(())
     }
-    let text = format!("UPDATE sys_user SET {} WHERE sys_id = ${}", assignments.join(", "), n + 3);
-    let mut q = records::sql(text);
-    for (_, v) in set {
-        q = q.bind((*v).to_owned());
+
+    async fn insert_user(&mut self, schema: &TableSchema, record: &Record) -> Result<()> {
+        Ok(records::insert(self.c, schema, record).await?)
     }
-    q.bind(now.to_string()).bind(by.to_owned()).bind(sys_id.as_str().to_owned()).execute(c).await?;
-    Ok(())
+
+    async fn add_token(
+        &mut self,
+        user_name: &str,
+        id: &str,
+        digest: &str,
+        label: &str,
+        by: &str,
+        now: DateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sluice_api_token (id, user_name, digest, label, created_on, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(user_name)
+        .bind(digest)
+        .bind(label)
+        .bind(now.to_string())
+        .bind(by)
+        .execute(&mut *self.c)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_tokens(&mut self, user_name: &str, id: Option<&str>) -> Result<u64> {
+        let q = match id {
+            None => sqlx::query("DELETE FROM sluice_api_token WHERE user_name = $1").bind(user_name),
+            Some(id) => {
+                sqlx::query("DELETE FROM sluice_api_token WHERE user_name = $1 AND id = $2").bind(user_name).bind(id)
+            }
+        };
+        Ok(q.execute(&mut *self.c).await?.rows_affected())
+    }
+
+    async fn record_audit(&mut self, entry: &AdminAuditEntry) -> Result<()> {
+        Ok(record_audit(self.c, entry).await?)
+    }
 }
 
-async fn audit(c: &mut PgConnection, change: &AccountChange, action: &str, details: Value) -> Result<(), sqlx::Error> {
-    record_audit(
-        c,
-        &AdminAuditEntry {
-            id: 0,
-            created_on: change.now,
-            actor: change.by.clone(),
-            action: action.into(),
-            target: format!("account:{}", change.user_name),
-            details,
-        },
-    )
-    .await
+/// The advisory locks of an account change: one for every account change (the last-admin rule
+/// holds across nodes) and the user name's reference lock (an import creating the same user
+/// meanwhile waits).
+async fn lock_accounts(c: &mut PgConnection, ctx: &Ctx, user_name: &str) -> Result<()> {
+    let user_key = reference_key(tables::SYS_USER, user_name);
+    Ok(lock(c, &[(&ctx.salt, "accounts"), (&ctx.salt, &user_key)]).await?)
 }
 
-async fn create(
-    c: &mut PgConnection,
-    ctx: &Ctx,
-    change: &AccountChange,
-    roles: &[Role],
-    password_hash: &str,
-    web_service_only: bool,
-    policy: &AccountPolicy,
-) -> Result<Account> {
-    let schema = ctx.catalog.get(tables::SYS_USER).expect("built-in table");
-    let existing = sqlx::query(
-        "SELECT sys_id, password_hash FROM sys_user WHERE lower(user_name) = lower($1) AND user_name = $1
-         ORDER BY sluice_rowid LIMIT 1",
-    )
-    .bind(&change.user_name)
-    .fetch_optional(&mut *c)
-    .await?;
-    let existing: Option<(String, String)> = match existing {
-        Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
-        None => None,
-    };
-    let role_list = format_roles(roles);
-    let ws = bool_text(web_service_only);
-    let networks = format_networks(&policy.networks);
-    let (rate, burst) = rate_texts(policy.rate);
-    let sys_id = match existing {
-        Some((_, hash)) if !hash.is_empty() => {
-            return Err(StoreError::AccountExists(change.user_name.clone()).into());
-        }
-        // A user created earlier by an import (a caller), or a deleted account, becomes an account.
-        Some((sys_id, _)) => {
-            let sys_id = SysId::parse(&sys_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let set = [
-                ("roles", role_list.as_str()),
-                ("password_hash", password_hash),
-                ("web_service_access_only", ws),
-                ("active", "true"),
-                ("source_networks", networks.as_str()),
-                ("rate_per_second", rate.as_str()),
-                ("rate_burst", burst.as_str()),
-            ];
-            touch(c, &sys_id, &set, &change.by, change.now, true).await?;
-            sys_id
-        }
-        None => {
-            let actor = Actor { user_name: change.by.clone(), sys_id: SysId::generate() };
-            let now = change.now.to_string();
-            let record = rules::insert_simple(
-                schema,
-                &[
-                    ("user_name", &change.user_name),
-                    ("name", &change.user_name),
-                    ("roles", &role_list),
-                    ("password_hash", password_hash),
-                    ("web_service_access_only", ws),
-                    ("credentials_version", "1"),
-                    ("credentials_changed_at", &now),
-                    ("source_networks", &networks),
-                    ("rate_per_second", &rate),
-                    ("rate_burst", &burst),
-                ],
-                &actor,
-                change.now,
-            );
-            records::insert(c, schema, &record).await?;
-            SysId::parse(&record["sys_id"]).map_err(|e| StoreError::Corrupt(e.to_string()))?
-        }
-    };
-    let mut details = json!({"roles": role_names(roles), "web_service_only": web_service_only});
-    if !policy.networks.is_empty() {
-        details["networks"] = networks_json(&policy.networks);
-    }
-    if policy.rate.is_some() {
-        details["rate"] = rate_json(policy.rate);
-    }
-    audit(c, change, "account.create", details).await?;
-    find(c, &change.user_name)
-        .await?
-        .filter(|a| a.sys_id == sys_id)
-        .ok_or_else(|| StoreError::Corrupt(format!("account {} vanished while being created", change.user_name)).into())
-}
-
-/// `account add` and the first-start admin: a web-service-only account.
+/// `account add` and the first-start admin ([`account_change::add`]).
 pub async fn add(c: &mut PgConnection, ctx: &Ctx, new: &NewAccount) -> Result<Account> {
-    let create = AccountAction::Create {
-        roles: new.roles.clone(),
-        password_hash: new.password_hash.clone(),
-        web_service_only: true,
-        policy: AccountPolicy::default(),
-    };
-    let change =
-        AccountChange { user_name: new.user_name.clone(), action: create, by: new.created_by.clone(), now: new.now };
-    change_account(c, ctx, &change)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("account {} was not created", new.user_name)).into())
+    lock_accounts(c, ctx, &new.user_name).await?;
+    account_change::add(&mut PgTx { c, ctx, coalesce_locked: false, cache: None }, &ctx.catalog, new).await
 }
 
 pub async fn change_account(c: &mut PgConnection, ctx: &Ctx, change: &AccountChange) -> Result<Option<Account>> {
-    let user_key = reference_key(tables::SYS_USER, &change.user_name);
-    lock(c, &[(&ctx.salt, "accounts"), (&ctx.salt, &user_key)]).await?;
-    if let AccountAction::Create { roles, password_hash, web_service_only, policy } = &change.action {
-        return create(c, ctx, change, roles, password_hash, *web_service_only, policy).await.map(Some);
-    }
-    let Some(before) = find(c, &change.user_name).await? else { return Ok(None) };
-    let (by, now) = (change.by.as_str(), change.now);
-    match &change.action {
-        AccountAction::Create { .. } => unreachable!("handled above"),
-        AccountAction::Update { active, roles, web_service_only, networks, rate } => {
-            let update = account_fields::update(
-                &before,
-                *active,
-                roles.as_deref(),
-                *web_service_only,
-                networks.as_deref(),
-                *rate,
-            );
-            if is_admin(&before) && !update.after_admin && !another_admin(c, &before.sys_id).await? {
-                return Err(StoreError::LastAdmin.into());
-            }
-            let set: Vec<(&str, &str)> = update.set.iter().map(|(f, v)| (*f, v.as_str())).collect();
-            touch(c, &before.sys_id, &set, by, now, true).await?;
-            audit(c, change, "account.update", Value::Object(update.details)).await?;
-        }
-        AccountAction::SetPassword { password_hash } => {
-            touch(c, &before.sys_id, &[("password_hash", password_hash)], by, now, true).await?;
-            audit(c, change, "account.rotate_password", json!({})).await?;
-        }
-        AccountAction::Delete => {
-            if is_admin(&before) && !another_admin(c, &before.sys_id).await? {
-                return Err(StoreError::LastAdmin.into());
-            }
-            touch(c, &before.sys_id, &[("password_hash", ""), ("roles", "")], by, now, true).await?;
-            let tokens = sqlx::query("DELETE FROM sluice_api_token WHERE user_name = $1")
-                .bind(&before.user_name)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-            let details = json!({"roles": role_names(&before.roles), "tokens_revoked": tokens});
-            audit(c, change, "account.delete", details).await?;
-            return Ok(Some(before));
-        }
-        AccountAction::AddToken { id, digest, label } => {
-            sqlx::query(
-                "INSERT INTO sluice_api_token (id, user_name, digest, label, created_on, created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id)
-            .bind(&before.user_name)
-            .bind(digest)
-            .bind(label)
-            .bind(now.to_string())
-            .bind(by)
-            .execute(&mut *c)
-            .await?;
-            audit(c, change, "account.token_create", json!({"token_id": id, "label": label})).await?;
-            return Ok(Some(before));
-        }
-        AccountAction::RevokeToken { id } => {
-            let n = sqlx::query("DELETE FROM sluice_api_token WHERE user_name = $1 AND id = $2")
-                .bind(&before.user_name)
-                .bind(id)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-            if n == 0 {
-                return Ok(None);
-            }
-            audit(c, change, "account.token_revoke", json!({"token_id": id})).await?;
-            return Ok(Some(before));
-        }
-    }
-    Ok(find(c, &change.user_name).await?)
+    lock_accounts(c, ctx, &change.user_name).await?;
+    let mut tx = PgTx { c, ctx, coalesce_locked: false, cache: None };
+    account_change::change_account(&mut tx, &ctx.catalog, change).await
 }
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_on, t.created_by";

@@ -1,13 +1,13 @@
-//! History: one stored row per change set, read as one `sys_audit` row per changed field, and
-//! `sys_journal_field` entries for journal fields, written in the same transaction as the change.
+//! History: one stored row per change set, read as one `sys_audit` row per changed field,
+//! written in the same transaction as the change (journal entries are plain `sys_journal_field`
+//! records: `sluice_store::table_write`).
 
 use sluice_core::DateTime;
-use sluice_core::rules::{self, Actor, Applied};
+use sluice_core::rules::{Actor, Applied};
 use sluice_core::schema::TableSchema;
-use sluice_core::tables::{self, Catalog};
 use sqlx::PgConnection;
 
-use crate::records::{self, Column, Combined, storable};
+use crate::records::{Column, Combined, storable};
 use sluice_store::audit_set::{self, Source};
 
 pub async fn audit(
@@ -91,27 +91,4 @@ pub fn audit_columns(changes: &[Audited<'_>]) -> Option<Vec<Column>> {
         Column::Text(at),
         Column::Text(json),
     ])
-}
-
-/// Appends journal entries (`element`, text) for one record.
-pub async fn journal(
-    c: &mut PgConnection,
-    catalog: &Catalog,
-    table: &str,
-    element_id: &str,
-    entries: &[(String, String)],
-    actor: &Actor,
-    now: DateTime,
-) -> Result<(), sqlx::Error> {
-    let schema = catalog.get(tables::SYS_JOURNAL_FIELD).expect("built-in table");
-    for (element, value) in entries {
-        let row = rules::insert_simple(
-            schema,
-            &[("name", table), ("element", element), ("element_id", element_id), ("value", value)],
-            actor,
-            now,
-        );
-        records::insert(c, schema, &row).await?;
-    }
-    Ok(())
 }

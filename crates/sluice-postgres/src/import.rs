@@ -18,9 +18,9 @@ use sluice_core::schema::{FieldKind, TableSchema};
 use sluice_core::tables;
 use sluice_core::transform::{Lookup, Plan};
 use sluice_core::{DateTime, Record, SysId};
-use sluice_store::audit_set::Source;
 pub(crate) use sluice_store::settle::reference_key;
 use sluice_store::settle::{self, RowContext, RowTransaction};
+use sluice_store::table_write::TableTransaction;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Result;
@@ -29,7 +29,7 @@ use crate::query::ident;
 use crate::{Ctx, history, idempotency, lock, lock_key, records};
 use sluice_store::idempotency::encode;
 pub(crate) use sluice_store::staging_row::{outcome_fields, staging_row};
-use sluice_store::{ImportJob, ImportOutcome};
+use sluice_store::{ImportJob, ImportOutcome, TableWrite, WriteResult};
 
 pub async fn next_number(c: &mut PgConnection, prefix: &str) -> Result<String, sqlx::Error> {
     let n: i64 =
@@ -232,11 +232,22 @@ async fn find_reference(
     schema: &TableSchema,
     lookup: &Lookup,
 ) -> Result<Option<String>, sqlx::Error> {
-    if SysId::is_valid(&lookup.value) && records::get(c, schema, &lookup.value).await?.is_some() {
-        return Ok(Some(lookup.value.clone()));
+    find_named(c, schema, &lookup.value, &lookup.match_fields).await
+}
+
+/// `value` when it is the sys_id of a record of `schema`, else the first record (oldest first)
+/// whose field equals it, ignoring ASCII case, trying `match_fields` in order.
+async fn find_named<F: AsRef<str>>(
+    c: &mut PgConnection,
+    schema: &TableSchema,
+    value: &str,
+    match_fields: &[F],
+) -> Result<Option<String>, sqlx::Error> {
+    if SysId::is_valid(value) && records::get(c, schema, value).await?.is_some() {
+        return Ok(Some(value.to_owned()));
     }
-    for field in &lookup.match_fields {
-        if let Some(id) = records::find_by(c, &schema.name, field, &lookup.value).await? {
+    for field in match_fields {
+        if let Some(id) = records::find_by(c, &schema.name, field.as_ref(), value).await? {
             return Ok(Some(id));
         }
     }
@@ -354,7 +365,37 @@ impl RowTransaction for PgTx<'_> {
     }
 
     async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> Result<(), sqlx::Error> {
-        let source = Source { table: &row.staging.name, row: row.staging_sys_id, reason: row.reason };
-        history::audit(self.c, row.target, applied, row.actor, row.now, &source).await
+        history::audit(self.c, row.target, applied, row.actor, row.now, &row.source()).await
     }
+}
+
+impl TableTransaction for PgTx<'_> {
+    /// Locked (`FOR UPDATE`): concurrent writers of the record on any node take turns.
+    async fn get_for_update(&mut self, schema: &TableSchema, sys_id: &str) -> Result<Option<Record>, sqlx::Error> {
+        records::get_for_update(self.c, schema, sys_id).await
+    }
+
+    async fn delete(&mut self, schema: &TableSchema, sys_id: &str) -> Result<bool, sqlx::Error> {
+        let deleted = records::sql(format!("DELETE FROM {} WHERE \"sys_id\" = $1", ident(&schema.name)))
+            .bind(sys_id.to_owned())
+            .execute(&mut *self.c)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn find_named(
+        &mut self,
+        schema: &TableSchema,
+        value: &str,
+        match_fields: &[&str],
+    ) -> Result<Option<String>, sqlx::Error> {
+        find_named(self.c, schema, value, match_fields).await
+    }
+}
+
+/// A Table API write in one transaction ([`sluice_store::table_write::write`]).
+pub(crate) async fn table_write(c: &mut PgConnection, ctx: &Ctx, w: &TableWrite) -> Result<WriteResult, sqlx::Error> {
+    let mut tx = PgTx { c, ctx, coalesce_locked: false, cache: None };
+    sluice_store::table_write::write(&mut tx, &ctx.catalog, w).await
 }

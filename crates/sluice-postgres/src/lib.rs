@@ -16,7 +16,6 @@ pub mod query;
 pub mod records;
 mod staged;
 mod stats;
-mod table_write;
 mod writer;
 
 use std::collections::HashMap;
@@ -309,7 +308,7 @@ impl Records for PostgresStore {
             let write = Arc::new(write);
             self.in_tx(move |c| {
                 let (ctx, write) = (ctx.clone(), write.clone());
-                Box::pin(async move { Ok(table_write::run(c, &ctx, &write).await?) })
+                Box::pin(async move { Ok(import::table_write(c, &ctx, &write).await?) })
             })
             .await
         })

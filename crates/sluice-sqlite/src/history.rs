@@ -1,14 +1,11 @@
-//! History: one stored row per change set, read as one `sys_audit` row per changed field, and
-//! `sys_journal_field` entries for journal fields (`work_notes`, `comments`), written in the same
-//! transaction as the change.
+//! History: one stored row per change set, read as one `sys_audit` row per changed field,
+//! written in the same transaction as the change (journal entries are plain `sys_journal_field`
+//! records: `sluice_store::table_write`).
 
 use rusqlite::Connection;
 use sluice_core::DateTime;
-use sluice_core::rules::{self, Actor, Applied};
+use sluice_core::rules::{Actor, Applied};
 use sluice_core::schema::TableSchema;
-use sluice_core::tables::{self, Catalog};
-
-use crate::records;
 use sluice_store::audit_set::{self, Source};
 
 pub fn audit(
@@ -47,28 +44,5 @@ pub fn audit(
         now.to_string(),
         changes
     ])?;
-    Ok(())
-}
-
-/// Appends journal entries (`element`, text) for one record.
-pub fn journal(
-    conn: &Connection,
-    catalog: &Catalog,
-    table: &str,
-    element_id: &str,
-    entries: &[(String, String)],
-    actor: &Actor,
-    now: DateTime,
-) -> rusqlite::Result<()> {
-    let schema = catalog.get(tables::SYS_JOURNAL_FIELD).expect("built-in table");
-    for (element, value) in entries {
-        let row = rules::insert_simple(
-            schema,
-            &[("name", table), ("element", element), ("element_id", element_id), ("value", value)],
-            actor,
-            now,
-        );
-        records::insert(conn, schema, &row)?;
-    }
     Ok(())
 }

@@ -11,12 +11,12 @@ use sluice_core::tables::{self, Catalog};
 use sluice_core::transform::{Lookup, Plan};
 use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
-use sluice_store::audit_set::Source;
 use sluice_store::settle::{self, RowContext, RowTransaction};
+use sluice_store::table_write::TableTransaction;
 
 use crate::{history, import_slot, records, reference_cache};
 pub(crate) use sluice_store::staging_row::outcome_fields;
-use sluice_store::{ImportJob, ImportOutcome};
+use sluice_store::{ImportJob, ImportOutcome, TableWrite, WriteResult};
 
 pub fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
     super::numbers::next(conn, prefix)
@@ -111,9 +111,37 @@ impl RowTransaction for SqliteTx<'_> {
     }
 
     async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> rusqlite::Result<()> {
-        let source = Source { table: &row.staging.name, row: row.staging_sys_id, reason: row.reason };
-        history::audit(self.conn, row.target, applied, row.actor, row.now, &source)
+        history::audit(self.conn, row.target, applied, row.actor, row.now, &row.source())
     }
+}
+
+impl TableTransaction for SqliteTx<'_> {
+    async fn get_for_update(&mut self, schema: &TableSchema, sys_id: &str) -> rusqlite::Result<Option<Record>> {
+        // The single writer: nobody else writes it meanwhile.
+        records::get(self.conn, schema, sys_id)
+    }
+
+    async fn delete(&mut self, schema: &TableSchema, sys_id: &str) -> rusqlite::Result<bool> {
+        if records::get(self.conn, schema, sys_id)?.is_none() {
+            return Ok(false);
+        }
+        self.conn.prepare_cached(&format!("DELETE FROM {} WHERE sys_id = ?1", schema.name))?.execute([sys_id])?;
+        Ok(true)
+    }
+
+    async fn find_named(
+        &mut self,
+        schema: &TableSchema,
+        value: &str,
+        match_fields: &[&str],
+    ) -> rusqlite::Result<Option<String>> {
+        find_named(self.conn, schema, value, match_fields)
+    }
+}
+
+/// A Table API write in the writer's transaction ([`sluice_store::table_write::write`]).
+pub(crate) fn table_write(conn: &Connection, catalog: &Catalog, w: &TableWrite) -> rusqlite::Result<WriteResult> {
+    ready(sluice_store::table_write::write(&mut SqliteTx { conn, cached: false }, catalog, w))
 }
 
 /// The value of a future that never waits: every [`SqliteTx`] call is synchronous, so the
@@ -146,13 +174,27 @@ pub(crate) fn find_reference(
     schema: &TableSchema,
     lookup: &Lookup,
 ) -> rusqlite::Result<Option<String>> {
-    if SysId::is_valid(&lookup.value) && records::get(conn, schema, &lookup.value)?.is_some() {
-        return Ok(Some(lookup.value.clone()));
+    find_named(conn, schema, &lookup.value, &lookup.match_fields)
+}
+
+/// `value` when it is the sys_id of a record of `schema`, else the first record (oldest first)
+/// whose field equals it, ignoring ASCII case, trying `match_fields` in order.
+fn find_named<F: AsRef<str>>(
+    conn: &Connection,
+    schema: &TableSchema,
+    value: &str,
+    match_fields: &[F],
+) -> rusqlite::Result<Option<String>> {
+    if SysId::is_valid(value) && records::get(conn, schema, value)?.is_some() {
+        return Ok(Some(value.to_owned()));
     }
-    for field in &lookup.match_fields {
-        let sql =
-            format!("SELECT sys_id FROM {} WHERE {field} = ?1 COLLATE NOCASE ORDER BY rowid LIMIT 1", schema.name);
-        if let Some(id) = conn.prepare_cached(&sql)?.query_row([&lookup.value], |r| r.get(0)).optional()? {
+    for field in match_fields {
+        let sql = format!(
+            "SELECT sys_id FROM {} WHERE {} = ?1 COLLATE NOCASE ORDER BY rowid LIMIT 1",
+            schema.name,
+            field.as_ref()
+        );
+        if let Some(id) = conn.prepare_cached(&sql)?.query_row([value], |r| r.get(0)).optional()? {
             return Ok(Some(id));
         }
     }

@@ -14,7 +14,6 @@ mod records;
 mod reference_cache;
 mod staged;
 mod stats;
-mod table_write;
 mod writer;
 
 use std::path::{Path, PathBuf};

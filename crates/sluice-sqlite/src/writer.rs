@@ -13,9 +13,7 @@ use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
 use crate::checkpoint::RewindGate;
-use crate::{
-    accounts, idempotency, import, import_slot, migrate, numbers, reference_cache, staged, stats, table_write,
-};
+use crate::{accounts, idempotency, import, import_slot, migrate, numbers, reference_cache, staged, stats};
 use sluice_store::Result;
 use sluice_store::{
     AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, StageBatch,
@@ -291,7 +289,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::PurgeStaging(staging, before, limit, _) => {
             Done::PurgeStaging(guarded("staging purge", || Ok(staged::purge(conn, staging, *before, *limit)?)))
         }
-        Job::Write(write, _) => Done::Write(guarded("table write", || Ok(table_write::run(conn, catalog, write)?))),
+        Job::Write(write, _) => Done::Write(guarded("table write", || Ok(import::table_write(conn, catalog, write)?))),
         Job::AddAccount(new, _) => Done::AddAccount(guarded("account creation", || accounts::add(conn, catalog, new))),
         Job::ChangeAccount(change, _) => {
             Done::ChangeAccount(guarded("account change", || accounts::change_account(conn, catalog, change)))

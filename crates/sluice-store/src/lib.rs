@@ -1,12 +1,14 @@
 //! Persistence behind one trait. [`Store`] speaks the domain's types only; each database has its
 //! own implementation (embedded SQLite, shared PostgreSQL) checked by the same contract tests.
 
+pub mod account_change;
 pub mod account_fields;
 pub mod audit_set;
 pub mod idempotency;
 pub mod query_sql;
 pub mod settle;
 pub mod staging_row;
+pub mod table_write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -25,13 +25,22 @@ use crate::{DryRun, ImportJob, ImportOutcome, ProcessJob, StageBatch, StagedReco
 /// Who and what a row's processing is about.
 #[derive(Debug, Clone, Copy)]
 pub struct RowContext<'a> {
-    pub staging: &'a TableSchema,
+    /// The staging table's name (empty for a Table API write, which has no staging row).
+    pub staging_table: &'a str,
     pub target: &'a TableSchema,
+    /// The staging row's sys_id (empty for a Table API write).
     pub staging_sys_id: &'a str,
     pub actor: &'a Actor,
     pub now: DateTime,
     /// The `sys_audit` reason of the changes ([`crate::audit_set::reason`]).
     pub reason: &'a str,
+}
+
+impl RowContext<'_> {
+    /// What caused the changes, as their history records it.
+    pub fn source(&self) -> crate::audit_set::Source<'_> {
+        crate::audit_set::Source { table: self.staging_table, row: self.staging_sys_id, reason: self.reason }
+    }
 }
 
 /// The reads and writes of the commit step, inside one transaction of one backend. Every
@@ -77,7 +86,8 @@ pub trait RowTransaction {
     /// Writes the changed fields of an existing target record.
     async fn update(&mut self, target: &TableSchema, applied: &Applied) -> Result<(), Self::Error>;
 
-    /// Writes the change set of `applied` to the record's history.
+    /// Writes the change set of `applied` to the record's history (nothing when it is empty),
+    /// caused by [`RowContext::source`].
     async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> Result<(), Self::Error>;
 }
 
@@ -323,8 +333,8 @@ impl ImportJob {
     }
 
     pub fn row<'a>(&'a self, reason: &'a str) -> RowContext<'a> {
-        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
-        RowContext { staging, target, staging_sys_id: self.staging_sys_id.as_str(), actor, now: self.now, reason }
+        let (staging_table, target, actor) = (self.staging.name.as_str(), &*self.target, &self.actor);
+        RowContext { staging_table, target, staging_sys_id: self.staging_sys_id.as_str(), actor, now: self.now, reason }
     }
 }
 
@@ -335,8 +345,8 @@ impl ProcessJob {
     }
 
     pub fn row<'a>(&'a self, reason: &'a str) -> RowContext<'a> {
-        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
-        RowContext { staging, target, staging_sys_id: self.staging_sys_id.as_str(), actor, now: self.now, reason }
+        let (staging_table, target, actor) = (self.staging.name.as_str(), &*self.target, &self.actor);
+        RowContext { staging_table, target, staging_sys_id: self.staging_sys_id.as_str(), actor, now: self.now, reason }
     }
 }
 
@@ -346,8 +356,8 @@ impl StageBatch {
     }
 
     pub fn row<'a>(&'a self, record: &'a StagedRecord, reason: &'a str) -> RowContext<'a> {
-        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
-        RowContext { staging, target, staging_sys_id: record.sys_id.as_str(), actor, now: self.now, reason }
+        let (staging_table, target, actor) = (self.staging.name.as_str(), &*self.target, &self.actor);
+        RowContext { staging_table, target, staging_sys_id: record.sys_id.as_str(), actor, now: self.now, reason }
     }
 }
 
@@ -360,7 +370,7 @@ impl DryRun {
     }
 
     pub fn row<'a>(&'a self, staging_sys_id: &'a SysId, reason: &'a str) -> RowContext<'a> {
-        let (staging, target, actor) = (&*self.staging, &*self.target, &self.actor);
-        RowContext { staging, target, staging_sys_id: staging_sys_id.as_str(), actor, now: self.now, reason }
+        let (staging_table, target, actor) = (self.staging.name.as_str(), &*self.target, &self.actor);
+        RowContext { staging_table, target, staging_sys_id: staging_sys_id.as_str(), actor, now: self.now, reason }
     }
 }

@@ -1,8 +1,7 @@
 //! The store contract: what every [`Store`] implementation must do, checked through the trait
-//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `stats` and `concurrency` are
-//! generic over the store;
-//! the tests below run each of them against a fresh SQLite store in a temporary folder and
-//! against a fresh PostgreSQL schema (see `common`).
+//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `stats`, `table_writes` and
+//! `concurrency` are generic over the store; the tests below run each of them against a fresh
+//! SQLite store in a temporary folder and against a fresh PostgreSQL schema (see `common`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -14,6 +13,7 @@ mod dry_run;
 mod helpers;
 mod imports;
 mod stats;
+mod table_writes;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -82,6 +82,7 @@ contract!(
     accounts::admin_audit,
     accounts::account_policies,
     stats::stats_add_up_per_key_and_sum_over_windows,
+    table_writes::table_writes_go_through_the_rules,
 );
 
 /// Checks that need the store shared (concurrency) or opened twice (reopen), per backend.
