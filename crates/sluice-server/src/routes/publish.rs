@@ -144,7 +144,7 @@ fn dry_run_json(integration: &Integration, answer: &DryRunAnswer) -> Value {
     let target = &integration.target;
     let inserted = written.as_ref().is_some_and(|w| w.inserted);
     // A record to insert has neither a sys_id nor a number yet.
-    let existing = (!inserted).then_some(()).and(outcome.target_sys_id.as_ref());
+    let existing = outcome.target_sys_id.as_ref().filter(|_| !inserted);
     let mut result = json!({
         "status": match outcome.state {
             RowState::Inserted => "would_insert",
