@@ -333,7 +333,7 @@ async fn limits_rights_and_malformed_bodies() {
     assert_eq!(status, 400);
     assert_envelope(&body, "invalid_parameter");
     let (status, _, body) = post_bulk(&s, "/api/now", "u_no_such_table", "", &json!({"records": [{}]})).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
     assert_envelope(&body, "invalid_table");
     // Nothing was staged by the refused requests.
     assert_eq!(count(&s, "/api/now/table/sys_import_set").await, 0);

@@ -35,12 +35,12 @@ async fn each_bad_request_gets_its_status_and_the_envelope() {
     assert_envelope(&body, "unauthenticated");
 
     let (status, _, body) = send(&s, s.admin(s.http.post(s.url("/api/now/import/u_nope"))).json(&json!({}))).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
     assert_envelope(&body, "invalid_table");
     assert_eq!(body["error"]["message"], "Invalid table u_nope");
 
     let (status, _, body) = send(&s, s.admin(s.http.get(s.url("/api/now/table/u_nope")))).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400, "ServiceNow: 400 Invalid table");
     assert_envelope(&body, "invalid_table");
 
     let (status, _, body) =

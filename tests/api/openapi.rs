@@ -184,7 +184,7 @@ async fn real_answers_validate_against_the_served_schemas() {
     assert_eq!(r.status(), 401);
     assert_envelope(&assert_documented(&doc, &import, "post", r).await, "unauthenticated");
     let r = s.admin(s.http.post(s.url("/api/now/import/u_nope"))).json(&serde_json::json!({})).send().await.unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 400);
     assert_envelope(&assert_documented(&doc, generic, "post", r).await, "invalid_table");
     let r = s.admin(s.http.post(s.url(&import))).header("content-type", "application/json").body("{").send();
     let r = r.await.unwrap();

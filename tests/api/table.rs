@@ -34,9 +34,9 @@ async fn crud_with_servicenow_status_codes_and_rules() {
     assert_eq!(status, 200);
     assert_eq!(body["result"]["priority"], "3");
 
-    // Resolving needs the resolution code and notes: a clear 400 naming both.
+    // Resolving needs the resolution code and notes: ServiceNow's 403 naming both.
     let (status, _, body) = send(&s, s.http.patch(format!("{t}/{sys_id}")).json(&json!({"state": "6"}))).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert_envelope(&body, "data_policy");
     assert!(body["error"]["detail"].as_str().unwrap().starts_with("Data Policy Exception"));
     let fields: Vec<&str> =

@@ -99,7 +99,7 @@ async fn table_api_writes_take_xml() {
 async fn errors_are_answered_in_xml_when_xml_is_accepted() {
     let s = Server::start();
     let (status, content_type, xml) = send(&s, reqwest::Method::GET, "/api/now/table/no_such_table", None, XML).await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
     assert!(content_type.starts_with(XML));
     assert_eq!(text_of(&xml, "code"), Some("invalid_table"), "{xml}");
     assert_eq!(text_of(&xml, "status"), Some("failure"));

@@ -169,7 +169,8 @@ pub fn may(roles: &[Role], table: &str, access: Access) -> bool {
         Access::Import => roles.contains(&Role::ImportSetLoader),
         Access::Write => roles.contains(&Role::Itil) && table == crate::tables::INCIDENT,
         Access::Read => {
-            roles.contains(&Role::Itil) && matches!(table, "incident" | "sys_user" | "sys_user_group" | "cmdb_ci")
+            roles.contains(&Role::Itil)
+                && matches!(table, "incident" | "sys_user" | "sys_user_group" | "cmdb_ci" | "sys_choice")
         }
     }
 }
@@ -193,6 +194,7 @@ mod tests {
         assert!(may(&[Role::Itil], "incident", Access::Write));
         assert!(!may(&[Role::Itil], "sys_user", Access::Write));
         assert!(!may(&[Role::Itil], "sys_audit", Access::Read));
+        assert!(may(&[Role::Itil], "sys_choice", Access::Read), "choice lists are read by every client");
         assert!(!may(&[Role::Itil], "u_incident_import", Access::Import));
     }
 

@@ -54,6 +54,14 @@ pub const CLOSE_CODES: &[(&str, &str)] = &[
     ("Solution provided", "Solution provided"),
     ("Workaround provided", "Workaround provided"),
     ("User error", "User error"),
+    // The legacy list, still sent by older integrations (the servicenow.itsm Ansible collection).
+    ("Solved (Work Around)", "Solved (Work Around)"),
+    ("Solved (Permanently)", "Solved (Permanently)"),
+    ("Solved Remotely (Work Around)", "Solved Remotely (Work Around)"),
+    ("Solved Remotely (Permanently)", "Solved Remotely (Permanently)"),
+    ("Not Solved (Not Reproducible)", "Not Solved (Not Reproducible)"),
+    ("Not Solved (Too Costly)", "Not Solved (Too Costly)"),
+    ("Closed/Resolved by Caller", "Closed/Resolved by Caller"),
 ];
 
 pub const DEFAULT_IMPACT: u8 = 3;

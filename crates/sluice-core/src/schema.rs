@@ -26,6 +26,9 @@ pub struct Field {
     pub kind: FieldKind,
     pub max_length: Option<usize>,
     pub choices: Vec<Choice>,
+    /// Only its choices may be written through the Table API (the business rules compute from
+    /// it); other choice fields store what they are given, as ServiceNow's REST API does.
+    pub strict_choices: bool,
     /// Never sent to clients nor usable in queries (password hashes, raw payload bytes).
     pub hidden: bool,
 }
@@ -38,6 +41,7 @@ impl Field {
             kind,
             max_length: None,
             choices: Vec::new(),
+            strict_choices: false,
             hidden: false,
         }
     }
@@ -52,6 +56,12 @@ impl Field {
             .iter()
             .map(|(value, label)| Choice { value: (*value).to_owned(), label: (*label).to_owned() })
             .collect();
+        self
+    }
+
+    /// Choices and nothing else (see [`Field::strict_choices`]).
+    pub fn strict(mut self) -> Self {
+        self.strict_choices = true;
         self
     }
 

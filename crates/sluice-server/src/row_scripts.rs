@@ -155,7 +155,7 @@ impl<'a> RowScripts<'a> {
                 "on_before set target fields that cannot be set; ignored"
             );
         }
-        let input = table_input::parse(schema, &changed, false)?;
+        let input = table_input::parse(schema, &changed, table_input::Choices::Strict)?;
         for (field, value) in input.values {
             let reference = schema.field(&field).and_then(|f| f.reference_table()).map(str::to_owned);
             let mapped = plan.lookups.iter().position(|l| l.target_field == field);

@@ -61,9 +61,9 @@ error_kinds! {
     SourceNotAllowed      = "source_not_allowed",         FORBIDDEN,                        "Operation Failed";
     NetworkForbidden      = "network_forbidden",          FORBIDDEN,                        "Operation Failed";
     HeadersTooLarge       = "headers_too_large",          REQUEST_HEADER_FIELDS_TOO_LARGE,  "Request Header Fields Too Large";
-    DataPolicy            = "data_policy",                BAD_REQUEST,                      "Operation Failed";
+    DataPolicy            = "data_policy",                FORBIDDEN,                        "Operation Failed";
     InvalidFieldValues    = "invalid_field_values",       BAD_REQUEST,                      "Invalid field values";
-    InvalidTable          = "invalid_table",              NOT_FOUND,                        "Invalid table {table}";
+    InvalidTable          = "invalid_table",              BAD_REQUEST,                      "Invalid table {table}";
     RecordNotFound        = "record_not_found",           NOT_FOUND,                        "No Record found";
     MethodNotAllowed      = "method_not_allowed",         METHOD_NOT_ALLOWED,               "Method not Supported";
     RequestTimeout        = "request_timeout",            REQUEST_TIMEOUT,                  "Transaction cancelled: maximum execution time exceeded";

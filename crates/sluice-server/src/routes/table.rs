@@ -263,7 +263,8 @@ async fn write_one(
     let schema = table_for(state, caller, table, Some(verb))?;
     let params = TableParams::parse(pairs)?;
     let object = body_object(&state.config, headers, body)?;
-    let input = table_input::parse(&schema, &object, params.input_display_value).map_err(ApiError::InvalidFields)?;
+    let input =
+        table_input::parse(&schema, &object, table_input::Choices::AsDeclared).map_err(ApiError::InvalidFields)?;
     // A change to a user may change an account: its cached credentials are dropped.
     let user = match &op {
         WriteOp::Update(sys_id) if table == tables::SYS_USER => Some(sys_id.clone()),
