@@ -71,6 +71,23 @@ on_before = """
         case "recurse":
             (function deeper() { return deeper() + 1; })();
             return;
+        // The same failures inside promise jobs, after a first change to the target.
+        case "job_throw":
+            (async function () { target.short_description = "partial"; await null; throw new Error("late for " + source.u_id); })();
+            return;
+        case "job_loop":
+            Promise.resolve().then(function () { target.short_description = "partial"; while (true) {} });
+            return;
+        case "job_alloc":
+            Promise.resolve().then(function () {
+                target.short_description = "partial";
+                var parts = [];
+                for (;;) { parts.push(new Array(100000).fill(source.u_id)); }
+            });
+            return;
+        case "job_recurse":
+            Promise.resolve().then(function () { target.short_description = "partial"; (function deeper() { return deeper() + 1; })(); });
+            return;
         case "bad_value":
             target.impact = "9";
             return;
@@ -209,6 +226,10 @@ async fn failing_scripts_end_the_row_as_an_error_and_the_server_carries_on() {
         ("loop", "ran longer than its time limit"),
         ("alloc", "used more memory than its limit"),
         ("recurse", "nested calls too deeply"),
+        ("job_throw", "Error: late for C-job_throw"),
+        ("job_loop", "ran longer than its time limit"),
+        ("job_alloc", "used more memory than its limit"),
+        ("job_recurse", "nested calls too deeply"),
     ] {
         let id = format!("C-{mode}");
         let started = Instant::now();

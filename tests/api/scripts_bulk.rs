@@ -167,3 +167,25 @@ async fn the_worker_does_not_take_rows_from_a_sync_request() {
         assert!(message.starts_with(&format!("insert {number} with priority")), "on_after did not answer: {row}");
     }
 }
+
+/// A promise job that runs out of time, memory or stack (or throws unheard) fails its row in the
+/// background worker too, and nothing it set before failing is written.
+#[tokio::test]
+async fn limits_inside_promise_jobs_fail_the_row_without_a_partial_write() {
+    let (s, _dir) = start(SCRIPTED);
+    let modes = ["job_throw", "job_loop", "job_alloc", "job_recurse"];
+    let mut records: Vec<Value> =
+        modes.iter().map(|m| json!({"u_id": format!("jobs-{m}"), "u_summary": "x", "u_mode": m})).collect();
+    records.push(json!({"u_id": "jobs-fine", "u_summary": "link down", "u_severity": "major"}));
+    let answer = post_bulk(&s, "", &json!({ "records": records })).await;
+    let rows = finished_rows(&s, answer["import_set_id"].as_str().unwrap()).await;
+    for (row, mode) in rows.iter().zip(modes) {
+        assert_eq!(row["state"], "error", "{mode}: {row}");
+        assert_eq!(row["errors"][0]["code"], "script_failed", "{mode}: {row}");
+    }
+    assert_eq!(rows[4]["state"], "inserted", "{}", rows[4]);
+    let (_, body) = s
+        .get("/api/now/table/incident?sysparm_query=short_descriptionLIKEpartial^ORcorrelation_idSTARTSWITHjobs-job")
+        .await;
+    assert_eq!(body["result"], json!([]), "no partial write");
+}

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use heap::OverLimit;
 use rquickjs::context::intrinsic;
 use rquickjs::function::Rest;
 use rquickjs::{Coerced, Context, Ctx, Function, Object, Runtime, Value, qjs};
@@ -191,9 +192,11 @@ impl ScriptEngine {
     /// Compiles a script without running it (when definitions are loaded).
     pub fn check(source: &str) -> Result<(), ScriptError> {
         let limits = Limits::default();
-        let runtime = new_runtime(limits)?;
+        let (runtime, over) = new_runtime(limits)?;
         let context = Context::custom::<Intrinsics>(&runtime).map_err(|e| internal(&e))?;
-        context.with(|ctx| compile(&ctx, source).map(drop).map_err(|e| classify(&ctx, e, false, Stage::Compile)))
+        context.with(|ctx| {
+            compile(&ctx, source).map(drop).map_err(|e| classify(&ctx, e, false, over.happened(), Stage::Compile))
+        })
     }
 
     /// Runs a script on one of the workers.
@@ -270,11 +273,11 @@ fn worker_loop(queue: &Mutex<mpsc::Receiver<Job>>, limits: Limits) {
     }
 }
 
-fn new_runtime(limits: Limits) -> Result<Runtime, ScriptError> {
-    let runtime = Runtime::new().map_err(|e| internal(&e))?;
-    runtime.set_memory_limit(limits.memory_bytes);
+fn new_runtime(limits: Limits) -> Result<(Runtime, OverLimit), ScriptError> {
+    let (heap, over) = heap::Capped::new(limits.memory_bytes);
+    let runtime = Runtime::new_with_alloc(heap).map_err(|e| internal(&e))?;
     runtime.set_max_stack_size(limits.stack_bytes);
-    Ok(runtime)
+    Ok((runtime, over))
 }
 
 fn internal(e: &rquickjs::Error) -> ScriptError {
@@ -291,11 +294,15 @@ struct Worker {
     limits: Limits,
     deadline: Rc<Cell<Option<Instant>>>,
     interrupted: Rc<Cell<bool>>,
+    over_limit: OverLimit,
+    /// Promises of this call rejected with no handler (yet): the promise's address and why.
+    /// One still here when the jobs have run fails the call, like an uncaught exception.
+    unhandled: Rc<RefCell<Vec<(usize, ScriptError)>>>,
 }
 
 impl Worker {
     fn new(limits: Limits) -> Result<Self, ScriptError> {
-        let runtime = new_runtime(limits)?;
+        let (runtime, over_limit) = new_runtime(limits)?;
         let deadline: Rc<Cell<Option<Instant>>> = Rc::default();
         let interrupted: Rc<Cell<bool>> = Rc::default();
         let (d, i) = (deadline.clone(), interrupted.clone());
@@ -306,7 +313,24 @@ impl Worker {
             }
             late
         })));
-        Ok(Self { runtime: Some(runtime), limits, deadline, interrupted })
+        let unhandled: Rc<RefCell<Vec<(usize, ScriptError)>>> = Rc::default();
+        let (u, over) = (unhandled.clone(), over_limit.clone());
+        runtime.set_host_promise_rejection_tracker(Some(Box::new(move |_ctx, promise, reason, handled| {
+            if !promise.is_object() {
+                return;
+            }
+            // SAFETY: an object's JSValue holds its pointer in `u.ptr` (checked just above).
+            let key = unsafe { promise.as_raw().u.ptr } as usize;
+            let mut unhandled = u.borrow_mut();
+            if handled {
+                if let Some(at) = unhandled.iter().rposition(|(k, _)| *k == key) {
+                    unhandled.remove(at);
+                }
+            } else {
+                unhandled.push((key, classify_exception(&reason, over.happened(), Stage::Run)));
+            }
+        })));
+        Ok(Self { runtime: Some(runtime), limits, deadline, interrupted, over_limit, unhandled })
     }
 
     fn run(&mut self, source: &str, input: ScriptInput) -> Result<ScriptOutput, ScriptError> {
@@ -314,6 +338,8 @@ impl Worker {
             return Err(ScriptError::Internal("the script runtime is gone".into()));
         };
         self.interrupted.set(false);
+        self.unhandled.borrow_mut().clear();
+        self.over_limit.reset();
         self.deadline.set(Some(Instant::now() + self.limits.time));
         let result = self.call(runtime, source, input);
         self.deadline.set(None);
@@ -333,7 +359,7 @@ impl Worker {
         let log: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
         let result = context.with(|ctx| {
             let interrupted = || self.interrupted.get();
-            let fail = |e, stage| classify(&ctx, e, interrupted(), stage);
+            let fail = |e, stage| classify(&ctx, e, interrupted(), self.over_limit.happened(), stage);
             let result = (|| {
                 install_globals(&ctx, &input, &log).map_err(|e| fail(e, Stage::Setup))?;
                 let compiled = compile(&ctx, source).map_err(|e| fail(e, Stage::Compile))?;
@@ -343,6 +369,9 @@ impl Worker {
                     if interrupted() {
                         return Err(ScriptError::Timeout);
                     }
+                }
+                if let Some((_, error)) = self.unhandled.borrow_mut().drain(..).next() {
+                    return Err(error);
                 }
                 read_back(&ctx).map_err(|e| fail(e, Stage::ReadBack))?
             })();
@@ -501,55 +530,45 @@ enum Stage {
 }
 
 /// Turns an rquickjs error into the reason a script failed.
-fn classify(ctx: &Ctx<'_>, error: rquickjs::Error, interrupted: bool, stage: Stage) -> ScriptError {
+fn classify(ctx: &Ctx<'_>, error: rquickjs::Error, interrupted: bool, over_limit: bool, stage: Stage) -> ScriptError {
     if interrupted {
         return ScriptError::Timeout;
     }
     match error {
         rquickjs::Error::Allocation => ScriptError::MemoryLimit,
         rquickjs::Error::InvalidString(_) => ScriptError::Compile("the script contains a NUL character".into()),
-        rquickjs::Error::Exception => {
-            let exception = ctx.catch();
-            if exception.is_uncatchable_error() {
-                return ScriptError::Timeout;
-            }
-            // When even the error object cannot be allocated, QuickJS throws `null`.
-            if (exception.is_null() || exception.is_undefined()) && near_memory_limit(ctx) {
-                return ScriptError::MemoryLimit;
-            }
-            let (name, message, line) = describe(&exception);
-            if message.contains("out of memory") || (name == "InternalError" && message.contains("too long")) {
-                return ScriptError::MemoryLimit;
-            }
-            if message.contains("stack overflow") || message.contains("call stack size") {
-                return ScriptError::StackOverflow;
-            }
-            let mut text = if name.is_empty() { message } else { format!("{name}: {message}") };
-            if let Some(line) = line {
-                text.push_str(&format!(" (line {line})"));
-            }
-            let text = truncate(text);
-            match stage {
-                Stage::Compile => ScriptError::Compile(text),
-                Stage::Run | Stage::ReadBack => ScriptError::Thrown(text),
-                Stage::Setup => ScriptError::Internal(text),
-            }
-        }
+        rquickjs::Error::Exception => classify_exception(&ctx.catch(), over_limit, stage),
         other => ScriptError::Internal(other.to_string()),
     }
 }
 
-/// The runtime's heap is at least 90 % full.
-fn near_memory_limit(ctx: &Ctx<'_>) -> bool {
-    let mut usage = std::mem::MaybeUninit::<qjs::JSMemoryUsage>::zeroed();
-    // SAFETY: `ctx` is live, so is its runtime; `JS_ComputeMemoryUsage` only fills in `usage`
-    // (plain integers, zero-initialised).
-    let usage = unsafe {
-        let runtime = qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
-        qjs::JS_ComputeMemoryUsage(runtime, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    usage.malloc_limit > 0 && usage.malloc_size >= usage.malloc_limit / 10 * 9
+/// The reason a thrown (or rejected-with) value failed the script; `over_limit`: the heap refused
+/// an allocation during the call.
+fn classify_exception(exception: &Value<'_>, over_limit: bool, stage: Stage) -> ScriptError {
+    if exception.is_uncatchable_error() {
+        return ScriptError::Timeout;
+    }
+    // When even the error object cannot be allocated, QuickJS throws `null`.
+    if (exception.is_null() || exception.is_undefined()) && over_limit {
+        return ScriptError::MemoryLimit;
+    }
+    let (name, message, line) = describe(exception);
+    if message.contains("out of memory") || (name == "InternalError" && message.contains("too long")) {
+        return ScriptError::MemoryLimit;
+    }
+    if message.contains("stack overflow") || message.contains("call stack size") {
+        return ScriptError::StackOverflow;
+    }
+    let mut text = if name.is_empty() { message } else { format!("{name}: {message}") };
+    if let Some(line) = line {
+        text.push_str(&format!(" (line {line})"));
+    }
+    let text = truncate(text);
+    match stage {
+        Stage::Compile => ScriptError::Compile(text),
+        Stage::Run | Stage::ReadBack => ScriptError::Thrown(text),
+        Stage::Setup => ScriptError::Internal(text),
+    }
 }
 
 /// Name, message and script line of a thrown value.
@@ -581,5 +600,6 @@ fn truncate(mut text: String) -> String {
     text
 }
 
+mod heap;
 #[cfg(test)]
 mod tests;

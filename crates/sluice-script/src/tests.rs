@@ -353,3 +353,49 @@ async fn time_per_call() {
     println!("time per script call: {per_call:?}");
     assert!(per_call < Duration::from_millis(50), "{per_call:?}");
 }
+
+/// A promise job that exhausts a limit, or throws without a handler, fails the whole call: what
+/// the script set before it is not returned.
+#[tokio::test]
+async fn limits_hold_inside_promise_jobs_and_nothing_partial_is_returned() {
+    // Time enough to fill the heap in a debug build.
+    let e = ScriptEngine::new(Limits { time: Duration::from_secs(2), ..Limits::default() }, 1).unwrap();
+    let cases: [(&str, fn(&ScriptError) -> bool); 7] = [
+        // Not a job, for comparison: QuickJS throws `null` when even its error does not fit.
+        ("target.a = 1; (() => { const k = []; for (;;) k.push({ n: k.length }); })();", |e| {
+            *e == ScriptError::MemoryLimit
+        }),
+        ("Promise.resolve().then(() => { target.a = 1; let s = 'x'; for (;;) s += s; });", |e| {
+            *e == ScriptError::MemoryLimit
+        }),
+        ("Promise.resolve().then(() => { target.a = 1; const k = []; for (;;) k.push({ n: k.length }); });", |e| {
+            *e == ScriptError::MemoryLimit
+        }),
+        ("Promise.resolve().then(() => { target.a = 1; (function f() { f(); })(); });", |e| {
+            *e == ScriptError::StackOverflow
+        }),
+        ("Promise.resolve().then(() => { target.a = 1; for (;;) {} });", |e| *e == ScriptError::Timeout),
+        (
+            "(async () => { target.a = 1; await null; throw new Error('late'); })();",
+            |e| matches!(e, ScriptError::Thrown(m) if m.contains("Error: late")),
+        ),
+        (
+            "Promise.reject(new TypeError('nobody listens')); target.a = 1;",
+            |e| matches!(e, ScriptError::Thrown(m) if m.contains("TypeError: nobody listens")),
+        ),
+    ];
+    for (source, expected) in cases {
+        let err = e.run(script(source), ScriptInput::default()).await.unwrap_err();
+        assert!(expected(&err), "{source}: {err:?}");
+        still_works(&e).await;
+    }
+    // A rejection that is handled, even later in the same call, is no failure.
+    let out = e
+        .run(
+            script("const p = Promise.reject(new Error('x')); Promise.resolve().then(() => p.catch(() => { target.b = 2; }));"),
+            ScriptInput::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.target["b"], 2);
+}
