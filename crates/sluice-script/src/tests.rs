@@ -354,13 +354,15 @@ async fn time_per_call() {
     assert!(per_call < Duration::from_millis(50), "{per_call:?}");
 }
 
+type Expected = fn(&ScriptError) -> bool;
+
 /// A promise job that exhausts a limit, or throws without a handler, fails the whole call: what
 /// the script set before it is not returned.
 #[tokio::test]
 async fn limits_hold_inside_promise_jobs_and_nothing_partial_is_returned() {
     // Time enough to fill the heap in a debug build.
     let e = ScriptEngine::new(Limits { time: Duration::from_secs(2), ..Limits::default() }, 1).unwrap();
-    let cases: [(&str, fn(&ScriptError) -> bool); 7] = [
+    let cases: [(&str, Expected); 7] = [
         // Not a job, for comparison: QuickJS throws `null` when even its error does not fit.
         ("target.a = 1; (() => { const k = []; for (;;) k.push({ n: k.length }); })();", |e| {
             *e == ScriptError::MemoryLimit
