@@ -50,17 +50,18 @@ fn table_for(state: &AppState, caller: &Caller, table: &str, verb: Option<&str>)
     }
 }
 
-/// The encoded query (`sysparm_query`, see [`sluice_core::query`]) ANDed with plain `field=value`
-/// parameters; unknown fields are ignored as ServiceNow does.
-fn list_query(schema: &TableSchema, params: &TableParams) -> ListQuery {
-    let mut filter = query::parse(params.query.as_deref().unwrap_or_default());
+/// The encoded query (`sysparm_query`, see [`sluice_core::query`]; relative dates evaluated now,
+/// in UTC) ANDed with plain `field=value` parameters; unknown fields are ignored as ServiceNow
+/// does, a term that cannot be run is refused (400 `invalid_query`).
+fn list_query(schema: &TableSchema, params: &TableParams) -> ApiResult<ListQuery> {
+    let mut filter = query::parse(params.query.as_deref().unwrap_or_default(), DateTime::now())?;
     for (k, v) in &params.field_filters {
         if schema.visible_field(k).is_some() {
             filter.and_equals(k, v);
         }
     }
     // Larger pages are cut to the default: clients page on X-Total-Count.
-    ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(DEFAULT_LIMIT), offset: params.offset }
+    Ok(ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(DEFAULT_LIMIT), offset: params.offset })
 }
 
 async fn encode_records(
@@ -137,7 +138,7 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let schema = table_for(&state, &caller, &table, None)?;
     let params = TableParams::parse(&pairs)?;
-    let query = list_query(&schema, &params);
+    let query = list_query(&schema, &params)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = state.store.list(schema.clone(), query).await?;
     let result = encode_records(&state, &schema, &page.records, &params, &base).await?;
