@@ -22,6 +22,7 @@ mod networks;
 mod openapi;
 mod postgres;
 mod publish;
+mod queries;
 mod scripts;
 mod scripts_bulk;
 mod stats;
