@@ -384,8 +384,7 @@ enum Link {
 /// that cannot be run (see the module documentation) is an error naming it.
 pub fn parse(text: &str, now: DateTime) -> Result<EncodedQuery, QueryError> {
     let mut query = EncodedQuery::default();
-    let mut terms = text.split('^');
-    while let Some(raw) = terms.next() {
+    for raw in text.split('^') {
         // `GOTO` marks the query a list was opened with; it changes nothing.
         let term = raw.strip_prefix("GOTO").unwrap_or(raw);
         // Empty terms (`a=1^^b=2`, a trailing `^`) and the `^EQ` end marker carry nothing.
