@@ -283,6 +283,29 @@ mod tests {
     }
 
     #[test]
+    fn dates_fields_and_choice_labels() {
+        let f = sql("opened_atDATEPARTx@javascript:gs.datePart('week','3','EE')^short_descriptionSAMEASdescription");
+        assert_eq!(
+            f.where_sql,
+            " WHERE ((CASE WHEN \"opened_at\" <> '' THEN ((extract(doy from \"opened_at\"::timestamp)::int + 7 \
+             - extract(isodow from \"opened_at\"::timestamp)::int) / 7) END) = $1 AND (\"short_description\" <> '' \
+             AND \"description\" <> '' AND lower(\"short_description\") = lower(\"description\")))"
+        );
+        assert_eq!(f.params, vec![PgValue::Int(3)]);
+        let f = sql("opened_atLESSTHANsys_created_on@day@after@1");
+        let d = "((CASE WHEN \"opened_at\" <> '' THEN extract(epoch from \"opened_at\"::timestamp)::bigint END) \
+                 - (CASE WHEN \"sys_created_on\" <> '' THEN extract(epoch from \"sys_created_on\"::timestamp)::bigint END))";
+        assert_eq!(f.where_sql, format!(" WHERE ({d} >= 0 AND {d} < $1)"));
+        assert_eq!(f.params, vec![PgValue::Int(86_400)]);
+        let f = sql("state=resolved^impactSAMEASurgency");
+        assert_eq!(
+            f.where_sql,
+            " WHERE (\"state\" = $1 AND (\"impact\" IS NOT NULL AND \"urgency\" IS NOT NULL AND \"impact\" = \"urgency\"))"
+        );
+        assert_eq!(f.params, vec![PgValue::Int(6)]);
+    }
+
+    #[test]
     fn nul_values_are_decided_without_binding() {
         assert_eq!(sql("short_description=a\0b").where_sql, " WHERE FALSE");
         assert_eq!(sql("short_description!=a\0b").where_sql, " WHERE TRUE");

@@ -319,6 +319,28 @@ mod tests {
     }
 
     #[test]
+    fn dates_fields_and_choice_labels() {
+        let f = sql("opened_atDATEPARTx@javascript:gs.datePart('dayofweek','monday','GE')^impactSAMEASurgency");
+        assert_eq!(
+            f.where_sql,
+            " WHERE (((CAST(strftime('%w', opened_at) AS INTEGER) + 6) % 7 + 1) >= ? \
+             AND (impact <> '' AND urgency <> '' AND impact = urgency))"
+        );
+        assert_eq!(f.params, vec![Value::Integer(1)]);
+        let f =
+            sql("opened_atMORETHANsys_created_on@hour@before@2^opened_atNOTON@2024-05-01 00:00:00@2024-05-01 23:59:59");
+        assert_eq!(
+            f.where_sql,
+            " WHERE ((CAST(strftime('%s', opened_at) AS INTEGER) - CAST(strftime('%s', sys_created_on) AS INTEGER)) < ? \
+             AND (NOT (opened_at <> '') OR lower(opened_at) < ? OR lower(opened_at) > ?))"
+        );
+        assert_eq!(f.params, vec![Value::Integer(-7200), text("2024-05-01 00:00:00"), text("2024-05-01 23:59:59")]);
+        let f = sql("state=In progress^impactIN1 - High,2");
+        assert_eq!(f.where_sql, " WHERE (state = ? AND impact IN (?, ?))");
+        assert_eq!(f.params, texts(&["2", "1", "2"]));
+    }
+
+    #[test]
     fn keys_are_lowercased_not_collated() {
         let f = sql("sys_id=ABCdef^caller_idINAB,cd^assigned_to>F");
         assert_eq!(

@@ -358,3 +358,60 @@ pub async fn parameters_and_paging<S: Store + ?Sized>(store: &S) {
     let names: Vec<&str> = users.iter().map(|u| u["user_name"].as_str()).collect();
     assert_eq!((names, total), (vec!["dave@example.com", "carol", "alice"], 3));
 }
+
+/// `DATEPART` and `SAMEAS…@part` agree with the calendar on both databases over many dates:
+/// every weekday as the first and last day of a year, leap days, each hour. Incidents are written
+/// with these creation times (this test's own store), then each part is asked for by its value.
+pub async fn date_parts_on_many_dates<S: Store + ?Sized>(store: &S) {
+    let incident = table(tables::INCIDENT);
+    let mut dates: Vec<DateTime> = (1999..=2031)
+        .flat_map(|y| [DateTime::from_date(y, 1, 1), DateTime::from_date(y, 12, 31)])
+        .chain((0..40).map(|n| DateTime::from_unix(951_782_400 + n * 3_299_999)))
+        .collect();
+    dates.push(DateTime::parse("2024-02-29 23:59:59").expect("a date-time"));
+    let actor = Actor { user_name: "dates".into(), sys_id: SysId::generate() };
+    let mut ids = Vec::new();
+    for (n, when) in dates.iter().enumerate() {
+        let values = [("short_description".to_owned(), format!("date {n}"))].into_iter().collect();
+        let write = TableWrite {
+            table: incident.clone(),
+            op: WriteOp::Insert,
+            values,
+            journal: Vec::new(),
+            actor: actor.clone(),
+            now: *when,
+        };
+        let WriteResult::Written(record) = store.write(write).await.expect("write") else { panic!("not written") };
+        assert_eq!(record["sys_created_on"], when.to_string());
+        ids.push(record["sys_id"].clone());
+    }
+    let mut failures = Vec::new();
+    for (when, id) in dates.iter().zip(&ids) {
+        let (y, m, _) = when.date();
+        let day_of_year = (when.unix() - DateTime::from_date(y, 1, 1).unix()).div_euclid(86_400);
+        let expected = [
+            ("dayofweek", i64::from(when.weekday())),
+            ("month", i64::from(m)),
+            ("quarter", i64::from((m + 2) / 3)),
+            ("year", y),
+            // Weeks from Monday: 0 before the year's first Monday.
+            ("week", (day_of_year + 7 - i64::from(when.weekday() - 1)) / 7),
+            ("hour", when.seconds_of_day() / 3600),
+        ];
+        for (part, value) in expected {
+            for (sign, matches) in [("EE", true), ("GT", false), ("LE", true)] {
+                let text =
+                    format!("sys_id={id}^sys_created_onDATEPARTx@javascript:gs.datePart('{part}','{value}','{sign}')");
+                let (found, _) = list(store, incident.clone(), q(&text)).await;
+                if found.len() != usize::from(matches) {
+                    failures.push(format!("{when} {part} {sign} {value}: found {}", found.len()));
+                }
+            }
+        }
+        let same_day = format!("sys_id={id}^sys_created_onSAMEASsys_updated_on@day^sys_created_onSAMEASopened_at@week");
+        if list(store, incident.clone(), q(&same_day)).await.0.len() != 1 {
+            failures.push(format!("{when}: not the same day and week as itself"));
+        }
+    }
+    assert!(failures.is_empty(), "{} wrong:\n{}", failures.len(), failures.join("\n"));
+}

@@ -16,7 +16,7 @@ use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
 use sluice_core::{DateTime, Record, SysId, staging, transform, validate};
-use sluice_store::{ImportJob, ListQuery, NewAccount, Store};
+use sluice_store::{ImportJob, ListQuery, NewAccount, Store, TableWrite, WriteOp, WriteResult};
 
 // ---------------------------------------------------------------------------------------------
 // The data set
@@ -236,6 +236,7 @@ query_tests!(
     checks::relative_dates,
     checks::field_comparisons,
     checks::choice_labels,
+    checks::date_parts_on_many_dates,
     checks::parameters_and_paging,
     checks::keys_and_keyset_paging,
     hostile::values,
