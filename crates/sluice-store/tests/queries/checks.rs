@@ -392,7 +392,7 @@ pub async fn date_parts_on_many_dates<S: Store + ?Sized>(store: &S) {
         let expected = [
             ("dayofweek", i64::from(when.weekday())),
             ("month", i64::from(m)),
-            ("quarter", i64::from((m + 2) / 3)),
+            ("quarter", i64::from(m.div_ceil(3))),
             ("year", y),
             // Weeks from Monday: 0 before the year's first Monday.
             ("week", (day_of_year + 7 - i64::from(when.weekday() - 1)) / 7),
