@@ -139,6 +139,7 @@ pub async fn show(
     let mut outcome = outcome_of(&row, &import_set, display_value)?;
     sluice_core::contract::add_paths(&integration, &mut outcome.errors);
     let context = wire::DisplayContext::default();
+    // All fields, none dot-walked: no table is looked up.
     let catalog = sluice_core::tables::Catalog::default();
     let enc = Encoding {
         base_url: &base,
