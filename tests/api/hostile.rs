@@ -479,3 +479,61 @@ async fn sql_in_queries_and_field_lists_is_only_ever_data() {
     }
     assert_eq!(snapshot(&s).await, before);
 }
+
+/// SQL and scripts through the new operators and `javascript:` values: refused with 400
+/// `invalid_query` before any SQL is made, or bound as values; nothing leaks or changes.
+#[tokio::test]
+async fn sql_through_relative_dates_and_field_comparisons_is_refused_or_bound() {
+    let s = Server::start();
+    for i in 0..3 {
+        let (status, _) = s.import(json!({"u_short_description": format!("keep {i}")})).await;
+        assert_eq!(status, 201);
+    }
+    let before = snapshot(&s).await;
+    let refused = [
+        "sys_created_on>javascript:gs.daysAgo(1);drop table incident",
+        "sys_created_on>javascript:gs.daysAgo(1)) OR 1=1 --",
+        "sys_created_on>javascript:gs.daysAgo(((((((((((((((((1)))))))))))))))))",
+        "sys_created_on>javascript:gs.daysAgo(gs.daysAgo(1))",
+        "sys_created_on>javascript:gs.daysAgo(99999999999999999999999999999)",
+        "sys_created_on>javascript:gs.monthsAgo(100000)",
+        "sys_created_on>javascript:gs.dateGenerate('2026-01-01'' OR ''1''=''1','00:00:00')",
+        "sys_created_on>javascript:java.lang.Runtime.getRuntime().exec('id')",
+        "sys_created_onONToday@javascript:gs.beginningOfToday()@1' OR '1'='1",
+        "sys_created_onRELATIVEGT@hour@ago@1; DROP TABLE incident",
+        "sys_created_onDATEPARTx@javascript:gs.datePart('hour','1 OR 1=1','EE')",
+        "sys_created_onSAMEASnumber) OR (1=1",
+        "sys_created_onMORETHANsys_updated_on@hour@after@1; DELETE FROM sys_user",
+    ];
+    for query in refused {
+        let url = s.url(&format!("/api/now/table/incident?sysparm_query={}", encode(query)));
+        let r = s.admin(s.http.get(url)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        let body: Value = r.json().await.unwrap();
+        assert_envelope(&body, "invalid_query");
+    }
+    // Parsed, then bound or dropped: the other field of a comparison must be a field the table
+    // lets clients read (the password hash is not).
+    for (query, expected) in [
+        ("sys_created_onSAMEASpassword_hash", 3),
+        ("caller_id.user_nameSAMEASpassword_hash", 3),
+        ("short_descriptionNSAMEASnumber", 3),
+        ("sys_created_onNOTON@2000-01-01 00:00:00@2000-01-02 00:00:00", 3),
+    ] {
+        let url = s.url(&format!("/api/now/table/incident?sysparm_query={}", encode(query)));
+        let r = s.admin(s.http.get(url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{query}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["result"].as_array().unwrap().len(), expected, "{query}: {body}");
+    }
+    let fields = "number,caller_id.password_hash,opened_by.password_hash,opened_by.user_name";
+    let url = s.url(&format!("/api/now/table/incident?sysparm_fields={}", encode(fields)));
+    let body: Value = s.admin(s.http.get(url)).send().await.unwrap().json().await.unwrap();
+    assert!(!body.to_string().contains("argon2"), "a dot-walk leaked a hash: {body}");
+    assert_eq!(body["result"][0]["opened_by.user_name"], "admin", "{body}");
+    assert_eq!(snapshot(&s).await, before);
+}
+
+fn encode(v: &str) -> String {
+    v.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}

@@ -23,6 +23,7 @@ mod networks;
 mod openapi;
 mod postgres;
 mod publish;
+mod queries;
 mod roles;
 mod scripts;
 mod scripts_bulk;

@@ -30,6 +30,22 @@ impl DateTime {
         civil_from_days(self.0.div_euclid(86_400))
     }
 
+    /// Midnight UTC of a calendar date (`month` 1–12, `day` valid for the month).
+    pub fn from_date(year: i64, month: u32, day: u32) -> Self {
+        Self(days_from_civil(year, month, day) * 86_400)
+    }
+
+    /// Seconds since midnight UTC.
+    pub fn seconds_of_day(self) -> i64 {
+        self.0.rem_euclid(86_400)
+    }
+
+    /// The ISO weekday: 1 for Monday to 7 for Sunday.
+    pub fn weekday(self) -> u32 {
+        // 1970-01-01 was a Thursday.
+        (self.0.div_euclid(86_400) + 3).rem_euclid(7) as u32 + 1
+    }
+
     /// Parses `yyyy-MM-dd HH:mm:ss`; also accepts ISO 8601's `T` separator and a trailing `Z`,
     /// which monitoring tools commonly send.
     pub fn parse(s: &str) -> Result<Self, InvalidDateTime> {
@@ -74,7 +90,8 @@ fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
+/// Days in `m` (1–12) of year `y`.
+pub fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -117,6 +134,15 @@ mod tests {
         assert_eq!(DateTime::from_unix(137).to_string(), "1970-01-01 00:02:17");
         assert_eq!(DateTime::from_unix(1_714_558_502).to_string(), "2024-05-01 10:15:02");
         assert_eq!(DateTime::from_unix(951_782_400).to_string(), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn calendar_parts() {
+        let t = DateTime::parse("2024-05-01 10:15:02").unwrap();
+        assert_eq!((t.weekday(), t.seconds_of_day()), (3, 36_902), "a Wednesday");
+        assert_eq!(DateTime::from_date(2024, 5, 1).to_string(), "2024-05-01 00:00:00");
+        assert_eq!(DateTime::parse("2026-12-06 23:00:00").unwrap().weekday(), 7, "a Sunday");
+        assert_eq!((days_in_month(2024, 2), days_in_month(2100, 2), days_in_month(2000, 2)), (29, 28, 29));
     }
 
     #[test]

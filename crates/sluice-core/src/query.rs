@@ -1,15 +1,32 @@
 //! ServiceNow encoded queries (`sysparm_query`): `active=true^priority<3^ORurgency=1^NQ...`,
 //! parsed into a typed tree. No SQL here: the store translates the tree against a table schema.
 //!
-//! The parser is lenient like ServiceNow: a term it cannot read is skipped (and recorded in
-//! [`EncodedQuery::ignored`]) and the rest still applies. Whether a field exists is the store's
-//! business (it knows the schema); the parser only checks the shape of a field name.
+//! What stays lenient, as on ServiceNow: a condition on a field the table does not have is
+//! dropped by the store (it knows the schema), and one whose field name is not even the shape of
+//! one (`Bad=1`, `a.b.c=1`) is skipped here and recorded in [`EncodedQuery::ignored`]. What is
+//! refused with a [`QueryError`] naming the term, because running the rest would answer more
+//! records than asked for: an operator this parser does not know, one that only means something
+//! in business-rule conditions (`VALCHANGES`, `CHANGESFROM`, `CHANGESTO`), features sluice does
+//! not have (`INSTANCEOF`, `RLQUERY`, keyword search), and a value it cannot read (a malformed
+//! relative date, a `javascript:` expression other than the GlideSystem date functions of
+//! [`relative_date`]).
+//!
+//! `javascript:` values and relative operators are evaluated while parsing, against the `now`
+//! passed in (UTC), so the tree holds only literal values: `>=javascript:gs.daysAgoStart(1)`
+//! becomes `>=2026-12-06 00:00:00`, `ONToday@…@…` a `BETWEEN`, `RELATIVEGT@hour@ago@3` a `>`.
 //!
 //! Structure: `^NQ` separates [`Group`]s, which are ORed; inside a group the [`Clause`]s are
 //! ANDed; `^OR` adds a [`Condition`] to the previous clause, so `a^b^ORc` is `a AND (b OR c)`.
 //! `ORDERBY<field>` and `ORDERBYDESC<field>` terms may appear anywhere.
 
 use std::fmt;
+
+use crate::DateTime;
+
+mod operator;
+pub mod relative_date;
+
+pub use relative_date::Unit;
 
 /// A parsed `sysparm_query`. No groups means no condition: every record matches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -66,6 +83,159 @@ pub enum Operator {
     Ge(String),
     /// Inclusive range, `low@high` on the wire.
     Between(String, String),
+    /// Outside an inclusive range of date-times, or empty (`NOTON`); written `NOTON@low@high`.
+    NotBetween(String, String),
+    /// A part of a date-time compared with a value (`DATEPART`): the ISO weekday (1 Monday to
+    /// 7 Sunday), the month (1–12), quarter, year, week of the year (0–53, weeks from Monday),
+    /// hour (0–23).
+    DatePart {
+        part: DatePart,
+        sign: Sign,
+        value: u32,
+    },
+    /// Compared with another field of the same record (`SAMEAS`, `NSAMEAS`, `GT_FIELD`,
+    /// `GT_OR_EQUALS_FIELD`, `LT_FIELD`, `LT_OR_EQUALS_FIELD`); with `part`, only that part of
+    /// the two date-times (`SAMEASsys_updated_on@day`). Empty values never compare.
+    Field {
+        sign: Sign,
+        other: String,
+        part: Option<DatePart>,
+    },
+    /// A date-time more (`MORETHAN`) or less (`LESSTHAN`) than `count` units before, after, or
+    /// either side of another field's (`MORETHANsys_created_on@hour@after@2`).
+    Apart {
+        more: bool,
+        other: String,
+        unit: Unit,
+        direction: Direction,
+        count: i64,
+    },
+}
+
+/// How two values compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sign {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Sign {
+    /// The SQL operator.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Sign::Eq => "=",
+            Sign::Ne => "<>",
+            Sign::Lt => "<",
+            Sign::Le => "<=",
+            Sign::Gt => ">",
+            Sign::Ge => ">=",
+        }
+    }
+}
+
+/// A part of a date-time (UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatePart {
+    /// ISO weekday: 1 for Monday to 7 for Sunday.
+    DayOfWeek,
+    DayOfMonth,
+    /// Week of the year, weeks starting on Monday: 0 before the first Monday, up to 53.
+    Week,
+    Month,
+    Quarter,
+    Year,
+    Hour,
+}
+
+impl DatePart {
+    /// A part as `gs.datePart` names it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "dayofweek" => DatePart::DayOfWeek,
+            "week" => DatePart::Week,
+            "month" => DatePart::Month,
+            "quarter" => DatePart::Quarter,
+            "year" => DatePart::Year,
+            "hour" => DatePart::Hour,
+            _ => return None,
+        })
+    }
+
+    /// A granularity of `SAMEAS`/`NSAMEAS` on date-times (`@day` is the day of the month).
+    pub fn granularity(name: &str) -> Option<Self> {
+        match name {
+            "day" => Some(DatePart::DayOfMonth),
+            "dayofweek" => None,
+            other => Self::parse(other),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DatePart::DayOfWeek => "dayofweek",
+            DatePart::DayOfMonth => "day",
+            DatePart::Week => "week",
+            DatePart::Month => "month",
+            DatePart::Quarter => "quarter",
+            DatePart::Year => "year",
+            DatePart::Hour => "hour",
+        }
+    }
+}
+
+impl fmt::Display for DatePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which side of the other date-time `MORETHAN`/`LESSTHAN` look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Before,
+    After,
+    Either,
+}
+
+/// Why a term was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("unknown operator {0:?}")]
+    UnknownOperator(String),
+    #[error("no operator after the field name")]
+    NoOperator,
+    #[error("{0} is only meaningful in business-rule conditions, not in queries")]
+    ConditionOnly(&'static str),
+    #[error("{0} is not supported by sluice")]
+    Unsupported(&'static str),
+    #[error("{0}")]
+    InvalidValue(String),
+}
+
+/// A term of `sysparm_query` that cannot be run: what is wrong, and the term (cut to
+/// [`MAX_TERM_SHOWN`] characters).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{problem} in the query term {term:?}")]
+pub struct QueryError {
+    pub term: String,
+    pub problem: Problem,
+}
+
+/// How much of a refused term an error shows.
+pub const MAX_TERM_SHOWN: usize = 120;
+
+impl QueryError {
+    fn new(term: &str, problem: Problem) -> Self {
+        let term = match term.char_indices().nth(MAX_TERM_SHOWN) {
+            Some((end, _)) => format!("{}…", &term[..end]),
+            None => term.to_owned(),
+        };
+        Self { term, problem }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +298,18 @@ impl Operator {
             Operator::Gt(_) => ">",
             Operator::Ge(_) => ">=",
             Operator::Between(..) => "BETWEEN",
+            Operator::NotBetween(..) => "NOTON",
+            Operator::DatePart { .. } => "DATEPART",
+            Operator::Field { sign, .. } => match sign {
+                Sign::Eq => "SAMEAS",
+                Sign::Ne => "NSAMEAS",
+                Sign::Gt => "GT_FIELD",
+                Sign::Ge => "GT_OR_EQUALS_FIELD",
+                Sign::Lt => "LT_FIELD",
+                Sign::Le => "LT_OR_EQUALS_FIELD",
+            },
+            Operator::Apart { more: true, .. } => "MORETHAN",
+            Operator::Apart { more: false, .. } => "LESSTHAN",
         }
     }
 }
@@ -148,6 +330,30 @@ impl fmt::Display for Operator {
             | Operator::Ge(v) => f.write_str(v),
             Operator::In(values) | Operator::NotIn(values) => f.write_str(&values.join(",")),
             Operator::Between(low, high) => write!(f, "{low}@{high}"),
+            Operator::NotBetween(low, high) => write!(f, "@{low}@{high}"),
+            Operator::DatePart { part, sign, value } => {
+                let sign = match sign {
+                    Sign::Gt => "GT",
+                    Sign::Ge => "GE",
+                    Sign::Lt => "LT",
+                    Sign::Le => "LE",
+                    Sign::Eq | Sign::Ne => "EE",
+                };
+                let value = relative_date::part_value_name(*part, *value);
+                write!(f, "@javascript:gs.datePart('{part}','{value}','{sign}')")
+            }
+            Operator::Field { other, part, .. } => match part {
+                Some(part) => write!(f, "{other}@{part}"),
+                None => f.write_str(other),
+            },
+            Operator::Apart { other, unit, direction, count, .. } => {
+                let direction = match direction {
+                    Direction::Before => "before",
+                    Direction::After => "after",
+                    Direction::Either => "before or after",
+                };
+                write!(f, "{other}@{}@{direction}@{count}", unit.name())
+            }
             Operator::IsEmpty | Operator::IsNotEmpty | Operator::EmptyString | Operator::Anything => Ok(()),
         }
     }
@@ -157,62 +363,6 @@ impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}{}", self.field, self.op)
     }
-}
-
-enum Shape {
-    Value(fn(String) -> Operator),
-    List(fn(Vec<String>) -> Operator),
-    Range,
-    Bare(Operator),
-}
-
-/// Operators in the order they are tried: a token that begins with another one comes before it
-/// (`<=` before `<`, `>=` before `>`), so the longest token wins.
-const OPERATORS: &[(&str, Shape)] = &[
-    ("!=", Shape::Value(Operator::Ne)),
-    ("=", Shape::Value(Operator::Eq)),
-    ("<=", Shape::Value(Operator::Le)),
-    ("<", Shape::Value(Operator::Lt)),
-    (">=", Shape::Value(Operator::Ge)),
-    (">", Shape::Value(Operator::Gt)),
-    ("NOT LIKE", Shape::Value(Operator::NotLike)),
-    ("NOT IN", Shape::List(Operator::NotIn)),
-    ("LIKE", Shape::Value(Operator::Like)),
-    ("STARTSWITH", Shape::Value(Operator::StartsWith)),
-    ("ENDSWITH", Shape::Value(Operator::EndsWith)),
-    ("ISEMPTY", Shape::Bare(Operator::IsEmpty)),
-    ("ISNOTEMPTY", Shape::Bare(Operator::IsNotEmpty)),
-    ("EMPTYSTRING", Shape::Bare(Operator::EmptyString)),
-    ("ANYTHING", Shape::Bare(Operator::Anything)),
-    ("BETWEEN", Shape::Range),
-    ("IN", Shape::List(Operator::In)),
-];
-
-/// ServiceNow operators we do not support whose token begins with one we do (`IN`): they must be
-/// skipped as a whole, not read as `IN` with a strange value.
-const UNSUPPORTED_PREFIXED: &[&str] = &["IN_HIERARCHY", "INSTANCEOF"];
-
-fn operator(text: &str) -> Option<Operator> {
-    if UNSUPPORTED_PREFIXED.iter().any(|t| text.starts_with(t)) {
-        return None;
-    }
-    let (token, shape) = OPERATORS.iter().find(|(token, _)| text.starts_with(token))?;
-    let value = &text[token.len()..];
-    match shape {
-        Shape::Value(make) => Some(make(value.to_owned())),
-        Shape::List(make) => Some(make(value.split(',').map(str::to_owned).collect())),
-        Shape::Range => value.split_once('@').map(|(low, high)| Operator::Between(low.to_owned(), high.to_owned())),
-        Shape::Bare(op) => value.is_empty().then(|| op.clone()),
-    }
-}
-
-/// `<field><OP><value>`: the field name runs up to the first character that cannot be part of
-/// one; the operator must follow right away.
-fn condition(text: &str) -> Option<Condition> {
-    let end = text.find(|c: char| !(is_name_char(c) || c == '.')).unwrap_or(text.len());
-    let field = FieldPath::parse(&text[..end])?;
-    let op = operator(&text[end..])?;
-    Some(Condition { field, op })
 }
 
 fn order_by(rest: &str) -> Option<OrderBy> {
@@ -229,11 +379,12 @@ enum Link {
     NewGroup,
 }
 
-/// Parses an encoded query. Never fails: unreadable terms land in [`EncodedQuery::ignored`].
-pub fn parse(text: &str) -> EncodedQuery {
+/// Parses an encoded query, evaluating relative dates and `javascript:` values against `now`.
+/// Conditions whose field name is not the shape of one land in [`EncodedQuery::ignored`]; a term
+/// that cannot be run (see the module documentation) is an error naming it.
+pub fn parse(text: &str, now: DateTime) -> Result<EncodedQuery, QueryError> {
     let mut query = EncodedQuery::default();
-    let mut terms = text.split('^');
-    while let Some(raw) = terms.next() {
+    for raw in text.split('^') {
         // `GOTO` marks the query a list was opened with; it changes nothing.
         let term = raw.strip_prefix("GOTO").unwrap_or(raw);
         // Empty terms (`a=1^^b=2`, a trailing `^`) and the `^EQ` end marker carry nothing.
@@ -241,18 +392,7 @@ pub fn parse(text: &str) -> EncodedQuery {
             continue;
         }
         if term.starts_with("RLQUERY") {
-            // A related-list query runs up to `ENDRLQUERY`; its inner terms are not conditions on
-            // this table, so the whole block is skipped.
-            let mut block = raw.to_owned();
-            for inner in terms.by_ref() {
-                block.push('^');
-                block.push_str(inner);
-                if inner == "ENDRLQUERY" {
-                    break;
-                }
-            }
-            query.ignored.push(block);
-            continue;
+            return Err(QueryError::new(raw, Problem::Unsupported("RLQUERY (related-list conditions)")));
         }
         if let Some(rest) = term.strip_prefix("ORDERBY") {
             match order_by(rest) {
@@ -269,13 +409,20 @@ pub fn parse(text: &str) -> EncodedQuery {
             (Link::And, term)
         };
         let body = body.strip_prefix("GOTO").unwrap_or(body);
-        let Some(condition) = condition(body) else {
+        if body.starts_with("123TEXTQUERY321") || body.starts_with("IR_AND_OR_QUERY") {
+            return Err(QueryError::new(raw, Problem::Unsupported("keyword search (123TEXTQUERY321)")));
+        }
+        // The field name runs up to the first character that cannot be part of one; the
+        // operator must follow right away.
+        let end = body.find(|c: char| !(is_name_char(c) || c == '.')).unwrap_or(body.len());
+        let Some(field) = FieldPath::parse(&body[..end]) else {
             query.ignored.push(raw.to_owned());
             continue;
         };
-        query.push(link, condition);
+        let op = operator::parse(&body[end..], now).map_err(|problem| QueryError::new(raw, problem))?;
+        query.push(link, Condition { field, op });
     }
-    query
+    Ok(query)
 }
 
 impl EncodedQuery {
@@ -305,7 +452,8 @@ impl EncodedQuery {
 }
 
 /// The canonical encoded-query text: conditions, then the ordering, then the ignored terms as
-/// received. For every query [`parse`] returns, `parse(&query.to_string()) == query`.
+/// received. For every query [`parse`] returns, `parse(&query.to_string(), now) == Ok(query)`
+/// (evaluated values are written as the literal date-times they became).
 impl fmt::Display for EncodedQuery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;

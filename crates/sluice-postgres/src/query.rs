@@ -7,7 +7,7 @@
 //! empty. PostgreSQL text cannot hold NUL, so no stored value contains one: a value with a NUL is
 //! decided here instead of being bound (nothing equals it; it orders right after its prefix).
 
-use sluice_core::query::{EncodedQuery, Operator};
+use sluice_core::query::{DatePart, EncodedQuery, Operator};
 use sluice_core::schema::{Field, FieldKind, TableSchema};
 use sluice_core::tables::Catalog;
 
@@ -53,6 +53,42 @@ impl Dialect for Postgres {
     fn order_key(col: &str, field: &Field) -> String {
         let key = matches!(field.kind, FieldKind::Reference(_) | FieldKind::Integer) || field.name == "sys_id";
         if key { col.to_owned() } else { format!("lower({col})") }
+    }
+
+    fn nonempty(col: &str, field: &Field) -> String {
+        if field.kind == FieldKind::Integer { format!("{col} IS NOT NULL") } else { format!("{col} <> ''") }
+    }
+
+    fn comparable(col: &str, field: &Field) -> String {
+        Self::order_key(col, field)
+    }
+
+    fn date_part(col: &str, part: DatePart) -> String {
+        let t = format!("{col}::timestamp");
+        let expr = match part {
+            DatePart::DayOfWeek => format!("extract(isodow from {t})::int"),
+            DatePart::DayOfMonth => format!("extract(day from {t})::int"),
+            // SQLite's %W: weeks from Monday, 0 before the year's first Monday.
+            DatePart::Week => format!("((extract(doy from {t})::int + 7 - extract(isodow from {t})::int) / 7)"),
+            DatePart::Month => format!("extract(month from {t})::int"),
+            DatePart::Quarter => format!("extract(quarter from {t})::int"),
+            DatePart::Year => format!("extract(year from {t})::int"),
+            DatePart::Hour => format!("extract(hour from {t})::int"),
+        };
+        // CASE, not AND: only CASE promises that the cast never sees an empty value.
+        format!("(CASE WHEN {col} <> '' THEN {expr} END)")
+    }
+
+    fn epoch(col: &str) -> String {
+        format!("(CASE WHEN {col} <> '' THEN extract(epoch from {col}::timestamp)::bigint END)")
+    }
+
+    fn text(v: &str) -> PgValue {
+        PgValue::Text(v.to_owned())
+    }
+
+    fn int(v: i64) -> PgValue {
+        PgValue::Int(v)
     }
 }
 
@@ -136,6 +172,10 @@ fn text(folded: &str, nonempty: &str, empty: &str, op: &Operator) -> Part {
             let (high_sign, high) = bound("<=", high);
             Part::new(format!("({nonempty} AND {folded} {low_sign} ? AND {folded} {high_sign} ?)"), vec![low, high])
         }
+        // Written by the shared translation; never reaches a dialect.
+        Operator::NotBetween(..) | Operator::DatePart { .. } | Operator::Field { .. } | Operator::Apart { .. } => {
+            Part::fixed("FALSE")
+        }
     }
 }
 
@@ -208,6 +248,9 @@ fn number(col: &str, op: &Operator) -> Option<Part> {
         Operator::Between(low, high) => {
             Part::new(format!("{col} BETWEEN ? AND ?"), vec![numeric(low)?, numeric(high)?])
         }
+        Operator::NotBetween(..) | Operator::DatePart { .. } | Operator::Field { .. } | Operator::Apart { .. } => {
+            return None;
+        }
     };
     Some(part)
 }
@@ -222,7 +265,7 @@ mod tests {
     fn sql(query: &str) -> Filter {
         let catalog = Catalog::builtin();
         let incident = catalog.get(tables::INCIDENT).expect("incident").clone();
-        translate(&catalog, &incident, &parse(query))
+        translate(&catalog, &incident, &parse(query, sluice_core::DateTime::from_unix(0)).expect("a valid query"))
     }
 
     #[test]
@@ -237,6 +280,29 @@ mod tests {
             " WHERE (\"caller_id\" IN (SELECT r.\"sys_id\" FROM \"sys_user\" AS r WHERE lower(r.\"user_name\") = $1) \
              OR lower(\"short_description\") LIKE $2 ESCAPE '\\')"
         );
+    }
+
+    #[test]
+    fn dates_fields_and_choice_labels() {
+        let f = sql("opened_atDATEPARTx@javascript:gs.datePart('week','3','EE')^short_descriptionSAMEASdescription");
+        assert_eq!(
+            f.where_sql,
+            " WHERE ((CASE WHEN \"opened_at\" <> '' THEN ((extract(doy from \"opened_at\"::timestamp)::int + 7 \
+             - extract(isodow from \"opened_at\"::timestamp)::int) / 7) END) = $1 AND (\"short_description\" <> '' \
+             AND \"description\" <> '' AND lower(\"short_description\") = lower(\"description\")))"
+        );
+        assert_eq!(f.params, vec![PgValue::Int(3)]);
+        let f = sql("opened_atLESSTHANsys_created_on@day@after@1");
+        let d = "((CASE WHEN \"opened_at\" <> '' THEN extract(epoch from \"opened_at\"::timestamp)::bigint END) \
+                 - (CASE WHEN \"sys_created_on\" <> '' THEN extract(epoch from \"sys_created_on\"::timestamp)::bigint END))";
+        assert_eq!(f.where_sql, format!(" WHERE ({d} >= 0 AND {d} < $1)"));
+        assert_eq!(f.params, vec![PgValue::Int(86_400)]);
+        let f = sql("state=resolved^impactSAMEASurgency");
+        assert_eq!(
+            f.where_sql,
+            " WHERE (\"state\" = $1 AND (\"impact\" IS NOT NULL AND \"urgency\" IS NOT NULL AND \"impact\" = \"urgency\"))"
+        );
+        assert_eq!(f.params, vec![PgValue::Int(6)]);
     }
 
     #[test]

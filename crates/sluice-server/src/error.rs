@@ -93,6 +93,9 @@ pub enum ApiError {
     TooManyRecords(usize),
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// A `sysparm_query` term that cannot be run (unknown operator, unreadable value...).
+    #[error("invalid query: {0}")]
+    InvalidQuery(#[from] sluice_core::query::QueryError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -139,6 +142,7 @@ impl ApiError {
             Self::InvalidRecords(_) => K::InvalidRecords,
             Self::TooManyRecords(_) => K::TooManyRecords,
             Self::InvalidParameter(_) => K::InvalidParameter,
+            Self::InvalidQuery(_) => K::InvalidQuery,
             Self::Internal(_) => K::Internal,
         }
     }
@@ -211,6 +215,7 @@ impl ApiError {
             Self::TooManyFields(limit) => Some(format!("The payload object has more than {limit} fields").into()),
             Self::QueryTooLong(limit) => Some(format!("The query string exceeds the limit of {limit} bytes").into()),
             Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
+            Self::InvalidQuery(e) => Some(format!("sysparm_query: {e}").into()),
             Self::TooManyRecords(max) => Some(
                 format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),

@@ -3,11 +3,12 @@
 //! and referenced records' display values (`true`) or both (`all`); journal fields read back as
 //! `""`, or as their entries when display values are asked for.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 use sluice_core::Record;
 use sluice_core::schema::{Field, FieldKind, TableSchema};
+use sluice_core::tables::Catalog;
 
 use crate::params::DisplayMode;
 
@@ -17,12 +18,19 @@ use crate::params::DisplayMode;
 pub struct DisplayContext {
     pub references: HashMap<String, String>,
     pub journal: HashMap<(String, String), String>,
+    /// Referenced records of dot-walked `sysparm_fields`, by sys_id, and the tables they were
+    /// read from (those the caller may read).
+    pub walked: HashMap<String, Record>,
+    pub walked_tables: HashSet<String>,
 }
 
 pub struct Encoding<'a> {
     pub base_url: &'a str,
-    /// `sysparm_fields`: only these keys, in the schema's order.
+    /// `sysparm_fields`: only these keys, in the schema's order, then the dot-walked ones
+    /// (`caller_id.user_name`) in the order asked, each under its dotted name.
     pub fields: Option<&'a [String]>,
+    /// Where dot-walks lead (the catalog of tables).
+    pub catalog: &'a Catalog,
     /// `sysparm_exclude_reference_link`: references without `link`.
     pub exclude_reference_link: bool,
     pub mode: DisplayMode,
@@ -82,6 +90,18 @@ pub fn encode(schema: &TableSchema, record: &Record, enc: &Encoding<'_>) -> Valu
             continue;
         }
         out.insert(field.name.clone(), encode_field(field, record, enc));
+    }
+    // Dot-walked fields: the referenced record's field, encoded as that table's own; empty when
+    // the reference is. Those of tables the caller may not read were not gathered and are left out.
+    let empty = Record::new();
+    for name in enc.fields.unwrap_or_default().iter().filter(|n| n.contains('.')) {
+        let Some((via, field)) = crate::display::walk(enc.catalog, schema, name) else { continue };
+        if !via.reference_table().is_some_and(|t| enc.context.walked_tables.contains(t)) {
+            continue;
+        }
+        let reference = record.get(&via.name).map(String::as_str).unwrap_or("");
+        let target = enc.context.walked.get(reference).unwrap_or(&empty);
+        out.insert(name.clone(), encode_field(field, target, enc));
     }
     Value::Object(out)
 }

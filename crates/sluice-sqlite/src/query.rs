@@ -11,7 +11,7 @@
 //! SQLite's expression depth limit.
 
 use rusqlite::types::Value;
-use sluice_core::query::{EncodedQuery, Operator};
+use sluice_core::query::{DatePart, EncodedQuery, Operator};
 use sluice_core::schema::{Field, FieldKind, TableSchema};
 use sluice_core::tables::Catalog;
 
@@ -38,6 +38,42 @@ impl Dialect for Sqlite {
 
     fn order_key(col: &str, field: &Field) -> String {
         format!("{col}{}", Compare::of(field).collate())
+    }
+
+    fn nonempty(col: &str, _field: &Field) -> String {
+        format!("{col} <> ''")
+    }
+
+    fn comparable(col: &str, field: &Field) -> String {
+        // lower() folds ASCII only, as NOCASE does.
+        if Compare::of(field) == Compare::Text { format!("lower({col})") } else { col.to_owned() }
+    }
+
+    fn date_part(col: &str, part: DatePart) -> String {
+        // strftime answers NULL for an empty (or unreadable) value.
+        let number = |format: &str| format!("CAST(strftime('{format}', {col}) AS INTEGER)");
+        match part {
+            // %w is 0 for Sunday; ISO weekdays run from 1 (Monday) to 7 (Sunday).
+            DatePart::DayOfWeek => format!("(({} + 6) % 7 + 1)", number("%w")),
+            DatePart::DayOfMonth => number("%d"),
+            DatePart::Week => number("%W"),
+            DatePart::Month => number("%m"),
+            DatePart::Quarter => format!("(({} + 2) / 3)", number("%m")),
+            DatePart::Year => number("%Y"),
+            DatePart::Hour => number("%H"),
+        }
+    }
+
+    fn epoch(col: &str) -> String {
+        format!("CAST(strftime('%s', {col}) AS INTEGER)")
+    }
+
+    fn text(v: &str) -> Value {
+        text(v)
+    }
+
+    fn int(v: i64) -> Value {
+        Value::Integer(v)
     }
 }
 
@@ -177,6 +213,10 @@ fn predicate(col: &str, field: &Field, op: &Operator) -> Option<Part> {
             let (low, high) = (compare.ordered(low)?, compare.ordered(high)?);
             Part::new(format!("({col} <> '' AND {col}{nocase} BETWEEN ? AND ?)"), vec![low, high])
         }
+        // Written by the shared translation from the primitives above.
+        Operator::NotBetween(..) | Operator::DatePart { .. } | Operator::Field { .. } | Operator::Apart { .. } => {
+            return None;
+        }
     };
     Some(part)
 }
@@ -191,7 +231,7 @@ mod tests {
     fn sql(query: &str) -> Filter {
         let catalog = Catalog::builtin();
         let incident = catalog.get(tables::INCIDENT).expect("incident").clone();
-        translate(&catalog, &incident, &parse(query))
+        translate(&catalog, &incident, &parse(query, sluice_core::DateTime::from_unix(0)).expect("a valid query"))
     }
 
     fn texts(values: &[&str]) -> Vec<Value> {
@@ -240,7 +280,8 @@ mod tests {
         crate::migrate::migrate(&mut conn, &catalog).expect("migrate");
         let plan = |table: &str, query: &str| {
             let schema = catalog.get(table).expect("table");
-            let f = translate(&catalog, schema, &parse(query));
+            let f =
+                translate(&catalog, schema, &parse(query, sluice_core::DateTime::from_unix(0)).expect("a valid query"));
             let sql = format!("EXPLAIN QUERY PLAN SELECT sys_id FROM {table}{}{}", f.where_sql, f.order_sql);
             let mut stmt = conn.prepare(&sql).expect("prepare");
             let rows = stmt.query_map(rusqlite::params_from_iter(f.params.iter()), |r| r.get::<_, String>(3));
@@ -275,6 +316,28 @@ mod tests {
         let plan = plan.join("; ");
         assert!(plan.contains("SEARCH s USING INDEX sqlite_autoindex_sluice_audit_set_1 (sys_id=?)"), "{plan}");
         assert!(plan.contains("USING INDEX sqlite_autoindex_sluice_audit_field_1 (sys_id=?)"), "{plan}");
+    }
+
+    #[test]
+    fn dates_fields_and_choice_labels() {
+        let f = sql("opened_atDATEPARTx@javascript:gs.datePart('dayofweek','monday','GE')^impactSAMEASurgency");
+        assert_eq!(
+            f.where_sql,
+            " WHERE (((CAST(strftime('%w', opened_at) AS INTEGER) + 6) % 7 + 1) >= ? \
+             AND (impact <> '' AND urgency <> '' AND impact = urgency))"
+        );
+        assert_eq!(f.params, vec![Value::Integer(1)]);
+        let f =
+            sql("opened_atMORETHANsys_created_on@hour@before@2^opened_atNOTON@2024-05-01 00:00:00@2024-05-01 23:59:59");
+        assert_eq!(
+            f.where_sql,
+            " WHERE ((CAST(strftime('%s', opened_at) AS INTEGER) - CAST(strftime('%s', sys_created_on) AS INTEGER)) < ? \
+             AND (NOT (opened_at <> '') OR lower(opened_at) < ? OR lower(opened_at) > ?))"
+        );
+        assert_eq!(f.params, vec![Value::Integer(-7200), text("2024-05-01 00:00:00"), text("2024-05-01 23:59:59")]);
+        let f = sql("state=In progress^impactIN1 - High,2");
+        assert_eq!(f.where_sql, " WHERE (state = ? AND impact IN (?, ?))");
+        assert_eq!(f.params, texts(&["2", "1", "2"]));
     }
 
     #[test]

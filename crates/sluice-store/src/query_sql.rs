@@ -7,9 +7,18 @@
 //! tables from the catalog), never from the request; every value is a bound parameter, one per
 //! `?` placeholder, in order (a dialect with numbered placeholders renumbers them afterwards).
 //! As ServiceNow does by default, a condition on a field the table does not have (or hides) is
-//! dropped and the rest of the query runs.
+//! dropped and the rest of the query runs; so is one that cannot hold on its field's kind (a date
+//! part of a text field, a number compared with a field of another kind).
+//!
+//! On a choice field, `=`, `!=`, `IN` and `NOT IN` take a choice's label for its value
+//! (`state=New` is `state=1`), as ServiceNow does; a value that is a choice value stays one.
+//!
+//! Date-times are stored as `yyyy-MM-dd HH:mm:ss` (UTC) text, which orders as time does, so
+//! `<`, `BETWEEN` and `NOTON` compare text; date parts and distances between two fields go
+//! through the dialect's [`Dialect::date_part`] and [`Dialect::epoch`].
 
-use sluice_core::query::{Clause, Condition, EncodedQuery, Group, Operator, OrderBy};
+use sluice_core::DateTime;
+use sluice_core::query::{Clause, Condition, DatePart, Direction, EncodedQuery, Group, Operator, OrderBy};
 use sluice_core::schema::{Field, FieldKind, TableSchema, is_identifier};
 use sluice_core::tables::Catalog;
 
@@ -25,7 +34,22 @@ pub trait Dialect {
     fn ident(name: &str) -> String;
     /// The SQL for one operator on one column (`col` is already written with [`Dialect::ident`],
     /// possibly table-qualified); `None` when the condition is invalid (it is then dropped).
+    /// Operators that compare two fields or parts of dates ([`Operator::NotBetween`],
+    /// [`Operator::DatePart`], [`Operator::Field`], [`Operator::Apart`]) are written here, from
+    /// the primitives below, and never reach it.
     fn predicate(col: &str, field: &Field, op: &Operator) -> Option<Part<Self::Value>>;
+    /// A condition that holds when the column has a value (ServiceNow's not NULL).
+    fn nonempty(col: &str, field: &Field) -> String;
+    /// The column as two fields compare: ASCII case folded for text, as it is otherwise.
+    fn comparable(col: &str, field: &Field) -> String;
+    /// An integer SQL expression: `part` of a date-time column, NULL when it is empty.
+    fn date_part(col: &str, part: DatePart) -> String;
+    /// An integer SQL expression: a date-time column as seconds since 1970, NULL when empty.
+    fn epoch(col: &str) -> String;
+    /// A bound text value.
+    fn text(v: &str) -> Self::Value;
+    /// A bound integer value.
+    fn int(v: i64) -> Self::Value;
     /// What to order by for a field (`col` written with [`Dialect::ident`]).
     fn order_key(col: &str, field: &Field) -> String;
 }
@@ -90,7 +114,7 @@ fn condition<D: Dialect>(catalog: &Catalog, schema: &TableSchema, condition: &Co
     match condition.field.segments() {
         [name] => {
             let field = queryable(schema, name)?;
-            D::predicate(&D::ident(&field.name), field, &condition.op)
+            predicate::<D>(schema, "", field, &condition.op)
         }
         [reference, name] => {
             let via = queryable(schema, reference)?;
@@ -102,7 +126,7 @@ fn condition<D: Dialect>(catalog: &Catalog, schema: &TableSchema, condition: &Co
             if condition.op == Operator::Anything {
                 return Some(Part::fixed(D::TRUE));
             }
-            let inner = D::predicate(&format!("r.{}", D::ident(&field.name)), field, &condition.op)?;
+            let inner = predicate::<D>(target, "r.", field, &condition.op)?;
             Some(Part::new(
                 format!(
                     "{} IN (SELECT r.{} FROM {} AS r WHERE {})",
@@ -115,6 +139,103 @@ fn condition<D: Dialect>(catalog: &Catalog, schema: &TableSchema, condition: &Co
             ))
         }
         _ => None,
+    }
+}
+
+/// A value or list of values given as a choice's label, as its value (`New` → `1`); anything
+/// else as it is.
+fn choice_values(field: &Field, op: &Operator) -> Option<Operator> {
+    if field.choices.is_empty() {
+        return None;
+    }
+    let value_of = |v: &String| {
+        if field.choices.iter().any(|c| c.value == *v) {
+            return v.clone();
+        }
+        let label = field.choices.iter().find(|c| c.label.eq_ignore_ascii_case(v.trim()));
+        label.map_or_else(|| v.clone(), |c| c.value.clone())
+    };
+    Some(match op {
+        Operator::Eq(v) => Operator::Eq(value_of(v)),
+        Operator::Ne(v) => Operator::Ne(value_of(v)),
+        Operator::In(vs) => Operator::In(vs.iter().map(value_of).collect()),
+        Operator::NotIn(vs) => Operator::NotIn(vs.iter().map(value_of).collect()),
+        _ => return None,
+    })
+}
+
+/// Text-like kinds compare with each other, integers with integers.
+fn same_family(a: &Field, b: &Field) -> bool {
+    (a.kind == FieldKind::Integer) == (b.kind == FieldKind::Integer)
+        && a.kind != FieldKind::Journal
+        && b.kind != FieldKind::Journal
+}
+
+/// One operator on one field of `table`, whose columns are written with `qualifier` (`r.` inside
+/// a dot-walk's subquery).
+fn predicate<D: Dialect>(table: &TableSchema, qualifier: &str, field: &Field, op: &Operator) -> Option<Part<D::Value>> {
+    let col = format!("{qualifier}{}", D::ident(&field.name));
+    let date = field.kind == FieldKind::DateTime;
+    let other = |name: &str| queryable(table, name).map(|f| (format!("{qualifier}{}", D::ident(&f.name)), f));
+    match op {
+        Operator::NotBetween(low, high) if date => {
+            // Bounds are date-times (the parser writes nothing else); others cannot hold.
+            let (low, high) = (DateTime::parse(low).ok()?, DateTime::parse(high).ok()?);
+            let folded = D::comparable(&col, field);
+            let nonempty = D::nonempty(&col, field);
+            Some(Part::new(
+                format!("(NOT ({nonempty}) OR {folded} < ? OR {folded} > ?)"),
+                vec![D::text(&low.to_string()), D::text(&high.to_string())],
+            ))
+        }
+        Operator::DatePart { part, sign, value } if date => {
+            Some(Part::new(format!("{} {} ?", D::date_part(&col, *part), sign.sql()), vec![D::int(i64::from(*value))]))
+        }
+        Operator::Field { sign, other: name, part } => {
+            let (other_col, other_field) = other(name)?;
+            if !same_family(field, other_field) {
+                return None;
+            }
+            let (left, right) = match part {
+                Some(part) if date && other_field.kind == FieldKind::DateTime => {
+                    (D::date_part(&col, *part), D::date_part(&other_col, *part))
+                }
+                Some(_) => return None,
+                None => (D::comparable(&col, field), D::comparable(&other_col, other_field)),
+            };
+            Some(Part::new(
+                format!(
+                    "({} AND {} AND {left} {} {right})",
+                    D::nonempty(&col, field),
+                    D::nonempty(&other_col, other_field),
+                    sign.sql()
+                ),
+                Vec::new(),
+            ))
+        }
+        Operator::Apart { more, other: name, unit, direction, count } if date => {
+            let (other_col, other_field) = other(name)?;
+            if other_field.kind != FieldKind::DateTime {
+                return None;
+            }
+            let seconds = unit.seconds()?.checked_mul(*count)?;
+            // `d` is how far this field lies after the other, in seconds.
+            let d = format!("({} - {})", D::epoch(&col), D::epoch(&other_col));
+            let (sql, bound) = match (more, direction) {
+                (true, Direction::Before) => (format!("{d} < ?"), -seconds),
+                (true, Direction::After) => (format!("{d} > ?"), seconds),
+                (true, Direction::Either) => (format!("abs({d}) > ?"), seconds),
+                (false, Direction::Before) => (format!("({d} <= 0 AND {d} > ?)"), -seconds),
+                (false, Direction::After) => (format!("({d} >= 0 AND {d} < ?)"), seconds),
+                (false, Direction::Either) => (format!("abs({d}) < ?"), seconds),
+            };
+            Some(Part::new(sql, vec![D::int(bound)]))
+        }
+        Operator::NotBetween(..) | Operator::DatePart { .. } | Operator::Apart { .. } => None,
+        op => match choice_values(field, op) {
+            Some(by_value) => D::predicate(&col, field, &by_value),
+            None => D::predicate(&col, field, op),
+        },
     }
 }
 

@@ -58,6 +58,9 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
         ApiError::InvalidRecords("records[3] is not an object".into()),
         ApiError::TooManyRecords(10_000),
         ApiError::InvalidParameter("limit is not a whole number".into()),
+        ApiError::InvalidQuery(
+            sluice_core::query::parse("a~1", sluice_core::DateTime::from_unix(0)).expect_err("an unknown operator"),
+        ),
         ApiError::Internal("disk on fire".into()),
     ]
 }

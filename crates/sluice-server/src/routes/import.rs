@@ -139,9 +139,12 @@ pub async fn show(
     let mut outcome = outcome_of(&row, &import_set, display_value)?;
     sluice_core::contract::add_paths(&integration, &mut outcome.errors);
     let context = wire::DisplayContext::default();
+    // All fields, none dot-walked: no table is looked up.
+    let catalog = sluice_core::tables::Catalog::default();
     let enc = Encoding {
         base_url: &base,
         fields: None,
+        catalog: &catalog,
         exclude_reference_link: false,
         mode: crate::params::DisplayMode::Value,
         context: &context,

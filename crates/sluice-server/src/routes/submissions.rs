@@ -28,7 +28,8 @@ pub async fn list(
     let registry = state.registry();
     let mut rows: Vec<(String, Value)> = Vec::new();
     for integration in registry.integrations.values() {
-        let mut filter = query::parse("ORDERBYDESCsys_created_on");
+        let newest_first = query::OrderBy { field: "sys_created_on".into(), descending: true };
+        let mut filter = query::EncodedQuery { order_by: vec![newest_first], ..Default::default() };
         filter.and_equals("sys_created_by", &caller.0.user_name);
         if let Some(s) = pairs.iter().find(|(k, v)| k == "state" && !v.is_empty()).map(|(_, v)| v) {
             filter.and_equals("sys_import_state", s);

@@ -50,30 +50,35 @@ fn table_for(state: &AppState, caller: &Caller, table: &str, verb: Option<&str>)
     }
 }
 
-/// The encoded query (`sysparm_query`, see [`sluice_core::query`]) ANDed with plain `field=value`
-/// parameters; unknown fields are ignored as ServiceNow does.
-fn list_query(schema: &TableSchema, params: &TableParams) -> ListQuery {
-    let mut filter = query::parse(params.query.as_deref().unwrap_or_default());
+/// The encoded query (`sysparm_query`, see [`sluice_core::query`]; relative dates evaluated now,
+/// in UTC) ANDed with plain `field=value` parameters; unknown fields are ignored as ServiceNow
+/// does, a term that cannot be run is refused (400 `invalid_query`).
+fn list_query(schema: &TableSchema, params: &TableParams) -> ApiResult<ListQuery> {
+    let mut filter = query::parse(params.query.as_deref().unwrap_or_default(), DateTime::now())?;
     for (k, v) in &params.field_filters {
         if schema.visible_field(k).is_some() {
             filter.and_equals(k, v);
         }
     }
     // Larger pages are cut to the default: clients page on X-Total-Count.
-    ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(DEFAULT_LIMIT), offset: params.offset }
+    Ok(ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(DEFAULT_LIMIT), offset: params.offset })
 }
 
 async fn encode_records(
     state: &AppState,
+    caller: &Caller,
     schema: &TableSchema,
     records: &[Record],
     params: &TableParams,
     base: &str,
 ) -> ApiResult<Vec<Value>> {
-    let context = display::context(state, schema, records, params.display, params.fields.as_deref()).await?;
+    let fields = params.fields.as_deref();
+    let context = display::context(state, schema, records, params.display, fields, &caller.0.roles).await?;
+    let registry = state.registry();
     let enc = Encoding {
         base_url: base,
-        fields: params.fields.as_deref(),
+        fields,
+        catalog: &registry.catalog,
         exclude_reference_link: params.exclude_reference_link,
         mode: params.display,
         context: &context,
@@ -137,10 +142,10 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let schema = table_for(&state, &caller, &table, None)?;
     let params = TableParams::parse(&pairs)?;
-    let query = list_query(&schema, &params);
+    let query = list_query(&schema, &params)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = state.store.list(schema.clone(), query).await?;
-    let result = encode_records(&state, &schema, &page.records, &params, &base).await?;
+    let result = encode_records(&state, &caller, &schema, &page.records, &params, &base).await?;
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(page.total));
     if !params.suppress_pagination_header
@@ -161,7 +166,7 @@ pub async fn show(
     let schema = table_for(&state, &caller, &table, None)?;
     let params = TableParams::parse(&pairs)?;
     let record = state.store.get(schema.clone(), sys_id).await?.ok_or(ApiError::RecordNotFound)?;
-    let mut encoded = encode_records(&state, &schema, std::slice::from_ref(&record), &params, &base).await?;
+    let mut encoded = encode_records(&state, &caller, &schema, std::slice::from_ref(&record), &params, &base).await?;
     Ok(Json(json!({ "result": encoded.pop() })))
 }
 
@@ -208,8 +213,10 @@ fn refused(v: RuleViolation) -> ApiError {
     ApiError::DataPolicy { detail: v.to_string(), errors }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn respond_written(
     state: &AppState,
+    caller: &Caller,
     schema: &TableSchema,
     record: &Record,
     params: &TableParams,
@@ -228,7 +235,7 @@ async fn respond_written(
     if no_body {
         return Ok((status, out_headers).into_response());
     }
-    let mut encoded = encode_records(state, schema, std::slice::from_ref(record), params, base).await?;
+    let mut encoded = encode_records(state, caller, schema, std::slice::from_ref(record), params, base).await?;
     Ok((status, out_headers, Json(json!({ "result": encoded.pop() }))).into_response())
 }
 
@@ -281,7 +288,9 @@ async fn write_one(
     let written = state.store.write(write).await;
     forget_user(state, user);
     match written? {
-        WriteResult::Written(record) => respond_written(state, &schema, &record, &params, base, headers, status).await,
+        WriteResult::Written(record) => {
+            respond_written(state, caller, &schema, &record, &params, base, headers, status).await
+        }
         WriteResult::Refused(v) => Err(refused(v)),
         WriteResult::NotFound | WriteResult::Deleted => Err(ApiError::RecordNotFound),
     }
@@ -337,7 +346,7 @@ async fn import_through_table(
         .await?
         .ok_or_else(|| ApiError::Internal("the staged row is missing".into()))?;
     let params = TableParams::parse(pairs)?;
-    respond_written(state, &integration.staging, &row, &params, base, headers, StatusCode::CREATED).await
+    respond_written(state, caller, &integration.staging, &row, &params, base, headers, StatusCode::CREATED).await
 }
 
 pub async fn update(

@@ -200,7 +200,7 @@ async fn postgres_searches_use_the_indexes() {
         ("sys_user", "email=bob@example.com", "sys_user_email"),
     ] {
         let schema = catalog.get(table).expect("table");
-        let f = translate(&catalog, schema, &parse(query));
+        let f = translate(&catalog, schema, &parse(query, sluice_core::DateTime::from_unix(0)).expect("a valid query"));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN SELECT sys_id FROM \"{table}\"{}", f.where_sql)));
         for p in &f.params {
             q = match p {

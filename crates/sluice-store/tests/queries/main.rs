@@ -10,13 +10,13 @@ use std::sync::Arc;
 use serde_json::json;
 use sluice_core::account::Role;
 use sluice_core::integration::Integration;
-use sluice_core::query::{self, Clause, Condition, EncodedQuery, FieldPath, Group, Operator, OrderBy};
+use sluice_core::query::{self, Clause, Condition, EncodedQuery, FieldPath, Group, Operator, OrderBy, Problem};
 use sluice_core::rules::Actor;
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables::{self, Catalog};
 use sluice_core::{DateTime, Record, SysId, staging, transform, validate};
-use sluice_store::{ImportJob, ListQuery, NewAccount, Store};
+use sluice_store::{ImportJob, ListQuery, NewAccount, Store, TableWrite, WriteOp, WriteResult};
 
 // ---------------------------------------------------------------------------------------------
 // The data set
@@ -30,6 +30,21 @@ fn at(secs: i64) -> DateTime {
 /// Incident `n` (1-based) is created at `created(n)`, one minute apart.
 fn created(n: usize) -> DateTime {
     at(n as i64 * 60)
+}
+
+/// When the suite's queries are evaluated (relative dates, `javascript:` values): 30 seconds
+/// after the last incident was created, 2024-05-01 10:27:32 UTC, a Wednesday.
+fn now() -> DateTime {
+    at(12 * 60 + 30)
+}
+
+/// Incidents 1 and 5 are imported again (same correlation id, now by phone) this long after
+/// their creation, so their `sys_updated_on` differs from `sys_created_on`.
+const UPDATED_AFTER: [(usize, i64); 2] = [(1, 7_140), (5, 1_800)];
+
+/// A query as the API reads it, at [`now`].
+fn q(text: &str) -> EncodedQuery {
+    query::parse(text, now()).unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
 
 struct Row {
@@ -104,22 +119,16 @@ async fn seed<S: Store + ?Sized>(store: &S) {
     let integration = Arc::new(Integration::builtin_default(&Catalog::builtin()));
     store.prepare_staging(integration.staging.clone()).await.expect("prepare staging");
     for (i, r) in DATA.iter().enumerate() {
-        let mut payload = json!({
-            "u_short_description": r.short_description,
-            "u_category": r.category,
-            "u_impact": r.impact,
-            "u_urgency": r.urgency,
-        });
-        for (key, value) in
-            [("u_correlation_id", r.correlation_id), ("u_caller", r.caller), ("u_description", r.description)]
-        {
-            if !value.is_empty() {
-                payload[key] = json!(value);
-            }
-        }
-        let outcome = store.import(job(&integration, payload, created(i + 1))).await.expect("import");
+        let outcome = store.import(job(&integration, payload(r), created(i + 1))).await.expect("import");
         assert_eq!(outcome.state, RowState::Inserted, "row {}: {outcome:?}", i + 1);
         assert_eq!(outcome.display_value, Some(number(i + 1)));
+    }
+    for (n, later) in UPDATED_AFTER {
+        let when = DateTime::from_unix(created(n).unix() + later);
+        let mut again = payload(&DATA[n - 1]);
+        again["u_contact_type"] = json!("phone");
+        let outcome = store.import(job(&integration, again, when)).await.expect("import again");
+        assert_eq!(outcome.state, RowState::Updated, "row {n} again: {outcome:?}");
     }
     let account = NewAccount {
         user_name: "alice".into(),
@@ -129,6 +138,24 @@ async fn seed<S: Store + ?Sized>(store: &S) {
         now: at(0),
     };
     store.add_account(account).await.expect("alice gets credentials");
+}
+
+/// The built-in integration's payload for a row of [`DATA`].
+fn payload(r: &Row) -> serde_json::Value {
+    let mut payload = json!({
+        "u_short_description": r.short_description,
+        "u_category": r.category,
+        "u_impact": r.impact,
+        "u_urgency": r.urgency,
+    });
+    for (key, value) in
+        [("u_correlation_id", r.correlation_id), ("u_caller", r.caller), ("u_description", r.description)]
+    {
+        if !value.is_empty() {
+            payload[key] = json!(value);
+        }
+    }
+    payload
 }
 
 async fn list<S: Store + ?Sized>(store: &S, schema: Arc<TableSchema>, filter: EncodedQuery) -> (Vec<Record>, u64) {
@@ -206,9 +233,14 @@ macro_rules! query_tests {
 query_tests!(
     checks::data_set_is_as_described,
     checks::encoded_queries,
+    checks::relative_dates,
+    checks::field_comparisons,
+    checks::choice_labels,
+    checks::date_parts_on_many_dates,
     checks::parameters_and_paging,
     checks::keys_and_keyset_paging,
     hostile::values,
     hostile::field_names,
     hostile::very_large_queries,
+    hostile::relative_values,
 );

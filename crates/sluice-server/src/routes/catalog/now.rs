@@ -118,7 +118,7 @@ pub static ROUTES: &[Route] = &[
         request: None,
         status: 200,
         response: Some(json("RecordList")),
-        errors: &[Forbidden, InvalidTable, InvalidParameter],
+        errors: &[Forbidden, InvalidTable, InvalidParameter, InvalidQuery],
     },
     Route {
         verb: Verb::Post,
