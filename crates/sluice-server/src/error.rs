@@ -93,6 +93,9 @@ pub enum ApiError {
     TooManyRecords(usize),
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// An Aggregate API query names a field its table does not let it use.
+    #[error("{0}")]
+    InvalidAggregate(sluice_store::AggregateProblem),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -139,6 +142,7 @@ impl ApiError {
             Self::InvalidRecords(_) => K::InvalidRecords,
             Self::TooManyRecords(_) => K::TooManyRecords,
             Self::InvalidParameter(_) => K::InvalidParameter,
+            Self::InvalidAggregate(_) => K::InvalidAggregate,
             Self::Internal(_) => K::Internal,
         }
     }
@@ -211,6 +215,7 @@ impl ApiError {
             Self::TooManyFields(limit) => Some(format!("The payload object has more than {limit} fields").into()),
             Self::QueryTooLong(limit) => Some(format!("The query string exceeds the limit of {limit} bytes").into()),
             Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
+            Self::InvalidAggregate(problem) => Some(problem.to_string().into()),
             Self::TooManyRecords(max) => Some(
                 format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),
@@ -289,6 +294,7 @@ impl From<StoreError> for ApiError {
             StoreError::KeyReused => Self::KeyReused,
             StoreError::LastAdmin => Self::LastAdmin,
             StoreError::AccountExists(user_name) => Self::AccountExists(format!("account {user_name} already exists")),
+            StoreError::InvalidAggregate(problem) => Self::InvalidAggregate(problem),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -56,6 +56,7 @@ error_kinds! {
     Unauthenticated       = "unauthenticated",            UNAUTHORIZED,                     "User Not Authenticated";
     InvalidRecords        = "invalid_records",            BAD_REQUEST,                      "Exception while reading request";
     InvalidParameter      = "invalid_parameter",          BAD_REQUEST,                      "Invalid parameter";
+    InvalidAggregate      = "invalid_aggregate",          BAD_REQUEST,                      "Invalid aggregate query";
     /// Also answered with ServiceNow's read message, "Insufficient rights to query records".
     Forbidden             = "forbidden",                  FORBIDDEN,                        "Operation Failed";
     SourceNotAllowed      = "source_not_allowed",         FORBIDDEN,                        "Operation Failed";

@@ -58,6 +58,11 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
         ApiError::InvalidRecords("records[3] is not an object".into()),
         ApiError::TooManyRecords(10_000),
         ApiError::InvalidParameter("limit is not a whole number".into()),
+        ApiError::InvalidAggregate(sluice_store::AggregateProblem {
+            parameter: "sysparm_avg_fields",
+            field: "short_description".into(),
+            problem: "avg(short_description) needs a number field; short_description is not one".into(),
+        }),
         ApiError::Internal("disk on fire".into()),
     ]
 }
