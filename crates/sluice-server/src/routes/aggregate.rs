@@ -46,7 +46,7 @@ pub async fn stats(
     }
     if query.group_by.is_empty() {
         // HAVING may leave no row: then no statistics.
-        let stats = rows.first().map_or_else(|| Value::Object(Map::new()), |r| stats_of(r));
+        let stats = rows.first().map_or_else(|| Value::Object(Map::new()), stats_of);
         return Ok((headers, Json(json!({"result": {"stats": stats}}))).into_response());
     }
     let context = group_display(&state, &schema, &query, &rows, display).await?;
