@@ -106,6 +106,16 @@ async fn stats_of_the_whole_table_and_of_a_query() {
     // Other readable tables.
     let (status, body) = s.get("/api/now/stats/sys_user_group?sysparm_count=true&sysparm_max_fields=name").await;
     assert_eq!((status, body), (200, json!({"result": {"stats": {"count": "2", "max": {"name": "Network"}}}})));
+    // The history view and staging tables aggregate like any table.
+    let (status, body) = s.get("/api/now/stats/sys_audit?sysparm_count=true&sysparm_group_by=tablename").await;
+    assert_eq!(status, 200, "{body}");
+    let tables: Vec<String> = groups(&body).into_iter().map(|g| g[0].clone()).collect();
+    assert_eq!(tables, ["incident", "sys_user_group"]);
+    let (status, _) = s.import(json!({"u_short_description": "Imported", "u_correlation_id": "agg:1"})).await;
+    assert_eq!(status, 201);
+    let (status, body) =
+        s.get(&format!("/api/now/stats/{STAGING}?sysparm_count=true&sysparm_group_by=sys_import_state")).await;
+    assert_eq!((status, groups(&body)), (200, expect(&[&["inserted", "1"]])), "{body}");
 }
 
 #[tokio::test]
