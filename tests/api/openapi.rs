@@ -193,4 +193,19 @@ async fn real_answers_validate_against_the_served_schemas() {
     let r = s.admin(s.http.get(s.url("/api/now/table/incident?sysparm_limit=x"))).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_envelope(&assert_documented(&doc, "/api/now/table/{table}", "get", r).await, "invalid_parameter");
+
+    // The Aggregate API's two shapes and its field error.
+    let stats = "/api/now/stats/{table}";
+    for (query, grouped) in [
+        ("sysparm_count=true&sysparm_avg_fields=priority", false),
+        ("sysparm_count=true&sysparm_group_by=priority&sysparm_display_value=all", true),
+    ] {
+        let r = s.admin(s.http.get(s.url(&format!("/api/now/stats/incident?{query}")))).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body = assert_documented(&doc, stats, "get", r).await;
+        assert_eq!(body["result"].is_array(), grouped, "{body}");
+    }
+    let r = s.admin(s.http.get(s.url("/api/now/stats/incident?sysparm_group_by=nope"))).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_envelope(&assert_documented(&doc, stats, "get", r).await, "invalid_aggregate");
 }

@@ -7,6 +7,7 @@
 //! background work. See DEVELOPERS.md, "Two backends".
 
 mod accounts;
+mod aggregate;
 mod batch;
 mod history;
 mod idempotency;
@@ -34,12 +35,13 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use query::ident;
 use sluice_store::Result as StoreResult;
+use sluice_store::aggregate_sql;
 use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
-    AccountChange, Accounts, AdminAudit, AdminAuditEntry, ApiToken, DryRun, ImportJob, ImportOutcome, Imports,
-    JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records, RowFilter, StageBatch,
-    StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow, TableWrite, TokenMatch,
-    WriteResult,
+    AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, ImportJob,
+    ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records,
+    RowFilter, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow,
+    TableWrite, TokenMatch, WriteResult,
 };
 
 #[derive(Debug, Clone)]
@@ -313,6 +315,11 @@ impl Records for PostgresStore {
             .await
         })
         .await
+    }
+
+    async fn aggregate(&self, table: Arc<TableSchema>, query: AggregateQuery) -> StoreResult<Vec<AggregateRow>> {
+        let statement = aggregate_sql::statement::<query::Postgres>(&self.ctx.catalog, &table, &query)?;
+        backend(async { Ok(aggregate::run(&mut *self.conn().await?, &table, &query, &statement).await?) }).await
     }
 
     async fn display_values(

@@ -96,6 +96,9 @@ pub enum ApiError {
     /// A `sysparm_query` term that cannot be run (unknown operator, unreadable value...).
     #[error("invalid query: {0}")]
     InvalidQuery(#[from] sluice_core::query::QueryError),
+    /// An Aggregate API query names a field its table does not let it use.
+    #[error("{0}")]
+    InvalidAggregate(sluice_store::AggregateProblem),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -143,6 +146,7 @@ impl ApiError {
             Self::TooManyRecords(_) => K::TooManyRecords,
             Self::InvalidParameter(_) => K::InvalidParameter,
             Self::InvalidQuery(_) => K::InvalidQuery,
+            Self::InvalidAggregate(_) => K::InvalidAggregate,
             Self::Internal(_) => K::Internal,
         }
     }
@@ -216,6 +220,7 @@ impl ApiError {
             Self::QueryTooLong(limit) => Some(format!("The query string exceeds the limit of {limit} bytes").into()),
             Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
             Self::InvalidQuery(e) => Some(format!("sysparm_query: {e}").into()),
+            Self::InvalidAggregate(problem) => Some(problem.to_string().into()),
             Self::TooManyRecords(max) => Some(
                 format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),
@@ -294,6 +299,7 @@ impl From<StoreError> for ApiError {
             StoreError::KeyReused => Self::KeyReused,
             StoreError::LastAdmin => Self::LastAdmin,
             StoreError::AccountExists(user_name) => Self::AccountExists(format!("account {user_name} already exists")),
+            StoreError::InvalidAggregate(problem) => Self::InvalidAggregate(problem),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -9,6 +9,7 @@
 //! [`tls`]), every background task and the graceful stop; its settings' defaults are in
 //! [`config::defaults`].
 
+pub mod aggregate_params;
 pub mod authenticate;
 pub mod client;
 pub mod config;

@@ -29,7 +29,7 @@ pub struct TableParams {
 
 use crate::error::ApiError;
 
-fn truthy(v: &str) -> bool {
+pub(crate) fn truthy(v: &str) -> bool {
     v.eq_ignore_ascii_case("true")
 }
 
@@ -70,7 +70,7 @@ impl TableParams {
     }
 }
 
-fn paging(key: &str, value: &str) -> Result<u64, ApiError> {
+pub(crate) fn paging(key: &str, value: &str) -> Result<u64, ApiError> {
     value
         .trim()
         .parse::<u64>()

@@ -27,10 +27,11 @@ use serde_json::{Map, Value};
 use crate::ServerConfig;
 use crate::error::ApiError;
 
-/// Whether XML is spoken at this path: the Import Set and Table APIs under each `/api/now` prefix.
+/// Whether XML is spoken at this path: the Import Set, Table and Aggregate APIs under each
+/// `/api/now` prefix.
 pub fn applies(path: &str) -> bool {
     let rest = ["/api/now/v1/", "/api/now/v2/", "/api/now/"].iter().find_map(|p| path.strip_prefix(p));
-    rest.is_some_and(|r| r.starts_with("import/") || r.starts_with("table/"))
+    rest.is_some_and(|r| r.starts_with("import/") || r.starts_with("table/") || r.starts_with("stats/"))
 }
 
 fn essence(content_type: &str) -> String {

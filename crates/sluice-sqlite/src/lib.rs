@@ -2,6 +2,7 @@
 //! writer thread for every write and a small pool of read connections that never wait for it.
 
 mod accounts;
+mod aggregate;
 mod checkpoint;
 mod history;
 pub(crate) mod idempotency;
@@ -30,12 +31,13 @@ use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
 use sluice_store::Result as StoreResult;
+use sluice_store::aggregate_sql;
 use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
-    AccountChange, Accounts, AdminAudit, AdminAuditEntry, ApiToken, DryRun, ImportJob, ImportOutcome, Imports,
-    JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records, RowFilter, StageBatch,
-    StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow, TableWrite, TokenMatch,
-    WriteResult,
+    AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, ImportJob,
+    ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records,
+    RowFilter, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow,
+    TableWrite, TokenMatch, WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -258,6 +260,11 @@ impl Records for SqliteStore {
 
     async fn write(&self, write: TableWrite) -> StoreResult<WriteResult> {
         self.enqueue(|tx| Job::Write(Box::new(write), tx)).await
+    }
+
+    async fn aggregate(&self, table: Arc<TableSchema>, query: AggregateQuery) -> StoreResult<Vec<AggregateRow>> {
+        let statement = aggregate_sql::statement::<query::Sqlite>(&self.catalog, &table, &query)?;
+        self.read(move |c| aggregate::run(c, &table, &query, &statement)).await
     }
 
     async fn display_values(

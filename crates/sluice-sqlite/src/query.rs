@@ -21,7 +21,7 @@ use sluice_store::query_sql::{self, Dialect, escape_like};
 pub type Filter = query_sql::Filter<Value>;
 type Part = query_sql::Part<Value>;
 
-struct Sqlite;
+pub(crate) struct Sqlite;
 
 impl Dialect for Sqlite {
     type Value = Value;

@@ -3,6 +3,8 @@
 
 pub mod account_change;
 pub mod account_fields;
+pub mod aggregate;
+pub mod aggregate_sql;
 pub mod audit_set;
 pub mod idempotency;
 pub mod query_sql;
@@ -14,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The attribute the store traits are written with, for their implementations.
+pub use aggregate::{AggregateProblem, AggregateQuery, AggregateRow};
 pub use async_trait::async_trait;
 use sluice_core::account::{Account, AccountPolicy, AccountRate, IpNet, Role};
 use sluice_core::query::EncodedQuery;
@@ -53,6 +56,9 @@ pub enum StoreError {
     Database(#[from] DatabaseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// An aggregate query names a field its table does not let it use.
+    #[error("invalid aggregate query: {0}")]
+    InvalidAggregate(#[from] AggregateProblem),
 }
 
 /// A database driver's error, kept as the source so a backend can still look inside its own
@@ -492,6 +498,10 @@ pub trait Records: Send + Sync {
     async fn display_values(&self, table: Arc<TableSchema>, sys_ids: Vec<String>) -> Result<HashMap<String, String>>;
     /// Journal entries of the given records, newest first.
     async fn journal(&self, table: String, sys_ids: Vec<String>) -> Result<Vec<JournalEntry>>;
+    /// The groups of the records matching the query's filter with their aggregates, in the
+    /// query's order, at most `limit` of them (see `aggregate_sql.rs`); `InvalidAggregate` when
+    /// the query names a field it may not ([`aggregate::check`]).
+    async fn aggregate(&self, table: Arc<TableSchema>, query: AggregateQuery) -> Result<Vec<AggregateRow>>;
 }
 
 /// The accounts that call sluice and their API tokens.

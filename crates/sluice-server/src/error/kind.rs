@@ -57,6 +57,7 @@ error_kinds! {
     InvalidRecords        = "invalid_records",            BAD_REQUEST,                      "Exception while reading request";
     InvalidParameter      = "invalid_parameter",          BAD_REQUEST,                      "Invalid parameter";
     InvalidQuery          = "invalid_query",              BAD_REQUEST,                      "Invalid query";
+    InvalidAggregate      = "invalid_aggregate",          BAD_REQUEST,                      "Invalid aggregate query";
     /// Also answered with ServiceNow's read message, "Insufficient rights to query records".
     Forbidden             = "forbidden",                  FORBIDDEN,                        "Operation Failed";
     SourceNotAllowed      = "source_not_allowed",         FORBIDDEN,                        "Operation Failed";

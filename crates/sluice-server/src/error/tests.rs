@@ -61,6 +61,11 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
         ApiError::InvalidQuery(
             sluice_core::query::parse("a~1", sluice_core::DateTime::from_unix(0)).expect_err("an unknown operator"),
         ),
+        ApiError::InvalidAggregate(sluice_store::AggregateProblem {
+            parameter: "sysparm_avg_fields",
+            field: "short_description".into(),
+            problem: "avg(short_description) needs a number field; short_description is not one".into(),
+        }),
         ApiError::Internal("disk on fire".into()),
     ]
 }

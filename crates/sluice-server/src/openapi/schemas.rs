@@ -167,6 +167,30 @@ pub fn components() -> Map<String, Value> {
     );
     add("RecordResponse", result(r("Record")));
     add("RecordList", list_of("Record"));
+    let by_field = json!({"type": "object", "description": "Field name: value (a string; \"\" over no values)",
+        "additionalProperties": s()});
+    add(
+        "AggregateStats",
+        object(
+            json!({"count": s(), "avg": by_field.clone(), "min": by_field.clone(), "max": by_field.clone(), "sum": by_field}),
+            &[],
+        ),
+    );
+    add(
+        "AggregateGroup",
+        object(
+            json!({"stats": r("AggregateStats"), "groupby_fields": {"type": "array", "items": object(
+                json!({"field": s(), "value": s(), "display_value": s()}), &["field", "value"])}}),
+            &["stats", "groupby_fields"],
+        ),
+    );
+    add(
+        "AggregateResponse",
+        result(json!({"oneOf": [
+            object(json!({"stats": r("AggregateStats")}), &["stats"]),
+            {"type": "array", "items": r("AggregateGroup")},
+        ]})),
+    );
     add(
         "BatchRequest",
         object(

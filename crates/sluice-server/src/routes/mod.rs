@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin_audit;
+pub mod aggregate;
 pub mod answer;
 pub mod attachment;
 pub mod batch;

@@ -34,7 +34,12 @@ const WRITABLE: &[&str] = &[tables::INCIDENT, tables::SYS_USER, tables::SYS_USER
 
 /// The table's schema, if the caller may read it (`verb` = None) or write it (`verb` = the
 /// ServiceNow ACL word: Insert, Update, Delete).
-fn table_for(state: &AppState, caller: &Caller, table: &str, verb: Option<&str>) -> ApiResult<Arc<TableSchema>> {
+pub(crate) fn table_for(
+    state: &AppState,
+    caller: &Caller,
+    table: &str,
+    verb: Option<&str>,
+) -> ApiResult<Arc<TableSchema>> {
     let schema =
         state.registry().catalog.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
     match verb {

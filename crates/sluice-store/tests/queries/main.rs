@@ -184,7 +184,9 @@ fn except(excluded: &[usize]) -> Vec<usize> {
     all().into_iter().filter(|n| !excluded.contains(n)).collect()
 }
 
-// The checks, generic over the store (`checks.rs`), and hostile input (`hostile.rs`).
+// The checks, generic over the store (`checks.rs`), hostile input (`hostile.rs`) and aggregate
+// queries (`aggregate.rs`).
+mod aggregate;
 mod checks;
 mod hostile;
 
@@ -243,4 +245,9 @@ query_tests!(
     hostile::field_names,
     hostile::very_large_queries,
     hostile::relative_values,
+    aggregate::whole_table_and_filtered,
+    aggregate::groups_and_their_aggregates,
+    aggregate::having_order_and_limit,
+    aggregate::sums_are_exact,
+    aggregate::fields_it_may_not_name,
 );

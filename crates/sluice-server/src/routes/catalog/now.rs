@@ -1,11 +1,11 @@
-//! ServiceNow's APIs: Import Set, Table, Attachment and Batch (mounted under each of
+//! ServiceNow's APIs: Import Set, Table, Aggregate, Attachment and Batch (mounted under each of
 //! [`super::NOW_PREFIXES`]).
 
 use axum::routing::on;
 
 use super::{Api, Auth, Route, Verb, json};
 use crate::error::ErrorKind::{self, *};
-use crate::routes::{attachment, batch, import, insert_multiple, table};
+use crate::routes::{aggregate, attachment, batch, import, insert_multiple, table};
 
 const BODY_ERRORS: &[ErrorKind] = &[MalformedJson, BodyNotObject, JsonTooDeep, TooManyFields, BodyTooLarge];
 const IMPORT_ERRORS: &[ErrorKind] = &[
@@ -209,6 +209,33 @@ pub static ROUTES: &[Route] = &[
         status: 204,
         response: None,
         errors: &[Forbidden, InvalidTable, RecordNotFound, Busy],
+    },
+    Route {
+        verb: Verb::Get,
+        api: Api::Now,
+        path: "/stats/{table}",
+        handler: |m| on(m, aggregate::stats),
+        id: "aggregate",
+        tag: "Aggregate API",
+        summary: "Count, average, minimum, maximum and sum of the records a query matches, optionally per group",
+        auth: Auth::Account,
+        query: &[
+            "sysparm_query",
+            "sysparm_count",
+            "sysparm_group_by",
+            "sysparm_avg_fields",
+            "sysparm_min_fields",
+            "sysparm_max_fields",
+            "sysparm_sum_fields",
+            "sysparm_having",
+            "sysparm_order_by",
+            "sysparm_display_value",
+            "sysparm_limit",
+        ],
+        request: None,
+        status: 200,
+        response: Some(json("AggregateResponse")),
+        errors: &[Forbidden, InvalidTable, InvalidParameter, InvalidAggregate],
     },
     Route {
         verb: Verb::Get,
