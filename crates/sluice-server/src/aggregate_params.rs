@@ -173,7 +173,7 @@ mod tests {
         );
         assert_eq!(p.display, DisplayMode::All);
         assert_eq!(q.limit, MAX_GROUPS);
-        assert_eq!(q.filter, query::parse("category=network"));
+        assert_eq!(q.filter, query::parse("category=network", sluice_core::DateTime::now()).unwrap());
         assert_eq!(parse(&[("sysparm_limit", "99999999")]).unwrap().query.limit, MAX_GROUPS);
         assert_eq!(parse(&[("sysparm_orderby", "COUNT")]).unwrap().query.order_by.len(), 1);
     }
