@@ -84,9 +84,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_SCRIPT_TIMEOUT_MS", default_value_t = defaults::SCRIPT_TIMEOUT_MS,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     script_timeout_ms: u64,
-    /// Deepest nesting of objects and arrays in a JSON body (400 json_too_deep beyond).
+    /// Deepest nesting of objects and arrays in a JSON body (400 json_too_deep beyond); at most
+    /// 100, below the JSON parser's own limit with room for insertMultiple's two outer levels.
     #[arg(long, env = "SLUICE_MAX_JSON_DEPTH", default_value_t = defaults::MAX_JSON_DEPTH,
-          value_parser = clap::value_parser!(u32).range(1..=128))]
+          value_parser = clap::value_parser!(u32).range(1..=100))]
     max_json_depth: u32,
     /// Most fields in a JSON body object (400 too_many_fields beyond).
     #[arg(long, env = "SLUICE_MAX_JSON_FIELDS", default_value_t = defaults::MAX_JSON_FIELDS)]

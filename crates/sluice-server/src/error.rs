@@ -93,6 +93,10 @@ pub enum ApiError {
     TooManyRecords(usize),
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// One `insertMultiple` record over a single row's limit (depth, fields, size): the
+    /// request is refused with that limit's error, naming the record.
+    #[error("records[{index}]: {error}")]
+    InRecord { index: usize, error: Box<ApiError> },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -139,6 +143,7 @@ impl ApiError {
             Self::InvalidRecords(_) => K::InvalidRecords,
             Self::TooManyRecords(_) => K::TooManyRecords,
             Self::InvalidParameter(_) => K::InvalidParameter,
+            Self::InRecord { error, .. } => error.kind(),
             Self::Internal(_) => K::Internal,
         }
     }
@@ -158,6 +163,7 @@ impl ApiError {
         match self {
             Self::Forbidden { message, .. } => Cow::Borrowed(*message),
             Self::InvalidTable(table) => Cow::Owned(self.kind().message().replace("{table}", table)),
+            Self::InRecord { error, .. } => error.message(),
             _ => Cow::Borrowed(self.kind().message()),
         }
     }
@@ -211,6 +217,9 @@ impl ApiError {
             Self::TooManyFields(limit) => Some(format!("The payload object has more than {limit} fields").into()),
             Self::QueryTooLong(limit) => Some(format!("The query string exceeds the limit of {limit} bytes").into()),
             Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
+            Self::InRecord { index, error } => {
+                Some(format!("records[{index}]: {}", error.detail().unwrap_or_default()).into())
+            }
             Self::TooManyRecords(max) => Some(
                 format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),
