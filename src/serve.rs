@@ -101,6 +101,14 @@ pub struct ServeArgs {
     /// Largest accepted insertMultiple body, in bytes.
     #[arg(long, env = "SLUICE_MAX_BULK_BODY_BYTES", default_value_t = defaults::MAX_BULK_BODY_BYTES)]
     max_bulk_body_bytes: usize,
+    /// The inner answers of one Batch API request together, in bytes (bodies and headers before
+    /// base64); the answer past it is a batch_answer_too_large item, the rest unserviced.
+    #[arg(long, env = "SLUICE_MAX_BATCH_ANSWER_BYTES", default_value_t = defaults::MAX_BATCH_ANSWER_BYTES)]
+    max_batch_answer_bytes: usize,
+    /// Longest a stop (SIGTERM, SIGINT) waits for requests in flight, in seconds; connections
+    /// still busy then are closed.
+    #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", default_value_t = defaults::DRAIN_TIMEOUT_SECS)]
+    drain_timeout: u64,
     /// Days staging rows are kept (pending rows always are); older ones are purged hourly.
     #[arg(long, env = "SLUICE_RETENTION_DAYS", default_value_t = defaults::RETENTION_DAYS)]
     retention_days: u64,
@@ -151,6 +159,8 @@ impl ServeArgs {
             max_query_bytes: self.max_query_bytes,
             max_records: self.max_records.max(1),
             max_bulk_body_bytes: self.max_bulk_body_bytes,
+            max_batch_answer_bytes: self.max_batch_answer_bytes,
+            drain_timeout: Duration::from_secs(self.drain_timeout),
             retention_days: self.retention_days,
             bulk_batch_rows: self.bulk_batch_rows.max(1),
             trusted_proxies,

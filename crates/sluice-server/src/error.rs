@@ -93,6 +93,12 @@ pub enum ApiError {
     TooManyRecords(usize),
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// More inner requests in one batch than allowed.
+    #[error("more than {0} requests in the batch")]
+    TooManyRequests(usize),
+    /// An inner answer of a batch past the batch's answer budget (it stands in for that answer).
+    #[error("batch answer over {budget} bytes")]
+    BatchAnswerTooLarge { budget: usize, answered: u16 },
     /// One `insertMultiple` record over a single row's limit (depth, fields, size): the
     /// request is refused with that limit's error, naming the record.
     #[error("records[{index}]: {error}")]
@@ -144,6 +150,8 @@ impl ApiError {
             Self::TooManyRecords(_) => K::TooManyRecords,
             Self::InvalidParameter(_) => K::InvalidParameter,
             Self::InRecord { error, .. } => error.kind(),
+            Self::TooManyRequests(_) => K::TooManyRecords,
+            Self::BatchAnswerTooLarge { .. } => K::BatchAnswerTooLarge,
             Self::Internal(_) => K::Internal,
         }
     }
@@ -217,6 +225,17 @@ impl ApiError {
             Self::TooManyFields(limit) => Some(format!("The payload object has more than {limit} fields").into()),
             Self::QueryTooLong(limit) => Some(format!("The query string exceeds the limit of {limit} bytes").into()),
             Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
+            Self::TooManyRequests(max) => {
+                Some(format!("At most {max} requests per batch; send the rest in further batches").into())
+            }
+            Self::BatchAnswerTooLarge { budget, answered } => Some(
+                format!(
+                    "The request ran and answered {answered}, but its answer does not fit in what is left of the \
+                     batch's answer budget of {budget} bytes; the requests after it were not run \
+                     (unserviced_requests)"
+                )
+                .into(),
+            ),
             Self::InRecord { index, error } => {
                 Some(format!("records[{index}]: {}", error.detail().unwrap_or_default()).into())
             }

@@ -57,6 +57,7 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
         ApiError::QueryTooLong(8192),
         ApiError::InvalidRecords("records[3] is not an object".into()),
         ApiError::TooManyRecords(10_000),
+        ApiError::BatchAnswerTooLarge { budget: 10_485_760, answered: 200 },
         ApiError::InvalidParameter("limit is not a whole number".into()),
         ApiError::Internal("disk on fire".into()),
     ]

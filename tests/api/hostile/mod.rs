@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
+mod batch;
+
 #[derive(Clone)]
 enum Auth {
     Admin,
@@ -225,7 +227,11 @@ fn cases() -> Vec<Case> {
         case("SQL in an account name", "GET", "/api/sluice/v1/accounts/x'%20OR%201=1").status(404),
         // Batch tricks.
         case("batch that is not a batch", "POST", "/api/now/v1/batch").body(r#"{"rest_requests": "all"}"#).status(400),
-        case("batch of 1,001 requests", "POST", "/api/now/v1/batch").body(batch_of(1001)).status(400),
+        case("batch of 1,001 requests", "POST", "/api/now/v1/batch").body(batch_of(1001)).status(413),
+        case("batch over the body limit", "POST", "/api/now/v1/batch")
+            .body(json!({"rest_requests": [{"id": 1, "method": "POST", "url": TABLE,
+                "body": STANDARD.encode("x".repeat(800 * 1024))}]}).to_string())
+            .status(413),
         case("batch with a numeric URL", "POST", "/api/now/v1/batch")
             .body(r#"{"rest_requests": [{"id": 1, "method": "GET", "url": 5}]}"#)
             .status(400),
