@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use crate::helpers::*;
 
 mod batch;
+mod slow;
 
 #[derive(Clone)]
 enum Auth {
