@@ -15,6 +15,7 @@ use crate::helpers::*;
 
 mod batch;
 mod slow;
+mod xml_chars;
 
 #[derive(Clone)]
 enum Auth {
