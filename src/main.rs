@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage the accounts that call sluice.
     #[command(subcommand)]
     Account(accounts::AccountCommand),
@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
 
 fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(*args)),
         Command::Account(cmd) => {
             init_logs(LogFormat::Text);
             runtime.block_on(accounts::run(cmd))

@@ -84,9 +84,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_SCRIPT_TIMEOUT_MS", default_value_t = defaults::SCRIPT_TIMEOUT_MS,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     script_timeout_ms: u64,
-    /// Deepest nesting of objects and arrays in a JSON body (400 json_too_deep beyond).
+    /// Deepest nesting of objects and arrays in a JSON body (400 json_too_deep beyond); at most
+    /// 100, below the JSON parser's own limit with room for insertMultiple's two outer levels.
     #[arg(long, env = "SLUICE_MAX_JSON_DEPTH", default_value_t = defaults::MAX_JSON_DEPTH,
-          value_parser = clap::value_parser!(u32).range(1..=128))]
+          value_parser = clap::value_parser!(u32).range(1..=100))]
     max_json_depth: u32,
     /// Most fields in a JSON body object (400 too_many_fields beyond).
     #[arg(long, env = "SLUICE_MAX_JSON_FIELDS", default_value_t = defaults::MAX_JSON_FIELDS)]
@@ -100,6 +101,14 @@ pub struct ServeArgs {
     /// Largest accepted insertMultiple body, in bytes.
     #[arg(long, env = "SLUICE_MAX_BULK_BODY_BYTES", default_value_t = defaults::MAX_BULK_BODY_BYTES)]
     max_bulk_body_bytes: usize,
+    /// The inner answers of one Batch API request together, in bytes (bodies and headers before
+    /// base64); the answer past it is a batch_answer_too_large item, the rest unserviced.
+    #[arg(long, env = "SLUICE_MAX_BATCH_ANSWER_BYTES", default_value_t = defaults::MAX_BATCH_ANSWER_BYTES)]
+    max_batch_answer_bytes: usize,
+    /// Longest a stop (SIGTERM, SIGINT) waits for requests in flight, in seconds; connections
+    /// still busy then are closed.
+    #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", default_value_t = defaults::DRAIN_TIMEOUT_SECS)]
+    drain_timeout: u64,
     /// Days staging rows are kept (pending rows always are); older ones are purged hourly.
     #[arg(long, env = "SLUICE_RETENTION_DAYS", default_value_t = defaults::RETENTION_DAYS)]
     retention_days: u64,
@@ -150,6 +159,8 @@ impl ServeArgs {
             max_query_bytes: self.max_query_bytes,
             max_records: self.max_records.max(1),
             max_bulk_body_bytes: self.max_bulk_body_bytes,
+            max_batch_answer_bytes: self.max_batch_answer_bytes,
+            drain_timeout: Duration::from_secs(self.drain_timeout),
             retention_days: self.retention_days,
             bulk_batch_rows: self.bulk_batch_rows.max(1),
             trusted_proxies,

@@ -114,3 +114,74 @@ async fn the_limits_are_configurable() {
         .unwrap();
     assert!(!out.status.success(), "a depth of 0 is refused");
 }
+
+/// Nesting past the JSON parser's own limit (128) is `json_too_deep` wherever a body is read,
+/// even with the highest `--max-json-depth`.
+#[tokio::test]
+async fn nesting_past_the_parsers_limit_is_too_deep_everywhere() {
+    let s = Server::start_with(&["--max-json-depth", "100"]);
+    let deep = |levels: usize| {
+        format!(r#"{{"u_short_description": "deep", "u_extra": {}1{}}}"#, "[".repeat(levels), "]".repeat(levels))
+    };
+    let bodies = [
+        (format!("/api/now/import/{STAGING}"), deep(130)),
+        ("/api/now/table/incident".to_owned(), deep(130)),
+        (format!("/api/now/import/{STAGING}/insertMultiple"), format!(r#"{{"records": [{}]}}"#, deep(130))),
+        ("/api/now/v1/batch".to_owned(), format!(r#"{{"rest_requests": [], "x": {}}}"#, deep(130))),
+    ];
+    for (path, body) in bodies {
+        let (status, answer) = post_raw(&s, &path, body).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_envelope(&answer, "json_too_deep");
+    }
+    // The limit is at most 100 (below the parser's, with room for insertMultiple's two levels).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = sluice()
+        .args(["serve", "--listen", "256.0.0.0:1", "--max-json-depth", "101", "--data"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a depth of 101 is refused");
+}
+
+/// Each `insertMultiple` record meets a single row's limits, with the same codes: an
+/// over-limit record refuses the request (as the same row posted alone is refused), the error
+/// names the record, and nothing is staged.
+#[tokio::test]
+async fn insert_multiple_records_meet_the_single_row_limits() {
+    let s = Server::start_with(&["--max-json-depth", "4", "--max-json-fields", "10", "--max-body-bytes", "4096"]);
+    let path = format!("/api/now/import/{STAGING}/insertMultiple");
+    let sets = || async {
+        s.get("/api/now/table/sys_import_set?sysparm_limit=1000").await.1["result"].as_array().unwrap().len()
+    };
+    let before = sets().await;
+    let ok = r#"{"u_short_description": "fine"}"#.to_owned();
+    let long = json!({"u_short_description": "x".repeat(5000)}).to_string();
+    let cases = [
+        (nested(5), "json_too_deep", "4 levels"),
+        (wide(11), "too_many_fields", "10 fields"),
+        (long.clone(), "body_too_large", "4096 bytes"),
+    ];
+    for (record, code, limit) in cases {
+        // Alone, the record is refused with this code...
+        let (status, alone) = post_raw(&s, &format!("/api/now/import/{STAGING}"), record.clone()).await;
+        assert_eq!((status, alone["error"]["code"].as_str()), (alone_status(code), Some(code)), "{alone}");
+        // ... and as the second of three records, it refuses the request the same way.
+        let body = format!(r#"{{"records": [{ok}, {record}, {ok}]}}"#);
+        let (status, answer) = post_raw(&s, &path, body).await;
+        assert_eq!(status, alone_status(code), "{code}: {answer}");
+        assert_envelope(&answer, code);
+        let detail = answer["error"]["detail"].as_str().unwrap();
+        assert!(detail.starts_with("records[1]: ") && detail.contains(limit), "{detail}");
+    }
+    assert_eq!(sets().await, before, "no import set was staged");
+    // Within the limits (4 levels, 10 fields), the records are staged.
+    let body = format!(r#"{{"records": [{ok}, {}, {}]}}"#, nested(4), wide(10));
+    let (status, answer) = post_raw(&s, &path, body).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(sets().await, before + 1);
+}
+
+fn alone_status(code: &str) -> u16 {
+    if code == "body_too_large" { 413 } else { 400 }
+}

@@ -33,7 +33,6 @@ impl AggregateDialect for Postgres {
     fn real_value(v: f64) -> PgValue {
         PgValue::Real(v)
     }
-
 }
 
 /// Runs a statement built by `aggregate_sql::statement` for `query` on `schema`.

@@ -200,21 +200,35 @@ impl CredentialCache {
     }
 
     /// Checks a user name and password; `None` for an unknown account, a wrong password or a
-    /// disabled account (callers cannot tell which).
+    /// disabled account (callers cannot tell which). Verifications of one user name run one at
+    /// a time; with a `failure_pause` (the account is under attack, [`crate::lockout`]) a
+    /// failed one holds the turn that long, and a login that would wait behind
+    /// [`crate::lockout::MAX_WAITING`] others is refused at once.
     pub async fn authenticate(
         &self,
         state: &AppState,
         user: &str,
         password: &[u8],
+        failure_pause: Duration,
     ) -> Result<Option<Arc<Account>>, ApiError> {
         let digest = self.digest(user, password);
         if let Lookup::Fresh(account) = self.lookup(user, &digest) {
             return Ok(Some(account));
         }
         let lock = self.in_flight.lock().expect("in-flight logins").entry(user.to_owned()).or_default().clone();
-        let guard = lock.lock().await;
-        let result = self.authenticate_slowly(state, user, password, digest).await;
-        drop(guard);
+        // The map's reference and ours: the rest hold or wait for the turn.
+        let ahead = Arc::strong_count(&lock) - 2;
+        let result = if !failure_pause.is_zero() && ahead >= crate::lockout::MAX_WAITING {
+            Err(ApiError::RateLimited(crate::lockout::Lockout::queue_full()))
+        } else {
+            let guard = lock.lock().await;
+            let result = self.authenticate_slowly(state, user, password, digest).await;
+            if matches!(result, Ok(None)) && !failure_pause.is_zero() {
+                tokio::time::sleep(failure_pause).await;
+            }
+            drop(guard);
+            result
+        };
         let mut in_flight = self.in_flight.lock().expect("in-flight logins");
         // Forget the lock when nobody else holds or waits for it (the map stays small).
         if Arc::strong_count(&lock) == 2 {
@@ -373,11 +387,16 @@ impl FromRequestParts<AppState> for Caller {
             if user.is_empty() || user.len() > 100 || password.len() > 1024 {
                 return Err(ApiError::Unauthenticated);
             }
-            if let Err(refusal) = state.lockout.check(&user, client) {
+            if let Err(refusal) = state.lockout.check(client) {
                 note_refused(state, &user).await;
                 return Err(ApiError::RateLimited(refusal));
             }
-            let Some(account) = state.credentials.authenticate(state, &user, &password).await? else {
+            let pause = state.lockout.failure_pause(&user);
+            let verified = state.credentials.authenticate(state, &user, &password, pause).await;
+            if matches!(verified, Err(ApiError::RateLimited(_))) {
+                note_refused(state, &user).await;
+            }
+            let Some(account) = verified? else {
                 state.lockout.failed(&user, client);
                 note_refused(state, &user).await;
                 return Err(ApiError::Unauthenticated);

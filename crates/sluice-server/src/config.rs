@@ -48,6 +48,11 @@ pub mod defaults {
     pub const MAX_RECORDS: usize = 10_000;
     /// `--max-bulk-body-bytes`.
     pub const MAX_BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
+    /// `--max-batch-answer-bytes`: ServiceNow's own per-item answer limit (10 MB), here for
+    /// the whole batch.
+    pub const MAX_BATCH_ANSWER_BYTES: usize = 10 * 1024 * 1024;
+    /// `--drain-timeout`, in seconds: well under systemd's 90 s stop timeout.
+    pub const DRAIN_TIMEOUT_SECS: u64 = 10;
     /// `--retention-days`.
     pub const RETENTION_DAYS: u64 = 90;
     /// `--bulk-batch-rows`.
@@ -98,6 +103,10 @@ pub struct ServerConfig {
     pub max_records: usize,
     /// Largest accepted `insertMultiple` body, in bytes.
     pub max_bulk_body_bytes: usize,
+    /// The inner answers of one batch together, in bytes (bodies and headers, before base64).
+    pub max_batch_answer_bytes: usize,
+    /// Longest the stop waits for requests in flight before closing their connections.
+    pub drain_timeout: Duration,
     /// Staging rows (not pending) older than this many days are purged.
     pub retention_days: u64,
     /// Rows per batch of the bulk worker, in sync mode and in replays.
@@ -127,6 +136,8 @@ impl Default for ServerConfig {
             max_query_bytes: defaults::MAX_QUERY_BYTES,
             max_records: defaults::MAX_RECORDS,
             max_bulk_body_bytes: defaults::MAX_BULK_BODY_BYTES,
+            max_batch_answer_bytes: defaults::MAX_BATCH_ANSWER_BYTES,
+            drain_timeout: Duration::from_secs(defaults::DRAIN_TIMEOUT_SECS),
             retention_days: defaults::RETENTION_DAYS,
             bulk_batch_rows: defaults::BULK_BATCH_ROWS,
             trusted_proxies: Vec::new(),

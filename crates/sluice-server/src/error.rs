@@ -99,6 +99,16 @@ pub enum ApiError {
     /// An Aggregate API query names a field its table does not let it use.
     #[error("{0}")]
     InvalidAggregate(sluice_store::AggregateProblem),
+    /// More inner requests in one batch than allowed.
+    #[error("more than {0} requests in the batch")]
+    TooManyRequests(usize),
+    /// An inner answer of a batch past the batch's answer budget (it stands in for that answer).
+    #[error("batch answer over {budget} bytes")]
+    BatchAnswerTooLarge { budget: usize, answered: u16 },
+    /// One `insertMultiple` record over a single row's limit (depth, fields, size): the
+    /// request is refused with that limit's error, naming the record.
+    #[error("records[{index}]: {error}")]
+    InRecord { index: usize, error: Box<ApiError> },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -147,6 +157,9 @@ impl ApiError {
             Self::InvalidParameter(_) => K::InvalidParameter,
             Self::InvalidQuery(_) => K::InvalidQuery,
             Self::InvalidAggregate(_) => K::InvalidAggregate,
+            Self::InRecord { error, .. } => error.kind(),
+            Self::TooManyRequests(_) => K::TooManyRecords,
+            Self::BatchAnswerTooLarge { .. } => K::BatchAnswerTooLarge,
             Self::Internal(_) => K::Internal,
         }
     }
@@ -166,6 +179,7 @@ impl ApiError {
         match self {
             Self::Forbidden { message, .. } => Cow::Borrowed(*message),
             Self::InvalidTable(table) => Cow::Owned(self.kind().message().replace("{table}", table)),
+            Self::InRecord { error, .. } => error.message(),
             _ => Cow::Borrowed(self.kind().message()),
         }
     }
@@ -221,6 +235,20 @@ impl ApiError {
             Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
             Self::InvalidQuery(e) => Some(format!("sysparm_query: {e}").into()),
             Self::InvalidAggregate(problem) => Some(problem.to_string().into()),
+            Self::TooManyRequests(max) => {
+                Some(format!("At most {max} requests per batch; send the rest in further batches").into())
+            }
+            Self::BatchAnswerTooLarge { budget, answered } => Some(
+                format!(
+                    "The request ran and answered {answered}, but its answer does not fit in what is left of the \
+                     batch's answer budget of {budget} bytes; the requests after it were not run \
+                     (unserviced_requests)"
+                )
+                .into(),
+            ),
+            Self::InRecord { index, error } => {
+                Some(format!("records[{index}]: {}", error.detail().unwrap_or_default()).into())
+            }
             Self::TooManyRecords(max) => Some(
                 format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),

@@ -229,6 +229,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // hyper driven directly (not `axum::serve`) to raise its own header limits above sluice's.
-    let limits = hyper_limits(state.config.max_header_bytes);
+    let limits = tls::ConnectionLimits::of(&state.config);
     tls::serve_router(listener, app(state), None, limits, shutdown).await
 }

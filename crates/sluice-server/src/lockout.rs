@@ -1,6 +1,20 @@
-//! Lockout after repeated failed logins: per account name and per client address, after
-//! `FREE_FAILURES` failures each further one doubles the wait (1 s, 2 s, 4 s … at most 15 min).
-//! A success clears the account's count. Locked attempts get 429 without running argon2.
+//! Lockout after repeated failed logins, built so that it cannot be turned against an account's
+//! real client.
+//!
+//! - Per client address: after `FREE_FAILURES` failures (on any account) each further one
+//!   doubles the address's wait (1 s, 2 s, 4 s … at most 15 min). A locked address gets 429
+//!   `login_address` without running argon2, whatever it sends, a correct password included.
+//! - Per account: failures from every address are counted, but never lock the account: a
+//!   correct password from an address that is not locked itself gets in. Once an account has
+//!   more than `FREE_FAILURES` recent failures it is *under attack*, and each failed
+//!   verification of it is followed by [`ACCOUNT_PAUSE`] before the next one may start (the
+//!   verifications of one account run one at a time), so argon2 runs at most about once a
+//!   second per account however many addresses take part; at most [`MAX_WAITING`] logins may
+//!   queue for an account under attack, further ones get 429 `login_account` without argon2.
+//!   Successful logins answer at once, and credentials already verified (the credential cache)
+//!   never wait at all.
+//!
+//! A success clears the account's count. See SECURITY.md for the trade-off.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,6 +26,11 @@ use crate::throttle::{Rate, Refusal};
 const FREE_FAILURES: u32 = 5;
 const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
 const MAX_KEYS: usize = 100_000;
+
+/// After each failed verification of an account under attack, the next one waits this long.
+pub const ACCOUNT_PAUSE: Duration = Duration::from_secs(1);
+/// Most logins waiting for their turn on an account under attack.
+pub const MAX_WAITING: usize = 8;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -35,18 +54,31 @@ fn refusal(scope: &'static str, wait: Duration) -> Refusal {
 }
 
 impl Lockout {
-    /// Refuses while the account or the address is locked.
-    pub fn check(&self, user: &str, ip: Option<IpAddr>) -> Result<(), Refusal> {
+    /// Refuses while the address is locked (the account is never locked).
+    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
         let now = Instant::now();
         let map = self.map.lock().expect("lockout");
-        let locked = |key: &Key| map.get(key).and_then(|f| f.locked_until).filter(|until| *until > now);
-        if let Some(until) = locked(&Key::Account(user.to_owned())) {
-            return Err(refusal("login_account", until - now));
+        let locked = ip.and_then(|ip| map.get(&Key::Address(ip))).and_then(|f| f.locked_until);
+        match locked.filter(|until| *until > now) {
+            Some(until) => Err(refusal("login_address", until - now)),
+            None => Ok(()),
         }
-        if let Some(until) = ip.and_then(|ip| locked(&Key::Address(ip))) {
-            return Err(refusal("login_address", until - now));
+    }
+
+    /// The pause after a failed verification of `user`: [`ACCOUNT_PAUSE`] while the account is
+    /// under attack, otherwise none.
+    pub fn failure_pause(&self, user: &str) -> Duration {
+        let now = Instant::now();
+        let map = self.map.lock().expect("lockout");
+        match map.get(&Key::Account(user.to_owned())) {
+            Some(f) if f.count > FREE_FAILURES && now.duration_since(f.last) <= MAX_LOCK => ACCOUNT_PAUSE,
+            _ => Duration::ZERO,
         }
-        Ok(())
+    }
+
+    /// The refusal of a login that would queue behind [`MAX_WAITING`] others.
+    pub fn queue_full() -> Refusal {
+        refusal("login_account", ACCOUNT_PAUSE * MAX_WAITING as u32)
     }
 
     pub fn failed(&self, user: &str, ip: Option<IpAddr>) {
@@ -55,24 +87,32 @@ impl Lockout {
         if map.len() >= MAX_KEYS {
             map.retain(|_, f| now.duration_since(f.last) < MAX_LOCK);
         }
-        let keys = [Some(Key::Account(user.to_owned())), ip.map(Key::Address)];
-        for key in keys.into_iter().flatten() {
-            let f = map.entry(key).or_insert(Failures { count: 0, locked_until: None, last: now });
-            if now.duration_since(f.last) > MAX_LOCK {
-                f.count = 0;
-            }
-            f.count += 1;
-            f.last = now;
-            if f.count > FREE_FAILURES {
-                let wait = Duration::from_secs(1u64 << (f.count - FREE_FAILURES - 1).min(20)).min(MAX_LOCK);
-                f.locked_until = Some(now + wait);
-                tracing::warn!(
-                    failures = f.count,
-                    lock_seconds = wait.as_secs(),
-                    "login locked after repeated failures"
-                );
-                crate::metrics::record_lockout();
-            }
+        let f =
+            map.entry(Key::Account(user.to_owned())).or_insert(Failures { count: 0, locked_until: None, last: now });
+        if now.duration_since(f.last) > MAX_LOCK {
+            f.count = 0;
+        }
+        f.count += 1;
+        f.last = now;
+        if f.count == FREE_FAILURES + 1 {
+            tracing::warn!(failures = f.count, "failed logins on one account: its verifications are now paced");
+        }
+        let Some(ip) = ip else { return };
+        let f = map.entry(Key::Address(ip)).or_insert(Failures { count: 0, locked_until: None, last: now });
+        if now.duration_since(f.last) > MAX_LOCK {
+            f.count = 0;
+        }
+        f.count += 1;
+        f.last = now;
+        if f.count > FREE_FAILURES {
+            let wait = Duration::from_secs(1u64 << (f.count - FREE_FAILURES - 1).min(20)).min(MAX_LOCK);
+            f.locked_until = Some(now + wait);
+            tracing::warn!(
+                failures = f.count,
+                lock_seconds = wait.as_secs(),
+                "login address locked after repeated failures"
+            );
+            crate::metrics::record_lockout();
         }
     }
 
@@ -86,20 +126,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_after_the_free_failures_and_clears_on_success() {
+    fn addresses_lock_accounts_are_only_paced() {
         let l = Lockout::default();
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let attacker: IpAddr = "192.0.2.7".parse().unwrap();
+        let client: IpAddr = "198.51.100.1".parse().unwrap();
         for _ in 0..FREE_FAILURES {
-            assert!(l.check("bob", Some(ip)).is_ok());
-            l.failed("bob", Some(ip));
+            assert!(l.check(Some(attacker)).is_ok());
+            l.failed("bob", Some(attacker));
         }
-        assert!(l.check("bob", Some(ip)).is_ok());
-        l.failed("bob", Some(ip));
-        let r = l.check("bob", None).unwrap_err();
-        assert_eq!(r.scope, "login_account");
+        assert!(l.check(Some(attacker)).is_ok());
+        assert_eq!(l.failure_pause("bob"), Duration::ZERO);
+        l.failed("bob", Some(attacker));
+        let r = l.check(Some(attacker)).unwrap_err();
+        assert_eq!(r.scope, "login_address");
         assert!(r.retry_after <= Duration::from_secs(1));
-        assert_eq!(l.check("alice", Some(ip)).unwrap_err().scope, "login_address");
+        // Bob's account is not locked for anyone else, only paced.
+        assert!(l.check(Some(client)).is_ok() && l.check(None).is_ok());
+        assert_eq!(l.failure_pause("bob"), ACCOUNT_PAUSE);
+        assert_eq!(l.failure_pause("alice"), Duration::ZERO);
         l.succeeded("bob");
-        assert!(l.check("bob", None).is_ok());
+        assert_eq!(l.failure_pause("bob"), Duration::ZERO);
+        assert!(l.check(Some(attacker)).is_err(), "a success elsewhere does not unlock the address");
     }
 }

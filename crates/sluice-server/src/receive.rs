@@ -51,13 +51,21 @@ impl FromRequest<AppState> for JsonObject {
     }
 }
 
-/// Refuses a body nested deeper than `--max-json-depth` (`json_too_deep`).
-pub fn check_depth(config: &ServerConfig, raw: &[u8]) -> Result<(), ApiError> {
-    if payload::nests_deeper_than(raw, config.max_json_depth) {
-        Err(ApiError::JsonTooDeep(config.max_json_depth))
-    } else {
-        Ok(())
+impl From<PayloadError> for ApiError {
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::TooDeep(limit) => ApiError::JsonTooDeep(limit),
+            PayloadError::TooManyFields(limit) => ApiError::TooManyFields(limit),
+            PayloadError::NotObject => ApiError::BodyNotObject,
+            PayloadError::Malformed(detail) => ApiError::MalformedJson(detail),
+        }
     }
+}
+
+/// Any JSON body nested at most `--max-json-depth` levels (`json_too_deep` beyond, also past
+/// the parser's own limit).
+pub fn parse_value(config: &ServerConfig, raw: &[u8]) -> Result<Value, ApiError> {
+    Ok(payload::read_value(raw, config.max_json_depth)?)
 }
 
 /// Refuses a body object with more than `--max-json-fields` fields (`too_many_fields`).
@@ -67,12 +75,7 @@ pub fn check_fields(config: &ServerConfig, object: &Map<String, Value>) -> Resul
 
 /// A JSON object body within the nesting and field-count limits ([`payload::read_object`]).
 pub fn parse_object(config: &ServerConfig, raw: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    payload::read_object(raw, config.max_json_depth, config.max_json_fields).map_err(|e| match e {
-        PayloadError::TooDeep(limit) => ApiError::JsonTooDeep(limit),
-        PayloadError::TooManyFields(limit) => ApiError::TooManyFields(limit),
-        PayloadError::NotObject => ApiError::BodyNotObject,
-        PayloadError::Malformed(detail) => ApiError::MalformedJson(detail),
-    })
+    Ok(payload::read_object(raw, config.max_json_depth, config.max_json_fields)?)
 }
 
 /// Middleware: a query string longer than `max` bytes is refused with 414 `query_too_long`

@@ -7,6 +7,11 @@
 //! handshakes still under way are dropped (no request has been sent on them yet), every served
 //! connection finishes the request in flight and closes, and then [`serve_tls`] returns: the same
 //! behaviour as [`crate::serve`] for plain http, which runs the same loop without the handshake.
+//!
+//! Slow clients are bounded ([`ConnectionLimits`]): a request's headers must arrive within
+//! `--request-timeout` (hyper's header read timeout; the time limit of `observe::track` covers
+//! the body and the handler), and the stop waits at most `--drain-timeout` for connections
+//! still busy (a half-sent request included) before closing them.
 
 use std::future::Future;
 use std::io;
@@ -85,25 +90,44 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError
     Ok(chain)
 }
 
+/// What one connection may hold, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// hyper's read buffer and header count ([`crate::hyper_limits`]).
+    pub max_buf_size: usize,
+    pub max_headers: usize,
+    /// Longest a client may take to send a request's line and headers; then the connection
+    /// is closed.
+    pub header_read_timeout: Duration,
+    /// Longest the stop waits for busy connections before closing them.
+    pub drain: Duration,
+}
+
+impl ConnectionLimits {
+    pub fn of(config: &crate::ServerConfig) -> Self {
+        let (max_buf_size, max_headers) = crate::hyper_limits(config.max_header_bytes);
+        Self { max_buf_size, max_headers, header_read_timeout: config.request_timeout, drain: config.drain_timeout }
+    }
+}
+
 /// Serves HTTPS only, until `shutdown` completes; then stops accepting, lets in-flight requests
-/// finish and returns.
+/// finish (for at most the drain time) and returns.
 pub async fn serve_tls(
     listener: TcpListener,
     state: AppState,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let limits = crate::hyper_limits(state.config.max_header_bytes);
+    let limits = ConnectionLimits::of(&state.config);
     serve_router(listener, crate::app(state), Some(tls), limits, shutdown).await
 }
 
-/// Serves plain http (`tls: None`) or HTTPS on `listener` until `shutdown` completes. `limits`:
-/// hyper's read buffer and header count ([`crate::hyper_limits`]).
+/// Serves plain http (`tls: None`) or HTTPS on `listener` until `shutdown` completes.
 pub(crate) async fn serve_router(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
-    limits: (usize, usize),
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let acceptor = tls.map(TlsAcceptor::from);
@@ -111,6 +135,8 @@ pub(crate) async fn serve_router(
     let graceful = GracefulShutdown::new();
     // Handshakes under way: dropped at shutdown.
     let (stop_handshakes, handshakes_stopped) = watch::channel(());
+    // Every connection's task, to end those still running after the drain.
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -121,10 +147,12 @@ pub(crate) async fn serve_router(
                     continue;
                 }
             },
+            // Finished connections leave the set as they end (it holds only live ones).
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve_connection(
+        connections.spawn(serve_connection(
             tcp,
             remote,
             acceptor.clone(),
@@ -137,7 +165,15 @@ pub(crate) async fn serve_router(
     drop(listener);
     drop(stop_handshakes);
     tracing::debug!(connections = graceful.count(), "stopped accepting; waiting for connections to finish");
-    graceful.shutdown().await;
+    if tokio::time::timeout(limits.drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            drain_seconds = limits.drain.as_secs_f64(),
+            "connections still busy after the drain time are closed"
+        );
+    }
+    // Ends what the drain left (nothing when every connection finished) and waits for it.
+    connections.shutdown().await;
     Ok(())
 }
 
@@ -148,7 +184,7 @@ async fn serve_connection(
     router: Router,
     watcher: hyper_util::server::graceful::Watcher,
     mut handshakes_stopped: watch::Receiver<()>,
-    limits: (usize, usize),
+    limits: ConnectionLimits,
 ) {
     let Some(acceptor) = acceptor else {
         return serve_http(tcp, remote, router, watcher, limits).await;
@@ -177,7 +213,7 @@ async fn serve_http<S>(
     remote: SocketAddr,
     router: Router,
     watcher: hyper_util::server::graceful::Watcher,
-    (max_buf_size, max_headers): (usize, usize),
+    limits: ConnectionLimits,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -188,8 +224,9 @@ async fn serve_http<S>(
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .max_buf_size(max_buf_size)
-        .max_headers(max_headers)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_buf_size)
+        .max_headers(limits.max_headers)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
     if let Err(e) = watcher.watch(connection).await {
         tracing::debug!(%remote, error = %e, "connection ended with an error");
@@ -218,6 +255,10 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+
+    fn test_limits() -> ConnectionLimits {
+        ConnectionLimits::of(&crate::ServerConfig::default())
+    }
 
     /// A self-signed certificate for 127.0.0.1 made with the `openssl` command line.
     fn self_signed(dir: &Path, key_type: &str) -> (PathBuf, PathBuf) {
@@ -314,10 +355,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server =
-            tokio::spawn(serve_router(listener, router, Some(tls), crate::hyper_limits(1 << 15), async move {
-                let _ = stop_rx.await;
-            }));
+        let server = tokio::spawn(serve_router(listener, router, Some(tls), test_limits(), async move {
+            let _ = stop_rx.await;
+        }));
 
         // A client that connects and never starts the handshake holds up neither accepting nor
         // shutting down.

@@ -12,6 +12,12 @@
 //!
 //! No document type declaration is accepted (`xml_dtd_refused`), so no entity can be defined or
 //! expanded; only XML's five predefined entities and character references are read.
+//!
+//! Well-formedness both ways: the reader refuses (`malformed_xml`) any character XML 1.0
+//! forbids, raw or as a character reference, names that are not XML names, mismatched tags, a
+//! second root and anything after it. Answers are always well-formed: element names are keys
+//! made XML names ([`xml_name`]) and a character XML 1.0 cannot hold (in values, echoed paths
+//! included) is written as U+FFFD, since not even a character reference can carry it.
 
 use std::sync::Arc;
 
@@ -158,6 +164,9 @@ fn malformed(e: impl std::fmt::Display) -> ApiError {
 /// Reads one XML document into a JSON value (its root element's content). Elements nested
 /// deeper than `max_depth` objects are refused as JSON would be (`json_too_deep`).
 pub fn parse(text: &str, max_depth: usize) -> Result<Value, ApiError> {
+    if let Some(c) = text.chars().find(|c| !is_xml_char(*c)) {
+        return Err(forbidden(c));
+    }
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Open> = Vec::new();
@@ -165,7 +174,7 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Value, ApiError> {
     loop {
         let event = reader.read_event().map_err(malformed)?;
         let opened = match &event {
-            Event::Start(e) | Event::Empty(e) => Some(e.local_name().into_inner().to_owned()),
+            Event::Start(e) | Event::Empty(e) => Some(checked_start(e)?),
             _ => None,
         };
         if let Some(name) = opened {
@@ -191,6 +200,7 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Value, ApiError> {
             },
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref().map_err(malformed)? {
+                    Some(c) if !is_xml_char(c) => return Err(forbidden(c)),
                     Some(c) => c.to_string(),
                     None => quick_xml::escape::resolve_predefined_entity(&r)
                         .ok_or_else(|| malformed(format!("unknown entity &{};", &*r)))?
@@ -224,6 +234,72 @@ pub fn parse(text: &str, max_depth: usize) -> Result<Value, ApiError> {
         return Err(malformed("the document ends inside an element"));
     }
     root.ok_or_else(|| malformed("no root element"))
+}
+
+/// Whether XML 1.0 can hold `c` at all (its `Char` production), even as a character reference.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn is_name_start(c: char) -> bool {
+    matches!(c,
+        ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}'
+        | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// XML 1.0's `Name` production.
+pub fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_name_start)
+        && chars.all(|c| {
+            is_name_start(c)
+                || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+        })
+}
+
+fn forbidden(c: char) -> ApiError {
+    malformed(format!("U+{:04X} is not a character XML 1.0 allows", c as u32))
+}
+
+/// A start tag's local name, once its name and attributes are known to be well-formed (the
+/// attributes themselves are not read).
+fn checked_start(e: &quick_xml::events::BytesStart<'_>) -> Result<String, ApiError> {
+    let name = e.name().into_inner();
+    if !is_xml_name(name) {
+        return Err(malformed(format!("<{name}> is not an XML name")));
+    }
+    for attribute in e.attributes().with_checks(true) {
+        let attribute = attribute.map_err(malformed)?;
+        let key = attribute.key.into_inner();
+        if !is_xml_name(key) {
+            return Err(malformed(format!("attribute {key:?} is not an XML name")));
+        }
+        if attribute.value.contains('<') {
+            return Err(malformed("'<' in an attribute value"));
+        }
+        let value = attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(malformed)?;
+        if let Some(c) = value.chars().find(|c| !is_xml_char(*c)) {
+            return Err(forbidden(c));
+        }
+    }
+    Ok(e.local_name().into_inner().to_owned())
+}
+
+/// Text content: `<`, `>` and `&` escaped, CR kept as a reference (parsers turn a raw one into
+/// LF), and what XML 1.0 cannot hold as U+FFFD.
+fn push_text(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\r' => out.push_str("&#13;"),
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
 }
 
 /// A JSON answer rewritten as XML; other answers as they are.
@@ -278,7 +354,7 @@ fn element(out: &mut String, name: &str, value: &Value) {
                 element(out, k, v);
             }
         }
-        Value::String(s) => out.push_str(&quick_xml::escape::escape(s.as_str())),
+        Value::String(s) => push_text(out, s),
         other => out.push_str(&other.to_string()),
     }
     out.push_str("</");
@@ -349,6 +425,62 @@ mod tests {
         );
         let back = parse(&xml, 32).unwrap();
         assert_eq!(back["result"][0]["ref"]["value"], "v");
+    }
+
+    #[test]
+    fn documents_with_forbidden_characters_or_broken_structure_are_refused() {
+        let refused = [
+            "<a>&#1;</a>",
+            "<a>&#x1F;</a>",
+            "<a>&#xFFFE;</a>",
+            "<a>&#xFFFF;</a>",
+            "<a>&#0;</a>",
+            "<a>&#xD800;</a>",
+            "<a>\u{1}</a>",
+            "<a>\u{B}\u{C}</a>",
+            "<a>\u{FFFE}</a>",
+            "<a\u{1}/>",
+            "<a b=\"&#2;\"/>",
+            "<a b=\"1\" b=\"2\"/>",
+            "<1a/>",
+            "<a><b></a></b>",
+            "<a/><b/>",
+            "<a/>trailing",
+            "<a/>&amp;",
+            "<a>&unknown;</a>",
+        ];
+        for text in refused {
+            assert!(matches!(parse(text, 32), Err(ApiError::MalformedXml(_))), "{text:?}");
+        }
+        assert_eq!(parse("<a b=\"&lt;x&#9;\">\t&#10;&#x10000;ü</a>", 32).unwrap(), json!("\t\n\u{10000}ü"));
+    }
+
+    #[test]
+    fn answers_are_well_formed_whatever_the_keys_and_values() {
+        let mut hostile = String::new();
+        for c in (0u32..0x20).chain([0xFFFE, 0xFFFF]).filter_map(char::from_u32) {
+            hostile.push(c);
+        }
+        hostile.push_str("<&>]]>\"'");
+        let keys = ["", "1abc", "a b", "ü", "\u{1}", "xml:x", "-", "a<b>", "\u{FFFF}"];
+        let mut object = serde_json::Map::new();
+        for key in keys {
+            object.insert(key.to_owned(), json!(hostile));
+        }
+        let xml = document(&json!({"result": object}));
+        assert!(!xml.chars().any(|c| !is_xml_char(c)), "{xml:?}");
+        // Read back by the strict reader: every key an element, each value what XML can hold.
+        let back = parse(&xml, 32).unwrap();
+        let result = back["result"].as_object().unwrap();
+        assert_eq!(result.values().map(|v| v.as_array().map_or(1, Vec::len)).sum::<usize>(), keys.len());
+        let expected: String = hostile.chars().map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' }).collect();
+        assert!(
+            result
+                .values()
+                .flat_map(|v| v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]))
+                .all(|v| v == expected)
+        );
+        assert!(keys.iter().all(|k| is_xml_name(&xml_name(k))));
     }
 
     #[test]

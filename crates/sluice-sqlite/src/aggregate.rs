@@ -33,7 +33,6 @@ impl AggregateDialect for Sqlite {
     fn real_value(v: f64) -> Value {
         Value::Real(v)
     }
-
 }
 
 fn cell(v: ValueRef<'_>, output: Output) -> Cell {

@@ -68,7 +68,11 @@ const HIGH_FACTOR: &str = "4294967296.0";
 /// A field's value as grouped, selected and compared.
 fn value<D: AggregateDialect>(field: &Field) -> (String, Output) {
     let col = D::ident(&field.name);
-    if field.kind == FieldKind::Integer { (D::number_column(&col), Output::Int) } else { (D::text_column(&col), Output::Text) }
+    if field.kind == FieldKind::Integer {
+        (D::number_column(&col), Output::Int)
+    } else {
+        (D::text_column(&col), Output::Text)
+    }
 }
 
 /// A field's value for `min`/`max`: empty text is no value.

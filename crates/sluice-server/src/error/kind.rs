@@ -71,6 +71,7 @@ error_kinds! {
     RequestTimeout        = "request_timeout",            REQUEST_TIMEOUT,                  "Transaction cancelled: maximum execution time exceeded";
     BodyTooLarge          = "body_too_large",             PAYLOAD_TOO_LARGE,                "Request entity too large";
     TooManyRecords        = "too_many_records",           PAYLOAD_TOO_LARGE,                "Request entity too large";
+    BatchAnswerTooLarge   = "batch_answer_too_large",     PAYLOAD_TOO_LARGE,                "Response entity too large";
     UnsupportedMediaType  = "unsupported_media_type",     UNSUPPORTED_MEDIA_TYPE,           "Unsupported Media Type";
     InvalidIdempotencyKey = "invalid_idempotency_key",    BAD_REQUEST,                      "Invalid Idempotency-Key";
     IdempotencyKeyReused  = "idempotency_key_reused",     UNPROCESSABLE_ENTITY,             "Idempotency key reused";

@@ -57,6 +57,7 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
         ApiError::QueryTooLong(8192),
         ApiError::InvalidRecords("records[3] is not an object".into()),
         ApiError::TooManyRecords(10_000),
+        ApiError::BatchAnswerTooLarge { budget: 10_485_760, answered: 200 },
         ApiError::InvalidParameter("limit is not a whole number".into()),
         ApiError::InvalidQuery(
             sluice_core::query::parse("a~1", sluice_core::DateTime::from_unix(0)).expect_err("an unknown operator"),

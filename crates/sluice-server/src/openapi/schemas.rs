@@ -197,7 +197,7 @@ pub fn components() -> Map<String, Value> {
             json!({"batch_request_id": s(), "rest_requests": {"type": "array", "items": object(json!({
                 "id": s(), "method": s(), "url": s(),
                 "headers": {"type": "array", "items": object(json!({"name": s(), "value": s()}), &["name", "value"])},
-                "body": {"type": STR, "description": "base64"},
+                "body": {"type": STR, "description": "base64"}, "exclude_response_headers": boolean(),
             }), &["id", "method", "url"])}}),
             &["rest_requests"],
         ),
@@ -207,7 +207,7 @@ pub fn components() -> Map<String, Value> {
         object(
             json!({"batch_request_id": s(), "serviced_requests": {"type": "array", "items": object(json!({
                 "id": s(), "status_code": int(), "status_text": s(), "headers": {"type": "array"},
-                "body": {"type": STR, "description": "base64"}, "execution_time": int(),
+                "body": {"type": STR, "description": "base64"}, "execution_time": int(), "error_message": s(),
             }), &["id", "status_code", "body"])}, "unserviced_requests": strings()}),
             &["serviced_requests", "unserviced_requests"],
         ),

@@ -16,13 +16,15 @@ use sluice_core::tables;
 use sluice_store::ListQuery;
 use sluice_store::staging_row::outcome_of;
 
-use crate::AppState;
+use sluice_core::payload::{self, PayloadError};
+
 use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Pipeline;
 use crate::pipeline::import::{ManyOutcome, ManyRequest};
 use crate::receive::{BaseUrl, PeerAddr, QueryPairs, is_json};
 use crate::routes::import::{idempotency_key, integration_for, result_entry};
+use crate::{AppState, ServerConfig};
 
 /// Where the progress of an import set is reported.
 pub fn progress_path(import_set: &str) -> String {
@@ -57,26 +59,60 @@ async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> ApiResu
     Ok(buf)
 }
 
-/// `{"records": [ {...}, ... ]}`: at least one record, at most `max`, each a JSON object.
-fn parse_records(raw: &[u8], max: usize) -> ApiResult<Vec<Map<String, Value>>> {
-    let value: Value = serde_json::from_slice(raw).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+/// `{"records": [ {...}, ... ]}`: at least one record, at most `--max-records`, each a JSON
+/// object within a single row's limits (nesting, fields, `--max-body-bytes` as compact JSON),
+/// refused with that limit's error naming the record: a record that could not be posted alone
+/// cannot be posted in a batch either.
+fn parse_records(config: &ServerConfig, raw: &[u8]) -> ApiResult<Vec<Map<String, Value>>> {
+    // Read as deep as the parser goes: each record's own depth is checked below, so that the
+    // error names it. Deeper than that, no record can be within the limit.
+    let value = payload::read_value(raw, payload::PARSER_MAX_DEPTH).map_err(|e| match e {
+        PayloadError::TooDeep(_) => ApiError::JsonTooDeep(config.max_json_depth),
+        other => other.into(),
+    })?;
     let shape = || ApiError::InvalidRecords("The payload must be {\"records\": [ {...}, ... ]}".into());
     let Value::Object(mut body) = value else { return Err(shape()) };
     let Some(Value::Array(records)) = body.remove("records") else { return Err(shape()) };
     if records.is_empty() {
         return Err(ApiError::InvalidRecords("records is empty".into()));
     }
-    if records.len() > max {
-        return Err(ApiError::TooManyRecords(max));
+    if records.len() > config.max_records {
+        return Err(ApiError::TooManyRecords(config.max_records));
     }
     records
         .into_iter()
         .enumerate()
-        .map(|(i, r)| match r {
-            Value::Object(o) => Ok(o),
-            _ => Err(ApiError::InvalidRecords(format!("records[{i}] is not a JSON object of field names and values"))),
+        .map(|(index, r)| {
+            let in_record = |error: ApiError| ApiError::InRecord { index, error: Box::new(error) };
+            if !r.is_object() {
+                return Err(ApiError::InvalidRecords(format!(
+                    "records[{index}] is not a JSON object of field names and values"
+                )));
+            }
+            if compact_len(&r) > config.max_body_bytes {
+                return Err(in_record(ApiError::BodyTooLarge(config.max_body_bytes)));
+            }
+            payload::check_object(r, config.max_json_depth, config.max_json_fields).map_err(|e| in_record(e.into()))
         })
         .collect()
+}
+
+/// The length of a value written as compact JSON, without writing it anywhere.
+fn compact_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a parsed value to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 pub async fn insert_multiple(
@@ -111,7 +147,7 @@ pub async fn insert_multiple(
     let _turn = state.bulk_turns.acquire().await.map_err(|_| ApiError::Internal("bulk turns closed".into()))?;
     let (parts, body) = request.into_parts();
     let raw = read_body(&parts.headers, body, state.config.max_bulk_body_bytes).await?;
-    let records = parse_records(&raw, state.config.max_records)?;
+    let records = parse_records(&state.config, &raw)?;
     // A retry is the same table, mode, multi import set and body ('/' cannot be in a table name,
     // so no single-row import shares the fingerprint).
     let asked = format!("{table}/insertMultiple?sync={sync}&multi={}", multi_import_set.as_deref().unwrap_or(""));

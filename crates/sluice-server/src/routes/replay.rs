@@ -87,11 +87,7 @@ pub async fn replay(
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(o)) => Some(o),
-            Ok(_) => return Err(ApiError::BodyNotObject),
-            Err(e) => return Err(ApiError::MalformedJson(e.to_string())),
-        }
+        Some(crate::receive::parse_object(&state.config, &body)?)
     };
     let mut request = replay_request(body.as_ref(), &query, caller.0.user_name.clone())?;
     request.batch_rows = state.config.bulk_batch_rows;

@@ -190,15 +190,13 @@ fn body_object(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
-    crate::receive::check_depth(config, body)?;
-    let object = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(o)) => Ok(o),
-        Ok(Value::Array(mut items)) if !items.is_empty() => match items.swap_remove(0) {
+    let object = match crate::receive::parse_value(config, body)? {
+        Value::Object(o) => Ok(o),
+        Value::Array(mut items) if !items.is_empty() => match items.swap_remove(0) {
             Value::Object(o) => Ok(o),
             _ => Err(ApiError::BodyNotObject),
         },
-        Ok(_) => Err(ApiError::BodyNotObject),
-        Err(e) => Err(ApiError::MalformedJson(e.to_string())),
+        _ => Err(ApiError::BodyNotObject),
     }?;
     crate::receive::check_fields(config, &object)?;
     Ok(object)

@@ -13,6 +13,10 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
+mod batch;
+mod slow;
+mod xml_chars;
+
 #[derive(Clone)]
 enum Auth {
     Admin,
@@ -113,7 +117,7 @@ fn cases() -> Vec<Case> {
             .status(400),
         case("raw NUL in a string", "POST", IMPORT).body(b"{\"u_short_description\": \"a\x00b\"}".to_vec()).status(400),
         case("lone surrogate", "POST", IMPORT).body(r#"{"u_short_description": "\ud800"}"#).status(400),
-        case("NUL in a table name", "GET", "/api/now/table/incident%00").status(404),
+        case("NUL in a table name", "GET", "/api/now/table/incident%00").status(400),
         case("invalid UTF-8 in the path", "GET", "/api/now/table/%ff%fe").status(400),
         case("invalid UTF-8 in a sys_id", "DELETE", format!("{TABLE}/%c0%af")).status(400),
         case("UTF-16 body", "POST", IMPORT)
@@ -201,11 +205,11 @@ fn cases() -> Vec<Case> {
         case("Digest", "GET", TABLE).auth(Auth::Raw(b"Digest username=\"admin\"".to_vec())).status(401),
         case("binary Authorization", "GET", TABLE).auth(Auth::Raw(b"Basic \xff\xfe\xfd".to_vec())).status(401),
         // SQL and path tricks in table names, fields and ids.
-        case("SQL in a table name", "GET", "/api/now/table/incident;DROP%20TABLE%20incident").status(404),
-        case("quote in a table name", "GET", "/api/now/table/incident'%20OR%201=1--").status(404),
-        case("SQLite's catalogue", "GET", "/api/now/table/sqlite_master").status(404),
-        case("a hidden sluice table", "GET", "/api/now/table/sluice_api_token").status(404),
-        case("dot-dot in a table name", "GET", "/api/now/table/..%2F..%2Fetc%2Fpasswd").status(404),
+        case("SQL in a table name", "GET", "/api/now/table/incident;DROP%20TABLE%20incident").status(400),
+        case("quote in a table name", "GET", "/api/now/table/incident'%20OR%201=1--").status(400),
+        case("SQLite's catalogue", "GET", "/api/now/table/sqlite_master").status(400),
+        case("a hidden sluice table", "GET", "/api/now/table/sluice_api_token").status(400),
+        case("dot-dot in a table name", "GET", "/api/now/table/..%2F..%2Fetc%2Fpasswd").status(400),
         case("dot-dot segments", "GET", "/api/now/table/../../etc/passwd").status(400),
         case("SQL in a sys_id", "GET", format!("{TABLE}/'%20OR%20'1'='1")).status(404),
         case("SQL in a sys_id update", "PATCH", format!("{TABLE}/x'%20OR%201=1--"))
@@ -214,18 +218,22 @@ fn cases() -> Vec<Case> {
         case("SQL in a sys_id delete", "DELETE", format!("{TABLE}/1%20OR%201=1")).status(404),
         case("SQL in a staging table", "POST", "/api/now/import/u_incident_import;DELETE%20FROM%20incident")
             .body("{}")
-            .status(404),
+            .status(400),
         case("import to a built-in table", "POST", "/api/now/import/incident")
             .body(r#"{"short_description": "x"}"#)
-            .status(404),
-        case("import to sys_user", "POST", "/api/now/import/sys_user").body(r#"{"user_name": "x"}"#).status(404),
+            .status(400),
+        case("import to sys_user", "POST", "/api/now/import/sys_user").body(r#"{"user_name": "x"}"#).status(400),
         case("SQL in a field name", "POST", TABLE)
             .body(r#"{"short_description\"; DROP TABLE incident;--": "x", "urgency": "x"}"#),
         case("SQL in an integration name", "GET", "/api/sluice/v1/integrations/x'%20OR%201=1/stats").status(404),
         case("SQL in an account name", "GET", "/api/sluice/v1/accounts/x'%20OR%201=1").status(404),
         // Batch tricks.
         case("batch that is not a batch", "POST", "/api/now/v1/batch").body(r#"{"rest_requests": "all"}"#).status(400),
-        case("batch of 1,001 requests", "POST", "/api/now/v1/batch").body(batch_of(1001)).status(400),
+        case("batch of 1,001 requests", "POST", "/api/now/v1/batch").body(batch_of(1001)).status(413),
+        case("batch over the body limit", "POST", "/api/now/v1/batch")
+            .body(json!({"rest_requests": [{"id": 1, "method": "POST", "url": TABLE,
+                "body": STANDARD.encode("x".repeat(800 * 1024))}]}).to_string())
+            .status(413),
         case("batch with a numeric URL", "POST", "/api/now/v1/batch")
             .body(r#"{"rest_requests": [{"id": 1, "method": "GET", "url": 5}]}"#)
             .status(400),
