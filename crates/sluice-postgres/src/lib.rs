@@ -7,6 +7,7 @@
 //! background work. See DEVELOPERS.md, "Two backends".
 
 mod accounts;
+mod attachments;
 mod batch;
 mod history;
 mod idempotency;

@@ -2,6 +2,7 @@
 //! writer thread for every write and a small pool of read connections that never wait for it.
 
 mod accounts;
+mod attachments;
 mod checkpoint;
 mod history;
 pub(crate) mod idempotency;
