@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// Largest accepted insertMultiple body, in bytes.
     #[arg(long, env = "SLUICE_MAX_BULK_BODY_BYTES", default_value_t = defaults::MAX_BULK_BODY_BYTES)]
     max_bulk_body_bytes: usize,
+    /// Largest file the Attachment API takes, in bytes.
+    #[arg(long, env = "SLUICE_MAX_ATTACHMENT_BYTES", default_value_t = defaults::MAX_ATTACHMENT_BYTES)]
+    max_attachment_bytes: usize,
     /// Days staging rows are kept (pending rows always are); older ones are purged hourly.
     #[arg(long, env = "SLUICE_RETENTION_DAYS", default_value_t = defaults::RETENTION_DAYS)]
     retention_days: u64,
@@ -150,6 +153,7 @@ impl ServeArgs {
             max_query_bytes: self.max_query_bytes,
             max_records: self.max_records.max(1),
             max_bulk_body_bytes: self.max_bulk_body_bytes,
+            max_attachment_bytes: self.max_attachment_bytes,
             retention_days: self.retention_days,
             bulk_batch_rows: self.bulk_batch_rows.max(1),
             trusted_proxies,

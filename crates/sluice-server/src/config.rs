@@ -48,6 +48,8 @@ pub mod defaults {
     pub const MAX_RECORDS: usize = 10_000;
     /// `--max-bulk-body-bytes`.
     pub const MAX_BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
+    /// `--max-attachment-bytes`: the largest file the Attachment API takes.
+    pub const MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
     /// `--retention-days`.
     pub const RETENTION_DAYS: u64 = 90;
     /// `--bulk-batch-rows`.
@@ -98,6 +100,8 @@ pub struct ServerConfig {
     pub max_records: usize,
     /// Largest accepted `insertMultiple` body, in bytes.
     pub max_bulk_body_bytes: usize,
+    /// Largest file the Attachment API takes, in bytes (413 `attachment_too_large` beyond).
+    pub max_attachment_bytes: usize,
     /// Staging rows (not pending) older than this many days are purged.
     pub retention_days: u64,
     /// Rows per batch of the bulk worker, in sync mode and in replays.
@@ -127,6 +131,7 @@ impl Default for ServerConfig {
             max_query_bytes: defaults::MAX_QUERY_BYTES,
             max_records: defaults::MAX_RECORDS,
             max_bulk_body_bytes: defaults::MAX_BULK_BODY_BYTES,
+            max_attachment_bytes: defaults::MAX_ATTACHMENT_BYTES,
             retention_days: defaults::RETENTION_DAYS,
             bulk_batch_rows: defaults::BULK_BATCH_ROWS,
             trusted_proxies: Vec::new(),

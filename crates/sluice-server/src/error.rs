@@ -93,6 +93,20 @@ pub enum ApiError {
     TooManyRecords(usize),
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// A required query or form parameter is missing or empty (`table_name`, ...).
+    #[error("missing parameter {0}")]
+    MissingParameter(&'static str),
+    /// Records of this table take no attachments (`sluice_core::attachment::ATTACHABLE`).
+    #[error("records of {0} take no attachments")]
+    AttachmentsNotAllowed(String),
+    /// The record an attachment is for does not exist.
+    #[error("no {table} record {sys_id}")]
+    ParentNotFound { table: String, sys_id: String },
+    #[error("attachment larger than {0} bytes")]
+    AttachmentTooLarge(usize),
+    /// A `multipart/form-data` body that cannot be read, lacks its file part or has parts after it.
+    #[error("malformed multipart body: {0}")]
+    MalformedMultipart(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -139,6 +153,11 @@ impl ApiError {
             Self::InvalidRecords(_) => K::InvalidRecords,
             Self::TooManyRecords(_) => K::TooManyRecords,
             Self::InvalidParameter(_) => K::InvalidParameter,
+            Self::MissingParameter(_) => K::MissingParameter,
+            Self::AttachmentsNotAllowed(_) => K::AttachmentsNotAllowed,
+            Self::ParentNotFound { .. } => K::ParentNotFound,
+            Self::AttachmentTooLarge(_) => K::AttachmentTooLarge,
+            Self::MalformedMultipart(_) => K::MalformedMultipart,
             Self::Internal(_) => K::Internal,
         }
     }
@@ -211,6 +230,21 @@ impl ApiError {
             Self::TooManyFields(limit) => Some(format!("The payload object has more than {limit} fields").into()),
             Self::QueryTooLong(limit) => Some(format!("The query string exceeds the limit of {limit} bytes").into()),
             Self::InvalidRecords(detail) | Self::InvalidParameter(detail) => Some(detail.as_str().into()),
+            Self::MissingParameter(name) => Some(format!("The parameter {name} is required").into()),
+            Self::AttachmentsNotAllowed(table) => Some(
+                format!(
+                    "Records of {table} take no attachments; these tables do: {}",
+                    sluice_core::attachment::ATTACHABLE.join(", ")
+                )
+                .into(),
+            ),
+            Self::ParentNotFound { table, sys_id } => {
+                Some(format!("No {table} record with sys_id {sys_id:?} to attach to").into())
+            }
+            Self::AttachmentTooLarge(limit) => {
+                Some(format!("The file exceeds the attachment limit of {limit} bytes").into())
+            }
+            Self::MalformedMultipart(detail) => Some(detail.as_str().into()),
             Self::TooManyRecords(max) => Some(
                 format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),

@@ -58,6 +58,11 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
         ApiError::InvalidRecords("records[3] is not an object".into()),
         ApiError::TooManyRecords(10_000),
         ApiError::InvalidParameter("limit is not a whole number".into()),
+        ApiError::MissingParameter("table_sys_id"),
+        ApiError::AttachmentsNotAllowed("sys_audit".into()),
+        ApiError::ParentNotFound { table: "incident".into(), sys_id: "0123456789abcdef0123456789abcdef".into() },
+        ApiError::AttachmentTooLarge(26_214_400),
+        ApiError::MalformedMultipart("the file part must be the last part".into()),
         ApiError::Internal("disk on fire".into()),
     ]
 }
