@@ -3,6 +3,7 @@
 
 mod accounts;
 mod accounts_admin;
+mod attachments;
 mod backend;
 mod brute_force;
 mod bulk;
