@@ -68,8 +68,7 @@ fn form(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, 
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn post_form(s: &Server, req: reqwest::RequestBuilder, (content_type, body): (String, Vec<u8>)) -> (u16, Value) {
-    let _ = s;
+async fn post_form(req: reqwest::RequestBuilder, (content_type, body): (String, Vec<u8>)) -> (u16, Value) {
     let (status, _, body) = answer(req.header("content-type", content_type).body(body).send().await.unwrap()).await;
     (status, body)
 }
@@ -107,8 +106,7 @@ async fn upload_read_download_and_delete() {
     let html = b"<html><script>alert(1)</script></html>";
     let upload = s.admin(s.http.post(s.url("/api/now/v1/attachment/upload")));
     let fields = [("table_name", "incident"), ("table_sys_id", incident.as_str())];
-    let (status, body) =
-        post_form(&s, upload, form(&fields, Some((r#"Überblick \"1\".html"#, "text/html", html)))).await;
+    let (status, body) = post_form(upload, form(&fields, Some((r#"Überblick \"1\".html"#, "text/html", html)))).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["result"]["content_type"], "text/plain");
     assert_eq!(body["result"]["file_name"], "Überblick \"1\".html");
@@ -270,18 +268,18 @@ async fn bad_input_is_refused_with_structured_errors() {
     let fields = [("table_name", "incident"), ("table_sys_id", incident.as_str())];
     let req = s.admin(s.http.post(&url)).header("content-type", "application/json").body("{}");
     expect(400, "malformed_multipart")(send(req).await);
-    expect(400, "malformed_multipart")(post_form(&s, s.admin(s.http.post(&url)), form(&fields, None)).await);
+    expect(400, "malformed_multipart")(post_form(s.admin(s.http.post(&url)), form(&fields, None)).await);
     let (ct, mut late) = form(&fields, Some(("a.txt", "text/plain", b"a")));
-    let tail = format!("--sluiceTestBoundary7MA4YWxk--\r\n");
+    let tail = "--sluiceTestBoundary7MA4YWxk--\r\n";
     late.truncate(late.len() - tail.len());
     late.extend(b"--sluiceTestBoundary7MA4YWxk\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n");
     late.extend(tail.bytes());
-    let body = expect(400, "malformed_multipart")(post_form(&s, s.admin(s.http.post(&url)), (ct, late)).await);
+    let body = expect(400, "malformed_multipart")(post_form(s.admin(s.http.post(&url)), (ct, late)).await);
     assert!(body["error"]["detail"].as_str().unwrap().contains("last part"), "{body}");
     let missing = form(&[("table_name", "incident")], Some(("a.txt", "text/plain", b"a")));
-    expect(400, "missing_parameter")(post_form(&s, s.admin(s.http.post(&url)), missing).await);
+    expect(400, "missing_parameter")(post_form(s.admin(s.http.post(&url)), missing).await);
     let large = form(&fields, Some(("a.txt", "text/plain", &big)));
-    expect(413, "attachment_too_large")(post_form(&s, s.admin(s.http.post(&url)), large).await);
+    expect(413, "attachment_too_large")(post_form(s.admin(s.http.post(&url)), large).await);
     let (_, page) = s.get("/api/now/attachment").await;
     assert_eq!(page["result"].as_array().unwrap().len(), 1, "only the upload of exactly the limit was stored");
 }

@@ -1,7 +1,7 @@
 //! Uploads: `POST /attachment/file?table_name=&table_sys_id=&file_name=` with the file as the
 //! body, and `POST /attachment/upload` with a `multipart/form-data` form (`table_name`,
 //! `table_sys_id`, then the file part, last). The table and the caller's rights are checked
-//! before the raw body is read; a form's are checked once its metadata parts are read. Either
+//! before a raw body is read; a form names them inside, so they are checked once it is read. Either
 //! body is read within `--max-attachment-bytes` (a form with a small allowance for its part
 //! headers), refused with 413 as soon as it grows past it. The content type is sniffed from the
 //! bytes, the SHA-256 and size recorded, and the record and content committed together.
