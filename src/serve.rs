@@ -109,6 +109,9 @@ pub struct ServeArgs {
     /// still busy then are closed.
     #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", default_value_t = defaults::DRAIN_TIMEOUT_SECS)]
     drain_timeout: u64,
+    /// Largest file the Attachment API takes, in bytes.
+    #[arg(long, env = "SLUICE_MAX_ATTACHMENT_BYTES", default_value_t = defaults::MAX_ATTACHMENT_BYTES)]
+    max_attachment_bytes: usize,
     /// Days staging rows are kept (pending rows always are); older ones are purged hourly.
     #[arg(long, env = "SLUICE_RETENTION_DAYS", default_value_t = defaults::RETENTION_DAYS)]
     retention_days: u64,
@@ -161,6 +164,7 @@ impl ServeArgs {
             max_bulk_body_bytes: self.max_bulk_body_bytes,
             max_batch_answer_bytes: self.max_batch_answer_bytes,
             drain_timeout: Duration::from_secs(self.drain_timeout),
+            max_attachment_bytes: self.max_attachment_bytes,
             retention_days: self.retention_days,
             bulk_batch_rows: self.bulk_batch_rows.max(1),
             trusted_proxies,

@@ -4,6 +4,7 @@
 mod accounts;
 mod accounts_admin;
 mod aggregate;
+mod attachments;
 mod backend;
 mod brute_force;
 mod bulk;

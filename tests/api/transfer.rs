@@ -32,7 +32,11 @@ struct Deployment {
     error_row: String,
     partner_password: String,
     token: String,
+    attachment: String,
 }
+
+/// An attachment's content: every byte value, NUL and invalid UTF-8 included.
+const ATTACHED: &[u8] = b"\x00\x01\xff\xfe binary \x89PNG\r\n\x1a\n\x00 end";
 
 async fn call(s: &Server, builder: reqwest::RequestBuilder) -> (u16, Value) {
     let r = s.admin(builder).send().await.expect("request");
@@ -62,7 +66,14 @@ async fn build_history(s: &Server) -> Deployment {
     let (status, made) = call(s, tokens).await;
     assert_eq!(status, 201, "{made}");
     let token = made["result"]["token"].as_str().unwrap().to_owned();
-    Deployment { first, error_row, partner_password, token }
+    let upload = s
+        .http
+        .post(s.url(&format!("/api/now/attachment/file?table_name=incident&table_sys_id={first}&file_name=dump.bin")))
+        .body(ATTACHED.to_vec());
+    let (status, attached) = call(s, upload).await;
+    assert_eq!(status, 201, "{attached}");
+    let attachment = attached["result"]["sys_id"].as_str().unwrap().to_owned();
+    Deployment { first, error_row, partner_password, token, attachment }
 }
 
 /// A list through the Table API, sorted by sys_id (backends may order ties differently), with
@@ -85,6 +96,7 @@ async fn snapshot(s: &Server, d: &Deployment) -> Vec<Vec<Value>> {
         format!("/api/now/table/{STAGING}"),
         "/api/now/table/sys_user?sysparm_fields=sys_id,user_name,roles,active".to_owned(),
         "/api/now/table/sys_import_set".to_owned(),
+        "/api/now/attachment".to_owned(),
     ] {
         out.push(list(s, &path).await);
     }
@@ -94,7 +106,7 @@ async fn snapshot(s: &Server, d: &Deployment) -> Vec<Vec<Value>> {
 /// The target serves what the source had, its account and token work, numbering continues.
 async fn check_target(target: &Server, d: &Deployment, before: &[Vec<Value>]) {
     let after = snapshot(target, d).await;
-    let names = ["incident", "sys_audit", "sys_journal_field", STAGING, "sys_user", "sys_import_set"];
+    let names = ["incident", "sys_audit", "sys_journal_field", STAGING, "sys_user", "sys_import_set", "sys_attachment"];
     for ((name, b), a) in names.iter().zip(before).zip(&after) {
         assert!(!b.is_empty(), "{name}: the source has rows");
         assert_eq!(a, b, "{name} differs after the move");
@@ -104,6 +116,9 @@ async fn check_target(target: &Server, d: &Deployment, before: &[Vec<Value>]) {
     let (status, row) = target.get(&format!("/api/now/import/{STAGING}/{}", d.error_row)).await;
     assert_eq!(status, 200, "{row}");
     assert_eq!(row["payload"], r#"{"u_impact":"9","u_description":"no summary"}"#);
+    let file = target.url(&format!("/api/now/attachment/{}/file", d.attachment));
+    let content = target.admin(target.http.get(file)).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(content.as_ref(), ATTACHED, "attachment content moves byte for byte");
 
     // The account logs in with its old password and its old token.
     let r = target

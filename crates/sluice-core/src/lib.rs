@@ -3,6 +3,7 @@
 //! types live here; the store and the server depend on this crate, never the other way round.
 
 pub mod account;
+pub mod attachment;
 pub mod contract;
 pub mod datetime;
 pub mod id;

@@ -440,11 +440,20 @@ impl EncodedQuery {
     /// ANDs `field = value` into every group (creating one when there is none): what a plain
     /// `?field=value` URL parameter adds to `sysparm_query`.
     pub fn and_equals(&mut self, field: &str, value: &str) {
+        self.and(field, Operator::Eq(value.to_owned()));
+    }
+
+    /// ANDs `field IN values` into every group, as [`Self::and_equals`] does `=`.
+    pub fn and_in(&mut self, field: &str, values: &[&str]) {
+        self.and(field, Operator::In(values.iter().map(|v| (*v).to_owned()).collect()));
+    }
+
+    fn and(&mut self, field: &str, op: Operator) {
         if self.groups.is_empty() {
             self.groups.push(Group::default());
         }
         let path = FieldPath(field.split('.').map(str::to_owned).collect());
-        let condition = Condition { field: path, op: Operator::Eq(value.to_owned()) };
+        let condition = Condition { field: path, op };
         for group in &mut self.groups {
             group.clauses.push(Clause { any_of: vec![condition.clone()] });
         }

@@ -15,6 +15,7 @@ pub const SYS_AUDIT: &str = "sys_audit";
 pub const SYS_JOURNAL_FIELD: &str = "sys_journal_field";
 pub const SYS_IMPORT_SET: &str = "sys_import_set";
 pub const SYS_CHOICE: &str = "sys_choice";
+pub const SYS_ATTACHMENT: &str = "sys_attachment";
 
 fn reference(name: &str, label: &str, table: &str) -> Field {
     Field::new(name, label, K::Reference(table.to_owned()))
@@ -214,6 +215,34 @@ pub fn sys_choice() -> TableSchema {
     )
 }
 
+/// Attachment metadata (ServiceNow's `sys_attachment`); the content is kept beside it, in the
+/// store's own table. Every field is the wire form of ServiceNow's answer.
+pub fn sys_attachment() -> TableSchema {
+    table(
+        SYS_ATTACHMENT,
+        "Attachment",
+        "file_name",
+        vec![
+            Field::new("file_name", "File name", K::String).max(crate::attachment::MAX_FILE_NAME),
+            Field::new("table_name", "Table name", K::String).max(80),
+            Field::new("table_sys_id", "Table sys ID", K::String).max(32),
+            // Sniffed from the bytes (`attachment::content_type`), not the client's label.
+            Field::new("content_type", "Content type", K::String).max(100),
+            Field::new("size_bytes", "Size bytes", K::Integer),
+            // Stored as received: the size as stored, and `compressed` false.
+            Field::new("size_compressed", "Size compressed", K::Integer),
+            Field::new("compressed", "Compressed", K::Boolean),
+            // SHA-256 of the content, lowercase hex.
+            Field::new("hash", "Hash", K::String).max(64),
+            Field::new("state", "State", K::String).max(40),
+            Field::new("image_width", "Image width", K::String).max(40),
+            Field::new("image_height", "Image height", K::String).max(40),
+            Field::new("average_image_color", "Average image color", K::String).max(40),
+            Field::new("sys_tags", "Tags", K::String),
+        ],
+    )
+}
+
 /// The staging (import set row) table of one integration: the system columns of ServiceNow's
 /// `sys_import_set_row`, the raw payload, and the integration's own `u_` columns (all strings,
 /// as ServiceNow stores staged values).
@@ -262,6 +291,7 @@ impl Catalog {
             sys_journal_field(),
             sys_import_set(),
             sys_choice(),
+            sys_attachment(),
         ] {
             c.insert(t);
         }

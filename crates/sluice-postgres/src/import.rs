@@ -392,6 +392,10 @@ impl TableTransaction for PgTx<'_> {
     ) -> Result<Option<String>, sqlx::Error> {
         find_named(self.c, schema, value, match_fields).await
     }
+
+    async fn attachments_of(&mut self, table: &str, sys_id: &str) -> Result<Vec<Record>, sqlx::Error> {
+        crate::attachments::of(self.c, table, sys_id).await
+    }
 }
 
 /// A Table API write in one transaction ([`sluice_store::table_write::write`]).

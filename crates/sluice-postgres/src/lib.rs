@@ -8,6 +8,7 @@
 
 mod accounts;
 mod aggregate;
+mod attachments;
 mod batch;
 mod history;
 mod idempotency;

@@ -179,6 +179,14 @@ fn steps() -> Vec<String> {
                  s.sys_id
              FROM sluice_audit_set s CROSS JOIN LATERAL json_array_elements(s.changes::json) WITH ORDINALITY AS c(change, n);"
             .to_owned(),
+        // 4: attachment content beside its `sys_attachment` record, removed with it (checked at
+        // commit, so a dump may load either table first); attachments by their record.
+        "CREATE TABLE sluice_attachment_content (
+             sys_id TEXT COLLATE \"C\" PRIMARY KEY
+                 REFERENCES sys_attachment (sys_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+             content BYTEA NOT NULL);
+         CREATE INDEX sys_attachment_record ON sys_attachment (lower(table_sys_id), lower(table_name));"
+            .to_owned(),
     ]
 }
 

@@ -53,6 +53,8 @@ pub mod defaults {
     pub const MAX_BATCH_ANSWER_BYTES: usize = 10 * 1024 * 1024;
     /// `--drain-timeout`, in seconds: well under systemd's 90 s stop timeout.
     pub const DRAIN_TIMEOUT_SECS: u64 = 10;
+    /// `--max-attachment-bytes`: the largest file the Attachment API takes.
+    pub const MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
     /// `--retention-days`.
     pub const RETENTION_DAYS: u64 = 90;
     /// `--bulk-batch-rows`.
@@ -107,6 +109,8 @@ pub struct ServerConfig {
     pub max_batch_answer_bytes: usize,
     /// Longest the stop waits for requests in flight before closing their connections.
     pub drain_timeout: Duration,
+    /// Largest file the Attachment API takes, in bytes (413 `attachment_too_large` beyond).
+    pub max_attachment_bytes: usize,
     /// Staging rows (not pending) older than this many days are purged.
     pub retention_days: u64,
     /// Rows per batch of the bulk worker, in sync mode and in replays.
@@ -138,6 +142,7 @@ impl Default for ServerConfig {
             max_bulk_body_bytes: defaults::MAX_BULK_BODY_BYTES,
             max_batch_answer_bytes: defaults::MAX_BATCH_ANSWER_BYTES,
             drain_timeout: Duration::from_secs(defaults::DRAIN_TIMEOUT_SECS),
+            max_attachment_bytes: defaults::MAX_ATTACHMENT_BYTES,
             retention_days: defaults::RETENTION_DAYS,
             bulk_batch_rows: defaults::BULK_BATCH_ROWS,
             trusted_proxies: Vec::new(),

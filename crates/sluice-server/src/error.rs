@@ -109,6 +109,20 @@ pub enum ApiError {
     /// request is refused with that limit's error, naming the record.
     #[error("records[{index}]: {error}")]
     InRecord { index: usize, error: Box<ApiError> },
+    /// A required query or form parameter is missing or empty (`table_name`, ...).
+    #[error("missing parameter {0}")]
+    MissingParameter(&'static str),
+    /// Records of this table take no attachments (`sluice_core::attachment::ATTACHABLE`).
+    #[error("records of {0} take no attachments")]
+    AttachmentsNotAllowed(String),
+    /// The record an attachment is for does not exist.
+    #[error("no {table} record {sys_id}")]
+    ParentNotFound { table: String, sys_id: String },
+    #[error("attachment larger than {0} bytes")]
+    AttachmentTooLarge(usize),
+    /// A `multipart/form-data` body that cannot be read, lacks its file part or has parts after it.
+    #[error("malformed multipart body: {0}")]
+    MalformedMultipart(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -160,6 +174,11 @@ impl ApiError {
             Self::InRecord { error, .. } => error.kind(),
             Self::TooManyRequests(_) => K::TooManyRecords,
             Self::BatchAnswerTooLarge { .. } => K::BatchAnswerTooLarge,
+            Self::MissingParameter(_) => K::MissingParameter,
+            Self::AttachmentsNotAllowed(_) => K::AttachmentsNotAllowed,
+            Self::ParentNotFound { .. } => K::ParentNotFound,
+            Self::AttachmentTooLarge(_) => K::AttachmentTooLarge,
+            Self::MalformedMultipart(_) => K::MalformedMultipart,
             Self::Internal(_) => K::Internal,
         }
     }
@@ -249,6 +268,21 @@ impl ApiError {
             Self::InRecord { index, error } => {
                 Some(format!("records[{index}]: {}", error.detail().unwrap_or_default()).into())
             }
+            Self::MissingParameter(name) => Some(format!("The parameter {name} is required").into()),
+            Self::AttachmentsNotAllowed(table) => Some(
+                format!(
+                    "Records of {table} take no attachments; these tables do: {}",
+                    sluice_core::attachment::ATTACHABLE.join(", ")
+                )
+                .into(),
+            ),
+            Self::ParentNotFound { table, sys_id } => {
+                Some(format!("No {table} record with sys_id {sys_id:?} to attach to").into())
+            }
+            Self::AttachmentTooLarge(limit) => {
+                Some(format!("The file exceeds the attachment limit of {limit} bytes").into())
+            }
+            Self::MalformedMultipart(detail) => Some(detail.as_str().into()),
             Self::TooManyRecords(max) => Some(
                 format!("At most {max} records per insertMultiple request; send the rest in further requests").into(),
             ),

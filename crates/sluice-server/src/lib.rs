@@ -19,6 +19,7 @@ pub mod error;
 pub mod integration_plan;
 pub mod lockout;
 pub mod metrics;
+pub mod multipart;
 pub mod observe;
 pub mod offline;
 pub mod openapi;

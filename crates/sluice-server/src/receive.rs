@@ -87,18 +87,24 @@ pub async fn limit_query(State(max): State<usize>, request: Request, next: Next)
     next.run(request).await
 }
 
-/// Middleware: a body whose declared `Content-Length` is over the limit (`--max-body-bytes`, or
-/// `--max-bulk-body-bytes` for `insertMultiple`) is refused with 413 at once, without waiting
-/// for bytes that may never come.
+/// Middleware: a body whose declared `Content-Length` is over the limit (`--max-body-bytes`,
+/// `--max-bulk-body-bytes` for `insertMultiple`, `--max-attachment-bytes` for attachment
+/// uploads) is refused with 413 at once, without waiting for bytes that may never come.
 pub async fn limit_declared_length(State(config): State<Arc<ServerConfig>>, request: Request, next: Next) -> Response {
-    let limit = if request.uri().path().ends_with("/insertMultiple") {
-        config.max_bulk_body_bytes
-    } else {
-        config.max_body_bytes
+    let path = request.uri().path();
+    let attachment = crate::routes::attachment::upload::body_limit(&config, path);
+    let limit = match attachment {
+        Some(limit) => limit,
+        None if path.ends_with("/insertMultiple") => config.max_bulk_body_bytes,
+        None => config.max_body_bytes,
     };
     let declared = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
     if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > limit as u64) {
-        return ApiError::BodyTooLarge(limit).into_response();
+        return match attachment {
+            Some(_) => ApiError::AttachmentTooLarge(config.max_attachment_bytes),
+            None => ApiError::BodyTooLarge(limit),
+        }
+        .into_response();
     }
     next.run(request).await
 }

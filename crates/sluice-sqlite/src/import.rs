@@ -129,6 +129,10 @@ impl TableTransaction for SqliteTx<'_> {
         Ok(true)
     }
 
+    async fn attachments_of(&mut self, table: &str, sys_id: &str) -> rusqlite::Result<Vec<Record>> {
+        crate::attachments::of(self.conn, table, sys_id)
+    }
+
     async fn find_named(
         &mut self,
         schema: &TableSchema,

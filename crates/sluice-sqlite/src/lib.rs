@@ -3,6 +3,7 @@
 
 mod accounts;
 mod aggregate;
+mod attachments;
 mod checkpoint;
 mod history;
 pub(crate) mod idempotency;

@@ -160,6 +160,13 @@ const STEPS: &[&str] = &[
              s.record_checkpoint, substr(s.sys_id, 1, 18), s.source_table, s.source_row, s.sys_created_on,
              s.user, s.sys_created_on, s.user, 0, s.sys_id
          FROM sluice_audit_set s, json_each(s.changes) c;",
+    // 9: attachment content beside its `sys_attachment` record, removed with it (checked at
+    // commit, so a dump may load either table first); attachments by their record.
+    "CREATE TABLE sluice_attachment_content (
+         sys_id TEXT PRIMARY KEY NOT NULL
+             REFERENCES sys_attachment (sys_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+         content BLOB NOT NULL);
+     CREATE INDEX sys_attachment_record ON sys_attachment (table_sys_id COLLATE NOCASE, table_name COLLATE NOCASE);",
 ];
 
 /// The schema version a database has once every step ran (`PRAGMA user_version`).

@@ -13,11 +13,13 @@ use sluice_core::tables::Catalog;
 use tokio::sync::oneshot;
 
 use crate::checkpoint::RewindGate;
-use crate::{accounts, idempotency, import, import_slot, migrate, numbers, reference_cache, staged, stats};
+use crate::{
+    accounts, attachments, idempotency, import, import_slot, migrate, numbers, reference_cache, staged, stats,
+};
 use sluice_store::Result;
 use sluice_store::{
-    AccountChange, AdminAuditEntry, ImportJob, ImportOutcome, NewAccount, ProcessJob, PurgeReport, StageBatch,
-    StagedSet, StatsDelta, StoreError, TableWrite, WriteResult,
+    AccountChange, AdminAuditEntry, AttachmentAdded, AttachmentRemoval, ImportJob, ImportOutcome, NewAccount,
+    NewAttachment, ProcessJob, PurgeReport, StageBatch, StagedSet, StatsDelta, StoreError, TableWrite, WriteResult,
 };
 
 pub enum Job {
@@ -33,6 +35,8 @@ pub enum Job {
     PurgeStaging(Arc<TableSchema>, sluice_core::DateTime, u64, oneshot::Sender<Result<PurgeReport>>),
     AddStats(Vec<StatsDelta>, oneshot::Sender<Result<()>>),
     PurgeStats(i64, oneshot::Sender<Result<u64>>),
+    AddAttachment(Box<NewAttachment>, oneshot::Sender<Result<AttachmentAdded>>),
+    DeleteAttachment(Box<AttachmentRemoval>, oneshot::Sender<Result<Option<sluice_core::Record>>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -48,6 +52,8 @@ enum Done {
     Process(Result<Option<ImportOutcome>>),
     PurgeStaging(Result<PurgeReport>),
     AddStats(Result<()>),
+    AddAttachment(Result<AttachmentAdded>),
+    DeleteAttachment(Result<Option<sluice_core::Record>>),
 }
 
 impl Done {
@@ -64,6 +70,8 @@ impl Done {
             Self::Process(r) => r.is_err(),
             Self::PurgeStaging(r) => r.is_err(),
             Self::AddStats(r) => r.is_err(),
+            Self::AddAttachment(r) => r.is_err(),
+            Self::DeleteAttachment(r) => r.is_err(),
         }
     }
 }
@@ -100,6 +108,11 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) -> Option<Spent> {
             send(tx, r, commit_error);
             return Some(write);
         }
+        (Job::AddAttachment(attachment, tx), Done::AddAttachment(r)) => {
+            send(tx, r, commit_error);
+            return Some(attachment);
+        }
+        (Job::DeleteAttachment(_, tx), Done::DeleteAttachment(r)) => send(tx, r, commit_error),
         (Job::AddAccount(_, tx), Done::AddAccount(r)) => send(tx, r, commit_error),
         (Job::PrepareStaging(_, tx), Done::PrepareStaging(r)) => send(tx, r, commit_error),
         (Job::PurgeIdempotency(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
@@ -222,6 +235,8 @@ fn fail(job: Job, msg: &str) {
         Job::PurgeStaging(.., tx) => drop(tx.send(Err(err()))),
         Job::AddStats(_, tx) => drop(tx.send(Err(err()))),
         Job::PurgeStats(_, tx) => drop(tx.send(Err(err()))),
+        Job::AddAttachment(_, tx) => drop(tx.send(Err(err()))),
+        Job::DeleteAttachment(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -241,6 +256,8 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::PurgeStaging(..) => Done::PurgeStaging(Err(e())),
             Job::AddStats(..) => Done::AddStats(Err(e())),
             Job::PurgeStats(..) => Done::Purge(Err(e())),
+            Job::AddAttachment(..) => Done::AddAttachment(Err(e())),
+            Job::DeleteAttachment(..) => Done::DeleteAttachment(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -269,7 +286,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         // May rename, delete or add users, groups or CIs that imports look up.
         reference_cache::clear();
     }
-    if !matches!(job, Job::Import(..) | Job::AddStats(..)) {
+    if !matches!(job, Job::Import(..) | Job::AddStats(..) | Job::AddAttachment(..) | Job::DeleteAttachment(..)) {
         // Bulk loads, replays and purges create, close or delete import sets and rows.
         import_slot::clear();
     }
@@ -298,6 +315,12 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::PurgeStats(before, _) => Done::Purge(guarded("statistics purge", || Ok(stats::purge(conn, *before)?))),
         Job::AdminAudit(entry, _) => {
             Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
+        }
+        Job::AddAttachment(attachment, _) => {
+            Done::AddAttachment(guarded("attachment upload", || Ok(attachments::add(conn, catalog, attachment)?)))
+        }
+        Job::DeleteAttachment(removal, _) => {
+            Done::DeleteAttachment(guarded("attachment deletion", || Ok(attachments::remove(conn, catalog, removal)?)))
         }
         Job::PrepareStaging(schema, _) => Done::PrepareStaging(guarded("staging table preparation", || {
             migrate::ensure_table(conn, schema)?;

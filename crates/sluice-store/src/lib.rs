@@ -5,6 +5,7 @@ pub mod account_change;
 pub mod account_fields;
 pub mod aggregate;
 pub mod aggregate_sql;
+pub mod attachment;
 pub mod audit_set;
 pub mod idempotency;
 pub mod query_sql;
@@ -26,6 +27,8 @@ use sluice_core::staging::RowState;
 use sluice_core::transform::Plan;
 use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
+
+pub use attachment::{AttachmentAdded, AttachmentRemoval, NewAttachment};
 
 /// Why a store call failed. Every variant is something a caller can act on; the database's own
 /// error is carried opaquely ([`DatabaseError`]) so no driver type leaks past the backend.
@@ -541,6 +544,20 @@ pub trait Stats: Send + Sync {
     async fn purge_stats(&self, before_minute: i64) -> Result<u64>;
 }
 
+/// Files attached to records: content and metadata written together. The metadata records
+/// (`sys_attachment`) are read and listed through [`Records`] like any table's.
+#[async_trait]
+pub trait Attachments: Send + Sync {
+    /// Stores the attachment's `sys_attachment` record and content in one durable transaction,
+    /// if its parent record exists ([`AttachmentAdded::NoParent`] otherwise).
+    async fn add_attachment(&self, attachment: NewAttachment) -> Result<AttachmentAdded>;
+    /// The content of an attachment, as stored.
+    async fn attachment_content(&self, sys_id: String) -> Result<Option<Vec<u8>>>;
+    /// Deletes an attachment (record and content) with its `sys_audit` row in one durable
+    /// transaction; the record it was, `None` when there was none.
+    async fn delete_attachment(&self, removal: AttachmentRemoval) -> Result<Option<Record>>;
+}
+
 /// Health, retention and shutdown.
 #[async_trait]
 pub trait Maintenance: Send + Sync {
@@ -557,6 +574,6 @@ pub trait Maintenance: Send + Sync {
 
 /// Every concern of the store: what a backend implements and `sluice serve` holds as
 /// `Arc<dyn Store>` (which coerces to `Arc<dyn Records>` and the others).
-pub trait Store: Imports + Records + Accounts + AdminAudit + Stats + Maintenance + 'static {}
+pub trait Store: Imports + Records + Accounts + AdminAudit + Stats + Attachments + Maintenance + 'static {}
 
-impl<T: Imports + Records + Accounts + AdminAudit + Stats + Maintenance + 'static> Store for T {}
+impl<T: Imports + Records + Accounts + AdminAudit + Stats + Attachments + Maintenance + 'static> Store for T {}

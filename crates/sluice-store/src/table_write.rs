@@ -2,7 +2,7 @@
 //! apply the table's business rules, write the record, its history and journal entries. Each
 //! backend implements only [`TableTransaction`] (three primitives beyond the commit step's
 //! [`RowTransaction`], whose numbering, `insert`, `update` and `write_history` it reuses) inside
-//! its own transaction.
+//! its own transaction. Deleting a record deletes its attachments ([`crate::attachment`]).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +29,10 @@ pub trait TableTransaction: RowTransaction {
     /// Deletes the record; whether there was one.
     async fn delete(&mut self, schema: &TableSchema, sys_id: &str) -> Result<bool, Self::Error>;
 
+    /// The `sys_attachment` records of one record, oldest first, locked where the backend locks
+    /// (deleting a record deletes them: [`crate::attachment::remove_all_of`]).
+    async fn attachments_of(&mut self, table: &str, sys_id: &str) -> Result<Vec<Record>, Self::Error>;
+
     /// The record `value` names: `value` itself when it is the sys_id of a record of `schema`,
     /// else the first record (oldest first) whose field equals it, ignoring ASCII case, trying
     /// `match_fields` in order.
@@ -49,7 +53,13 @@ pub async fn write<T: TableTransaction>(
     let schema = &*w.table;
     match &w.op {
         WriteOp::Delete(sys_id) => {
-            Ok(if tx.delete(schema, sys_id).await? { WriteResult::Deleted } else { WriteResult::NotFound })
+            if !tx.delete(schema, sys_id).await? {
+                return Ok(WriteResult::NotFound);
+            }
+            if sluice_core::attachment::attachable(&schema.name) {
+                crate::attachment::remove_all_of(tx, catalog, schema, sys_id, &w.actor, w.now).await?;
+            }
+            Ok(WriteResult::Deleted)
         }
         WriteOp::Insert => {
             let values = resolve_references(tx, catalog, schema, &w.values).await?;

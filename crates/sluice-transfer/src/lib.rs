@@ -149,7 +149,13 @@ pub(crate) enum Role {
     Staging(Arc<TableSchema>),
 }
 
-const OWN_TABLES: &[&str] = &["sluice_idempotency", "sluice_api_token", "sluice_admin_audit", "sluice_stats"];
+const OWN_TABLES: &[&str] = &[
+    "sluice_idempotency",
+    "sluice_api_token",
+    "sluice_admin_audit",
+    "sluice_stats",
+    sluice_store::attachment::CONTENT_TABLE,
+];
 
 pub(crate) fn role(catalog: &Catalog, table: &TableInfo) -> Result<Role> {
     if table.name == tables::SYS_CHOICE || table.name == NUMBER_COUNTER {

@@ -27,10 +27,18 @@ fn sql(text: String) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgr
     sqlx::query(sqlx::AssertSqlSafe(text))
 }
 
-/// One target table: its INSERT prefix, which dump columns are BIGINT, and its pending rows.
+/// How a dump column is bound: as text, as a BIGINT, or as bytes (attachment content).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Text,
+    BigInt,
+    Bytes,
+}
+
+/// One target table: its INSERT prefix, how each dump column is bound, and its pending rows.
 struct Target {
     insert: String,
-    bigint: Vec<bool>,
+    bound: Vec<Bound>,
     batch: Vec<Vec<Value>>,
     rows_per_insert: usize,
     count: u64,
@@ -48,19 +56,26 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
     for r in &rows {
         target.insert(
             r.try_get::<String, _>(0)?,
-            (r.try_get::<String, _>(1)? == "bigint", r.try_get::<String, _>(2)? == "YES"),
+            (
+                match r.try_get::<String, _>(1)?.as_str() {
+                    "bigint" => Bound::BigInt,
+                    "bytea" => Bound::Bytes,
+                    _ => Bound::Text,
+                },
+                r.try_get::<String, _>(2)? == "YES",
+            ),
         );
     }
-    let mut bigint = Vec::with_capacity(table.columns.len());
+    let mut bound = Vec::with_capacity(table.columns.len());
     let mut identity = None;
     for column in &table.columns {
-        let Some(&(is_bigint, is_identity)) = target.get(&column.name) else {
+        let Some(&(kind, is_identity)) = target.get(&column.name) else {
             return Err(TransferError::Unsupported(format!(
                 "{}.{} is not a column of this sluice",
                 table.name, column.name
             )));
         };
-        bigint.push(is_bigint);
+        bound.push(kind);
         if is_identity {
             identity = Some(column.name.clone());
         }
@@ -77,7 +92,7 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
     let rows_per_insert = (MAX_PARAMS / table.columns.len().max(1)).clamp(1, MAX_ROWS);
     let target = Target {
         insert: format!("INSERT INTO {stored} ({columns}){overriding} VALUES "),
-        bigint,
+        bound,
         batch: Vec::new(),
         rows_per_insert,
         count: 0,
@@ -86,14 +101,14 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
 }
 
 fn bad(table: &str, v: &Value) -> TransferError {
-    TransferError::Unsupported(format!("table {table}: {v:?} does not fit an integer column"))
+    TransferError::Unsupported(format!("table {table}: {v:?} does not fit its column"))
 }
 
 async fn flush(c: &mut PgConnection, table: &str, t: &mut Target) -> Result<()> {
     if t.batch.is_empty() {
         return Ok(());
     }
-    let width = t.bigint.len();
+    let width = t.bound.len();
     let mut text = t.insert.clone();
     for (i, _) in t.batch.iter().enumerate() {
         let marks = (1..=width).map(|j| format!("${}", i * width + j)).collect::<Vec<_>>().join(", ");
@@ -103,8 +118,16 @@ async fn flush(c: &mut PgConnection, table: &str, t: &mut Target) -> Result<()> 
     }
     let mut q = sql(text);
     for row in &t.batch {
-        for (v, &bigint) in row.iter().zip(&t.bigint) {
-            q = if bigint {
+        for (v, &kind) in row.iter().zip(&t.bound) {
+            q = if kind == Bound::Bytes {
+                let bytes = match v {
+                    Value::Bytes(b) => b.0.clone(),
+                    Value::Text(s) => s.as_bytes().to_vec(),
+                    Value::Null => Vec::new(),
+                    Value::Integer(_) => return Err(bad(table, v)),
+                };
+                q.bind(bytes)
+            } else if kind == Bound::BigInt {
                 // NULL is the empty integer on PostgreSQL; SQLite stores ''.
                 let n = match v {
                     Value::Null => None,

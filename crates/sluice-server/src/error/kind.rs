@@ -83,6 +83,11 @@ error_kinds! {
     InvalidDefinition     = "invalid_definition",         BAD_REQUEST,                      "Integration definitions refused";
     AccountExists         = "account_exists",             CONFLICT,                         "Operation Failed";
     LastAdmin             = "last_admin",                 CONFLICT,                         "Operation Failed";
+    MissingParameter      = "missing_parameter",          BAD_REQUEST,                      "Missing parameter";
+    AttachmentsNotAllowed = "attachments_not_allowed",    BAD_REQUEST,                      "Operation Failed";
+    ParentNotFound        = "parent_not_found",           NOT_FOUND,                        "No Record found";
+    AttachmentTooLarge    = "attachment_too_large",       PAYLOAD_TOO_LARGE,                "Request entity too large";
+    MalformedMultipart    = "malformed_multipart",        BAD_REQUEST,                      "Failed to create the attachment. File part might be missing in the request.";
     Internal              = "internal_error",             INTERNAL_SERVER_ERROR,            "Internal server error";
     Busy                  = "busy",                       SERVICE_UNAVAILABLE,              "Service Unavailable";
 }

@@ -67,6 +67,11 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
             field: "short_description".into(),
             problem: "avg(short_description) needs a number field; short_description is not one".into(),
         }),
+        ApiError::MissingParameter("table_sys_id"),
+        ApiError::AttachmentsNotAllowed("sys_audit".into()),
+        ApiError::ParentNotFound { table: "incident".into(), sys_id: "0123456789abcdef0123456789abcdef".into() },
+        ApiError::AttachmentTooLarge(26_214_400),
+        ApiError::MalformedMultipart("the file part must be the last part".into()),
         ApiError::Internal("disk on fire".into()),
     ]
 }

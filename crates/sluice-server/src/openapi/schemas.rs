@@ -48,6 +48,15 @@ fn row_state() -> Value {
     json!({"type": STR, "enum": RowState::ALL.map(RowState::as_str)})
 }
 
+/// A `sys_attachment` record as the Attachment API answers it: every value a string.
+fn attachment() -> Value {
+    let fields = sluice_core::tables::sys_attachment();
+    let mut properties: Map<String, Value> = fields.visible_fields().map(|f| (f.name.clone(), s())).collect();
+    properties.insert("download_link".into(), s());
+    let required: Vec<&str> = properties.keys().map(String::as_str).collect();
+    object(Value::Object(properties.clone()), &required)
+}
+
 pub fn components() -> Map<String, Value> {
     let mut c = Map::new();
     let mut add = |name: &str, schema: Value| {
@@ -212,6 +221,18 @@ pub fn components() -> Map<String, Value> {
             &["serviced_requests", "unserviced_requests"],
         ),
     );
+    add("Attachment", attachment());
+    add("AttachmentResponse", result(r("Attachment")));
+    add("AttachmentList", list_of("Attachment"));
+    add(
+        "AttachmentForm",
+        object(
+            json!({"table_name": s(), "table_sys_id": s(),
+                "uploadFile": {"type": STR, "format": "binary", "description": "The file part, last; its filename is the attachment's"}}),
+            &["table_name", "table_sys_id"],
+        ),
+    );
+    add("Binary", json!({"type": STR, "format": "binary"}));
     add("Health", object(json!({"status": s()}), &["status"]));
     add("Text", s());
     add("JsonSchema", json!({"type": "object", "description": "A JSON Schema (draft 2020-12) document"}));

@@ -92,7 +92,7 @@ async fn encode_records(
 }
 
 /// `Link: <...>;rel="first",<...>;rel="prev",<...>;rel="next",<...>;rel="last"`.
-fn link_header(
+pub(crate) fn link_header(
     base: &str,
     uri: &axum::http::Uri,
     pairs: &[(String, String)],

@@ -1,12 +1,14 @@
 //! The store contract: what every [`Store`] implementation must do, checked through the trait
-//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `stats`, `table_writes` and
-//! `concurrency` are generic over the store; the tests below run each of them against a fresh
-//! SQLite store in a temporary folder and against a fresh PostgreSQL schema (see `common`).
+//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `stats`, `table_writes`,
+//! `attachments` and `concurrency` are generic over the store; the tests below run each of them
+//! against a fresh SQLite store in a temporary folder and against a fresh PostgreSQL schema (see
+//! `common`).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod accounts;
+mod attachments;
 mod bulk;
 mod concurrency;
 mod dry_run;
@@ -83,6 +85,8 @@ contract!(
     accounts::account_policies,
     stats::stats_add_up_per_key_and_sum_over_windows,
     table_writes::table_writes_go_through_the_rules,
+    attachments::attachments_are_stored_read_and_deleted,
+    attachments::deleting_a_record_deletes_its_attachments,
 );
 
 /// Checks that need the store shared (concurrency) or opened twice (reopen), per backend.
