@@ -101,6 +101,9 @@ pub struct ServeArgs {
     /// Largest accepted insertMultiple body, in bytes.
     #[arg(long, env = "SLUICE_MAX_BULK_BODY_BYTES", default_value_t = defaults::MAX_BULK_BODY_BYTES)]
     max_bulk_body_bytes: usize,
+    /// The insertMultiple bodies read at once, together, in bytes; later requests wait unread.
+    #[arg(long, env = "SLUICE_MAX_BULK_INFLIGHT_BYTES", default_value_t = defaults::MAX_BULK_INFLIGHT_BYTES)]
+    max_bulk_inflight_bytes: usize,
     /// The inner answers of one Batch API request together, in bytes (bodies and headers before
     /// base64); the answer past it is a batch_answer_too_large item, the rest unserviced.
     #[arg(long, env = "SLUICE_MAX_BATCH_ANSWER_BYTES", default_value_t = defaults::MAX_BATCH_ANSWER_BYTES)]
@@ -162,6 +165,7 @@ impl ServeArgs {
             max_query_bytes: self.max_query_bytes,
             max_records: self.max_records.max(1),
             max_bulk_body_bytes: self.max_bulk_body_bytes,
+            max_bulk_inflight_bytes: self.max_bulk_inflight_bytes,
             max_batch_answer_bytes: self.max_batch_answer_bytes,
             drain_timeout: Duration::from_secs(self.drain_timeout),
             max_attachment_bytes: self.max_attachment_bytes,

@@ -48,6 +48,10 @@ pub mod defaults {
     pub const MAX_RECORDS: usize = 10_000;
     /// `--max-bulk-body-bytes`.
     pub const MAX_BULK_BODY_BYTES: usize = 64 * 1024 * 1024;
+    /// `--max-bulk-inflight-bytes`: the declared bodies of the `insertMultiple` requests read
+    /// at once, together. A parsed and staged body takes about four times its size, so the
+    /// default keeps them under ~600 MB however many arrive.
+    pub const MAX_BULK_INFLIGHT_BYTES: usize = 128 * 1024 * 1024;
     /// `--max-batch-answer-bytes`: ServiceNow's own per-item answer limit (10 MB), here for
     /// the whole batch.
     pub const MAX_BATCH_ANSWER_BYTES: usize = 10 * 1024 * 1024;
@@ -105,6 +109,9 @@ pub struct ServerConfig {
     pub max_records: usize,
     /// Largest accepted `insertMultiple` body, in bytes.
     pub max_bulk_body_bytes: usize,
+    /// The `insertMultiple` bodies read at once, together (a request without `Content-Length`
+    /// counts as `max_bulk_body_bytes`); later ones wait, unread, for their turn.
+    pub max_bulk_inflight_bytes: usize,
     /// The inner answers of one batch together, in bytes (bodies and headers, before base64).
     pub max_batch_answer_bytes: usize,
     /// Longest the stop waits for requests in flight before closing their connections.
@@ -140,6 +147,7 @@ impl Default for ServerConfig {
             max_query_bytes: defaults::MAX_QUERY_BYTES,
             max_records: defaults::MAX_RECORDS,
             max_bulk_body_bytes: defaults::MAX_BULK_BODY_BYTES,
+            max_bulk_inflight_bytes: defaults::MAX_BULK_INFLIGHT_BYTES,
             max_batch_answer_bytes: defaults::MAX_BATCH_ANSWER_BYTES,
             drain_timeout: Duration::from_secs(defaults::DRAIN_TIMEOUT_SECS),
             max_attachment_bytes: defaults::MAX_ATTACHMENT_BYTES,

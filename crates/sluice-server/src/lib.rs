@@ -97,8 +97,15 @@ pub struct Shared {
     pub bulk_wake: Arc<tokio::sync::Notify>,
     /// `insertMultiple` requests read and processed at once ([`pipeline::process::CONCURRENT_REQUESTS`]).
     pub bulk_turns: Arc<tokio::sync::Semaphore>,
+    /// KiB of `insertMultiple` bodies that may be read at once (`max_bulk_inflight_bytes`).
+    pub bulk_bytes: Arc<tokio::sync::Semaphore>,
     /// Request statistics waiting to be flushed to the store.
     pub stats: Arc<stats::StatsRecorder>,
+}
+
+/// The in-flight budget of `insertMultiple` bodies in KiB permits (at least one request's worth).
+fn bulk_budget_kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
 }
 
 /// Why the state could not be assembled.
@@ -163,6 +170,7 @@ impl AppState {
             credentials: Arc::new(CredentialCache::new()),
             throttle: Arc::new(throttle::Throttle::new(config.rate_per_ip, config.rate_per_account)),
             lockout: Arc::default(),
+            bulk_bytes: Arc::new(tokio::sync::Semaphore::new(bulk_budget_kib(config.max_bulk_inflight_bytes))),
             config: Arc::new(config),
             scripts,
             bulk_wake: Arc::new(tokio::sync::Notify::new()),

@@ -144,8 +144,19 @@ pub async fn insert_multiple(
     }
     // A few bulk requests at a time, each read only when its turn comes: the writer is the bound
     // either way, and 64 parsed bodies of 100 records in flight took the process past 130 MB.
-    let _turn = state.bulk_turns.acquire().await.map_err(|_| ApiError::Internal("bulk turns closed".into()))?;
+    // And only as many bytes of them as the budget allows: sixteen 40 MB bodies at once took the
+    // process to 1.2 GB with turns alone. Over-long declared bodies are refused before waiting.
     let (parts, body) = request.into_parts();
+    let declared =
+        parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.config.max_bulk_body_bytes) {
+        return Err(ApiError::BodyTooLarge(state.config.max_bulk_body_bytes));
+    }
+    let budget = state.bulk_bytes.clone();
+    let kib = declared.unwrap_or(state.config.max_bulk_body_bytes).div_ceil(1024).max(1);
+    let kib = u32::try_from(kib.min(crate::bulk_budget_kib(state.config.max_bulk_inflight_bytes))).unwrap_or(u32::MAX);
+    let _bytes = budget.acquire_many(kib).await.map_err(|_| ApiError::Internal("bulk budget closed".into()))?;
+    let _turn = state.bulk_turns.acquire().await.map_err(|_| ApiError::Internal("bulk turns closed".into()))?;
     let raw = read_body(&parts.headers, body, state.config.max_bulk_body_bytes).await?;
     let records = parse_records(&state.config, &raw)?;
     // A retry is the same table, mode, multi import set and body ('/' cannot be in a table name,
