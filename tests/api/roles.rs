@@ -72,12 +72,13 @@ async fn the_documented_rights_are_the_rights() {
         "sys_audit",
         "sys_journal_field",
         "sys_import_set",
+        "sys_attachment",
         STAGING,
     ] {
         assert!(listed.contains(&table), "docs/accounts.md lists no rights for {table}");
     }
 
-    // Something in every table: an incident with a work note (audit, journal), an import.
+    // Something in every table: an incident with a work note (audit, journal) and an attachment, an import.
     let (status, body) = s.import(json!({"u_short_description": "rights", "u_caller": "monitoring.bot"})).await;
     assert_eq!(status, 201, "{body}");
     let incident = result0(&body)["sys_id"].as_str().unwrap().to_owned();
@@ -88,6 +89,15 @@ async fn the_documented_rights_are_the_rights() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let r = s
+        .admin(s.http.post(s.url(&format!(
+            "/api/now/attachment/file?table_name=incident&table_sys_id={incident}&file_name=rights.txt"
+        ))))
+        .body("attached")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 
     let mut passwords = vec![(String::from("admin"), ADMIN_PASSWORD.to_owned())];
     for role in &rights.roles[1..] {
