@@ -230,3 +230,47 @@ async fn interactive_accounts_see_their_pages_and_not_the_admin_ones() {
     assert!(!page.contains(r#"href="/console/accounts""#), "no admin links for itil");
     assert!(page.contains("desk"));
 }
+
+#[tokio::test]
+async fn the_incident_list_filters_sorts_and_needs_read_rights() {
+    let (s, boss) = start(&[]);
+    for text in ["Alpha printer", "Beta mail", "Gamma disk"] {
+        let r = s
+            .admin(s.http.post(s.url("/api/now/table/incident")))
+            .json(&serde_json::json!({"short_description": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let (cookie, _) = login(&s, "boss", &boss).await;
+    let (status, page) = get(&s, "/console/incidents", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"<table id="incidents">"#) && page.contains(r#"id="sysparm_query""#));
+    assert_eq!(page.matches(r#"class="incident-link""#).count(), 3, "{page}");
+
+    let (_, page) = get(&s, "/console/incidents?sysparm_query=short_descriptionLIKEmail", Some(&cookie)).await;
+    assert_eq!(page.matches(r#"class="incident-link""#).count(), 1);
+    assert!(page.contains("Beta mail") && !page.contains("Alpha printer"));
+    assert!(page.contains(r#"value="short_descriptionLIKEmail""#), "the filter box keeps the query");
+
+    // Sorted by a column, descending: Gamma first; a sort on anything else is ignored.
+    let (_, page) = get(&s, "/console/incidents?sort=-short_description", Some(&cookie)).await;
+    assert!(page.find("Gamma disk").unwrap() < page.find("Alpha printer").unwrap());
+    assert!(page.contains(r#"aria-sort="descending""#));
+    let (status, _) = get(&s, "/console/incidents?sort=password_hash", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A filter that cannot be read is shown as an alert, not a server error.
+    let (status, page) = get(&s, "/console/incidents?sysparm_query=RLQUERYsys_audit", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains(r#"role="alert""#) && page.contains("could not be read"), "{page}");
+    assert_eq!(page.matches(r#"class="incident-link""#).count(), 0);
+
+    // An interactive account without read rights on incidents gets the 403 page.
+    let password = add_interactive(&s, "loader", &["import_set_loader"]);
+    let (cookie, _) = login(&s, "loader", &password).await;
+    let (status, page) = get(&s, "/console/incidents", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains(r#"role="alert""#) && page.contains(r#"<nav aria-label="Main">"#));
+}

@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod auth;
 pub mod home;
+pub mod incidents;
 pub mod layout;
 pub mod session;
 
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(home::page))
         .route("/console/", get(home::page))
+        .route("/console/incidents", get(incidents::list))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))
