@@ -274,3 +274,40 @@ async fn the_incident_list_filters_sorts_and_needs_read_rights() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(page.contains(r#"role="alert""#) && page.contains(r#"<nav aria-label="Main">"#));
 }
+
+#[tokio::test]
+async fn an_incident_shows_its_fields_and_activity_linked_to_the_import_row() {
+    let (s, boss) = start(&[]);
+    let (_, imported) =
+        s.import(serde_json::json!({"u_short_description": "Link down", "u_correlation_id": "nm:7"})).await;
+    let sys_id = crate::helpers::result0(&imported)["sys_id"].as_str().unwrap().to_owned();
+    // Times are to the second: the note comes a second after the import.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = s
+        .admin(s.http.patch(s.url(&format!("/api/now/table/incident/{sys_id}"))))
+        .json(&serde_json::json!({"work_notes": "Called the carrier"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The staging row the import wrote, as the API reports it.
+    let (_, audit) = s
+        .get(&format!("/api/now/table/sys_audit?sysparm_query=documentkey={sys_id}^fieldname=short_description"))
+        .await;
+    let source_row = audit["result"][0]["source_row"].as_str().unwrap().to_owned();
+
+    let (cookie, _) = login(&s, "boss", &boss).await;
+    let (status, page) = get(&s, &format!("/console/incidents/{sys_id}"), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Link down") && page.contains(r#"<ol id="activity">"#), "{page}");
+    assert!(page.contains("Called the carrier"), "the work note is in the stream");
+    assert!(page.contains(&format!(r#"href="/console/import_sets/rows/{source_row}""#)), "{page}");
+    assert!(page.matches(r#"class="activity-entry"#).count() >= 3, "{page}");
+    // The work note (newest) comes before the import's changes.
+    assert!(page.find("Called the carrier").unwrap() < page.find("staging-link").unwrap());
+
+    let (status, _) = get(&s, "/console/incidents/0123456789abcdef0123456789abcdef", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&s, "/console/incidents/not-an-id", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod auth;
 pub mod home;
+pub mod incident;
 pub mod incidents;
 pub mod layout;
 pub mod session;
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(home::page))
         .route("/console/", get(home::page))
         .route("/console/incidents", get(incidents::list))
+        .route("/console/incidents/{sys_id}", get(incident::page))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))
