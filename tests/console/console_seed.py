@@ -61,6 +61,10 @@ def seed(api):
     bad = api.stage("u_incident_import", {"u_short_description": "Console import with a bad impact", "u_impact": "9"})
     assert bad["status"] == "error" and bad["errors"][0]["path"] == "/u_impact", bad
     state["bad_impact_row"] = bad["staging_sys_id"]
+    # A row that went through: its incident's activity links back to it.
+    good = api.stage("u_incident_import", {"u_short_description": "Console import that worked", "u_impact": "2"})
+    assert good["status"] == "inserted", good
+    state["good_row"], state["good_incident"] = good["staging_sys_id"], good["sys_id"]
     # The partner desk's value_map lacks "blocker" until fix_partner_mapping adds it.
     state["partner_rows"] = []
     for ticket in ("CP-1", "CP-2", "CP-3"):
