@@ -5,6 +5,7 @@
 # tests/console/test_console.py against Debian's headless chromium through chromedriver.
 #   SLUICE_BIN          the binary (default: target/debug/sluice, built when missing)
 #   SLUICE_SCREENSHOTS  where the screenshots go (default: target/console-screenshots)
+#   SLUICE_CONSOLE_DATABASE  an empty PostgreSQL database to serve from (default: SQLite in the data folder)
 #   VENV                where the venv is kept between runs (default: a temporary folder)
 #   CHROMIUM, CHROMEDRIVER  the browser and its driver (default: /usr/bin/chromium, /usr/bin/chromedriver)
 # Exit status: the script's.
@@ -37,11 +38,14 @@ mkdir -p "$integrations"
 cp crates/sluice-core/integrations/u_incident_import.toml "$integrations/"
 cp tests/console/u_console_partner.toml "$integrations/"
 
+store=(--data "$work/data")
+[ -n "${SLUICE_CONSOLE_DATABASE:-}" ] && store=(--database "$SLUICE_CONSOLE_DATABASE")
+
 password="console-$(date +%s)-Secret"
 agent_password="agent-$(date +%s)-Secret"
 robot_password="robot-$(date +%s)-Secret"
 boss_password="boss-$(date +%s)-Secret"
-SLUICE_ADMIN_PASSWORD=$password "$bin" serve --listen 127.0.0.1:0 --data "$work/data" --integrations "$integrations" >"$work/log" 2>&1 &
+SLUICE_ADMIN_PASSWORD=$password "$bin" serve --listen 127.0.0.1:0 "${store[@]}" --integrations "$integrations" >"$work/log" 2>&1 &
 pid=$!
 address=""
 for _ in $(seq 100); do
@@ -57,10 +61,10 @@ if [ -z "$address" ]; then
 fi
 
 # After the first start: the bootstrap admin is made only in an empty database.
-printf '%s' "$agent_password" | "$bin" account add agent --role itil --web-service-only false --password-stdin --data "$work/data" >/dev/null
+printf '%s' "$agent_password" | "$bin" account add agent --role itil --web-service-only false --password-stdin "${store[@]}" >/dev/null
 # The bootstrap admin is web-service-only: an interactive admin for the console's admin pages.
-printf '%s' "$boss_password" | "$bin" account add boss --role admin --web-service-only false --password-stdin --data "$work/data" >/dev/null
-printf '%s' "$robot_password" | "$bin" account add robot --role itil --role import_set_loader --web-service-only true --password-stdin --data "$work/data" >/dev/null
+printf '%s' "$boss_password" | "$bin" account add boss --role admin --web-service-only false --password-stdin "${store[@]}" >/dev/null
+printf '%s' "$robot_password" | "$bin" account add robot --role itil --role import_set_loader --web-service-only true --password-stdin "${store[@]}" >/dev/null
 
 status=0
 SN_URL=$address ADMIN_PASS=$password AGENT_PASS=$agent_password ROBOT_PASS=$robot_password BOSS_PASS=$boss_password \
