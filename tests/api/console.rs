@@ -311,3 +311,57 @@ async fn an_incident_shows_its_fields_and_activity_linked_to_the_import_row() {
     let (status, _) = get(&s, "/console/incidents/not-an-id", Some(&cookie)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_incident_form_writes_through_the_table_path_as_the_logged_in_account() {
+    let (s, boss) = start(&[]);
+    let r = s
+        .admin(s.http.post(s.url("/api/now/table/incident")))
+        .json(&serde_json::json!({"short_description": "VPN flaps"}))
+        .send()
+        .await
+        .unwrap();
+    let created: serde_json::Value = r.json().await.unwrap();
+    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
+    let path = format!("/console/incidents/{sys_id}");
+    let (cookie, _) = login(&s, "boss", &boss).await;
+    let (_, page) = get(&s, &path, Some(&cookie)).await;
+    assert!(page.contains(r#"<form id="incident-form" method="post""#) && page.contains(r#"name="close_code""#));
+    let csrf = csrf_of(&page);
+
+    // Without the session's token nothing is written.
+    let r = post_form(&s, &path, Some(&cookie), &[("work_notes", "forged")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let r = post_form(
+        &s,
+        &path,
+        Some(&cookie),
+        &[("csrf", &csrf), ("state", "2"), ("work_notes", "Looking at the tunnel")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = get(&s, &path, Some(&cookie)).await;
+    assert!(page.contains("Looking at the tunnel") && !page.contains("forged"));
+
+    // Resolving without a resolution code: the business rules refuse, the page says which fields.
+    let r = post_form(&s, &path, Some(&cookie), &[("csrf", &csrf), ("state", "6")]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(page.contains(r#"role="alert""#) && page.contains("Resolution code"), "{page}");
+    let pairs =
+        [("csrf", csrf.as_str()), ("state", "6"), ("close_code", "Solution provided"), ("close_notes", "Rekeyed")];
+    assert_eq!(post_form(&s, &path, Some(&cookie), &pairs).await.status(), StatusCode::SEE_OTHER);
+
+    // History shows the console's writes as the account's, like an API write.
+    let (_, incident) = s.get(&format!("/api/now/table/incident/{sys_id}")).await;
+    assert_eq!(incident["result"]["state"], "6");
+    assert_eq!(incident["result"]["close_code"], "Solution provided");
+    let (_, audit) =
+        s.get(&format!("/api/now/table/sys_audit?sysparm_query=documentkey={sys_id}^fieldname=state^newvalue=6")).await;
+    assert_eq!(audit["result"][0]["user"], "boss", "{audit}");
+    let (_, notes) =
+        s.get(&format!("/api/now/table/sys_journal_field?sysparm_query=element_id={sys_id}^element=work_notes")).await;
+    assert_eq!(notes["result"][0]["sys_created_by"], "boss", "{notes}");
+    assert_eq!(notes["result"][0]["value"], "Looking at the tunnel");
+}

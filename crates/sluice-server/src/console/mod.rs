@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(home::page))
         .route("/console/", get(home::page))
         .route("/console/incidents", get(incidents::list))
-        .route("/console/incidents/{sys_id}", get(incident::page))
+        .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))
