@@ -70,6 +70,7 @@ token=$(awk '$6 == "sluice_session" {print $7}' "$jar")
 incident=$(curl -s -u "admin:$admin_password" \
     "$base/api/now/table/incident?sysparm_limit=1&sysparm_fields=sys_id&sysparm_query=priority=1" |
     sed -n 's/.*"sys_id":"\([0-9a-f]\{32\}\)".*/\1/p')
+threads=$((connections < 2 ? connections : 2))
 echo "wrk: $connections connections, $duration per page; target p99 <= 50 ms"
 for path in "/console/incidents" "/console/incidents?sysparm_query=priority=1" \
     "/console/incidents/$incident" "/console"; do
@@ -78,7 +79,8 @@ for path in "/console/incidents" "/console/incidents?sysparm_query=priority=1" \
         echo "$path: HTTP $code, not measured"
         continue
     fi
-    out=$(wrk --latency -t2 -c"$connections" -d"$duration" -H "Cookie: sluice_session=$token" "$base$path" 2>&1)
+    out=$(wrk --latency -t"$threads" -c"$connections" -d"$duration" -H "Cookie: sluice_session=$token" \
+        "$base$path" 2>&1) || { echo "$path: wrk failed: $out"; continue; }
     non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
     printf '%-48s rps=%-9s p50=%-9s p99=%-9s%s\n' "$path" \
         "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
