@@ -91,7 +91,8 @@ class Console:
         WebDriverWait(self.d, timeout).until(lambda d: re.search(pattern, self.path()))
 
     def text(self):
-        return self.one("body").text
+        # Read in one script call: a page replaced mid-read (a form just posted) leaves no stale element.
+        return self.d.execute_script("return document.body ? document.body.innerText : ''")
 
     def alert(self):
         found = self.all('[role="alert"]')
