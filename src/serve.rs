@@ -118,6 +118,12 @@ pub struct ServeArgs {
     /// Days staging rows are kept (pending rows always are); older ones are purged hourly.
     #[arg(long, env = "SLUICE_RETENTION_DAYS", default_value_t = defaults::RETENTION_DAYS)]
     retention_days: u64,
+    /// Minutes a console session lives unused (each page renews it; 12 hours at most).
+    #[arg(long, env = "SLUICE_CONSOLE_SESSION_MINUTES", default_value_t = defaults::CONSOLE_SESSION_MINUTES)]
+    console_session_minutes: u64,
+    /// The same in seconds, overriding the minutes (tests use it to see a session expire).
+    #[arg(long, hide = true)]
+    console_session_seconds: Option<u64>,
     /// Pending rows the bulk worker claims per batch.
     #[arg(long, hide = true, default_value_t = defaults::BULK_BATCH_ROWS)]
     bulk_batch_rows: usize,
@@ -173,6 +179,9 @@ impl ServeArgs {
             bulk_batch_rows: self.bulk_batch_rows.max(1),
             trusted_proxies,
             max_header_bytes: usize::try_from(self.max_header_bytes).unwrap_or(usize::MAX),
+            console_session_idle: Duration::from_secs(
+                self.console_session_seconds.unwrap_or(self.console_session_minutes.saturating_mul(60)).max(1),
+            ),
         };
         Ok(Settings {
             server,

@@ -10,6 +10,7 @@ mod brute_force;
 mod bulk;
 mod bulk_replay;
 mod bulk_turns;
+mod console;
 mod durability;
 mod errors;
 mod fidelity;

@@ -16,6 +16,7 @@ mod import;
 pub mod migrate;
 pub mod query;
 pub mod records;
+mod sessions;
 mod staged;
 mod stats;
 mod writer;
@@ -41,8 +42,8 @@ use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
     AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, ImportJob,
     ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records,
-    RowFilter, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow,
-    TableWrite, TokenMatch, WriteResult,
+    RowFilter, Session, Sessions, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal,
+    StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
 };
 
 #[derive(Debug, Clone)]
@@ -441,6 +442,29 @@ impl Stats for PostgresStore {
 
     async fn purge_stats(&self, before_minute: i64) -> StoreResult<u64> {
         backend(async { Ok(stats::purge(&mut *self.conn().await?, before_minute).await?) }).await
+    }
+}
+
+#[async_trait]
+impl Sessions for PostgresStore {
+    async fn create_session(&self, session: Session) -> StoreResult<()> {
+        backend(async { Ok(sessions::create(&mut *self.conn().await?, &session).await?) }).await
+    }
+
+    async fn touch_session(&self, digest: String, now_ms: i64, idle_ms: i64) -> StoreResult<Option<Session>> {
+        backend(async { Ok(sessions::touch(&mut *self.conn().await?, &digest, now_ms, idle_ms).await?) }).await
+    }
+
+    async fn delete_session(&self, digest: String) -> StoreResult<bool> {
+        backend(async { Ok(sessions::delete(&mut *self.conn().await?, &digest).await? > 0) }).await
+    }
+
+    async fn delete_sessions_of(&self, user_name: String) -> StoreResult<u64> {
+        backend(async { Ok(sessions::delete_of(&mut *self.conn().await?, &user_name).await?) }).await
+    }
+
+    async fn purge_sessions(&self, now_ms: i64) -> StoreResult<u64> {
+        backend(async { Ok(sessions::purge(&mut *self.conn().await?, now_ms).await?) }).await
     }
 }
 

@@ -187,6 +187,15 @@ fn steps() -> Vec<String> {
              content BYTEA NOT NULL);
          CREATE INDEX sys_attachment_record ON sys_attachment (lower(table_sys_id), lower(table_name));"
             .to_owned(),
+        // 5: console sessions: the SHA-256 of the cookie's token (never the token), the account,
+        // the session's CSRF token and its idle and absolute expiry (unix milliseconds).
+        "CREATE TABLE sluice_session (
+             digest TEXT COLLATE \"C\" PRIMARY KEY, user_name TEXT COLLATE \"C\" NOT NULL,
+             csrf TEXT COLLATE \"C\" NOT NULL, created_ms BIGINT NOT NULL, idle_expires_ms BIGINT NOT NULL,
+             absolute_expires_ms BIGINT NOT NULL);
+         CREATE INDEX sluice_session_user ON sluice_session (lower(user_name));
+         CREATE INDEX sluice_session_idle ON sluice_session (idle_expires_ms);"
+            .to_owned(),
     ]
 }
 

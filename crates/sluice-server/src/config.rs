@@ -61,6 +61,8 @@ pub mod defaults {
     pub const MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
     /// `--retention-days`.
     pub const RETENTION_DAYS: u64 = 90;
+    /// Minutes a console session lives unused.
+    pub const CONSOLE_SESSION_MINUTES: u64 = 30;
     /// `--bulk-batch-rows`.
     pub const BULK_BATCH_ROWS: usize = crate::pipeline::process::DEFAULT_BATCH_ROWS;
 
@@ -127,6 +129,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Largest request line and headers, in bytes (431 `headers_too_large` beyond).
     pub max_header_bytes: usize,
+    /// How long a console session lives unused (each page renews it, up to
+    /// [`crate::console::session::ABSOLUTE`]).
+    pub console_session_idle: Duration,
 }
 
 impl Default for ServerConfig {
@@ -155,6 +160,7 @@ impl Default for ServerConfig {
             bulk_batch_rows: defaults::BULK_BATCH_ROWS,
             trusted_proxies: Vec::new(),
             max_header_bytes: defaults::MAX_HEADER_BYTES,
+            console_session_idle: Duration::from_secs(defaults::CONSOLE_SESSION_MINUTES * 60),
         }
     }
 }

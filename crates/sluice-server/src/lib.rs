@@ -13,6 +13,7 @@ pub mod aggregate_params;
 pub mod authenticate;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod database;
 pub mod display;
 pub mod error;
@@ -222,6 +223,7 @@ pub fn app(state: AppState) -> Router {
         state: state.clone(),
     };
     routes::router()
+        .merge(console::router())
         .layer(axum::middleware::from_fn_with_state(state.config.clone(), xml::negotiate))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.config.max_query_bytes, receive::limit_query))

@@ -176,10 +176,19 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
 }
 
 /// An error answered by the framework rather than by sluice (an extractor's rejection, such as
-/// a path segment that is not UTF-8) gets sluice's envelope too, with the same status.
+/// a path segment that is not UTF-8) gets sluice's envelope too, with the same status. The
+/// console's HTML error pages (`crate::console::layout`) are already answers for people.
 fn enveloped(response: Response, max_body: usize) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<ErrorCode>().is_some() {
+        return response;
+    }
+    let html = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if html {
         return response;
     }
     let error = match status {

@@ -48,6 +48,11 @@ pub fn spawn_retention(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(n) => tracing::info!(counters = n, "statistics past retention purged"),
                 Err(e) => tracing::warn!(error = %e, "statistics purge failed"),
             }
+            match state.store.purge_sessions(now.unix().saturating_mul(1000)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "expired console sessions purged"),
+                Err(e) => tracing::warn!(error = %e, "console session purge failed"),
+            }
             match purge_expired(state.store.as_ref(), &registry, state.config.retention_days, now).await {
                 Ok((report, _)) if report.rows == 0 && report.import_sets == 0 => {}
                 Ok((report, before)) => tracing::info!(

@@ -14,6 +14,7 @@ mod numbers;
 mod query;
 mod records;
 mod reference_cache;
+mod sessions;
 mod staged;
 mod stats;
 mod writer;
@@ -37,8 +38,8 @@ use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
     AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, ImportJob,
     ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records,
-    RowFilter, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal, StoreError, StoredRow,
-    TableWrite, TokenMatch, WriteResult,
+    RowFilter, Session, Sessions, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal,
+    StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -370,6 +371,45 @@ impl Stats for SqliteStore {
 
     async fn purge_stats(&self, before_minute: i64) -> StoreResult<u64> {
         self.enqueue(|tx| Job::PurgeStats(before_minute, tx)).await
+    }
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn create_session(&self, session: Session) -> StoreResult<()> {
+        self.session(sessions::Change::Create(session)).await.map(|_| ())
+    }
+
+    async fn touch_session(&self, digest: String, now_ms: i64, idle_ms: i64) -> StoreResult<Option<Session>> {
+        match self.session(sessions::Change::Touch { digest, now_ms, idle_ms }).await? {
+            sessions::Answer::Touched(session) => Ok(session),
+            _ => Ok(None),
+        }
+    }
+
+    async fn delete_session(&self, digest: String) -> StoreResult<bool> {
+        Ok(self.session_count(sessions::Change::Delete(digest)).await? > 0)
+    }
+
+    async fn delete_sessions_of(&self, user_name: String) -> StoreResult<u64> {
+        self.session_count(sessions::Change::DeleteOf(user_name)).await
+    }
+
+    async fn purge_sessions(&self, now_ms: i64) -> StoreResult<u64> {
+        self.session_count(sessions::Change::Purge(now_ms)).await
+    }
+}
+
+impl SqliteStore {
+    async fn session(&self, change: sessions::Change) -> StoreResult<sessions::Answer> {
+        self.enqueue(|tx| Job::Session(Box::new(change), tx)).await
+    }
+
+    async fn session_count(&self, change: sessions::Change) -> StoreResult<u64> {
+        match self.session(change).await? {
+            sessions::Answer::Deleted(n) => Ok(n),
+            _ => Ok(0),
+        }
     }
 }
 

@@ -167,6 +167,13 @@ const STEPS: &[&str] = &[
              REFERENCES sys_attachment (sys_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
          content BLOB NOT NULL);
      CREATE INDEX sys_attachment_record ON sys_attachment (table_sys_id COLLATE NOCASE, table_name COLLATE NOCASE);",
+    // 10: console sessions: the SHA-256 of the cookie's token (never the token), the account, the
+    // session's CSRF token and its idle and absolute expiry (unix milliseconds).
+    "CREATE TABLE sluice_session (
+         digest TEXT PRIMARY KEY NOT NULL, user_name TEXT NOT NULL, csrf TEXT NOT NULL, created_ms INTEGER NOT NULL,
+         idle_expires_ms INTEGER NOT NULL, absolute_expires_ms INTEGER NOT NULL);
+     CREATE INDEX sluice_session_user ON sluice_session (user_name COLLATE NOCASE);
+     CREATE INDEX sluice_session_idle ON sluice_session (idle_expires_ms);",
 ];
 
 /// The schema version a database has once every step ran (`PRAGMA user_version`).

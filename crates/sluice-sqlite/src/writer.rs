@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::RewindGate;
 use crate::{
-    accounts, attachments, idempotency, import, import_slot, migrate, numbers, reference_cache, staged, stats,
+    accounts, attachments, idempotency, import, import_slot, migrate, numbers, reference_cache, sessions, staged, stats,
 };
 use sluice_store::Result;
 use sluice_store::{
@@ -37,6 +37,7 @@ pub enum Job {
     PurgeStats(i64, oneshot::Sender<Result<u64>>),
     AddAttachment(Box<NewAttachment>, oneshot::Sender<Result<AttachmentAdded>>),
     DeleteAttachment(Box<AttachmentRemoval>, oneshot::Sender<Result<Option<sluice_core::Record>>>),
+    Session(Box<sessions::Change>, oneshot::Sender<Result<sessions::Answer>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -54,6 +55,7 @@ enum Done {
     AddStats(Result<()>),
     AddAttachment(Result<AttachmentAdded>),
     DeleteAttachment(Result<Option<sluice_core::Record>>),
+    Session(Result<sessions::Answer>),
 }
 
 impl Done {
@@ -72,6 +74,7 @@ impl Done {
             Self::AddStats(r) => r.is_err(),
             Self::AddAttachment(r) => r.is_err(),
             Self::DeleteAttachment(r) => r.is_err(),
+            Self::Session(r) => r.is_err(),
         }
     }
 }
@@ -121,6 +124,7 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) -> Option<Spent> {
         (Job::PurgeStaging(.., tx), Done::PurgeStaging(r)) => send(tx, r, commit_error),
         (Job::AddStats(_, tx), Done::AddStats(r)) => send(tx, r, commit_error),
         (Job::PurgeStats(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
+        (Job::Session(_, tx), Done::Session(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
     None
@@ -237,6 +241,7 @@ fn fail(job: Job, msg: &str) {
         Job::PurgeStats(_, tx) => drop(tx.send(Err(err()))),
         Job::AddAttachment(_, tx) => drop(tx.send(Err(err()))),
         Job::DeleteAttachment(_, tx) => drop(tx.send(Err(err()))),
+        Job::Session(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -258,6 +263,7 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::PurgeStats(..) => Done::Purge(Err(e())),
             Job::AddAttachment(..) => Done::AddAttachment(Err(e())),
             Job::DeleteAttachment(..) => Done::DeleteAttachment(Err(e())),
+            Job::Session(..) => Done::Session(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -286,7 +292,10 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         // May rename, delete or add users, groups or CIs that imports look up.
         reference_cache::clear();
     }
-    if !matches!(job, Job::Import(..) | Job::AddStats(..) | Job::AddAttachment(..) | Job::DeleteAttachment(..)) {
+    if !matches!(
+        job,
+        Job::Import(..) | Job::AddStats(..) | Job::AddAttachment(..) | Job::DeleteAttachment(..) | Job::Session(..)
+    ) {
         // Bulk loads, replays and purges create, close or delete import sets and rows.
         import_slot::clear();
     }
@@ -313,6 +322,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         }
         Job::AddStats(deltas, _) => Done::AddStats(guarded("statistics", || Ok(stats::add(conn, deltas)?))),
         Job::PurgeStats(before, _) => Done::Purge(guarded("statistics purge", || Ok(stats::purge(conn, *before)?))),
+        Job::Session(change, _) => Done::Session(guarded("console session", || Ok(sessions::apply(conn, change)?))),
         Job::AdminAudit(entry, _) => {
             Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
         }

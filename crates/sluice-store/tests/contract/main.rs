@@ -1,5 +1,5 @@
 //! The store contract: what every [`Store`] implementation must do, checked through the trait
-//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `stats`, `table_writes`,
+//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `sessions`, `stats`, `table_writes`,
 //! `attachments` and `concurrency` are generic over the store; the tests below run each of them
 //! against a fresh SQLite store in a temporary folder and against a fresh PostgreSQL schema (see
 //! `common`).
@@ -14,6 +14,7 @@ mod concurrency;
 mod dry_run;
 mod helpers;
 mod imports;
+mod sessions;
 mod stats;
 mod table_writes;
 
@@ -84,6 +85,7 @@ contract!(
     accounts::admin_audit,
     accounts::account_policies,
     stats::stats_add_up_per_key_and_sum_over_windows,
+    sessions::sessions_expire_renew_and_delete,
     table_writes::table_writes_go_through_the_rules,
     attachments::attachments_are_stored_read_and_deleted,
     attachments::deleting_a_record_deletes_its_attachments,

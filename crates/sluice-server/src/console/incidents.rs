@@ -1,0 +1,180 @@
+//! The incidents list: an encoded-query filter box (the Table API's parser,
+//! [`sluice_core::query::parse`], and the store's list), a sort column and pages. Read-only
+//! for now; the incident form is still to come.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sluice_core::DateTime;
+use sluice_core::account::{Access, may};
+use sluice_core::query::{self, OrderBy};
+use sluice_store::ListQuery;
+
+use super::layout::{self, Frame};
+use super::session::Console;
+use crate::AppState;
+
+const PAGE_SIZE: u64 = 50;
+/// The columns shown, which are also the columns one may sort by.
+pub const COLUMNS: [(&str, &str); 6] = [
+    ("number", "Number"),
+    ("short_description", "Short description"),
+    ("state", "State"),
+    ("priority", "Priority"),
+    ("urgency", "Urgency"),
+    ("sys_updated_on", "Updated"),
+];
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    #[serde(default)]
+    sysparm_query: String,
+    /// A column, `-` before it for descending.
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+pub struct Row {
+    pub sys_id: String,
+    pub cells: Vec<String>,
+}
+
+pub struct Column {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// Where a click on the heading goes: the same filter sorted by this column (toggling the
+    /// direction when it is already the sort).
+    pub href: String,
+    /// `ascending`, `descending` or `none` (`aria-sort`).
+    pub aria_sort: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console/incidents.html")]
+pub struct ListPage {
+    pub frame: Option<Frame>,
+    pub sysparm_query: String,
+    pub sort: String,
+    pub error: Option<String>,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+    pub total: u64,
+    pub page: u64,
+    pub pages: u64,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl ListPage {
+    /// The query string of another page of the same list.
+    pub fn page_link(&self, page: &u64) -> String {
+        format!("?sysparm_query={}&sort={}&page={page}", encode(&self.sysparm_query), encode(&self.sort))
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The sort asked for, if it names a column: (field, descending).
+fn parse_sort(sort: &str) -> Option<(&'static str, bool)> {
+    let (field, descending) = match sort.strip_prefix('-') {
+        Some(f) => (f, true),
+        None => (sort, false),
+    };
+    COLUMNS.iter().find(|(c, _)| *c == field).map(|(c, _)| (*c, descending))
+}
+
+pub async fn list(State(state): State<AppState>, console: Console, Query(params): Query<ListParams>) -> Response {
+    if !may(&console.account.roles, "incident", Access::Read) {
+        return layout::forbidden(&console);
+    }
+    let Some(schema) = state.registry().catalog.get("incident").cloned() else {
+        return layout::not_found(&console);
+    };
+    let sort = parse_sort(&params.sort);
+    let page = params.page.unwrap_or(1).max(1);
+    let mut error = None;
+    let mut filter = match query::parse(&params.sysparm_query, DateTime::now()) {
+        Ok(f) => f,
+        Err(e) => {
+            error = Some(format!("The filter could not be read: {e}"));
+            query::EncodedQuery::default()
+        }
+    };
+    if let Some((field, descending)) = sort {
+        filter.order_by.insert(0, OrderBy { field: field.into(), descending });
+    } else if filter.order_by.is_empty() {
+        filter.order_by.push(OrderBy { field: "sys_created_on".into(), descending: true });
+    }
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    // A filter that could not be read lists nothing: the rest of it alone would list more.
+    let (records, total) = if error.is_some() {
+        (Vec::new(), 0)
+    } else {
+        match state.store.list(schema, ListQuery { filter, limit: PAGE_SIZE, offset }).await {
+            Ok(p) => (p.records, p.total),
+            Err(e) => return layout::unavailable(&e),
+        }
+    };
+    let rows = records
+        .iter()
+        .map(|r| Row {
+            sys_id: r.get("sys_id").cloned().unwrap_or_default(),
+            cells: COLUMNS.iter().map(|(c, _)| r.get(*c).cloned().unwrap_or_default()).collect(),
+        })
+        .collect();
+    let columns = COLUMNS
+        .iter()
+        .map(|(name, label)| {
+            let (next_sort, aria_sort) = match sort {
+                Some((f, false)) if f == *name => (format!("-{name}"), "ascending"),
+                Some((f, true)) if f == *name => ((*name).to_owned(), "descending"),
+                _ => ((*name).to_owned(), "none"),
+            };
+            let href = format!("?sysparm_query={}&sort={}", encode(&params.sysparm_query), encode(&next_sort));
+            Column { name, label, href, aria_sort }
+        })
+        .collect();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let shown = u64::try_from(records.len()).unwrap_or(0);
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let page = ListPage {
+        frame: Some(Frame::new(&console, "incidents")),
+        sysparm_query: params.sysparm_query,
+        sort: sort.map(|(f, d)| if d { format!("-{f}") } else { f.to_owned() }).unwrap_or_default(),
+        error,
+        columns,
+        rows,
+        total,
+        page,
+        pages,
+        first: if shown == 0 { 0 } else { offset + 1 },
+        last: offset + shown,
+    };
+    (status, page).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_name_columns_only() {
+        assert_eq!(parse_sort("number"), Some(("number", false)));
+        assert_eq!(parse_sort("-sys_updated_on"), Some(("sys_updated_on", true)));
+        assert_eq!(parse_sort("password_hash"), None);
+        assert_eq!(parse_sort(""), None);
+        assert_eq!(encode("active=true^ORDERBYnumber"), "active%3Dtrue%5EORDERBYnumber");
+    }
+}

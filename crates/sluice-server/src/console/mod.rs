@@ -1,0 +1,28 @@
+//! The web console under `/console`: server-rendered HTML (askama templates compiled into the
+//! binary, `templates/console/`), readable without JavaScript. Not part of the route catalogue
+//! (HTML, not API): [`router`] is merged beside it by [`crate::app`]. Every page needs a session
+//! ([`session::Console`]); every POST carries the session's CSRF token ([`session::Console::refuse_form`]).
+
+pub mod assets;
+pub mod auth;
+pub mod home;
+pub mod incident;
+pub mod incidents;
+pub mod layout;
+pub mod session;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(home::page))
+        .route("/console/", get(home::page))
+        .route("/console/incidents", get(incidents::list))
+        .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
+        .route("/console/login", get(auth::login_page).post(auth::login))
+        .route("/console/logout", axum::routing::post(auth::logout))
+        .route("/console/assets/console.css", get(assets::css))
+}
