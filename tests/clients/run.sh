@@ -24,19 +24,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 password="clients-$(date +%s)-Secret"
-SLUICE_ADMIN_PASSWORD=$password "$bin" serve --listen 127.0.0.1:0 --data "$work/data" >"$work/log" 2>&1 &
-pid=$!
-address=""
-for _ in $(seq 100); do
-    address=$(sed -n 's/^sluice listening on \(http[^ ]*\).*/\1/p' "$work/log" | head -n 1)
-    [ -n "$address" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$address" ]; then
-    echo "sluice did not start:" >&2
-    cat "$work/log" >&2
-    exit 2
-fi
+. tests/start_sluice.sh
+SLUICE_ADMIN_PASSWORD=$password start_sluice --data "$work/data"
 
 SN_URL=$address SN_USER=admin SN_PASS=$password "$venv/bin/python" tests/clients/pysnc_attachments.py

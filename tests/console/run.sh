@@ -45,20 +45,8 @@ password="console-$(date +%s)-Secret"
 agent_password="agent-$(date +%s)-Secret"
 robot_password="robot-$(date +%s)-Secret"
 boss_password="boss-$(date +%s)-Secret"
-SLUICE_ADMIN_PASSWORD=$password "$bin" serve --listen 127.0.0.1:0 "${store[@]}" --integrations "$integrations" >"$work/log" 2>&1 &
-pid=$!
-address=""
-for _ in $(seq 100); do
-    address=$(sed -n 's/^sluice listening on \(http[^ ]*\).*/\1/p' "$work/log" | head -n 1)
-    [ -n "$address" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$address" ]; then
-    echo "sluice did not start:" >&2
-    cat "$work/log" >&2
-    exit 2
-fi
+. tests/start_sluice.sh
+SLUICE_ADMIN_PASSWORD=$password start_sluice "${store[@]}" --integrations "$integrations"
 
 # After the first start: the bootstrap admin is made only in an empty database.
 printf '%s' "$agent_password" | "$bin" account add agent --role itil --web-service-only false --password-stdin "${store[@]}" >/dev/null
