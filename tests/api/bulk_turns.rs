@@ -5,13 +5,15 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn more_concurrent_bulk_requests_than_turns_all_get_their_full_answer() {
-    let s = Server::start();
-    let requests: Vec<_> = (0..24)
+type Answer = tokio::task::JoinHandle<(u16, Value)>;
+
+/// `requests` synchronous insertMultiple requests of `records` records each, all sent at once;
+/// correlation ids `{tag}:{request}:{record}`, descriptions padded with `pad`.
+fn post_at_once(s: &Server, requests: usize, records: usize, tag: &str, pad: &str) -> Vec<Answer> {
+    (0..requests)
         .map(|r| {
-            let records: Vec<Value> = (0..50)
-                .map(|n| json!({"u_short_description": format!("r{r} n{n}"), "u_correlation_id": format!("turns:{r}:{n}")}))
+            let records: Vec<Value> = (0..records)
+                .map(|n| json!({"u_short_description": format!("{tag} r{r} n{n} {pad}"), "u_correlation_id": format!("{tag}:{r}:{n}")}))
                 .collect();
             let request = s
                 .admin(s.http.post(s.url("/api/now/import/u_incident_import/insertMultiple?sysparm_sluice_sync=true")))
@@ -21,7 +23,13 @@ async fn more_concurrent_bulk_requests_than_turns_all_get_their_full_answer() {
                 (r.status().as_u16(), r.json::<Value>().await.unwrap())
             })
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn more_concurrent_bulk_requests_than_turns_all_get_their_full_answer() {
+    let s = Server::start();
+    let requests = post_at_once(&s, 24, 50, "turns", "");
     for request in requests {
         let (status, body) = request.await.unwrap();
         assert_eq!(status, 201, "{body}");
@@ -39,20 +47,7 @@ async fn more_concurrent_bulk_requests_than_turns_all_get_their_full_answer() {
 #[tokio::test]
 async fn bodies_larger_than_the_inflight_budget_are_read_one_at_a_time() {
     let s = Server::start_with(&["--max-bulk-inflight-bytes", "1024"]);
-    let requests: Vec<_> = (0..6)
-        .map(|r| {
-            let records: Vec<Value> = (0..40)
-                .map(|n| json!({"u_short_description": format!("budget r{r} n{n} {}", "x".repeat(100)), "u_correlation_id": format!("budget:{r}:{n}")}))
-                .collect();
-            let request = s
-                .admin(s.http.post(s.url("/api/now/import/u_incident_import/insertMultiple?sysparm_sluice_sync=true")))
-                .json(&json!({ "records": records }));
-            tokio::spawn(async move {
-                let r = request.send().await.unwrap();
-                (r.status().as_u16(), r.json::<Value>().await.unwrap())
-            })
-        })
-        .collect();
+    let requests = post_at_once(&s, 6, 40, "budget", &"x".repeat(100));
     for request in requests {
         let (status, body) = tokio::time::timeout(std::time::Duration::from_secs(30), request).await.unwrap().unwrap();
         assert_eq!(status, 201, "{body}");
