@@ -35,6 +35,11 @@ fn truthy(v: &str) -> bool {
     v.eq_ignore_ascii_case("true")
 }
 
+/// The body's `Content-Length`, when it declares one.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
+}
+
 /// Reads the body up to `limit` bytes (this route has its own limit, larger than single rows').
 async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> ApiResult<Vec<u8>> {
     if let Some(ct) = headers.get(CONTENT_TYPE)
@@ -42,7 +47,7 @@ async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> ApiResu
     {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::BodyTooLarge(limit));
     }
@@ -147,8 +152,7 @@ pub async fn insert_multiple(
     // And only as many bytes of them as the budget allows: sixteen 40 MB bodies at once took the
     // process to 1.2 GB with turns alone. Over-long declared bodies are refused before waiting.
     let (parts, body) = request.into_parts();
-    let declared =
-        parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = declared_length(&parts.headers);
     if declared.is_some_and(|n| n > state.config.max_bulk_body_bytes) {
         return Err(ApiError::BodyTooLarge(state.config.max_bulk_body_bytes));
     }
