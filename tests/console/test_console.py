@@ -21,6 +21,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from console_seed import Api, fix_partner_mapping, seed
@@ -159,8 +160,11 @@ class Console:
         return cookie and cookie["value"]
 
     def submit(self, form_css):
-        """Submit a form by its submit button, as a person would."""
+        """Submit a form by its submit button, as a person would, and wait until the answer has
+        replaced the page (so nothing read next comes from the page that was posted)."""
+        page = self.one("html")
         self.one(f"{form_css} button[type=submit], {form_css} input[type=submit]").click()
+        WebDriverWait(self.d, 10).until(EC.staleness_of(page))
 
 
 def needs(path, api):
