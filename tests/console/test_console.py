@@ -21,7 +21,6 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from console_seed import Api, fix_partner_mapping, seed
@@ -162,9 +161,13 @@ class Console:
     def submit(self, form_css):
         """Submit a form by its submit button, as a person would, and wait until the answer has
         replaced the page (so nothing read next comes from the page that was posted)."""
-        page = self.one("html")
+        # A mark on the posted document: the answer's new document has none. (Element handles
+        # of the old page can fail in other ways than "stale" while Chromium navigates.)
+        self.d.execute_script("window.__sluicePosted = true")
         self.one(f"{form_css} button[type=submit], {form_css} input[type=submit]").click()
-        WebDriverWait(self.d, 10).until(EC.staleness_of(page))
+        WebDriverWait(self.d, 10).until(
+            lambda d: d.execute_script("return document.readyState === 'complete' && !window.__sluicePosted")
+        )
 
 
 def needs(path, api):
