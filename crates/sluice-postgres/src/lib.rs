@@ -299,8 +299,7 @@ impl Records for PostgresStore {
     async fn list(&self, table: Arc<TableSchema>, query: ListQuery) -> StoreResult<Page> {
         backend(async {
             let mut c = self.conn().await?;
-            let (records, total) =
-                records::list(&mut c, &self.ctx.catalog, &table, &query.filter, query.limit, query.offset).await?;
+            let (records, total) = records::list(&mut c, &self.ctx.catalog, &table, &query).await?;
             Ok(Page { records, total })
         })
         .await
@@ -449,6 +448,10 @@ impl Stats for PostgresStore {
 impl Sessions for PostgresStore {
     async fn create_session(&self, session: Session) -> StoreResult<()> {
         backend(async { Ok(sessions::create(&mut *self.conn().await?, &session).await?) }).await
+    }
+
+    async fn live_session(&self, digest: String, now_ms: i64) -> StoreResult<Option<Session>> {
+        backend(async { Ok(sessions::live(&mut *self.conn().await?, &digest, now_ms).await?) }).await
     }
 
     async fn touch_session(&self, digest: String, now_ms: i64, idle_ms: i64) -> StoreResult<Option<Session>> {

@@ -196,6 +196,11 @@ fn steps() -> Vec<String> {
          CREATE INDEX sluice_session_user ON sluice_session (lower(user_name));
          CREATE INDEX sluice_session_idle ON sluice_session (idle_expires_ms);"
             .to_owned(),
+        // 6: incidents newest first (the console's and most lists' order) without sorting them
+        // all; ties in insertion order.
+        "CREATE INDEX incident_created ON incident (lower(sys_created_on), sluice_rowid);
+         CREATE INDEX incident_updated ON incident (lower(sys_updated_on), sluice_rowid);"
+            .to_owned(),
     ]
 }
 

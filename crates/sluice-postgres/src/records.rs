@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 
 use sluice_core::Record;
-use sluice_core::query::EncodedQuery;
 use sluice_core::schema::{Field, FieldKind, TableSchema};
 use sluice_core::tables::{self, Catalog};
 use sqlx::postgres::{PgArguments, PgRow};
@@ -13,7 +12,7 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 
 use crate::query::{self, PgValue, ident};
-use sluice_store::audit_set;
+use sluice_store::{ListQuery, audit_set};
 
 pub type PgQuery = Query<'static, Postgres, PgArguments>;
 
@@ -242,13 +241,17 @@ pub async fn list(
     c: &mut PgConnection,
     catalog: &Catalog,
     schema: &TableSchema,
-    filter: &EncodedQuery,
-    limit: u64,
-    offset: u64,
+    list: &ListQuery,
 ) -> Result<(Vec<Record>, u64), sqlx::Error> {
+    let ListQuery { filter, limit, offset, count_up_to } = list;
     let query::Filter { where_sql, order_sql, params } = query::translate(catalog, schema, filter);
     let table = ident(&schema.name);
-    let mut count = sql(format!("SELECT COUNT(*) FROM {table}{where_sql}"));
+    let mut count = sql(match count_up_to {
+        Some(n) => {
+            format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table}{where_sql} LIMIT {}) AS bounded", n.saturating_add(1))
+        }
+        None => format!("SELECT COUNT(*) FROM {table}{where_sql}"),
+    });
     for p in &params {
         count = bind(count, p);
     }
@@ -260,7 +263,7 @@ pub async fn list(
     for p in &params {
         q = bind(q, p);
     }
-    let q = q.bind(i64::try_from(limit).unwrap_or(i64::MAX)).bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let q = q.bind(i64::try_from(*limit).unwrap_or(i64::MAX)).bind(i64::try_from(*offset).unwrap_or(i64::MAX));
     let rows = q.fetch_all(c).await?;
     let records = rows.iter().map(|r| from_row(schema, r, 0)).collect::<Result<Vec<_>, _>>()?;
     Ok((records, total as u64))

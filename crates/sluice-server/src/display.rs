@@ -40,7 +40,7 @@ async fn records_by_id(state: &AppState, table: &str, mut ids: Vec<String>) -> A
         groups: vec![Group { clauses: vec![Clause { any_of: vec![condition] }] }],
         ..Default::default()
     };
-    let page = state.store.list(schema.clone(), ListQuery { filter, limit, offset: 0 }).await?;
+    let page = state.store.list(schema.clone(), ListQuery { filter, limit, offset: 0, count_up_to: None }).await?;
     Ok(page.records.into_iter().map(|r| (r.get("sys_id").cloned().unwrap_or_default(), r)).collect())
 }
 

@@ -118,7 +118,11 @@ impl<'a> RowScripts<'a> {
         if plan.coalesce_active_only && target.field("active").is_some() {
             filter.and_equals("active", "true");
         }
-        let page = self.pipeline.store.list(target.clone(), ListQuery { filter, limit: 1, offset: 0 }).await?;
+        let page = self
+            .pipeline
+            .store
+            .list(target.clone(), ListQuery { filter, limit: 1, offset: 0, count_up_to: None })
+            .await?;
         Ok(if page.total > 0 { "update" } else { "insert" })
     }
 

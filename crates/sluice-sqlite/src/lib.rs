@@ -254,7 +254,7 @@ impl Records for SqliteStore {
     async fn list(&self, table: Arc<TableSchema>, query: ListQuery) -> StoreResult<Page> {
         let catalog = self.catalog.clone();
         self.read(move |c| {
-            let (records, total) = records::list(c, &catalog, &table, &query.filter, query.limit, query.offset)?;
+            let (records, total) = records::list(c, &catalog, &table, &query)?;
             Ok(Page { records, total })
         })
         .await
@@ -378,6 +378,10 @@ impl Stats for SqliteStore {
 impl Sessions for SqliteStore {
     async fn create_session(&self, session: Session) -> StoreResult<()> {
         self.session(sessions::Change::Create(session)).await.map(|_| ())
+    }
+
+    async fn live_session(&self, digest: String, now_ms: i64) -> StoreResult<Option<Session>> {
+        self.read(move |c| Ok(sessions::live(c, &digest, now_ms)?)).await
     }
 
     async fn touch_session(&self, digest: String, now_ms: i64, idle_ms: i64) -> StoreResult<Option<Session>> {

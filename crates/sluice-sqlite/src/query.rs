@@ -300,9 +300,16 @@ mod tests {
             ("sys_journal_field", "element_id=0123", "USING INDEX sys_journal_field_element (element_id=?)"),
             ("sys_user", "user_name=Bob", "USING INDEX sys_user_user_name (user_name=?)"),
             ("sys_user", "email=bob@example.com", "USING INDEX sys_user_email (email=?)"),
+            ("incident", "ORDERBYDESCsys_created_on", "SCAN incident USING INDEX incident_created"),
+            ("incident", "priority=1^ORDERBYDESCsys_updated_on", "SCAN incident USING INDEX incident_updated"),
         ] {
             let plan = plan(table, query);
             assert!(plan.contains(index), "{table} {query}: {plan}");
+        }
+        // Newest first is read off the index backwards: nothing is sorted, not even the ties.
+        for query in ["ORDERBYDESCsys_created_on", "ORDERBYsys_created_on", "active=true^ORDERBYDESCsys_updated_on"] {
+            let plan = plan("incident", query);
+            assert!(!plan.contains("TEMP B-TREE"), "{query}: {plan}");
         }
         // A sys_audit row by its sys_id: the per-field rows by theirs, the change sets by their key.
         let sql = "EXPLAIN QUERY PLAN SELECT fieldname FROM sys_audit WHERE sys_id = ?1 AND sluice_set = ?2";

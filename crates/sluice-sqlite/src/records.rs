@@ -4,12 +4,11 @@
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, Statement, ToSql, params_from_iter};
 use sluice_core::Record;
-use sluice_core::query::EncodedQuery;
 use sluice_core::schema::TableSchema;
 use sluice_core::tables::{self, Catalog};
 
 use crate::query;
-use sluice_store::audit_set;
+use sluice_store::{ListQuery, audit_set};
 
 pub fn columns(schema: &TableSchema) -> String {
     schema.stored_fields().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -132,17 +131,20 @@ pub fn list(
     conn: &Connection,
     catalog: &Catalog,
     schema: &TableSchema,
-    filter: &EncodedQuery,
-    limit: u64,
-    offset: u64,
+    list: &ListQuery,
 ) -> rusqlite::Result<(Vec<Record>, u64)> {
+    let ListQuery { filter, limit, offset, count_up_to } = list;
     let query::Filter { where_sql, order_sql, mut params } = query::translate(catalog, schema, filter);
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM {}{where_sql}", schema.name))?
-        .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+    let count_sql = match count_up_to {
+        Some(n) => {
+            format!("SELECT COUNT(*) FROM (SELECT 1 FROM {}{where_sql} LIMIT {})", schema.name, n.saturating_add(1))
+        }
+        None => format!("SELECT COUNT(*) FROM {}{where_sql}", schema.name),
+    };
+    let total: i64 = conn.prepare_cached(&count_sql)?.query_row(params_from_iter(params.iter()), |r| r.get(0))?;
     let sql = format!("SELECT {} FROM {}{where_sql}{order_sql} LIMIT ? OFFSET ?", columns(schema), schema.name);
-    params.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    params.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
+    params.push(Value::Integer(i64::try_from(*limit).unwrap_or(i64::MAX)));
+    params.push(Value::Integer(i64::try_from(*offset).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare_cached(&sql)?;
     let records = stmt
         .query_map(params_from_iter(params.iter()), |row| from_row(schema, row))?

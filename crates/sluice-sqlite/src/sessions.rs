@@ -21,6 +21,28 @@ pub enum Answer {
     Deleted(u64),
 }
 
+const COLUMNS: &str = "digest, user_name, csrf, created_ms, idle_expires_ms, absolute_expires_ms";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        digest: r.get(0)?,
+        user_name: r.get(1)?,
+        csrf: r.get(2)?,
+        created_ms: r.get(3)?,
+        idle_expires_ms: r.get(4)?,
+        absolute_expires_ms: r.get(5)?,
+    })
+}
+
+/// The live session with this digest (a reader's query, not a writer job).
+pub fn live(conn: &Connection, digest: &str, now_ms: i64) -> rusqlite::Result<Option<Session>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM sluice_session WHERE digest = ?1 AND idle_expires_ms > ?2 AND absolute_expires_ms > ?2"
+    ))?
+    .query_row(params![digest, now_ms], from_row)
+    .optional()
+}
+
 pub fn apply(conn: &Connection, change: &Change) -> rusqlite::Result<Answer> {
     match change {
         Change::Create(s) => {
@@ -40,21 +62,12 @@ pub fn apply(conn: &Connection, change: &Change) -> rusqlite::Result<Answer> {
         }
         Change::Touch { digest, now_ms, idle_ms } => {
             let session = conn
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "UPDATE sluice_session SET idle_expires_ms = min(?2 + ?3, absolute_expires_ms)
                      WHERE digest = ?1 AND idle_expires_ms > ?2 AND absolute_expires_ms > ?2
-                     RETURNING digest, user_name, csrf, created_ms, idle_expires_ms, absolute_expires_ms",
-                )?
-                .query_row(params![digest, now_ms, idle_ms], |r| {
-                    Ok(Session {
-                        digest: r.get(0)?,
-                        user_name: r.get(1)?,
-                        csrf: r.get(2)?,
-                        created_ms: r.get(3)?,
-                        idle_expires_ms: r.get(4)?,
-                        absolute_expires_ms: r.get(5)?,
-                    })
-                })
+                     RETURNING {COLUMNS}"
+                ))?
+                .query_row(params![digest, now_ms, idle_ms], from_row)
                 .optional()?;
             Ok(Answer::Touched(session))
         }

@@ -402,6 +402,9 @@ pub struct ListQuery {
     pub filter: EncodedQuery,
     pub limit: u64,
     pub offset: u64,
+    /// Count the matching rows only up to this many and one more: [`Page::total`] is then at
+    /// most `n + 1`, meaning "more than n". A page of a big table costs no full count.
+    pub count_up_to: Option<u64>,
 }
 
 /// One additive statistics counter of one minute, account and integration (`""`: none), as a
@@ -444,6 +447,7 @@ pub struct StatsTotal {
 #[derive(Debug, Clone, Default)]
 pub struct Page {
     pub records: Vec<Record>,
+    /// How many rows match in all (at most `count_up_to + 1` when the query had that bound).
     pub total: u64,
 }
 

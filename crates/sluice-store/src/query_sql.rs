@@ -260,7 +260,11 @@ fn order<D: Dialect>(schema: &TableSchema, order_by: &[OrderBy]) -> String {
             Some(format!("{key} {}", if o.descending { "DESC" } else { "ASC" }))
         })
         .collect();
-    terms.push(D::INSERTION_ORDER.to_owned());
+    // Ties in the direction of the last term: `ORDER BY x DESC` is then one backward scan of an
+    // index on x (which holds the insertion order after the key), not a sort of the ties.
+    let last_descending =
+        order_by.iter().rev().find(|o| queryable(schema, &o.field).is_some()).is_some_and(|o| o.descending);
+    terms.push(if last_descending { format!("{} DESC", D::INSERTION_ORDER) } else { D::INSERTION_ORDER.to_owned() });
     format!(" ORDER BY {}", terms.join(", "))
 }
 

@@ -24,6 +24,9 @@ pub struct Session {
 pub trait Sessions: Send + Sync {
     /// Stores a new session (a digest is unique: tokens are 256 random bits).
     async fn create_session(&self, session: Session) -> Result<()>;
+    /// The live session with this digest (both expiries after `now_ms`), as stored: a read, so
+    /// a page view need not write ([`Sessions::touch_session`] renews it when due).
+    async fn live_session(&self, digest: String, now_ms: i64) -> Result<Option<Session>>;
     /// The live session with this digest (both expiries after `now_ms`), its idle expiry moved
     /// to `now_ms + idle_ms` (at most its absolute expiry); `None` when there is none or it has
     /// expired.

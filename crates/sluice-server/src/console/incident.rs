@@ -90,7 +90,11 @@ async fn render(state: &AppState, console: &Console, sys_id: String, errors: Vec
     let mut filter = query::parse("", DateTime::now()).unwrap_or_default();
     filter.and_equals("documentkey", &sys_id);
     filter.order_by.push(OrderBy { field: "sys_created_on".into(), descending: true });
-    let changes = match state.store.list(audit.clone(), ListQuery { filter, limit: MAX_CHANGES, offset: 0 }).await {
+    let changes = match state
+        .store
+        .list(audit.clone(), ListQuery { filter, limit: MAX_CHANGES, offset: 0, count_up_to: None })
+        .await
+    {
         Ok(p) => p.records,
         Err(e) => return layout::unavailable(&e),
     };

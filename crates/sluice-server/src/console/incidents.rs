@@ -18,6 +18,9 @@ use super::session::Console;
 use crate::AppState;
 
 const PAGE_SIZE: u64 = 50;
+/// Matching incidents are counted up to this many (or to the page shown, if further): beyond,
+/// the page says "more than". An exact count of a big table is a scan of it on every render.
+const COUNT_UP_TO: u64 = 1_000;
 /// The columns shown, which are also the columns one may sort by.
 pub const COLUMNS: [(&str, &str); 6] = [
     ("number", "Number"),
@@ -41,7 +44,8 @@ pub struct ListParams {
 
 pub struct Row {
     pub sys_id: String,
-    pub cells: Vec<String>,
+    /// (column label, value): the label heads the value where the table stacks (phone width).
+    pub cells: Vec<(&'static str, String)>,
 }
 
 pub struct Column {
@@ -64,6 +68,8 @@ pub struct ListPage {
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
     pub total: u64,
+    /// More than `total` match (they were not all counted).
+    pub more: bool,
     pub page: u64,
     pub pages: u64,
     pub first: u64,
@@ -118,11 +124,16 @@ pub async fn list(State(state): State<AppState>, console: Console, Query(params)
         filter.order_by.push(OrderBy { field: "sys_created_on".into(), descending: true });
     }
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let count_up_to = COUNT_UP_TO.max(offset.saturating_add(PAGE_SIZE));
     // A filter that could not be read lists nothing: the rest of it alone would list more.
     let (records, total) = if error.is_some() {
         (Vec::new(), 0)
     } else {
-        match state.store.list(schema, ListQuery { filter, limit: PAGE_SIZE, offset }).await {
+        match state
+            .store
+            .list(schema, ListQuery { filter, limit: PAGE_SIZE, offset, count_up_to: Some(count_up_to) })
+            .await
+        {
             Ok(p) => (p.records, p.total),
             Err(e) => return layout::unavailable(&e),
         }
@@ -131,7 +142,7 @@ pub async fn list(State(state): State<AppState>, console: Console, Query(params)
         .iter()
         .map(|r| Row {
             sys_id: r.get("sys_id").cloned().unwrap_or_default(),
-            cells: COLUMNS.iter().map(|(c, _)| r.get(*c).cloned().unwrap_or_default()).collect(),
+            cells: COLUMNS.iter().map(|(c, label)| (*label, r.get(*c).cloned().unwrap_or_default())).collect(),
         })
         .collect();
     let columns = COLUMNS
@@ -146,6 +157,8 @@ pub async fn list(State(state): State<AppState>, console: Console, Query(params)
             Column { name, label, href, aria_sort }
         })
         .collect();
+    let more = total > count_up_to;
+    let total = total.min(count_up_to);
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let shown = u64::try_from(records.len()).unwrap_or(0);
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
@@ -157,6 +170,7 @@ pub async fn list(State(state): State<AppState>, console: Console, Query(params)
         columns,
         rows,
         total,
+        more,
         page,
         pages,
         first: if shown == 0 { 0 } else { offset + 1 },

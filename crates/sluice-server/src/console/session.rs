@@ -127,6 +127,13 @@ impl Console {
     }
 }
 
+/// Whether this use should write the session's new idle expiry: only when it would move by more
+/// than a minute (or a tenth of the idle time, if shorter), so page views are reads.
+fn renewal_due(session: &Session, now_ms: i64, idle_ms: i64) -> bool {
+    let renewed = now_ms.saturating_add(idle_ms).min(session.absolute_expires_ms);
+    renewed - session.idle_expires_ms > (idle_ms / 10).min(60_000)
+}
+
 fn to_login() -> Response {
     Redirect::to("/console/login").into_response()
 }
@@ -138,8 +145,14 @@ impl FromRequestParts<AppState> for Console {
         let Some(token) = token(&parts.headers) else { return Err(to_login()) };
         let digest = token_digest(&token);
         let idle = millis(state.config.console_session_idle);
-        let session = match state.store.touch_session(digest.clone(), now_ms(), idle).await {
-            Ok(Some(s)) => s,
+        let now = now_ms();
+        let session = match state.store.live_session(digest.clone(), now).await {
+            Ok(Some(s)) if !renewal_due(&s, now, idle) => s,
+            Ok(Some(_)) => match state.store.touch_session(digest.clone(), now, idle).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return Err(to_login()),
+                Err(e) => return Err(layout::unavailable(&e)),
+            },
             Ok(None) => return Err(to_login()),
             Err(e) => return Err(layout::unavailable(&e)),
         };
@@ -167,3 +180,30 @@ impl FromRequestParts<AppState> for Console {
 }
 
 pub const NETWORK_REFUSED: &str = "This account may not be used from your network address.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_is_written_at_most_once_a_minute() {
+        const MIN: i64 = 60_000;
+        let session = |idle_expires_ms, absolute_expires_ms| Session {
+            digest: "d".into(),
+            user_name: "alice".into(),
+            csrf: "c".into(),
+            created_ms: 0,
+            idle_expires_ms,
+            absolute_expires_ms,
+        };
+        let idle = 30 * MIN;
+        // Renewed at minute 0 (expires at 30): not again until more than a minute later.
+        assert!(!renewal_due(&session(30 * MIN, 720 * MIN), MIN, idle));
+        assert!(renewal_due(&session(30 * MIN, 720 * MIN), MIN + 1, idle));
+        // Near the absolute expiry there is nothing to move.
+        assert!(!renewal_due(&session(720 * MIN, 720 * MIN), 700 * MIN, idle));
+        // A short idle time renews after a tenth of it.
+        assert!(renewal_due(&session(5 * MIN, 720 * MIN), MIN / 2 + 1, 5 * MIN));
+        assert!(!renewal_due(&session(5 * MIN, 720 * MIN), MIN / 2, 5 * MIN));
+    }
+}

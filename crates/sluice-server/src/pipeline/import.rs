@@ -138,7 +138,7 @@ impl Pipeline<'_> {
         let mut filter = EncodedQuery::default();
         filter.and_equals("sys_import_set", &set.import_set);
         filter.order_by.push(OrderBy { field: "sys_import_row".into(), descending: false });
-        let query = ListQuery { filter, limit: max_records as u64, offset: 0 };
+        let query = ListQuery { filter, limit: max_records as u64, offset: 0, count_up_to: None };
         let page = self.store.list(integration.staging.clone(), query).await?;
         let targets: Vec<String> =
             page.records.iter().filter_map(|r| r.get("sys_target_sys_id").filter(|t| !t.is_empty()).cloned()).collect();

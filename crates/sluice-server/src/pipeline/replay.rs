@@ -68,8 +68,9 @@ impl Pipeline<'_> {
         let pipeline = self;
         let store = pipeline.store;
         let staging = integration.staging.clone();
-        let count =
-            store.list(staging.clone(), ListQuery { filter: replay_query(request), limit: 0, offset: 0 }).await?;
+        let count = store
+            .list(staging.clone(), ListQuery { filter: replay_query(request), limit: 0, offset: 0, count_up_to: None })
+            .await?;
         let mut summary = ReplaySummary { matched: count.total, ..ReplaySummary::default() };
         let mut actors = Actors::default();
         let mut after = 0;

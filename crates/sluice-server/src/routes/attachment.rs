@@ -87,7 +87,7 @@ pub async fn list(
     let page = if readable.is_empty() {
         sluice_store::Page::default()
     } else {
-        state.store.list(schema.clone(), ListQuery { filter, limit, offset: params.offset }).await?
+        state.store.list(schema.clone(), ListQuery { filter, limit, offset: params.offset, count_up_to: None }).await?
     };
     let result: Vec<Value> = page.records.iter().map(|r| encode(&schema, r, &base)).collect();
     let mut headers = HeaderMap::new();

@@ -232,7 +232,8 @@ pub async fn progress(
         None => {
             let mut filter = EncodedQuery::default();
             filter.and_equals("number", &id);
-            let page = state.store.list(set_schema, ListQuery { filter, limit: 1, offset: 0 }).await?;
+            let page =
+                state.store.list(set_schema, ListQuery { filter, limit: 1, offset: 0, count_up_to: None }).await?;
             page.records.into_iter().next().ok_or(ApiError::RecordNotFound)?
         }
     };
@@ -258,7 +259,8 @@ pub async fn progress(
     let mut filter = EncodedQuery::default();
     filter.and_equals("sys_import_set", &set_id);
     filter.order_by.push(OrderBy { field: "sys_import_row".into(), descending: false });
-    let page = state.store.list(integration.staging.clone(), ListQuery { filter, limit, offset }).await?;
+    let page =
+        state.store.list(integration.staging.clone(), ListQuery { filter, limit, offset, count_up_to: None }).await?;
     let targets: Vec<String> =
         page.records.iter().filter_map(|r| r.get("sys_target_sys_id").filter(|t| !t.is_empty()).cloned()).collect();
     let numbers = state.store.display_values(integration.target.clone(), targets).await?;

@@ -36,7 +36,10 @@ pub async fn list(
         }
         let page = state
             .store
-            .list(integration.staging.clone(), ListQuery { filter, limit: limit + params.offset, offset: 0 })
+            .list(
+                integration.staging.clone(),
+                ListQuery { filter, limit: limit + params.offset, offset: 0, count_up_to: None },
+            )
             .await?;
         let target_ids: Vec<String> =
             page.records.iter().map(|r| r["sys_target_sys_id"].clone()).filter(|id| !id.is_empty()).collect();

@@ -66,7 +66,12 @@ fn list_query(schema: &TableSchema, params: &TableParams) -> ApiResult<ListQuery
         }
     }
     // Larger pages are cut to the default: clients page on X-Total-Count.
-    Ok(ListQuery { filter, limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(DEFAULT_LIMIT), offset: params.offset })
+    Ok(ListQuery {
+        filter,
+        limit: params.limit.unwrap_or(DEFAULT_LIMIT).min(DEFAULT_LIMIT),
+        offset: params.offset,
+        count_up_to: None,
+    })
 }
 
 async fn encode_records(

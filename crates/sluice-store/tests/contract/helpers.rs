@@ -100,7 +100,10 @@ pub fn equals(pairs: &[(&str, &str)]) -> EncodedQuery {
 }
 
 pub async fn list<S: Store + ?Sized>(store: &S, schema: Arc<TableSchema>, pairs: &[(&str, &str)]) -> Page {
-    store.list(schema, ListQuery { filter: equals(pairs), limit: 10_000, offset: 0 }).await.expect("list")
+    store
+        .list(schema, ListQuery { filter: equals(pairs), limit: 10_000, offset: 0, count_up_to: None })
+        .await
+        .expect("list")
 }
 
 pub async fn get<S: Store + ?Sized>(store: &S, schema: Arc<TableSchema>, sys_id: &str) -> Record {

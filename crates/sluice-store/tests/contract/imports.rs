@@ -332,7 +332,8 @@ pub async fn list_filters_and_pages<S: Store + ?Sized>(store: &S) {
     }
     let incidents = table(tables::INCIDENT);
     let numbers = |page: &Page| page.records.iter().map(|r| r["number"].clone()).collect::<Vec<_>>();
-    let query = |pairs: &[(&str, &str)], limit, offset| ListQuery { filter: equals(pairs), limit, offset };
+    let query =
+        |pairs: &[(&str, &str)], limit, offset| ListQuery { filter: equals(pairs), limit, offset, count_up_to: None };
 
     let all = store.list(incidents.clone(), query(&[], 100, 0)).await.expect("list");
     assert_eq!(all.total, 5);
@@ -356,6 +357,15 @@ pub async fn list_filters_and_pages<S: Store + ?Sized>(store: &S) {
 
     let middle = store.list(incidents.clone(), query(&[], 2, 1)).await.expect("list");
     assert_eq!((middle.total, numbers(&middle)), (5, vec!["INC0010002".to_owned(), "INC0010003".to_owned()]));
+
+    // A bounded count stops one past the bound ("more than 2"); an unreached bound is exact.
+    let bounded =
+        |n| ListQuery { filter: equals(&[("category", "network")]), limit: 1, offset: 0, count_up_to: Some(n) };
+    let over = store.list(incidents.clone(), bounded(2)).await.expect("list");
+    assert_eq!((over.total, numbers(&over)), (3, vec!["INC0010001".to_owned()]));
+    let at_one = store.list(incidents.clone(), bounded(1)).await.expect("list");
+    assert_eq!(at_one.total, 2, "counted to one past the bound of 1");
+    assert_eq!(store.list(incidents.clone(), bounded(10)).await.expect("list").total, 3);
 
     let none = list(store, incidents.clone(), &[("category", "hardware")]).await;
     assert_eq!((none.total, none.records.len()), (0, 0));

@@ -26,10 +26,16 @@ pub async fn sessions_expire_renew_and_delete<S: Store + ?Sized>(store: &S) {
     assert!(store.create_session(session("aa", "mallory", t0)).await.is_err());
 
     assert_eq!(store.touch_session("zz".into(), t0, idle).await.expect("touch"), None);
+    // Read without renewing: as created, and not at all once idle past its expiry.
+    let read = store.live_session("aa".into(), t0 + MINUTE).await.expect("read").expect("alive");
+    assert_eq!(read, session("aa", "alice", t0));
+    assert_eq!(store.live_session("aa".into(), t0 + 30 * MINUTE).await.expect("read"), None);
+    assert_eq!(store.live_session("zz".into(), t0).await.expect("read"), None);
     let found = store.touch_session("aa".into(), t0 + 10 * MINUTE, idle).await.expect("touch").expect("alive");
     assert_eq!((found.user_name.as_str(), found.csrf.as_str()), ("alice", "csrf-aa"));
     // Used at minute 10: alive until minute 40, not the 30 it was created with.
     assert_eq!(found.idle_expires_ms, t0 + 40 * MINUTE);
+    assert_eq!(store.live_session("aa".into(), t0 + 35 * MINUTE).await.expect("read"), Some(found.clone()));
     assert!(store.touch_session("aa".into(), t0 + 35 * MINUTE, idle).await.expect("touch").is_some());
     // Renewal stops at the absolute expiry (minute 60).
     let late = store.touch_session("aa".into(), t0 + 50 * MINUTE, idle).await.expect("touch").expect("alive");

@@ -159,7 +159,8 @@ fn payload(r: &Row) -> serde_json::Value {
 }
 
 async fn list<S: Store + ?Sized>(store: &S, schema: Arc<TableSchema>, filter: EncodedQuery) -> (Vec<Record>, u64) {
-    let page = store.list(schema, ListQuery { filter, limit: 10_000, offset: 0 }).await.expect("list");
+    let page =
+        store.list(schema, ListQuery { filter, limit: 10_000, offset: 0, count_up_to: None }).await.expect("list");
     (page.records, page.total)
 }
 
