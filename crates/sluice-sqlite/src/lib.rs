@@ -381,7 +381,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn live_session(&self, digest: String, now_ms: i64) -> StoreResult<Option<Session>> {
-        self.read(move |c| Ok(sessions::live(c, &digest, now_ms)?)).await
+        self.read(move |c| sessions::live(c, &digest, now_ms)).await
     }
 
     async fn touch_session(&self, digest: String, now_ms: i64, idle_ms: i64) -> StoreResult<Option<Session>> {
