@@ -77,7 +77,7 @@ fn add_interactive(s: &Server, name: &str, roles: &[&str]) -> String {
     password
 }
 
-/// A server with an interactive admin (`boss`: the first admin is web-service-only).
+/// A server with a second interactive admin (`boss`), made with the CLI.
 fn start(args: &[&str]) -> (Server, String) {
     let s = Server::start_with(args);
     let password = add_interactive(&s, "boss", &["admin"]);
@@ -364,4 +364,18 @@ async fn the_incident_form_writes_through_the_table_path_as_the_logged_in_accoun
         s.get(&format!("/api/now/table/sys_journal_field?sysparm_query=element_id={sys_id}^element=work_notes")).await;
     assert_eq!(notes["result"][0]["sys_created_by"], "boss", "{notes}");
     assert_eq!(notes["result"][0]["value"], "Looking at the tunnel");
+}
+
+/// The first admin, made by the first start, is the operator's own: it logs in to the console
+/// (and its account says so), while accounts made later are web-service-only unless told.
+#[tokio::test]
+async fn the_first_admin_logs_in_to_the_console() {
+    let s = Server::start_with(&[]);
+    let (cookie, _) = login(&s, "admin", crate::helpers::ADMIN_PASSWORD).await;
+    let (status, page) = get(&s, "/console", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Admin audit"), "the admin's navigation: {page}");
+    let shown = s.admin(client().get(s.url("/api/sluice/v1/accounts/admin"))).send().await.unwrap();
+    let shown: serde_json::Value = shown.json().await.unwrap();
+    assert_eq!(shown["result"]["web_service_only"], false, "{shown}");
 }

@@ -252,6 +252,9 @@ async fn bootstrap_admin(store: &dyn Store, password: Option<&str>) -> Result<Op
             user_name: "admin".into(),
             roles: vec![Role::Admin],
             password_hash: hash_password(&password),
+            // The person who started the server: it logs in to the console too. Integrations
+            // get accounts of their own, web-service-only by default.
+            web_service_only: false,
             created_by: "system".into(),
             now: DateTime::now(),
         })

@@ -54,14 +54,14 @@ pub trait AccountTransaction {
     async fn record_audit(&mut self, entry: &AdminAuditEntry) -> Result<(), Self::Error>;
 }
 
-/// `account add` and the first-start admin: a web-service-only account.
+/// The first-start admin (interactive) and other accounts made without the account API.
 pub async fn add<T: AccountTransaction>(tx: &mut T, catalog: &Catalog, new: &NewAccount) -> Result<Account, T::Error> {
     let change = AccountChange {
         user_name: new.user_name.clone(),
         action: AccountAction::Create {
             roles: new.roles.clone(),
             password_hash: new.password_hash.clone(),
-            web_service_only: true,
+            web_service_only: new.web_service_only,
             policy: AccountPolicy::default(),
         },
         by: new.created_by.clone(),

@@ -323,6 +323,8 @@ pub struct NewAccount {
     pub roles: Vec<Role>,
     /// An argon2id PHC string; the store never sees passwords.
     pub password_hash: String,
+    /// Refused by the console (an integration's account); the first admin is interactive.
+    pub web_service_only: bool,
     pub created_by: String,
     pub now: DateTime,
 }

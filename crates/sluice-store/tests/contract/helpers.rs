@@ -128,6 +128,7 @@ pub fn new_account(user_name: &str, roles: &[Role], hash: &str) -> NewAccount {
         user_name: user_name.into(),
         roles: roles.to_vec(),
         password_hash: hash.into(),
+        web_service_only: true,
         created_by: "test".into(),
         now: at(0),
     }

@@ -134,6 +134,7 @@ async fn seed<S: Store + ?Sized>(store: &S) {
         user_name: "alice".into(),
         roles: vec![Role::Admin],
         password_hash: "$argon2id$v=19$secret".into(),
+        web_service_only: true,
         created_by: "test".into(),
         now: at(0),
     };
