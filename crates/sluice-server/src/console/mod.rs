@@ -6,8 +6,11 @@
 pub mod assets;
 pub mod auth;
 pub mod home;
+pub mod import_row;
+pub mod import_sets;
 pub mod incident;
 pub mod incidents;
+pub mod json_span;
 pub mod layout;
 pub mod session;
 
@@ -22,6 +25,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/", get(home::page))
         .route("/console/incidents", get(incidents::list))
         .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
+        .route("/console/import_sets", get(import_sets::list))
+        .route("/console/import_sets/rows/{sys_id}", get(import_row::page))
+        .route("/console/import_sets/rows/{sys_id}/replay", axum::routing::post(import_row::replay))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))

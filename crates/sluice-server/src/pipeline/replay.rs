@@ -4,10 +4,11 @@
 
 use serde_json::{Value, json};
 use sluice_core::DateTime;
+use sluice_core::SysId;
 use sluice_core::integration::Integration;
 use sluice_core::query::{Clause, Condition, EncodedQuery, FieldPath, Group, Operator};
 use sluice_core::staging::RowState;
-use sluice_store::{ListQuery, RowFilter, StateCounts, StoreError};
+use sluice_store::{ListQuery, RowFilter, StateCounts, StoreError, StoredRow};
 
 use super::process::{DEFAULT_BATCH_ROWS, process_logged};
 use super::{Actors, Pipeline};
@@ -21,6 +22,8 @@ pub struct ReplayRequest {
     /// Who asked, for the audit trail.
     pub requested_by: String,
     pub batch_rows: usize,
+    /// Only this staged row (when it is in `state`): the console's replay of one row.
+    pub row: Option<SysId>,
 }
 
 /// What a replay did, so far or in the end.
@@ -50,7 +53,11 @@ fn replay_query(request: &ReplayRequest) -> EncodedQuery {
             any_of: vec![Condition { field: FieldPath::field("sys_created_on"), op: Operator::Ge(since.to_string()) }],
         });
     }
-    EncodedQuery { groups: vec![Group { clauses }], ..EncodedQuery::default() }
+    let mut query = EncodedQuery { groups: vec![Group { clauses }], ..EncodedQuery::default() };
+    if let Some(row) = &request.row {
+        query.and_equals("sys_id", row.as_str());
+    }
+    query
 }
 
 impl Pipeline<'_> {
@@ -68,20 +75,31 @@ impl Pipeline<'_> {
         let pipeline = self;
         let store = pipeline.store;
         let staging = integration.staging.clone();
+        let limit = u64::from(request.row.is_some());
         let count = store
-            .list(staging.clone(), ListQuery { filter: replay_query(request), limit: 0, offset: 0, count_up_to: None })
+            .list(staging.clone(), ListQuery { filter: replay_query(request), limit, offset: 0, count_up_to: None })
             .await?;
         let mut summary = ReplaySummary { matched: count.total, ..ReplaySummary::default() };
+        // One row was read with the count; all of them are read in batches.
+        let mut single = request
+            .row
+            .as_ref()
+            .map(|_| count.records.into_iter().map(|record| StoredRow { position: 0, record }).collect::<Vec<_>>());
         let mut actors = Actors::default();
         let mut after = 0;
         loop {
-            let filter = RowFilter {
-                state: request.state,
-                since: request.since,
-                after,
-                limit: request.batch_rows.max(1) as u64,
+            let rows = match &mut single {
+                Some(rows) => std::mem::take(rows),
+                None => {
+                    let filter = RowFilter {
+                        state: request.state,
+                        since: request.since,
+                        after,
+                        limit: request.batch_rows.max(1) as u64,
+                    };
+                    store.staged_rows(staging.clone(), filter).await?
+                }
             };
-            let rows = store.staged_rows(staging.clone(), filter).await?;
             let Some(last) = rows.last() else { break };
             after = last.position;
             let work = actors.work(pipeline, integration, &rows).await?;
@@ -127,7 +145,7 @@ impl ReplayRequest {
             },
         };
         let since = since.map(|s| DateTime::parse(s).map_err(|_| SelectionError::Since(s.to_owned()))).transpose()?;
-        Ok(Self { state, since, requested_by, batch_rows: DEFAULT_BATCH_ROWS })
+        Ok(Self { state, since, requested_by, batch_rows: DEFAULT_BATCH_ROWS, row: None })
     }
 }
 

@@ -7,12 +7,13 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use sluice_core::Record;
 use sluice_core::account::{Access, Role, may};
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
 use sluice_core::tables;
 use sluice_store::staging_row::outcome_of;
-use sluice_store::{Idempotency, ImportOutcome};
+use sluice_store::{Idempotency, ImportOutcome, StoreError};
 use std::sync::Arc;
 
 use crate::AppState;
@@ -112,6 +113,29 @@ pub(crate) fn result_entry(integration: &Integration, o: &ImportOutcome, base: &
     json!(ImportResult::new(integration, o, base))
 }
 
+/// A staged row's outcome as the Import Set API shows it (the console too): its import set's
+/// number, the target's display value, and the errors with their JSON Pointers.
+pub(crate) async fn staged_outcome(
+    state: &AppState,
+    integration: &Integration,
+    row: &Record,
+) -> Result<ImportOutcome, StoreError> {
+    let field = |name: &str| row.get(name).cloned().unwrap_or_default();
+    let set_schema = state.registry().catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
+    let import_set =
+        state.store.get(set_schema, field("sys_import_set")).await?.map(|s| s["number"].clone()).unwrap_or_default();
+    let target_id = field("sys_target_sys_id");
+    let display_value = if target_id.is_empty() {
+        None
+    } else {
+        let target = state.store.get(integration.target.clone(), target_id).await?;
+        target.and_then(|t| t.get(&integration.target.display_field).cloned())
+    };
+    let mut outcome = outcome_of(row, &import_set, display_value)?;
+    sluice_core::contract::add_paths(integration, &mut outcome.errors);
+    Ok(outcome)
+}
+
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,22 +146,8 @@ pub async fn show(
     let integration =
         integration_for(&state, &caller, peer, &table, "ACL Exception Read Failed due to security constraints")?;
     let row = state.store.get(integration.staging.clone(), sys_id).await?.ok_or(ApiError::RecordNotFound)?;
-    let set_schema = state.registry().catalog.get(tables::SYS_IMPORT_SET).expect("built-in table").clone();
-    let import_set = state
-        .store
-        .get(set_schema, row["sys_import_set"].clone())
-        .await?
-        .map(|s| s["number"].clone())
-        .unwrap_or_default();
-    let target_id = row["sys_target_sys_id"].clone();
-    let display_value = if target_id.is_empty() {
-        None
-    } else {
-        let target = state.store.get(integration.target.clone(), target_id.clone()).await?;
-        target.and_then(|t| t.get(&integration.target.display_field).cloned())
-    };
-    let mut outcome = outcome_of(&row, &import_set, display_value)?;
-    sluice_core::contract::add_paths(&integration, &mut outcome.errors);
+    let outcome = staged_outcome(&state, &integration, &row).await?;
+    let import_set = outcome.import_set.clone();
     let context = wire::DisplayContext::default();
     // All fields, none dot-walked: no table is looked up.
     let catalog = sluice_core::tables::Catalog::default();
