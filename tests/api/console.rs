@@ -350,10 +350,14 @@ async fn the_incident_form_writes_through_the_table_path_as_the_logged_in_accoun
     assert!(page.contains("Looking at the tunnel") && !page.contains("forged"));
 
     // Resolving without a resolution code: the business rules refuse, the page says which fields.
-    let r = post_form(&s, &path, Some(&cookie), &[("csrf", &csrf), ("state", "6")]).await;
+    let r =
+        post_form(&s, &path, Some(&cookie), &[("csrf", &csrf), ("state", "6"), ("comments", "Fixed, I think")]).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let page = r.text().await.unwrap();
     assert!(page.contains(r#"role="alert""#) && page.contains("Resolution code"), "{page}");
+    // What was chosen and typed is still there for the next try (nothing was saved).
+    assert!(page.contains(r#"<option value="6" selected>"#), "the state chosen: {page}");
+    assert!(page.contains(">Fixed, I think</textarea>"), "the comment typed: {page}");
     let pairs =
         [("csrf", csrf.as_str()), ("state", "6"), ("close_code", "Solution provided"), ("close_notes", "Rekeyed")];
     assert_eq!(post_form(&s, &path, Some(&cookie), &pairs).await.status(), StatusCode::SEE_OTHER);
@@ -383,4 +387,22 @@ async fn the_first_admin_logs_in_to_the_console() {
     let shown = s.admin(client().get(s.url("/api/sluice/v1/accounts/admin"))).send().await.unwrap();
     let shown: serde_json::Value = shown.json().await.unwrap();
     assert_eq!(shown["result"]["web_service_only"], false, "{shown}");
+}
+
+/// A path under /console that names no page answers an HTML 404, as the pages do, not JSON.
+#[tokio::test]
+async fn unknown_console_paths_answer_an_html_page() {
+    let (s, boss) = start(&[]);
+    let (cookie, _) = login(&s, "boss", &boss).await;
+    for cookie in [None, Some(cookie.as_str())] {
+        let mut r = client().get(s.url("/console/no/such/page"));
+        if let Some(c) = cookie {
+            r = r.header(COOKIE, c);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{:?}", r.headers());
+        let page = r.text().await.unwrap();
+        assert!(page.contains("<main id=\"main\">") && page.contains("no such page"), "{page}");
+    }
 }

@@ -53,6 +53,9 @@ pub struct IncidentPage {
     pub state: String,
     pub close_code: String,
     pub close_notes: String,
+    /// A refused save's work note and comment, kept for the next try.
+    pub work_notes: String,
+    pub comments: String,
     pub states: &'static [(&'static str, &'static str)],
     pub close_codes: &'static [(&'static str, &'static str)],
     /// Why the last save was refused, one line per failing field.
@@ -68,10 +71,16 @@ fn is_sys_id(s: &str) -> bool {
 }
 
 pub async fn page(State(state): State<AppState>, console: Console, Path(sys_id): Path<String>) -> Response {
-    render(&state, &console, sys_id, Vec::new()).await
+    render(&state, &console, sys_id, None).await
 }
 
-async fn render(state: &AppState, console: &Console, sys_id: String, errors: Vec<String>) -> Response {
+/// A save that was refused: why, and what was typed (shown again, not lost).
+struct Refused<'a> {
+    errors: Vec<String>,
+    form: &'a IncidentForm,
+}
+
+async fn render(state: &AppState, console: &Console, sys_id: String, refused: Option<Refused<'_>>) -> Response {
     if !may(&console.account.roles, "incident", Access::Read) {
         return layout::forbidden(console);
     }
@@ -135,17 +144,24 @@ async fn render(state: &AppState, console: &Console, sys_id: String, errors: Vec
         .filter(|f| !f.name.starts_with("sys_") || f.name == "sys_created_on" || f.name == "sys_updated_on")
         .map(|f| FieldValue { label: f.label.clone(), value: get(&record, &f.name) })
         .collect();
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let status = if refused.is_none() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let typed = |value: Option<&String>, field: &str| match value {
+        Some(v) if !v.trim().is_empty() => v.clone(),
+        _ => get(&record, field),
+    };
+    let form = refused.as_ref().map(|r| r.form);
     let page = IncidentPage {
         frame: Some(Frame::new(console, "incidents")),
         sys_id,
         csrf: console.session.csrf.clone(),
-        state: get(&record, "state"),
-        close_code: get(&record, "close_code"),
-        close_notes: get(&record, "close_notes"),
+        state: typed(form.map(|f| &f.state), "state"),
+        close_code: typed(form.map(|f| &f.close_code), "close_code"),
+        close_notes: typed(form.map(|f| &f.close_notes), "close_notes"),
+        work_notes: form.map(|f| f.work_notes.clone()).unwrap_or_default(),
+        comments: form.map(|f| f.comments.clone()).unwrap_or_default(),
         states: STATES,
         close_codes: CLOSE_CODES,
-        errors,
+        errors: refused.map(|r| r.errors).unwrap_or_default(),
         number: get(&record, "number"),
         short_description: get(&record, "short_description"),
         fields,
@@ -207,7 +223,7 @@ pub async fn save(
         Ok(input) => input,
         Err(problems) => {
             let errors = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
-            return render(&state, &console, sys_id, errors).await;
+            return render(&state, &console, sys_id, Some(Refused { errors, form: &form })).await;
         }
     };
     let write = TableWrite {
@@ -220,7 +236,9 @@ pub async fn save(
     };
     match state.store.write(write).await {
         Ok(WriteResult::Written(_)) => Redirect::to(&format!("/console/incidents/{sys_id}")).into_response(),
-        Ok(WriteResult::Refused(violation)) => render(&state, &console, sys_id, vec![violation.to_string()]).await,
+        Ok(WriteResult::Refused(violation)) => {
+            render(&state, &console, sys_id, Some(Refused { errors: vec![violation.to_string()], form: &form })).await
+        }
         Ok(WriteResult::NotFound | WriteResult::Deleted) => layout::not_found(&console),
         Err(e) => layout::unavailable(&e),
     }

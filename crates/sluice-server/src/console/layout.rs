@@ -76,6 +76,11 @@ pub fn not_found(console: &Console) -> Response {
     message_in(Some(Frame::new(console, "")), StatusCode::NOT_FOUND, "Not found", "There is no such page or record.")
 }
 
+/// A path under `/console` that is no page (with or without a session: it names nothing).
+pub async fn no_such_page() -> Response {
+    message(StatusCode::NOT_FOUND, "Not found", "There is no such page in the console.")
+}
+
 pub fn rate_limited(retry_after: Duration) -> Response {
     let text = format!("Too many requests or failed logins. Try again in {} seconds.", retry_after.as_secs().max(1));
     message(StatusCode::TOO_MANY_REQUESTS, "Slow down", &text)

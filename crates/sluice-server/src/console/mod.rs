@@ -31,4 +31,6 @@ pub fn router() -> Router<AppState> {
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))
+        // Any other path under /console: an HTML page, not the API's JSON error.
+        .route("/console/{*rest}", axum::routing::any(layout::no_such_page))
 }
