@@ -80,8 +80,9 @@ pub async fn ensure_table(c: &mut PgConnection, schema: &TableSchema) -> Result<
 }
 
 /// What every staging table needs besides its columns: rows of one import set in order, rows by
-/// state in staging order (pending rows for the bulk workers, error rows for replays), and the
-/// sequence that numbers the rows of a set.
+/// state in staging order (pending rows for the bulk workers, error rows for replays), rows newest
+/// first (the console's import rows; made at the next start on older databases), and the sequence
+/// that numbers the rows of a set.
 pub async fn staging_extras(c: &mut PgConnection, table: &str) -> Result<(), sqlx::Error> {
     let t = ident(table);
     for statement in [
@@ -92,6 +93,10 @@ pub async fn staging_extras(c: &mut PgConnection, table: &str) -> Result<(), sql
         format!(
             "CREATE INDEX IF NOT EXISTS {} ON {t} (\"sys_import_state\", sluice_rowid)",
             ident(&format!("{table}_state"))
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {t} (lower(\"sys_created_on\"), sluice_rowid)",
+            ident(&format!("{table}_created"))
         ),
         format!("CREATE SEQUENCE IF NOT EXISTS {} START WITH 1", row_sequence(table)),
     ] {

@@ -53,12 +53,14 @@ pub fn ensure_table(conn: &Connection, schema: &TableSchema) -> rusqlite::Result
     Ok(())
 }
 
-/// The indexes every staging table needs: rows of one import set in order, and rows by state in
-/// staging order (pending rows for the bulk workers, error rows for replays).
+/// The indexes every staging table needs: rows of one import set in order, rows by state in
+/// staging order (pending rows for the bulk workers, error rows for replays), and rows newest
+/// first (the console's import rows; made at the next start on older databases).
 pub fn staging_indexes(conn: &Connection, table: &str) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
         "CREATE INDEX IF NOT EXISTS {table}_set_row ON {table} (sys_import_set, sys_import_row);
-         CREATE INDEX IF NOT EXISTS {table}_state ON {table} (sys_import_state);"
+         CREATE INDEX IF NOT EXISTS {table}_state ON {table} (sys_import_state);
+         CREATE INDEX IF NOT EXISTS {table}_created ON {table} (sys_created_on COLLATE NOCASE);"
     ))
 }
 

@@ -25,6 +25,9 @@ use crate::AppState;
 use crate::authenticate::Caller;
 
 const PAGE_SIZE: u64 = 50;
+/// Each integration's rows are counted up to this many (or to the page shown): beyond, the page
+/// says "more than", as the incidents list does.
+const COUNT_UP_TO: u64 = 1_000;
 /// How deep the merged list of all integrations pages (each table is read up to the page shown);
 /// past it, the page asks for one integration.
 const MAX_MERGED_OFFSET: u64 = 10_000;
@@ -80,6 +83,8 @@ pub struct ListPage {
     pub error: Option<String>,
     pub rows: Vec<Row>,
     pub total: u64,
+    /// More rows than `total` match (not all were counted).
+    pub more: bool,
     pub page: u64,
     pub pages: u64,
     pub first: u64,
@@ -128,10 +133,10 @@ pub async fn list(
         offset = 0;
     }
     let mut rows = Vec::new();
-    let mut total = 0;
+    let (mut total, mut more) = (0, false);
     if error.is_none() {
         match read_rows(&state, &chosen, row_state, offset).await {
-            Ok((r, t)) => (rows, total) = (r, t),
+            Ok((r, t, m)) => (rows, total, more) = (r, t, m),
             Err(e) => return layout::unavailable(&e),
         }
     }
@@ -151,6 +156,7 @@ pub async fn list(
         error,
         rows,
         total,
+        more,
         page,
         pages,
         first: if shown == 0 { 0 } else { offset + 1 },
@@ -166,7 +172,9 @@ async fn read_rows(
     integrations: &[Arc<Integration>],
     row_state: Option<RowState>,
     offset: u64,
-) -> Result<(Vec<Row>, u64), sluice_store::StoreError> {
+) -> Result<(Vec<Row>, u64, bool), sluice_store::StoreError> {
+    let count_up_to = COUNT_UP_TO.max(offset.saturating_add(PAGE_SIZE));
+    let mut more = false;
     let (table_offset, limit) = if integrations.len() == 1 { (offset, PAGE_SIZE) } else { (0, offset + PAGE_SIZE) };
     let mut total = 0;
     let mut found: Vec<(Record, Arc<Integration>)> = Vec::new();
@@ -175,13 +183,17 @@ async fn read_rows(
         if let Some(s) = row_state {
             filter.and_equals("sys_import_state", s.as_str());
         }
+        // Ties (rows staged in one second) newest first too: one backward scan of an index.
         filter.order_by.push(OrderBy { field: "sys_created_on".into(), descending: true });
-        filter.order_by.push(OrderBy { field: "sys_import_row".into(), descending: true });
         let page = state
             .store
-            .list(integration.staging.clone(), ListQuery { filter, limit, offset: table_offset, count_up_to: None })
+            .list(
+                integration.staging.clone(),
+                ListQuery { filter, limit, offset: table_offset, count_up_to: Some(count_up_to) },
+            )
             .await?;
-        total += page.total;
+        more |= page.total > count_up_to;
+        total += page.total.min(count_up_to);
         found.extend(page.records.into_iter().map(|r| (r, integration.clone())));
     }
     let created = |r: &Record| r.get("sys_created_on").cloned().unwrap_or_default();
@@ -222,5 +234,5 @@ async fn read_rows(
             target_href: target_href(integration, &target_id),
         });
     }
-    Ok((out, total))
+    Ok((out, total, more))
 }
