@@ -214,6 +214,51 @@ pub fn summarise<'a>(
     out
 }
 
+/// One hour of an integration's statistics: the unix minute it starts at and its totals.
+pub struct Hour {
+    pub start_minute: i64,
+    pub summary: Summary,
+}
+
+/// The last `hours` hours of one integration (the last is the hour in progress), oldest first,
+/// counting the totals `keep` lets through. The store sums windows, not hours: each hour is the
+/// difference of the windows starting at it and at the next one.
+pub async fn hourly(
+    recorder: &StatsRecorder,
+    store: &dyn Stats,
+    integration: &str,
+    keep: impl Fn(&StatsTotal) -> bool,
+    hours: usize,
+    now_ms: i64,
+) -> Result<Vec<Hour>, StoreError> {
+    let this_hour = now_ms.div_euclid(3_600_000) * 60;
+    let starts: Vec<i64> = (0..hours).rev().map(|back| this_hour - 60 * back as i64).collect();
+    let mut windows: Vec<HashMap<String, i64>> = Vec::with_capacity(hours);
+    for start in &starts {
+        let filter = StatsFilter { since_minute: *start, account: None, integration: Some(integration.to_owned()) };
+        let mut sums = HashMap::new();
+        for t in recorder.read(store, filter).await?.iter().filter(|t| keep(t)) {
+            *sums.entry(t.metric.clone()).or_insert(0) += t.value;
+        }
+        windows.push(sums);
+    }
+    let empty = HashMap::new();
+    Ok(starts
+        .iter()
+        .enumerate()
+        .map(|(i, start)| {
+            let next = windows.get(i + 1).unwrap_or(&empty);
+            let mut summary = Summary::default();
+            for (metric, value) in &windows[i] {
+                // A counter that grew between the two reads can make the difference negative.
+                let value = value.saturating_sub(next.get(metric).copied().unwrap_or(0)).max(0);
+                summary.add(metric, value as u64, 0, 0);
+            }
+            Hour { start_minute: *start, summary }
+        })
+        .collect())
+}
+
 /// A summary as the API answers it.
 pub fn summary_json(s: &Summary) -> serde_json::Value {
     let time = |ms: Option<i64>| ms.map(|ms| sluice_core::DateTime::from_unix(ms.div_euclid(1000)).to_string());

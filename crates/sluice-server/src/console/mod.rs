@@ -5,10 +5,15 @@
 
 pub mod assets;
 pub mod auth;
+pub mod chart;
+pub mod dry_run;
 pub mod home;
 pub mod incident;
 pub mod incidents;
+pub mod integrations;
 pub mod layout;
+pub mod replay;
+pub mod replay_jobs;
 pub mod session;
 
 use axum::Router;
@@ -22,6 +27,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/", get(home::page))
         .route("/console/incidents", get(incidents::list))
         .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
+        .route("/console/integrations", get(integrations::list))
+        .route("/console/integrations/{name}", get(integrations::page))
+        .route("/console/integrations/{name}/dry_run", axum::routing::post(dry_run::run))
+        .route("/console/integrations/{name}/replay", axum::routing::post(replay::start))
+        .route("/console/integrations/{name}/replays/{id}", get(replay::progress))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))
