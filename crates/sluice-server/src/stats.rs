@@ -334,6 +334,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hours_are_the_differences_of_windows_read_from_a_real_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sluice_sqlite::SqliteStore::open(dir.path(), sluice_sqlite::SqliteOptions::default()).unwrap();
+        // Now is 10:30; counters at 08:05 and 08:59 (one hour), 10:01 (the hour in progress),
+        // another integration at 09:00 and another account at 10:10.
+        let now_ms = (10 * 60 + 30) * 60_000 + 24 * 3_600_000;
+        let day = 24 * 60;
+        let delta = |minute: i64, account: &str, integration: &str, metric: &str, value: i64| StatsDelta {
+            minute: day + minute,
+            account: account.into(),
+            integration: integration.into(),
+            metric: metric.into(),
+            value,
+            first_seen: 0,
+            last_seen: 0,
+        };
+        store
+            .add_stats(vec![
+                delta(8 * 60 + 5, "a", "u_x", "inserted", 2),
+                delta(8 * 60 + 59, "a", "u_x", "inserted", 3),
+                delta(8 * 60 + 59, "a", "u_x", "latency_ms_le:10", 5),
+                delta(9 * 60, "a", "u_other", "inserted", 7),
+                delta(10 * 60 + 1, "a", "u_x", "error", 1),
+                delta(10 * 60 + 10, "b", "u_x", "error", 4),
+            ])
+            .await
+            .unwrap();
+        let recorder = StatsRecorder::default();
+        let hours = hourly(&recorder, &store, "u_x", |_| true, 3, now_ms).await.unwrap();
+        let starts: Vec<i64> = hours.iter().map(|h| h.start_minute - day).collect();
+        assert_eq!(starts, vec![8 * 60, 9 * 60, 10 * 60], "oldest first, the last is this hour");
+        assert_eq!((hours[0].summary.inserted, hours[0].summary.percentiles().p50), (5, Some(10)));
+        assert_eq!(hours[1].summary, Summary::default(), "the other integration is not counted");
+        assert_eq!(hours[2].summary.error, 5);
+        let only_a = hourly(&recorder, &store, "u_x", |t| t.account == "a", 3, now_ms).await.unwrap();
+        assert_eq!(only_a[2].summary.error, 1, "the totals kept are the ones counted");
+        let none = hourly(&recorder, &store, "u_x", |_| true, 0, now_ms).await.unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_failed_flush_keeps_the_counters_for_the_next_one() {
         let r = StatsRecorder::default();
         let store = FlakyStats::default();

@@ -7,7 +7,7 @@ use std::fmt::Write;
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 28.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 56.0;
 
@@ -166,11 +166,12 @@ impl Chart {
             if points <= 1 { LEFT + plot_w / 2.0 } else { LEFT + plot_w * i as f64 / (points - 1) as f64 }
         };
         let y_of = |v: u64| TOP + plot_h - plot_h * (v as f64 / top as f64);
+        let legend = self.legend_places();
         let mut out = String::new();
         let _ = write!(
             out,
             r#"<svg class="chart" role="img" viewBox="0 0 {WIDTH} {h}" width="100%" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg" aria-label="{label}"><title>{title}</title>"#,
-            h = HEIGHT + 24.0 * self.series.len().div_ceil(3) as f64,
+            h = HEIGHT + 24.0 * legend.last().map_or(0.0, |(_, row)| row + 1.0),
             label = escape(&self.summary()),
             title = escape(&self.title),
         );
@@ -231,9 +232,8 @@ impl Chart {
             self.line(&mut out, s, &x_of, &y_of);
         }
         // The legend: the line's look and its name in text.
-        for (n, s) in self.series.iter().enumerate() {
-            let x = LEFT + (n % 3) as f64 * 200.0;
-            let y = HEIGHT + 24.0 * (n / 3) as f64 - 2.0;
+        for (s, (x, row)) in self.series.iter().zip(&legend) {
+            let (x, y) = (*x, HEIGHT + 24.0 * row - 2.0);
             let _ = write!(
                 out,
                 r##"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{}" stroke-width="2"{}/>{}<text x="{:.1}" y="{:.1}" font-size="12" fill="#1a1a1a">{}</text>"##,
@@ -248,6 +248,24 @@ impl Chart {
         }
         out.push_str("</svg>");
         out
+    }
+
+    /// Where each legend entry starts (x, row): side by side, wrapped at the chart's width.
+    /// Widths are estimated from the label's length (about 7 units a character at size 12).
+    fn legend_places(&self) -> Vec<(f64, f64)> {
+        let (mut x, mut row) = (LEFT, 0.0);
+        self.series
+            .iter()
+            .map(|s| {
+                let width = 34.0 + 7.0 * s.label.chars().count() as f64 + 24.0;
+                if x > LEFT && x + width > WIDTH - RIGHT {
+                    (x, row) = (LEFT, row + 1.0);
+                }
+                let place = (x, row);
+                x += width;
+                place
+            })
+            .collect()
     }
 
     fn line(&self, out: &mut String, s: &Series, x_of: &dyn Fn(usize) -> f64, y_of: &dyn Fn(u64) -> f64) {
@@ -306,9 +324,9 @@ mod tests {
             match reader.read_event().expect("well-formed XML") {
                 quick_xml::events::Event::Start(e) => {
                     depth += 1;
-                    names.push(String::from_utf8(e.name().as_ref().to_vec()).unwrap());
+                    names.push(e.name().into_inner().to_owned());
                 }
-                quick_xml::events::Event::Empty(e) => names.push(String::from_utf8(e.name().as_ref().to_vec()).unwrap()),
+                quick_xml::events::Event::Empty(e) => names.push(e.name().into_inner().to_owned()),
                 quick_xml::events::Event::End(_) => depth -= 1,
                 quick_xml::events::Event::Eof => break,
                 _ => {}
