@@ -25,7 +25,12 @@ pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", esc(k), esc(v))).collect::<Vec<_>>().join("&")
 }
 
-pub(crate) async fn post_form(s: &Server, path: &str, cookie: Option<&str>, pairs: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_form(
+    s: &Server,
+    path: &str,
+    cookie: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
     let mut r = client()
         .post(s.url(path))
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")

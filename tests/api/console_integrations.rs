@@ -106,7 +106,11 @@ async fn a_dry_run_names_the_failing_field_and_writes_nothing() {
 
     let r = post_form(&s, &path, Some(&cookie), &[("payload", good)]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
-    assert_eq!((count(&s, "incident").await, count(&s, "u_incident_import").await), (incidents, rows), "nothing written");
+    assert_eq!(
+        (count(&s, "incident").await, count(&s, "u_incident_import").await),
+        (incidents, rows),
+        "nothing written"
+    );
 }
 
 /// Reloads the progress page until the job is done; its last text.
@@ -137,7 +141,11 @@ async fn replaying_all_errors_needs_an_admin_and_the_token_and_shows_its_progres
     let (_, home) = get(&s, "/console", Some(&desk_cookie)).await;
     let r = post_form(&s, &replay, Some(&desk_cookie), &[("csrf", &csrf_of(&home))]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "itil may not replay");
-    assert_eq!(get(&s, PAGE, Some(&desk_cookie)).await.0, StatusCode::NOT_FOUND, "nor see an integration not naming it");
+    assert_eq!(
+        get(&s, PAGE, Some(&desk_cookie)).await.0,
+        StatusCode::NOT_FOUND,
+        "nor see an integration not naming it"
+    );
 
     let (cookie, _) = login(&s, "boss", &boss).await;
     let r = post_form(&s, &replay, Some(&cookie), &[]).await;

@@ -110,7 +110,7 @@ pub fn nice_max(max: u64) -> u64 {
 
 /// How many grid steps divide `top` (a [`nice_max`]) into whole, round values.
 fn ticks(top: u64) -> u64 {
-    [4, 5, 2].into_iter().find(|n| top >= *n && top % n == 0).unwrap_or(1)
+    [4, 5, 2].into_iter().find(|n| top >= *n && top.is_multiple_of(*n)).unwrap_or(1)
 }
 
 /// A value in few characters: 950, 1.2k, 3.4M, 5G…
@@ -121,7 +121,11 @@ pub fn short(value: u64) -> String {
         if value >= size {
             let whole = value / size;
             let tenth = (value % size) / (size / 10);
-            return if whole >= 100 || tenth == 0 { format!("{whole}{suffix}") } else { format!("{whole}.{tenth}{suffix}") };
+            return if whole >= 100 || tenth == 0 {
+                format!("{whole}{suffix}")
+            } else {
+                format!("{whole}.{tenth}{suffix}")
+            };
         }
     }
     value.to_string()
@@ -132,15 +136,13 @@ impl Chart {
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
         for s in &self.series {
-            let best = s
-                .values
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.map(|v| (i, v)))
-                .fold(None, |best: Option<(usize, u64)>, (i, v)| match best {
+            let best = s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).fold(
+                None,
+                |best: Option<(usize, u64)>, (i, v)| match best {
                     Some((_, b)) if b >= v => best,
                     _ => Some((i, v)),
-                });
+                },
+            );
             parts.push(match best {
                 Some((i, v)) => {
                     let at = self.x_labels.get(i).map(String::as_str).unwrap_or("");
@@ -359,7 +361,11 @@ mod tests {
         // 10 is the top (TOP), 0 the bottom (HEIGHT - BOTTOM), 5 half way; first and last x at the edges.
         let bottom = HEIGHT - BOTTOM;
         let half = TOP + (bottom - TOP) / 2.0;
-        let expected = format!("points=\"{LEFT:.1},{bottom:.1} {:.1},{half:.1} {:.1},{TOP:.1}\"", LEFT + (WIDTH - LEFT - RIGHT) / 2.0, WIDTH - RIGHT);
+        let expected = format!(
+            "points=\"{LEFT:.1},{bottom:.1} {:.1},{half:.1} {:.1},{TOP:.1}\"",
+            LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
+            WIDTH - RIGHT
+        );
         assert!(svg.contains(&expected), "{expected} in {svg}");
         assert!(svg.contains(">10</text>"), "the top tick says 10");
         assert_eq!(c.summary(), "Rows per hour. Accepted: highest 10 at 02:00.");
@@ -391,7 +397,8 @@ mod tests {
 
     #[test]
     fn huge_values_stay_finite_and_gaps_break_the_line() {
-        let c = chart(&["a", "b", "c", "d"], vec![series("Latency", &[Some(u64::MAX), None, Some(1), Some(u64::MAX / 2)])]);
+        let c =
+            chart(&["a", "b", "c", "d"], vec![series("Latency", &[Some(u64::MAX), None, Some(1), Some(u64::MAX / 2)])]);
         let svg = c.svg();
         well_formed(&svg);
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
@@ -407,7 +414,12 @@ mod tests {
         well_formed(&svg);
         assert!(!svg.contains("<script>") && !svg.contains("<b>"), "{svg}");
         assert!(svg.contains("<title>Rows &amp; &lt;things&gt;</title>"), "{svg}");
-        assert!(svg.contains("aria-label=\"Rows &amp; &lt;things&gt;. a&quot;&lt;script&gt;&#39;: highest 1 at &lt;b&gt;&amp;.\""), "{svg}");
+        assert!(
+            svg.contains(
+                "aria-label=\"Rows &amp; &lt;things&gt;. a&quot;&lt;script&gt;&#39;: highest 1 at &lt;b&gt;&amp;.\""
+            ),
+            "{svg}"
+        );
         assert_eq!(escape("a\u{1}b"), "ab", "characters XML forbids are dropped");
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::rules::Actor;
 
-use super::integrations::{find, render};
+use super::integrations::{find, render, text};
 use super::layout;
 use super::session::Console;
 use crate::AppState;
@@ -52,14 +52,6 @@ pub struct DryRunView {
     pub references: Vec<(String, String, String)>,
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl DryRunView {
     /// From the API's answer (`result` of `validate`).
     pub fn of(result: &Value, target_table: &str) -> Self {
@@ -92,10 +84,7 @@ impl DryRunView {
                 .as_object()
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
                 .unwrap_or_default(),
-            changes: list("changes")
-                .iter()
-                .map(|c| (text(&c["field"]), text(&c["old"]), text(&c["new"])))
-                .collect(),
+            changes: list("changes").iter().map(|c| (text(&c["field"]), text(&c["old"]), text(&c["new"]))).collect(),
             references: list("references")
                 .iter()
                 .map(|r| (text(&r["field"]), text(&r["value"]), text(&r["result"])))
@@ -126,10 +115,13 @@ pub async fn run(
     };
     let config = &state.config;
     let object =
-        match sluice_core::payload::read_object(form.payload.as_bytes(), config.max_json_depth, config.max_json_fields) {
+        match sluice_core::payload::read_object(form.payload.as_bytes(), config.max_json_depth, config.max_json_fields)
+        {
             Ok(o) => o,
             Err(e) => {
-                let alert = format!("The payload could not be read ({e}). Enter one JSON object, e.g. {{\"u_field\": \"value\"}}.");
+                let alert = format!(
+                    "The payload could not be read ({e}). Enter one JSON object, e.g. {{\"u_field\": \"value\"}}."
+                );
                 return render(&state, &console, &integration, visible, form.payload, None, Some(alert)).await;
             }
         };

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sluice_core::integration::Integration;
-use sluice_core::query::{Clause, Condition, EncodedQuery, FieldPath, Group, Operator};
+use sluice_core::query::EncodedQuery;
 use sluice_core::staging::RowState;
 use sluice_store::{ListQuery, StatsFilter, StatsTotal};
 
@@ -138,7 +138,12 @@ pub struct IntegrationPage {
 }
 
 /// The integration by name if this account may see it or post to it; with whether it may see it.
-pub fn find(state: &AppState, console: &Console, peer: Option<std::net::IpAddr>, name: &str) -> Option<(Arc<Integration>, bool)> {
+pub fn find(
+    state: &AppState,
+    console: &Console,
+    peer: Option<std::net::IpAddr>,
+    name: &str,
+) -> Option<(Arc<Integration>, bool)> {
     let caller = Caller(console.account.clone());
     let integration = state.registry().integrations.values().find(|i| i.name() == name).cloned()?;
     if visible(&caller, &integration) {
@@ -159,7 +164,8 @@ pub async fn page(
     render(&state, &console, &integration, visible, String::new(), None, None).await
 }
 
-fn text(v: &Value) -> String {
+/// A contract or answer value as text: nothing for null, lists joined with commas.
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -191,17 +197,8 @@ fn fields(integration: &Integration) -> Vec<FieldRow> {
 async fn counts(state: &AppState, integration: &Integration) -> Result<Vec<Count>, sluice_store::StoreError> {
     let mut out = Vec::new();
     for row_state in RowState::ALL {
-        let filter = EncodedQuery {
-            groups: vec![Group {
-                clauses: vec![Clause {
-                    any_of: vec![Condition {
-                        field: FieldPath::field("sys_import_state"),
-                        op: Operator::Eq(row_state.as_str().to_owned()),
-                    }],
-                }],
-            }],
-            ..EncodedQuery::default()
-        };
+        let mut filter = EncodedQuery::default();
+        filter.and_equals("sys_import_state", row_state.as_str());
         let page = state.store.list(integration.staging.clone(), ListQuery { filter, limit: 0, offset: 0 }).await?;
         out.push(Count { state: row_state.as_str(), count: page.total });
     }

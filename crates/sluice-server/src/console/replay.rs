@@ -92,12 +92,17 @@ pub struct ReplayPage {
 /// "3 replayed: 3 inserted", naming only the outcomes that happened.
 pub fn outcome_text(s: &ReplaySummary) -> String {
     let o = &s.outcomes;
-    let parts: Vec<String> =
-        [(o.inserted, "inserted"), (o.updated, "updated"), (o.ignored, "ignored"), (o.skipped, "skipped"), (o.error, "still in error")]
-            .into_iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
+    let parts: Vec<String> = [
+        (o.inserted, "inserted"),
+        (o.updated, "updated"),
+        (o.ignored, "ignored"),
+        (o.skipped, "skipped"),
+        (o.error, "still in error"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
     let mut text = if parts.is_empty() {
         format!("{} replayed", s.replayed)
     } else {
@@ -152,7 +157,10 @@ mod tests {
         s.outcomes.inserted = 1;
         s.outcomes.error = 2;
         s.not_replayed = 1;
-        assert_eq!(outcome_text(&s), "3 replayed: 1 inserted, 2 still in error; 1 left alone (changed meanwhile or failed)");
+        assert_eq!(
+            outcome_text(&s),
+            "3 replayed: 1 inserted, 2 still in error; 1 left alone (changed meanwhile or failed)"
+        );
         assert_eq!(outcome_text(&ReplaySummary::default()), "0 replayed");
     }
 }

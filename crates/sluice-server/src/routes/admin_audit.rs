@@ -12,8 +12,8 @@ use sluice_core::integration::Integration;
 use sluice_store::{AdminAuditEntry, StoreError};
 
 use crate::authenticate::Caller;
-use crate::pipeline::replay::{ReplayRequest, ReplaySummary};
 use crate::error::ApiResult;
+use crate::pipeline::replay::{ReplayRequest, ReplaySummary};
 use crate::receive::QueryPairs;
 use crate::{AppState, Registry, ReloadError};
 
