@@ -182,4 +182,7 @@ async fn replaying_all_errors_needs_an_admin_and_the_token_and_shows_its_progres
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(page.contains("kept in memory by the node"), "{page}");
     assert_eq!(get(&s, &progress, Some(&desk_cookie)).await.0, StatusCode::FORBIDDEN);
+    let (_, page) = get(&s, PAGE, Some(&cookie)).await;
+    let r = post_form(&s, "/console/integrations/u_nothing/replay", Some(&cookie), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "an unknown integration");
 }
