@@ -44,14 +44,15 @@ impl Dialect for Postgres {
         if field.kind == FieldKind::Integer {
             return number(col, op);
         }
-        let key = matches!(field.kind, FieldKind::Reference(_)) || field.name == "sys_id";
+        let key = matches!(field.kind, FieldKind::Reference(_)) || query_sql::stored_lowercase(field);
         // sys_ids are stored lowercase: comparing them as they are keeps the primary key usable.
         let folded = if key { col.to_owned() } else { format!("lower({col})") };
         Some(text(&folded, &format!("{col} <> ''"), &format!("{col} = ''"), op))
     }
 
     fn order_key(col: &str, field: &Field) -> String {
-        let key = matches!(field.kind, FieldKind::Reference(_) | FieldKind::Integer) || field.name == "sys_id";
+        let key =
+            matches!(field.kind, FieldKind::Reference(_) | FieldKind::Integer) || query_sql::stored_lowercase(field);
         if key { col.to_owned() } else { format!("lower({col})") }
     }
 

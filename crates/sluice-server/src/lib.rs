@@ -102,6 +102,8 @@ pub struct Shared {
     pub bulk_bytes: Arc<tokio::sync::Semaphore>,
     /// Request statistics waiting to be flushed to the store.
     pub stats: Arc<stats::StatsRecorder>,
+    /// The console's replays in progress on this node, and those recently finished.
+    pub replay_jobs: Arc<console::replay_jobs::ReplayJobs>,
 }
 
 /// The in-flight budget of `insertMultiple` bodies in KiB permits (at least one request's worth).
@@ -177,6 +179,7 @@ impl AppState {
             bulk_wake: Arc::new(tokio::sync::Notify::new()),
             bulk_turns: Arc::new(tokio::sync::Semaphore::new(pipeline::process::CONCURRENT_REQUESTS)),
             stats: Arc::default(),
+            replay_jobs: Arc::default(),
         })))
     }
 

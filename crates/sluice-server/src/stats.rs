@@ -214,6 +214,51 @@ pub fn summarise<'a>(
     out
 }
 
+/// One hour of an integration's statistics: the unix minute it starts at and its totals.
+pub struct Hour {
+    pub start_minute: i64,
+    pub summary: Summary,
+}
+
+/// The last `hours` hours of one integration (the last is the hour in progress), oldest first,
+/// counting the totals `keep` lets through. The store sums windows, not hours: each hour is the
+/// difference of the windows starting at it and at the next one.
+pub async fn hourly(
+    recorder: &StatsRecorder,
+    store: &dyn Stats,
+    integration: &str,
+    keep: impl Fn(&StatsTotal) -> bool,
+    hours: usize,
+    now_ms: i64,
+) -> Result<Vec<Hour>, StoreError> {
+    let this_hour = now_ms.div_euclid(3_600_000) * 60;
+    let starts: Vec<i64> = (0..hours).rev().map(|back| this_hour - 60 * back as i64).collect();
+    let mut windows: Vec<HashMap<String, i64>> = Vec::with_capacity(hours);
+    for start in &starts {
+        let filter = StatsFilter { since_minute: *start, account: None, integration: Some(integration.to_owned()) };
+        let mut sums = HashMap::new();
+        for t in recorder.read(store, filter).await?.iter().filter(|t| keep(t)) {
+            *sums.entry(t.metric.clone()).or_insert(0) += t.value;
+        }
+        windows.push(sums);
+    }
+    let empty = HashMap::new();
+    Ok(starts
+        .iter()
+        .enumerate()
+        .map(|(i, start)| {
+            let next = windows.get(i + 1).unwrap_or(&empty);
+            let mut summary = Summary::default();
+            for (metric, value) in &windows[i] {
+                // A counter that grew between the two reads can make the difference negative.
+                let value = value.saturating_sub(next.get(metric).copied().unwrap_or(0)).max(0);
+                summary.add(metric, value as u64, 0, 0);
+            }
+            Hour { start_minute: *start, summary }
+        })
+        .collect())
+}
+
 /// A summary as the API answers it.
 pub fn summary_json(s: &Summary) -> serde_json::Value {
     let time = |ms: Option<i64>| ms.map(|ms| sluice_core::DateTime::from_unix(ms.div_euclid(1000)).to_string());
@@ -286,6 +331,47 @@ mod tests {
         async fn purge_stats(&self, _: i64) -> Result<u64, StoreError> {
             Ok(0)
         }
+    }
+
+    #[tokio::test]
+    async fn hours_are_the_differences_of_windows_read_from_a_real_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sluice_sqlite::SqliteStore::open(dir.path(), sluice_sqlite::SqliteOptions::default()).unwrap();
+        // Now is 10:30; counters at 08:05 and 08:59 (one hour), 10:01 (the hour in progress),
+        // another integration at 09:00 and another account at 10:10.
+        let now_ms = (10 * 60 + 30) * 60_000 + 24 * 3_600_000;
+        let day = 24 * 60;
+        let delta = |minute: i64, account: &str, integration: &str, metric: &str, value: i64| StatsDelta {
+            minute: day + minute,
+            account: account.into(),
+            integration: integration.into(),
+            metric: metric.into(),
+            value,
+            first_seen: 0,
+            last_seen: 0,
+        };
+        store
+            .add_stats(vec![
+                delta(8 * 60 + 5, "a", "u_x", "inserted", 2),
+                delta(8 * 60 + 59, "a", "u_x", "inserted", 3),
+                delta(8 * 60 + 59, "a", "u_x", "latency_ms_le:10", 5),
+                delta(9 * 60, "a", "u_other", "inserted", 7),
+                delta(10 * 60 + 1, "a", "u_x", "error", 1),
+                delta(10 * 60 + 10, "b", "u_x", "error", 4),
+            ])
+            .await
+            .unwrap();
+        let recorder = StatsRecorder::default();
+        let hours = hourly(&recorder, &store, "u_x", |_| true, 3, now_ms).await.unwrap();
+        let starts: Vec<i64> = hours.iter().map(|h| h.start_minute - day).collect();
+        assert_eq!(starts, vec![8 * 60, 9 * 60, 10 * 60], "oldest first, the last is this hour");
+        assert_eq!((hours[0].summary.inserted, hours[0].summary.percentiles().p50), (5, Some(10)));
+        assert_eq!(hours[1].summary, Summary::default(), "the other integration is not counted");
+        assert_eq!(hours[2].summary.error, 5);
+        let only_a = hourly(&recorder, &store, "u_x", |t| t.account == "a", 3, now_ms).await.unwrap();
+        assert_eq!(only_a[2].summary.error, 1, "the totals kept are the ones counted");
+        let none = hourly(&recorder, &store, "u_x", |_| true, 0, now_ms).await.unwrap();
+        assert!(none.is_empty());
     }
 
     #[tokio::test]

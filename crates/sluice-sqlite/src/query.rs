@@ -103,7 +103,7 @@ impl Compare {
         match field.kind {
             FieldKind::Integer => Compare::Number,
             FieldKind::Reference(_) => Compare::Key,
-            _ if field.name == "sys_id" => Compare::Key,
+            _ if query_sql::stored_lowercase(field) => Compare::Key,
             _ => Compare::Text,
         }
     }

@@ -22,6 +22,12 @@ use sluice_core::query::{Clause, Condition, DatePart, Direction, EncodedQuery, G
 use sluice_core::schema::{Field, FieldKind, TableSchema, is_identifier};
 use sluice_core::tables::Catalog;
 
+/// Columns that hold only lowercase text sluice wrote itself (sys_ids, a staging row's state):
+/// compared with the value lowercased, not case-folded, so their plain indexes serve a filter.
+pub fn stored_lowercase(field: &Field) -> bool {
+    field.name == "sys_id" || field.name == "sys_import_state"
+}
+
 /// What differs between databases.
 pub trait Dialect {
     /// A bound value.

@@ -81,6 +81,11 @@ pub async fn no_such_page() -> Response {
     message(StatusCode::NOT_FOUND, "Not found", "There is no such page in the console.")
 }
 
+/// A 404 page that says why (e.g. a replay another node runs).
+pub fn not_found_because(console: &Console, text: &str) -> Response {
+    message_in(Some(Frame::new(console, "")), StatusCode::NOT_FOUND, "Not found", text)
+}
+
 pub fn rate_limited(retry_after: Duration) -> Response {
     let text = format!("Too many requests or failed logins. Try again in {} seconds.", retry_after.as_secs().max(1));
     message(StatusCode::TOO_MANY_REQUESTS, "Slow down", &text)

@@ -5,13 +5,18 @@
 
 pub mod assets;
 pub mod auth;
+pub mod chart;
+pub mod dry_run;
 pub mod home;
 pub mod import_row;
 pub mod import_sets;
 pub mod incident;
 pub mod incidents;
+pub mod integrations;
 pub mod json_span;
 pub mod layout;
+pub mod replay;
+pub mod replay_jobs;
 pub mod session;
 
 use axum::Router;
@@ -28,6 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/import_sets", get(import_sets::list))
         .route("/console/import_sets/rows/{sys_id}", get(import_row::page))
         .route("/console/import_sets/rows/{sys_id}/replay", axum::routing::post(import_row::replay))
+        .route("/console/integrations", get(integrations::list))
+        .route("/console/integrations/{name}", get(integrations::page))
+        .route("/console/integrations/{name}/dry_run", axum::routing::post(dry_run::run))
+        .route("/console/integrations/{name}/replay", axum::routing::post(replay::start))
+        .route("/console/integrations/{name}/replays/{id}", get(replay::progress))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))

@@ -1,16 +1,19 @@
-//! The admin audit: every account change (recorded by the store with the change) and every
-//! integration reload, readable by admins at `GET /api/sluice/v1/admin_audit`, newest first,
-//! paged with `sysparm_limit`/`sysparm_offset` and counted in `X-Total-Count`.
+//! The admin audit: every account change (recorded by the store with the change), every
+//! integration reload and every replay of stored rows, readable by admins at
+//! `GET /api/sluice/v1/admin_audit`, newest first, paged with `sysparm_limit`/`sysparm_offset`
+//! and counted in `X-Total-Count`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use sluice_core::DateTime;
-use sluice_store::AdminAuditEntry;
+use sluice_core::integration::Integration;
+use sluice_store::{AdminAuditEntry, StoreError};
 
 use crate::authenticate::Caller;
 use crate::error::ApiResult;
+use crate::pipeline::replay::{ReplayRequest, ReplaySummary};
 use crate::receive::QueryPairs;
 use crate::{AppState, Registry, ReloadError};
 
@@ -42,6 +45,26 @@ pub async fn record_reload(state: &AppState, actor: &str, result: &Result<std::s
         Err(ReloadError::Store(_)) => json!({"outcome": "failed"}),
     };
     record(state, actor, "integrations.reload", "integrations", details).await;
+}
+
+/// Records a replay of an integration's stored rows (API or console) and its outcome: the
+/// summary as the API answers it, or `failed`.
+pub async fn record_replay(
+    state: &AppState,
+    actor: &str,
+    integration: &Integration,
+    request: &ReplayRequest,
+    result: &Result<ReplaySummary, StoreError>,
+) {
+    let details = match result {
+        Ok(summary) => {
+            let mut details = summary.to_json(integration, request);
+            details["outcome"] = json!("replayed");
+            details
+        }
+        Err(_) => json!({"outcome": "failed", "state": request.state.as_str()}),
+    };
+    record(state, actor, "integrations.replay", integration.name(), details).await;
 }
 
 pub async fn list(

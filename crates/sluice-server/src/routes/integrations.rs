@@ -58,7 +58,13 @@ pub(crate) fn find(state: &AppState, caller: &Caller, name: &str) -> ApiResult<A
 
 pub async fn show(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let integration = find(&state, &caller, &name)?;
-    let mut out = summary(&integration);
+    Ok(Json(json!({ "result": contract(&integration) })))
+}
+
+/// The integration's summary with its fields and their rules, as `show` answers it (and the
+/// console's integration page shows it).
+pub(crate) fn contract(integration: &Integration) -> Value {
+    let mut out = summary(integration);
     let fields: Vec<Value> = integration
         .definition
         .fields
@@ -72,7 +78,7 @@ pub async fn show(State(state): State<AppState>, caller: Caller, Path(name): Pat
         })
         .collect();
     out["fields"] = json!(fields);
-    Ok(Json(json!({ "result": out })))
+    out
 }
 
 pub async fn reload(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {

@@ -85,7 +85,7 @@ pub async fn plan(
 
 /// The integration by name, if this caller may post to it from this address (as the Import Set
 /// API decides for its staging table).
-fn postable(
+pub(crate) fn postable(
     state: &AppState,
     caller: &Caller,
     peer: Option<std::net::IpAddr>,
@@ -116,7 +116,7 @@ pub async fn validate(
 /// A dry run's `result`: `status` (`would_insert`, `would_update`, `would_ignore`,
 /// `would_skip`, `error`), the target, the values after the business rules, the changes, what
 /// each reference lookup found, and every error with its path.
-fn dry_run_json(integration: &Integration, answer: &DryRunAnswer) -> Value {
+pub(crate) fn dry_run_json(integration: &Integration, answer: &DryRunAnswer) -> Value {
     let Settled { outcome, references, written } = &answer.settled;
     let references: Vec<Value> = answer
         .lookups

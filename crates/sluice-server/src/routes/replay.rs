@@ -92,7 +92,9 @@ pub async fn replay(
     let mut request = replay_request(body.as_ref(), &query, caller.0.user_name.clone())?;
     request.batch_rows = state.config.bulk_batch_rows;
     let registry = state.registry();
-    let summary = Pipeline::of(&state, &registry).replay(&integration, &request, |_| {}).await?;
+    let result = Pipeline::of(&state, &registry).replay(&integration, &request, |_| {}).await;
+    crate::routes::admin_audit::record_replay(&state, &caller.0.user_name, &integration, &request, &result).await;
+    let summary = result?;
     tracing::info!(
         integration = %integration.name(),
         version = %integration.definition.version,
