@@ -5,7 +5,8 @@
 # database), seeds 100,000 incidents through insertMultiple (sync, 10,000 records a request),
 # logs an interactive admin into the console with curl (cookie jar, CSRF token scraped from the
 # login form when it has one), then runs wrk for $DURATION (default 10s) with $CONNECTIONS
-# (default 8) on the incidents list, a filtered list, one incident form and the home page.
+# (default 8) on every page: the incidents list (all, filtered), one incident, home, import rows
+# (all, errored of one integration), one row, one integration, accounts, admin audit.
 # Prints one line per page: requests/s, p50, p99. Target: p99 <= 50 ms. Needs wrk and curl.
 set -euo pipefail
 bin=${1:?usage: bench/console.sh BINARY [POSTGRES_URL]}
@@ -70,10 +71,15 @@ token=$(awk '$6 == "sluice_session" {print $7}' "$jar")
 incident=$(curl -s -u "admin:$admin_password" \
     "$base/api/now/table/incident?sysparm_limit=1&sysparm_fields=sys_id&sysparm_query=priority=1" |
     sed -n 's/.*"sys_id":"\([0-9a-f]\{32\}\)".*/\1/p')
+row=$(curl -s -u "admin:$admin_password" \
+    "$base/api/now/table/u_incident_import?sysparm_limit=1&sysparm_fields=sys_id" |
+    sed -n 's/.*"sys_id":"\([0-9a-f]\{32\}\)".*/\1/p')
 threads=$((connections < 2 ? connections : 2))
 echo "wrk: $connections connections, $duration per page; target p99 <= 50 ms"
 for path in "/console/incidents" "/console/incidents?sysparm_query=priority=1" \
-    "/console/incidents/$incident" "/console"; do
+    "/console/incidents/$incident" "/console" "/console/import_sets" \
+    "/console/import_sets?state=error&integration=u_incident_import" "/console/import_sets/rows/$row" \
+    "/console/integrations/u_incident_import" "/console/accounts" "/console/admin_audit"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: sluice_session=$token" "$base$path")
     if [ "$code" != 200 ]; then
         echo "$path: HTTP $code, not measured"
