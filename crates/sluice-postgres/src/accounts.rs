@@ -159,6 +159,10 @@ impl AccountTransaction for PgTx<'_> {
         Ok(q.execute(&mut *self.c).await?.rows_affected())
     }
 
+    async fn delete_saved_filters(&mut self, user_name: &str) -> Result<u64> {
+        Ok(crate::saved_filters::delete_of(self.c, user_name).await?)
+    }
+
     async fn record_audit(&mut self, entry: &AdminAuditEntry) -> Result<()> {
         Ok(record_audit(self.c, entry).await?)
     }

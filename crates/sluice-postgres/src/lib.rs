@@ -16,6 +16,7 @@ mod import;
 pub mod migrate;
 pub mod query;
 pub mod records;
+mod saved_filters;
 mod sessions;
 mod staged;
 mod stats;

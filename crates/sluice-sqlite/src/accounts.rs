@@ -138,6 +138,10 @@ impl AccountTransaction for SqliteTx<'_> {
         Ok(n as u64)
     }
 
+    async fn delete_saved_filters(&mut self, user_name: &str) -> Result<u64> {
+        Ok(crate::saved_filters::delete_of(self.conn, user_name)?)
+    }
+
     async fn record_audit(&mut self, entry: &AdminAuditEntry) -> Result<()> {
         Ok(record_audit(self.conn, entry)?)
     }

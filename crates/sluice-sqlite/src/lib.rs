@@ -14,6 +14,7 @@ mod numbers;
 mod query;
 mod records;
 mod reference_cache;
+mod saved_filters;
 mod sessions;
 mod staged;
 mod stats;

@@ -174,6 +174,11 @@ const STEPS: &[&str] = &[
          idle_expires_ms INTEGER NOT NULL, absolute_expires_ms INTEGER NOT NULL);
      CREATE INDEX sluice_session_user ON sluice_session (user_name COLLATE NOCASE);
      CREATE INDEX sluice_session_idle ON sluice_session (idle_expires_ms);",
+    // 11: the console's saved filters, per account (its user name exactly as stored), one name
+    // once per account.
+    "CREATE TABLE sluice_saved_filter (
+         id TEXT PRIMARY KEY NOT NULL, user_name TEXT NOT NULL, name TEXT NOT NULL, query TEXT NOT NULL,
+         sort TEXT NOT NULL, saved_ms INTEGER NOT NULL, UNIQUE (user_name, name));",
 ];
 
 /// The schema version a database has once every step ran (`PRAGMA user_version`).
