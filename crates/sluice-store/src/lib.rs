@@ -533,8 +533,10 @@ pub trait Accounts: Send + Sync {
 pub trait AdminAudit: Send + Sync {
     /// Records an administrative action that is not an account change (e.g. a reload).
     async fn record_admin_audit(&self, entry: AdminAuditEntry) -> Result<()>;
-    /// Admin-audit entries, newest first, a page of them, and how many there are in all.
-    async fn admin_audit(&self, limit: u64, offset: u64) -> Result<(Vec<AdminAuditEntry>, u64)>;
+    /// Admin-audit entries, newest first (of one action only when given), a page of them, and
+    /// how many there are in all.
+    async fn admin_audit(&self, action: Option<String>, limit: u64, offset: u64)
+    -> Result<(Vec<AdminAuditEntry>, u64)>;
 }
 
 /// Per-minute request statistics, shared by every node.

@@ -3,6 +3,9 @@
 //! (HTML, not API): [`router`] is merged beside it by [`crate::app`]. Every page needs a session
 //! ([`session::Console`]); every POST carries the session's CSRF token ([`session::Console::refuse_form`]).
 
+pub mod account_forms;
+pub mod accounts;
+pub mod admin_audit;
 pub mod assets;
 pub mod auth;
 pub mod home;
@@ -22,6 +25,13 @@ pub fn router() -> Router<AppState> {
         .route("/console/", get(home::page))
         .route("/console/incidents", get(incidents::list))
         .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
+        .route("/console/accounts", get(accounts::list))
+        .route("/console/accounts/{name}", get(accounts::page))
+        .route("/console/accounts/{name}/rotate", axum::routing::post(account_forms::rotate))
+        .route("/console/accounts/{name}/tokens", axum::routing::post(account_forms::create_token))
+        .route("/console/accounts/{name}/tokens/{id}/revoke", axum::routing::post(account_forms::revoke_token))
+        .route("/console/accounts/{name}/active", axum::routing::post(account_forms::set_active))
+        .route("/console/admin_audit", get(admin_audit::page))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))
