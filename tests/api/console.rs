@@ -9,11 +9,11 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
 use crate::helpers::Server;
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-fn encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
     let esc = |s: &str| {
         s.bytes()
             .map(|b| match b {
@@ -25,7 +25,12 @@ fn encode(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{}={}", esc(k), esc(v))).collect::<Vec<_>>().join("&")
 }
 
-async fn post_form(s: &Server, path: &str, cookie: Option<&str>, pairs: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_form(
+    s: &Server,
+    path: &str,
+    cookie: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
     let mut r = client()
         .post(s.url(path))
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -37,7 +42,7 @@ async fn post_form(s: &Server, path: &str, cookie: Option<&str>, pairs: &[(&str,
     r.send().await.unwrap()
 }
 
-async fn get(s: &Server, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
+pub(crate) async fn get(s: &Server, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
     let mut r = client().get(s.url(path));
     if let Some(c) = cookie {
         r = r.header(COOKIE, c);
@@ -47,7 +52,7 @@ async fn get(s: &Server, path: &str, cookie: Option<&str>) -> (StatusCode, Strin
 }
 
 /// Logs in; the `name=value` of the session cookie and its whole `Set-Cookie` line.
-async fn login(s: &Server, user: &str, password: &str) -> (String, String) {
+pub(crate) async fn login(s: &Server, user: &str, password: &str) -> (String, String) {
     let r = post_form(s, "/console/login", None, &[("user_name", user), ("password", password)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {user}");
     assert_eq!(r.headers()[LOCATION], "/console");
@@ -56,13 +61,13 @@ async fn login(s: &Server, user: &str, password: &str) -> (String, String) {
 }
 
 /// The CSRF token of the page's logout form.
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
     page[at..at + 43].to_owned()
 }
 
 /// An interactive account (the CLI's default is web-service-only).
-fn add_interactive(s: &Server, name: &str, roles: &[&str]) -> String {
+pub(crate) fn add_interactive(s: &Server, name: &str, roles: &[&str]) -> String {
     let password = format!("{name}-password-123");
     let mut cmd = s.cli();
     cmd.args(["account", "add", name, "--password-stdin", "--web-service-only", "false", "--data"]).arg(&s.data);
@@ -78,7 +83,7 @@ fn add_interactive(s: &Server, name: &str, roles: &[&str]) -> String {
 }
 
 /// A server with an interactive admin (`boss`: the first admin is web-service-only).
-fn start(args: &[&str]) -> (Server, String) {
+pub(crate) fn start(args: &[&str]) -> (Server, String) {
     let s = Server::start_with(args);
     let password = add_interactive(&s, "boss", &["admin"]);
     (s, password)

@@ -12,6 +12,7 @@ pub mod home;
 pub mod incident;
 pub mod incidents;
 pub mod layout;
+pub mod saved_filters;
 pub mod session;
 
 use axum::Router;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(home::page))
         .route("/console/", get(home::page))
         .route("/console/incidents", get(incidents::list))
+        .route("/console/incidents/filters", axum::routing::post(saved_filters::save))
+        .route("/console/incidents/filters/{id}/delete", axum::routing::post(saved_filters::delete))
         .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
         .route("/console/accounts", get(accounts::list))
         .route("/console/accounts/{name}", get(accounts::page))
