@@ -84,9 +84,9 @@ async fn refused(state: &AppState, console: &Console, name: &str, e: ApiError) -
     if matches!(e, ApiError::RecordNotFound) {
         return layout::not_found(console);
     }
-    match refusal(e) {
-        Ok(message) => render(state, console, name, vec![message], None).await,
-        Err(page) => page,
+    match refusal(&e) {
+        Some(message) => render(state, console, name, vec![message], None).await,
+        None => layout::unavailable(&e),
     }
 }
 

@@ -109,13 +109,13 @@ fn row(account: &Account, tokens: usize, last_seen: Option<i64>) -> AccountRow {
     }
 }
 
-/// What an API function's refusal says on a console page; a server-side failure is logged and
-/// answered with the unavailable page instead (its cause never shown).
-pub fn refusal(e: ApiError) -> Result<String, Response> {
+/// What an API function's refusal says on a console page; `None` for a server-side failure,
+/// which gets the unavailable page instead (its cause logged, never shown).
+pub fn refusal(e: &ApiError) -> Option<String> {
     if e.status().is_server_error() {
-        return Err(layout::unavailable(&e));
+        return None;
     }
-    Ok(e.detail().map_or_else(|| e.message().into_owned(), |d| d.into_owned()))
+    Some(e.detail().map_or_else(|| e.message().into_owned(), |d| d.into_owned()))
 }
 
 pub async fn list(State(state): State<AppState>, console: Console) -> Response {
