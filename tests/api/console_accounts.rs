@@ -217,3 +217,56 @@ async fn saved_filters_belong_to_their_account() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!get(&s, "/console/incidents", Some(&mine)).await.1.contains("My P1s"));
 }
+
+#[tokio::test]
+async fn accounts_are_created_from_the_console_as_through_the_api() {
+    let (s, boss) = start(&[]);
+    let (cookie, _) = login(&s, "boss", &boss).await;
+    let (_, list) = get(&s, "/console/accounts", Some(&cookie)).await;
+    let csrf = csrf_of(&list);
+    let form = |name: &'static str, roles: &[(&'static str, &'static str)]| {
+        let mut pairs = vec![("csrf", csrf.clone()), ("name", name.to_owned()), ("web_service_only", "false".into())];
+        pairs.extend(roles.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        pairs.push(("networks", "127.0.0.1\n10.0.0.0/8".into()));
+        pairs
+    };
+    let post = |pairs: Vec<(&'static str, String)>| {
+        let (s, cookie) = (&s, cookie.clone());
+        async move {
+            let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(s, "/console/accounts", Some(&cookie), &borrowed).await
+        }
+    };
+
+    // Refused as the API refuses: no role, a bad name; nothing created.
+    for (pairs, needle) in
+        [(form("desk", &[]), "at least one role"), (form("no spaces", &[("role_itil", "on")]), "name")]
+    {
+        let r = post(pairs).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let page = r.text().await.unwrap();
+        assert!(page.contains(r#"<div role="alert"><p>Not created:"#) && page.contains(needle), "{page}");
+    }
+    assert_eq!(s.get("/api/sluice/v1/accounts/desk").await.0, 404);
+
+    // Created with a generated password, shown once; it logs in to the console (interactive).
+    let r = post(form("desk", &[("role_itil", "on")])).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let password = secret_of(&r.text().await.unwrap());
+    let (status, body) = s.get("/api/sluice/v1/accounts/desk").await;
+    assert_eq!(status, 200);
+    let account = &body["result"];
+    assert_eq!(
+        (account["roles"].clone(), account["web_service_only"].clone()),
+        (serde_json::json!(["itil"]), false.into())
+    );
+    assert_eq!(account["networks"], serde_json::json!(["127.0.0.1/32", "10.0.0.0/8"]));
+    login(&s, "desk", &password).await;
+    let created = audit(&s).await.into_iter().find(|e| e["target"] == "account:desk").expect("an audit entry");
+    assert_eq!((created["action"].as_str(), created["actor"].as_str()), (Some("account.create"), Some("boss")));
+
+    // The same name again: the API's conflict.
+    let r = post(form("desk", &[("role_itil", "on")])).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("desk"));
+}

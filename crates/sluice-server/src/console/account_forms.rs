@@ -1,6 +1,7 @@
-//! The account page's forms (admins only, each with the session's CSRF token): rotate the
-//! password, create and revoke API tokens, deactivate and activate. Each calls what the account
-//! API calls ([`routes::accounts::rotate_password`], [`routes::accounts::add_token`],
+//! The accounts pages' forms (admins only, each with the session's CSRF token): create an
+//! account, rotate the password, create and revoke API tokens, deactivate and activate. Each
+//! calls what the account API calls ([`routes::accounts::create_account`],
+//! [`routes::accounts::rotate_password`], [`routes::accounts::add_token`],
 //! [`routes::accounts::apply`]), as the logged-in admin, so the admin audit records the same
 //! entries. A new password or token is shown once, on the answer page, never stored.
 
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sluice_store::AccountAction;
 
-use super::accounts::{refusal, render};
+use super::accounts::{list_page, refusal, render};
 use super::layout::{self, Frame};
 use super::session::Console;
 use crate::authenticate::Caller;
@@ -61,6 +62,72 @@ pub struct ActiveForm {
     csrf: String,
     #[serde(default)]
     active: String,
+}
+
+/// The account-create form. Roles are check boxes; the rate limit is the server's default
+/// (set another through the API or the CLI).
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role_admin: Option<String>,
+    #[serde(default)]
+    role_itil: Option<String>,
+    #[serde(default)]
+    role_import_set_loader: Option<String>,
+    /// `true` (the API's default) or `false` (interactive: the console too).
+    #[serde(default)]
+    web_service_only: String,
+    /// Source networks, one a line or comma-separated; empty: anywhere.
+    #[serde(default)]
+    networks: String,
+    /// Empty: a generated password, shown once.
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    console: Console,
+    headers: HeaderMap,
+    Form(form): Form<CreateForm>,
+) -> Response {
+    if let Some(refused) = refuse(&console, &headers, &form.csrf) {
+        return refused;
+    }
+    let roles =
+        [("admin", &form.role_admin), ("itil", &form.role_itil), ("import_set_loader", &form.role_import_set_loader)]
+            .iter()
+            .filter(|(_, checked)| checked.is_some())
+            .map(|(role, _)| (*role).to_owned())
+            .collect();
+    let body = routes::accounts::NewAccountBody {
+        name: form.name.trim().to_owned(),
+        roles,
+        password: (!form.password.is_empty()).then_some(form.password),
+        web_service_only: Some(form.web_service_only != "false"),
+        networks: form
+            .networks
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        rate: None,
+    };
+    match routes::accounts::create_account(&state, &caller(&console), body).await {
+        Ok((account, Some(generated))) => {
+            secret_page(&console, &account.user_name, "password", String::new(), generated)
+        }
+        Ok((account, None)) => Redirect::to(&account_path(&account.user_name)).into_response(),
+        Err(e) => match refusal(&e) {
+            Some(message) => list_page(&state, &console, vec![message]).await,
+            None => layout::unavailable(&e),
+        },
+    }
 }
 
 /// The CSRF check, then the admin role; `None` when the form may be acted on.

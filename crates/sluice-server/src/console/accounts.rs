@@ -37,7 +37,10 @@ pub struct AccountRow {
 #[template(path = "console/accounts.html")]
 pub struct ListPage {
     pub frame: Option<Frame>,
+    pub csrf: String,
     pub accounts: Vec<AccountRow>,
+    /// Why the account-create form was refused.
+    pub errors: Vec<String>,
 }
 
 pub struct TokenRow {
@@ -119,8 +122,13 @@ pub fn refusal(e: &ApiError) -> Option<String> {
 }
 
 pub async fn list(State(state): State<AppState>, console: Console) -> Response {
+    list_page(&state, &console, Vec::new()).await
+}
+
+/// The list, with the refusal of the create form just posted.
+pub async fn list_page(state: &AppState, console: &Console, errors: Vec<String>) -> Response {
     if !console.is_admin() {
-        return layout::forbidden(&console);
+        return layout::forbidden(console);
     }
     let accounts = match state.store.accounts().await {
         Ok(a) => a,
@@ -145,7 +153,14 @@ pub async fn list(State(state): State<AppState>, console: Console) -> Response {
         };
         rows.push(row(account, tokens, last_seen.get(account.user_name.as_str()).copied()));
     }
-    ListPage { frame: Some(Frame::new(&console, "accounts")), accounts: rows }.into_response()
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let page = ListPage {
+        frame: Some(Frame::new(console, "accounts")),
+        csrf: console.session.csrf.clone(),
+        accounts: rows,
+        errors,
+    };
+    (status, page).into_response()
 }
 
 pub async fn page(State(state): State<AppState>, console: Console, Path(name): Path<String>) -> Response {

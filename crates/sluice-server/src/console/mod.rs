@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/incidents/filters", axum::routing::post(saved_filters::save))
         .route("/console/incidents/filters/{id}/delete", axum::routing::post(saved_filters::delete))
         .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
-        .route("/console/accounts", get(accounts::list))
+        .route("/console/accounts", get(accounts::list).post(account_forms::create))
         .route("/console/accounts/{name}", get(accounts::page))
         .route("/console/accounts/{name}/rotate", axum::routing::post(account_forms::rotate))
         .route("/console/accounts/{name}/tokens", axum::routing::post(account_forms::create_token))

@@ -4,7 +4,7 @@
 //! which records it in the admin audit, and drops the account's cached verification at once.
 //! Password hashes and token digests never leave the server; a generated password or a new
 //! token is answered once. The console's account pages call the same functions ([`apply`],
-//! [`rotate_password`], [`add_token`], [`record_times`]).
+//! [`create_account`], [`rotate_password`], [`add_token`], [`record_times`]).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -157,27 +157,21 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewAccountBody {
-    name: String,
-    roles: Vec<String>,
-    password: Option<String>,
-    web_service_only: Option<bool>,
+pub(crate) struct NewAccountBody {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub password: Option<String>,
+    pub web_service_only: Option<bool>,
     #[serde(default)]
-    networks: Vec<String>,
+    pub networks: Vec<String>,
     #[serde(default, deserialize_with = "present")]
-    rate: Option<Value>,
+    pub rate: Option<Value>,
 }
 
 pub async fn create(State(state): State<AppState>, caller: Caller, body: JsonObject) -> ApiResult<Response> {
     require_admin(&caller, "Managing accounts")?;
     let body: NewAccountBody = fields(body.object)?;
-    let name = UserName::parse(&body.name).map_err(invalid)?;
-    let roles = roles(&body.roles)?;
-    let policy = AccountPolicy { networks: networks(&body.networks)?, rate: rate(body.rate)?.flatten() };
-    let (password_hash, generated) = password(body.password).await?;
-    let web_service_only = body.web_service_only.unwrap_or(true);
-    let action = AccountAction::Create { roles, password_hash, web_service_only, policy };
-    let account = apply(&state, &caller, name.as_str(), action).await?;
+    let (account, generated) = create_account(&state, &caller, body).await?;
     let mut result = account_json(&account);
     if let Some(password) = generated {
         result["password"] = json!(password);
@@ -187,6 +181,23 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: JsonObj
         headers.insert(header::LOCATION, v);
     }
     Ok((StatusCode::CREATED, headers, Json(json!({ "result": result }))).into_response())
+}
+
+/// Creates an account as asked (every field checked); a generated password is returned to be
+/// shown once.
+pub(crate) async fn create_account(
+    state: &AppState,
+    caller: &Caller,
+    body: NewAccountBody,
+) -> ApiResult<(Account, Option<String>)> {
+    let name = UserName::parse(&body.name).map_err(invalid)?;
+    let roles = roles(&body.roles)?;
+    let policy = AccountPolicy { networks: networks(&body.networks)?, rate: rate(body.rate)?.flatten() };
+    let (password_hash, generated) = password(body.password).await?;
+    let web_service_only = body.web_service_only.unwrap_or(true);
+    let action = AccountAction::Create { roles, password_hash, web_service_only, policy };
+    let account = apply(state, caller, name.as_str(), action).await?;
+    Ok((account, generated))
 }
 
 /// When an account was created (and by whom), last changed and its credentials last changed,
