@@ -114,10 +114,17 @@ async fn rotating_in_the_console_is_the_apis_rotation() {
     // The console's admin audit shows them, filtered by action.
     let (status, page) = get(&s, "/console/admin_audit?action=account.rotate_password", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(page.matches(r#"<td class="audit-action">account.rotate_password</td>"#).count(), 2, "{page}");
-    assert!(!page.contains(r#"<td class="audit-action">account.create</td>"#), "the filter lists other actions");
+    assert_eq!(
+        page.matches(r#"<td class="audit-action" data-label="Action">account.rotate_password</td>"#).count(),
+        2,
+        "{page}"
+    );
+    assert!(
+        !page.contains(r#"<td class="audit-action" data-label="Action">account.create</td>"#),
+        "the filter lists other actions"
+    );
     let (_, all) = get(&s, "/console/admin_audit", Some(&cookie)).await;
-    assert!(all.contains(r#"<td class="audit-action">account.create</td>"#));
+    assert!(all.contains(r#"<td class="audit-action" data-label="Action">account.create</td>"#));
     let (status, api) = s.get("/api/sluice/v1/admin_audit?action=account.rotate_password").await;
     assert_eq!((status, api["result"].as_array().unwrap().len()), (200, 2), "{api}");
 }
