@@ -11,6 +11,7 @@ mod bulk;
 mod bulk_replay;
 mod bulk_turns;
 mod console;
+mod console_accounts;
 mod console_integrations;
 mod console_rows;
 mod durability;

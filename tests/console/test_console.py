@@ -37,8 +37,6 @@ ADMIN = "/console/accounts and /console/admin_audit are not built yet"
 # The page whose arrival means a skipped step should run again.
 WATCH = {ROWS: "/console/import_sets", INTEGRATIONS: "/console/integrations", ADMIN: "/console/accounts"}
 NOT_YET_BUILT = {
-    "agent_is_not_admin": ADMIN,
-    "admin_pages": ADMIN,
 }
 # CONSOLE_AUTO_SKIP=1 (while the pages are being written): skip a step whose page answers 404.
 AUTO_SKIP = os.environ.get("CONSOLE_AUTO_SKIP") == "1"
@@ -267,6 +265,30 @@ def step_sort_and_page(c, api, st):
     assert not (set(first) & set(second)), f"page 2 repeats page 1: {set(first) & set(second)}"
 
 
+def step_saved_filter(c, api, st):
+    needs("/console/incidents", api)
+    # Saved from a filtered list, under a name: the list shows it as a link that filters again.
+    c.open("/console/incidents?sysparm_query=short_descriptionSTARTSWITHConsole P1&sort=-number")
+    c.one("form#save-filter #filter-name").send_keys("Console P1s")
+    c.submit("form#save-filter")
+    assert not c.alert(), f"saving the filter failed: {c.alert()!r}"
+    c.open("/console/incidents")
+    c.check_layout(admin=False)
+    link = [a for a in c.all("#saved-filters a.saved-filter") if a.text == "Console P1s"]
+    assert link, f"no link to the saved filter: {[a.text for a in c.all('#saved-filters a.saved-filter')]}"
+    c.shot("incidents-saved-filter")
+    link[0].click()
+    c.wait_path(r"sysparm_query=")
+    assert c.one("#sysparm_query").get_attribute("value") == "short_descriptionSTARTSWITHConsole P1"
+    links = {a.get_attribute("href").rsplit("/", 1)[-1] for a in c.all("table#incidents a.incident-link")}
+    assert st["p1"] in links, f"the saved filter does not list the P1 incident: {links}"
+    assert not (set(st["others"]) & links), "the saved filter lists incidents it excludes"
+    # Deleted by its own small form (the agent's only saved filter): the link is gone.
+    assert len(c.all("form.delete-filter")) == 1, "one delete form per saved filter"
+    c.submit("form.delete-filter")
+    assert not [a for a in c.all("#saved-filters a.saved-filter") if a.text == "Console P1s"], "the filter outlived its delete"
+
+
 def step_open_incident(c, api, st):
     needs("/console/incidents", api)
     c.open("/console/incidents?sysparm_query=short_descriptionSTARTSWITHConsole P1")
@@ -459,6 +481,15 @@ def step_admin_pages(c, api, st):
     c.check_layout(admin=True)
     assert "agent" in c.text() and "robot" in c.text(), "accounts are not listed"
     c.shot("accounts")
+    c.one('table#accounts a.account-link[href$="/console/accounts/agent"]').click()
+    c.wait_path(r"^/console/accounts/agent$")
+    c.check_layout(admin=True)
+    for form in ("form#rotate-password", "form#create-token", "form#set-active"):
+        c.one(f'{form}[method="post"] input[type=hidden][name="csrf"]')
+    c.shot("account")
+    if "fix_mapping_and_replay_one" in NOT_YET_BUILT:
+        # The mapping fix (skipped while its page is missing) is what reloads the integrations.
+        assert api.post("/api/sluice/v1/integrations/reload", {})["result"]["reloaded"]
     c.open("/console/admin_audit")
     c.check_layout(admin=True)
     assert "integrations.reload" in c.text(), "the admin audit does not show the reload"
@@ -536,6 +567,7 @@ STEPS = [
     step_agent_logs_in,
     step_filter_incidents,
     step_sort_and_page,
+    step_saved_filter,
     step_open_incident,
     step_add_work_note,
     step_resolve_needs_close_fields,

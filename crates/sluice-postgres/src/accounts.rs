@@ -159,6 +159,10 @@ impl AccountTransaction for PgTx<'_> {
         Ok(q.execute(&mut *self.c).await?.rows_affected())
     }
 
+    async fn delete_saved_filters(&mut self, user_name: &str) -> Result<u64> {
+        Ok(crate::saved_filters::delete_of(self.c, user_name).await?)
+    }
+
     async fn record_audit(&mut self, entry: &AdminAuditEntry) -> Result<()> {
         Ok(record_audit(self.c, entry).await?)
     }
@@ -232,18 +236,25 @@ pub async fn record_audit(c: &mut PgConnection, entry: &AdminAuditEntry) -> Resu
     Ok(())
 }
 
+/// A page of the admin audit, newest first, of one action only when `action` is given.
 pub async fn audit_page(
     c: &mut PgConnection,
+    action: Option<&str>,
     limit: u64,
     offset: u64,
 ) -> Result<(Vec<AdminAuditEntry>, u64), sqlx::Error> {
-    let total: i64 = sqlx::query("SELECT COUNT(*) FROM sluice_admin_audit").fetch_one(&mut *c).await?.try_get(0)?;
+    let total: i64 = sqlx::query("SELECT COUNT(*) FROM sluice_admin_audit WHERE $1::text IS NULL OR action = $1")
+        .bind(action)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
     let rows = sqlx::query(
         "SELECT id, created_on, actor, action, target, details FROM sluice_admin_audit
-         ORDER BY id DESC LIMIT $1 OFFSET $2",
+         WHERE $3::text IS NULL OR action = $3 ORDER BY id DESC LIMIT $1 OFFSET $2",
     )
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+    .bind(action)
     .fetch_all(c)
     .await?;
     let mut entries = Vec::with_capacity(rows.len());

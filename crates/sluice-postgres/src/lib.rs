@@ -16,6 +16,7 @@ mod import;
 pub mod migrate;
 pub mod query;
 pub mod records;
+mod saved_filters;
 mod sessions;
 mod staged;
 mod stats;
@@ -424,8 +425,14 @@ impl AdminAudit for PostgresStore {
         backend(async { Ok(accounts::record_audit(&mut *self.conn().await?, &entry).await?) }).await
     }
 
-    async fn admin_audit(&self, limit: u64, offset: u64) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
-        backend(async { Ok(accounts::audit_page(&mut *self.conn().await?, limit, offset).await?) }).await
+    async fn admin_audit(
+        &self,
+        action: Option<String>,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
+        backend(async { Ok(accounts::audit_page(&mut *self.conn().await?, action.as_deref(), limit, offset).await?) })
+            .await
     }
 }
 

@@ -201,7 +201,14 @@ fn steps() -> Vec<String> {
          CREATE INDEX sluice_session_user ON sluice_session (lower(user_name));
          CREATE INDEX sluice_session_idle ON sluice_session (idle_expires_ms);"
             .to_owned(),
-        // 6: incidents newest first (the console's and most lists' order) without sorting them
+        // 6: the console's saved filters, per account (its user name exactly as stored), one
+        // name once per account.
+        "CREATE TABLE sluice_saved_filter (
+             id TEXT COLLATE \"C\" PRIMARY KEY, user_name TEXT COLLATE \"C\" NOT NULL,
+             name TEXT COLLATE \"C\" NOT NULL, query TEXT COLLATE \"C\" NOT NULL, sort TEXT COLLATE \"C\" NOT NULL,
+             saved_ms BIGINT NOT NULL, UNIQUE (user_name, name));"
+            .to_owned(),
+        // 7: incidents newest first (the console's and most lists' order) without sorting them
         // all; ties in insertion order.
         "CREATE INDEX incident_created ON incident (lower(sys_created_on), sluice_rowid);
          CREATE INDEX incident_updated ON incident (lower(sys_updated_on), sluice_rowid);"

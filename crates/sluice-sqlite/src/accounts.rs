@@ -138,6 +138,10 @@ impl AccountTransaction for SqliteTx<'_> {
         Ok(n as u64)
     }
 
+    async fn delete_saved_filters(&mut self, user_name: &str) -> Result<u64> {
+        Ok(crate::saved_filters::delete_of(self.conn, user_name)?)
+    }
+
     async fn record_audit(&mut self, entry: &AdminAuditEntry) -> Result<()> {
         Ok(record_audit(self.conn, entry)?)
     }
@@ -202,16 +206,24 @@ pub fn record_audit(conn: &Connection, entry: &AdminAuditEntry) -> rusqlite::Res
     Ok(())
 }
 
-pub fn audit_page(conn: &Connection, limit: u64, offset: u64) -> rusqlite::Result<(Vec<AdminAuditEntry>, u64)> {
-    let total: i64 = conn.prepare_cached("SELECT COUNT(*) FROM sluice_admin_audit")?.query_row([], |r| r.get(0))?;
+/// A page of the admin audit, newest first, of one action only when `action` is given.
+pub fn audit_page(
+    conn: &Connection,
+    action: Option<&str>,
+    limit: u64,
+    offset: u64,
+) -> rusqlite::Result<(Vec<AdminAuditEntry>, u64)> {
+    let total: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM sluice_admin_audit WHERE ?1 IS NULL OR action = ?1")?
+        .query_row([action], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, created_on, actor, action, target, details FROM sluice_admin_audit
-         ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+         WHERE ?3 IS NULL OR action = ?3 ORDER BY id DESC LIMIT ?1 OFFSET ?2",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     let entries = stmt
-        .query_map(params![limit, offset], |r| {
+        .query_map(params![limit, offset, action], |r| {
             let details: String = r.get(5)?;
             Ok(AdminAuditEntry {
                 id: r.get(0)?,

@@ -14,6 +14,7 @@ mod numbers;
 mod query;
 mod records;
 mod reference_cache;
+mod saved_filters;
 mod sessions;
 mod staged;
 mod stats;
@@ -351,8 +352,13 @@ impl AdminAudit for SqliteStore {
         self.enqueue(|tx| Job::AdminAudit(Box::new(entry), tx)).await
     }
 
-    async fn admin_audit(&self, limit: u64, offset: u64) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
-        self.read(move |c| accounts::audit_page(c, limit, offset)).await
+    async fn admin_audit(
+        &self,
+        action: Option<String>,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<(Vec<AdminAuditEntry>, u64)> {
+        self.read(move |c| accounts::audit_page(c, action.as_deref(), limit, offset)).await
     }
 }
 

@@ -176,7 +176,12 @@ const STEPS: &[&str] = &[
          idle_expires_ms INTEGER NOT NULL, absolute_expires_ms INTEGER NOT NULL);
      CREATE INDEX sluice_session_user ON sluice_session (user_name COLLATE NOCASE);
      CREATE INDEX sluice_session_idle ON sluice_session (idle_expires_ms);",
-    // 11: incidents newest first (the console's and most lists' order) without sorting them all:
+    // 11: the console's saved filters, per account (its user name exactly as stored), one name
+    // once per account.
+    "CREATE TABLE sluice_saved_filter (
+         id TEXT PRIMARY KEY NOT NULL, user_name TEXT NOT NULL, name TEXT NOT NULL, query TEXT NOT NULL,
+         sort TEXT NOT NULL, saved_ms INTEGER NOT NULL, UNIQUE (user_name, name));",
+    // 12: incidents newest first (the console's and most lists' order) without sorting them all:
     // each index holds the rowid after the key, which is the order of ties.
     "CREATE INDEX incident_created ON incident (sys_created_on COLLATE NOCASE);
      CREATE INDEX incident_updated ON incident (sys_updated_on COLLATE NOCASE);",

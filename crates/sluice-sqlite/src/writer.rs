@@ -14,7 +14,8 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::RewindGate;
 use crate::{
-    accounts, attachments, idempotency, import, import_slot, migrate, numbers, reference_cache, sessions, staged, stats,
+    accounts, attachments, idempotency, import, import_slot, migrate, numbers, reference_cache, saved_filters,
+    sessions, staged, stats,
 };
 use sluice_store::Result;
 use sluice_store::{
@@ -38,6 +39,7 @@ pub enum Job {
     AddAttachment(Box<NewAttachment>, oneshot::Sender<Result<AttachmentAdded>>),
     DeleteAttachment(Box<AttachmentRemoval>, oneshot::Sender<Result<Option<sluice_core::Record>>>),
     Session(Box<sessions::Change>, oneshot::Sender<Result<sessions::Answer>>),
+    SavedFilter(Box<saved_filters::Change>, oneshot::Sender<Result<saved_filters::Answer>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -56,6 +58,7 @@ enum Done {
     AddAttachment(Result<AttachmentAdded>),
     DeleteAttachment(Result<Option<sluice_core::Record>>),
     Session(Result<sessions::Answer>),
+    SavedFilter(Result<saved_filters::Answer>),
 }
 
 impl Done {
@@ -75,6 +78,7 @@ impl Done {
             Self::AddAttachment(r) => r.is_err(),
             Self::DeleteAttachment(r) => r.is_err(),
             Self::Session(r) => r.is_err(),
+            Self::SavedFilter(r) => r.is_err(),
         }
     }
 }
@@ -125,6 +129,7 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) -> Option<Spent> {
         (Job::AddStats(_, tx), Done::AddStats(r)) => send(tx, r, commit_error),
         (Job::PurgeStats(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
         (Job::Session(_, tx), Done::Session(r)) => send(tx, r, commit_error),
+        (Job::SavedFilter(_, tx), Done::SavedFilter(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
     None
@@ -242,6 +247,7 @@ fn fail(job: Job, msg: &str) {
         Job::AddAttachment(_, tx) => drop(tx.send(Err(err()))),
         Job::DeleteAttachment(_, tx) => drop(tx.send(Err(err()))),
         Job::Session(_, tx) => drop(tx.send(Err(err()))),
+        Job::SavedFilter(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -264,6 +270,7 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::AddAttachment(..) => Done::AddAttachment(Err(e())),
             Job::DeleteAttachment(..) => Done::DeleteAttachment(Err(e())),
             Job::Session(..) => Done::Session(Err(e())),
+            Job::SavedFilter(..) => Done::SavedFilter(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -294,7 +301,12 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
     }
     if !matches!(
         job,
-        Job::Import(..) | Job::AddStats(..) | Job::AddAttachment(..) | Job::DeleteAttachment(..) | Job::Session(..)
+        Job::Import(..)
+            | Job::AddStats(..)
+            | Job::AddAttachment(..)
+            | Job::DeleteAttachment(..)
+            | Job::Session(..)
+            | Job::SavedFilter(..)
     ) {
         // Bulk loads, replays and purges create, close or delete import sets and rows.
         import_slot::clear();
@@ -323,6 +335,9 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::AddStats(deltas, _) => Done::AddStats(guarded("statistics", || Ok(stats::add(conn, deltas)?))),
         Job::PurgeStats(before, _) => Done::Purge(guarded("statistics purge", || Ok(stats::purge(conn, *before)?))),
         Job::Session(change, _) => Done::Session(guarded("console session", || Ok(sessions::apply(conn, change)?))),
+        Job::SavedFilter(change, _) => {
+            Done::SavedFilter(guarded("saved filter", || Ok(saved_filters::apply(conn, change)?)))
+        }
         Job::AdminAudit(entry, _) => {
             Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
         }

@@ -51,6 +51,9 @@ pub trait AccountTransaction {
     /// Deletes the API token `id` of `user_name`, or every one of them (`None`); how many.
     async fn delete_tokens(&mut self, user_name: &str, id: Option<&str>) -> Result<u64, Self::Error>;
 
+    /// Deletes every saved console filter of `user_name`; how many.
+    async fn delete_saved_filters(&mut self, user_name: &str) -> Result<u64, Self::Error>;
+
     async fn record_audit(&mut self, entry: &AdminAuditEntry) -> Result<(), Self::Error>;
 }
 
@@ -112,6 +115,7 @@ pub async fn change_account<T: AccountTransaction>(
             }
             tx.touch(&before.sys_id, &[("password_hash", ""), ("roles", "")], by, now).await?;
             let tokens = tx.delete_tokens(&before.user_name, None).await?;
+            tx.delete_saved_filters(&before.user_name).await?;
             let details = json!({"roles": role_names(&before.roles), "tokens_revoked": tokens});
             audit(tx, change, "account.delete", details).await?;
             return Ok(Some(before));

@@ -9,6 +9,7 @@ pub mod attachment;
 pub mod audit_set;
 pub mod idempotency;
 pub mod query_sql;
+pub mod saved_filter;
 pub mod session;
 pub mod settle;
 pub mod staging_row;
@@ -30,6 +31,7 @@ use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
 
 pub use attachment::{AttachmentAdded, AttachmentRemoval, NewAttachment};
+pub use saved_filter::{FilterRefusal, SaveFilter, SavedFilter, SavedFilters};
 pub use session::{Session, Sessions};
 
 /// Why a store call failed. Every variant is something a caller can act on; the database's own
@@ -537,8 +539,10 @@ pub trait Accounts: Send + Sync {
 pub trait AdminAudit: Send + Sync {
     /// Records an administrative action that is not an account change (e.g. a reload).
     async fn record_admin_audit(&self, entry: AdminAuditEntry) -> Result<()>;
-    /// Admin-audit entries, newest first, a page of them, and how many there are in all.
-    async fn admin_audit(&self, limit: u64, offset: u64) -> Result<(Vec<AdminAuditEntry>, u64)>;
+    /// Admin-audit entries, newest first (of one action only when given), a page of them, and
+    /// how many there are in all.
+    async fn admin_audit(&self, action: Option<String>, limit: u64, offset: u64)
+    -> Result<(Vec<AdminAuditEntry>, u64)>;
 }
 
 /// Per-minute request statistics, shared by every node.
@@ -583,11 +587,12 @@ pub trait Maintenance: Send + Sync {
 /// Every concern of the store: what a backend implements and `sluice serve` holds as
 /// `Arc<dyn Store>` (which coerces to `Arc<dyn Records>` and the others).
 pub trait Store:
-    Imports + Records + Accounts + AdminAudit + Stats + Attachments + Sessions + Maintenance + 'static
+    Imports + Records + Accounts + AdminAudit + Stats + Attachments + Sessions + SavedFilters + Maintenance + 'static
 {
 }
 
-impl<T: Imports + Records + Accounts + AdminAudit + Stats + Attachments + Sessions + Maintenance + 'static> Store
-    for T
+impl<
+    T: Imports + Records + Accounts + AdminAudit + Stats + Attachments + Sessions + SavedFilters + Maintenance + 'static,
+> Store for T
 {
 }

@@ -32,12 +32,15 @@ fn tables(conn: &Connection) -> Result<Vec<TableInfo>> {
     let names: Vec<String> = conn
         .prepare(
             "SELECT name FROM sqlite_schema WHERE (type = 'table' OR name = ?1) AND name NOT LIKE 'sqlite_%'
-                 AND name NOT IN (?2, ?3, ?4) ORDER BY name",
+                 AND name NOT IN (?2, ?3, ?4, ?5) ORDER BY name",
         )?
         // `sys_audit` as readers see it, one row per field: the tables behind the view are this
         // version's storage, not the dump's format. Console sessions do not travel: a dump
-        // loaded elsewhere carries no live logins.
-        .query_map([tables::SYS_AUDIT, audit_set::FIELD_TABLE, audit_set::SET_TABLE, "sluice_session"], |r| r.get(0))?
+        // loaded elsewhere carries no live logins. Nor do saved console filters (docs/console.md).
+        .query_map(
+            [tables::SYS_AUDIT, audit_set::FIELD_TABLE, audit_set::SET_TABLE, "sluice_session", "sluice_saved_filter"],
+            |r| r.get(0),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {

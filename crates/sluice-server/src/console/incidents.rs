@@ -1,6 +1,6 @@
 //! The incidents list: an encoded-query filter box (the Table API's parser,
-//! [`sluice_core::query::parse`], and the store's list), a sort column and pages. Read-only
-//! for now; the incident form is still to come.
+//! [`sluice_core::query::parse`], and the store's list), a sort column and pages, and the
+//! account's saved filters ([`super::saved_filters`]).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -34,12 +34,12 @@ pub const COLUMNS: [(&str, &str); 6] = [
 #[derive(Deserialize, Default)]
 pub struct ListParams {
     #[serde(default)]
-    sysparm_query: String,
+    pub sysparm_query: String,
     /// A column, `-` before it for descending.
     #[serde(default)]
-    sort: String,
+    pub sort: String,
     #[serde(default)]
-    page: Option<u64>,
+    pub page: Option<u64>,
 }
 
 pub struct Row {
@@ -62,6 +62,10 @@ pub struct Column {
 #[template(path = "console/incidents.html")]
 pub struct ListPage {
     pub frame: Option<Frame>,
+    pub csrf: String,
+    pub saved: Vec<SavedLink>,
+    /// Why "Save this filter as" was refused.
+    pub save_error: Option<String>,
     pub sysparm_query: String,
     pub sort: String,
     pub error: Option<String>,
@@ -76,6 +80,18 @@ pub struct ListPage {
     pub last: u64,
 }
 
+/// One of the account's saved filters: its name and the list it opens.
+pub struct SavedLink {
+    pub id: String,
+    pub name: String,
+    pub href: String,
+}
+
+/// The list's address for a filter and a sort.
+pub fn list_href(sysparm_query: &str, sort: &str) -> String {
+    format!("/console/incidents?sysparm_query={}&sort={}", encode(sysparm_query), encode(sort))
+}
+
 impl ListPage {
     /// The query string of another page of the same list.
     pub fn page_link(&self, page: &u64) -> String {
@@ -83,7 +99,7 @@ impl ListPage {
     }
 }
 
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -102,11 +118,16 @@ fn parse_sort(sort: &str) -> Option<(&'static str, bool)> {
 }
 
 pub async fn list(State(state): State<AppState>, console: Console, Query(params): Query<ListParams>) -> Response {
+    render(&state, &console, params, None).await
+}
+
+/// The list page; `save_error`: why the filter just posted was not saved.
+pub async fn render(state: &AppState, console: &Console, params: ListParams, save_error: Option<String>) -> Response {
     if !may(&console.account.roles, "incident", Access::Read) {
-        return layout::forbidden(&console);
+        return layout::forbidden(console);
     }
     let Some(schema) = state.registry().catalog.get("incident").cloned() else {
-        return layout::not_found(&console);
+        return layout::not_found(console);
     };
     let sort = parse_sort(&params.sort);
     let page = params.page.unwrap_or(1).max(1);
@@ -161,9 +182,16 @@ pub async fn list(State(state): State<AppState>, console: Console, Query(params)
     let total = total.min(count_up_to);
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let shown = u64::try_from(records.len()).unwrap_or(0);
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if error.is_some() || save_error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let saved = match super::saved_filters::links(state, console).await {
+        Ok(s) => s,
+        Err(e) => return layout::unavailable(&e),
+    };
     let page = ListPage {
-        frame: Some(Frame::new(&console, "incidents")),
+        frame: Some(Frame::new(console, "incidents")),
+        csrf: console.session.csrf.clone(),
+        saved,
+        save_error,
         sysparm_query: params.sysparm_query,
         sort: sort.map(|(f, d)| if d { format!("-{f}") } else { f.to_owned() }).unwrap_or_default(),
         error,

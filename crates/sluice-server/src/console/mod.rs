@@ -3,6 +3,9 @@
 //! (HTML, not API): [`router`] is merged beside it by [`crate::app`]. Every page needs a session
 //! ([`session::Console`]); every POST carries the session's CSRF token ([`session::Console::refuse_form`]).
 
+pub mod account_forms;
+pub mod accounts;
+pub mod admin_audit;
 pub mod assets;
 pub mod auth;
 pub mod chart;
@@ -17,6 +20,7 @@ pub mod json_span;
 pub mod layout;
 pub mod replay;
 pub mod replay_jobs;
+pub mod saved_filters;
 pub mod session;
 
 use axum::Router;
@@ -29,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(home::page))
         .route("/console/", get(home::page))
         .route("/console/incidents", get(incidents::list))
+        .route("/console/incidents/filters", axum::routing::post(saved_filters::save))
+        .route("/console/incidents/filters/{id}/delete", axum::routing::post(saved_filters::delete))
         .route("/console/incidents/{sys_id}", get(incident::page).post(incident::save))
         .route("/console/import_sets", get(import_sets::list))
         .route("/console/import_sets/rows/{sys_id}", get(import_row::page))
@@ -38,6 +44,13 @@ pub fn router() -> Router<AppState> {
         .route("/console/integrations/{name}/dry_run", axum::routing::post(dry_run::run))
         .route("/console/integrations/{name}/replay", axum::routing::post(replay::start))
         .route("/console/integrations/{name}/replays/{id}", get(replay::progress))
+        .route("/console/accounts", get(accounts::list).post(account_forms::create))
+        .route("/console/accounts/{name}", get(accounts::page))
+        .route("/console/accounts/{name}/rotate", axum::routing::post(account_forms::rotate))
+        .route("/console/accounts/{name}/tokens", axum::routing::post(account_forms::create_token))
+        .route("/console/accounts/{name}/tokens/{id}/revoke", axum::routing::post(account_forms::revoke_token))
+        .route("/console/accounts/{name}/active", axum::routing::post(account_forms::set_active))
+        .route("/console/admin_audit", get(admin_audit::page))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", axum::routing::post(auth::logout))
         .route("/console/assets/console.css", get(assets::css))

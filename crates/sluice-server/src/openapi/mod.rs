@@ -122,6 +122,7 @@ fn parameter_description(name: &str) -> &'static str {
         "state" => "A staging row state: error, skipped, ignored, inserted or updated",
         "window" => "1h, 24h (the default), 7d or all (everything retained)",
         "since" => "Only rows staged at or after this date-time (yyyy-MM-dd HH:mm:ss, UTC)",
+        "action" => "Only admin-audit entries of this action, e.g. account.create or integrations.reload",
         _ => "See the API's documentation",
     }
 }

@@ -3,7 +3,8 @@
 //! Every change goes through [`Store::change_account`](sluice_store::Store::change_account),
 //! which records it in the admin audit, and drops the account's cached verification at once.
 //! Password hashes and token digests never leave the server; a generated password or a new
-//! token is answered once.
+//! token is answered once. The console's account pages call the same functions ([`apply`],
+//! [`create_account`], [`rotate_password`], [`add_token`], [`record_times`]).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -124,7 +125,7 @@ fn optional_object(state: &AppState, headers: &HeaderMap, body: &Bytes) -> ApiRe
 }
 
 /// Applies a change as the caller; the account's cached verification is dropped afterwards.
-async fn apply(state: &AppState, caller: &Caller, name: &str, action: AccountAction) -> ApiResult<Account> {
+pub(crate) async fn apply(state: &AppState, caller: &Caller, name: &str, action: AccountAction) -> ApiResult<Account> {
     apply_at(state, caller, name, action, DateTime::now()).await
 }
 
@@ -156,27 +157,21 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewAccountBody {
-    name: String,
-    roles: Vec<String>,
-    password: Option<String>,
-    web_service_only: Option<bool>,
+pub(crate) struct NewAccountBody {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub password: Option<String>,
+    pub web_service_only: Option<bool>,
     #[serde(default)]
-    networks: Vec<String>,
+    pub networks: Vec<String>,
     #[serde(default, deserialize_with = "present")]
-    rate: Option<Value>,
+    pub rate: Option<Value>,
 }
 
 pub async fn create(State(state): State<AppState>, caller: Caller, body: JsonObject) -> ApiResult<Response> {
     require_admin(&caller, "Managing accounts")?;
     let body: NewAccountBody = fields(body.object)?;
-    let name = UserName::parse(&body.name).map_err(invalid)?;
-    let roles = roles(&body.roles)?;
-    let policy = AccountPolicy { networks: networks(&body.networks)?, rate: rate(body.rate)?.flatten() };
-    let (password_hash, generated) = password(body.password).await?;
-    let web_service_only = body.web_service_only.unwrap_or(true);
-    let action = AccountAction::Create { roles, password_hash, web_service_only, policy };
-    let account = apply(&state, &caller, name.as_str(), action).await?;
+    let (account, generated) = create_account(&state, &caller, body).await?;
     let mut result = account_json(&account);
     if let Some(password) = generated {
         result["password"] = json!(password);
@@ -188,18 +183,53 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: JsonObj
     Ok((StatusCode::CREATED, headers, Json(json!({ "result": result }))).into_response())
 }
 
+/// Creates an account as asked (every field checked); a generated password is returned to be
+/// shown once.
+pub(crate) async fn create_account(
+    state: &AppState,
+    caller: &Caller,
+    body: NewAccountBody,
+) -> ApiResult<(Account, Option<String>)> {
+    let name = UserName::parse(&body.name).map_err(invalid)?;
+    let roles = roles(&body.roles)?;
+    let policy = AccountPolicy { networks: networks(&body.networks)?, rate: rate(body.rate)?.flatten() };
+    let (password_hash, generated) = password(body.password).await?;
+    let web_service_only = body.web_service_only.unwrap_or(true);
+    let action = AccountAction::Create { roles, password_hash, web_service_only, policy };
+    let account = apply(state, caller, name.as_str(), action).await?;
+    Ok((account, generated))
+}
+
+/// When an account was created (and by whom), last changed and its credentials last changed,
+/// from its `sys_user` record.
+pub(crate) struct RecordTimes {
+    pub created_on: String,
+    pub created_by: String,
+    pub updated_on: String,
+    pub credentials_changed_at: String,
+}
+
+pub(crate) async fn record_times(state: &AppState, account: &Account) -> ApiResult<Option<RecordTimes>> {
+    let Some(schema) = state.registry().catalog.get(tables::SYS_USER).cloned() else { return Ok(None) };
+    let Some(user) = state.store.get(schema, account.sys_id.as_str().to_owned()).await? else { return Ok(None) };
+    let field = |f: &str| user.get(f).cloned().unwrap_or_default();
+    Ok(Some(RecordTimes {
+        created_on: field("sys_created_on"),
+        created_by: field("sys_created_by"),
+        updated_on: field("sys_updated_on"),
+        credentials_changed_at: field("credentials_changed_at"),
+    }))
+}
+
 pub async fn show(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     require_admin(&caller, "Managing accounts")?;
     let account = state.store.account(name.clone()).await?.ok_or(ApiError::RecordNotFound)?;
     let mut result = account_json(&account);
-    if let Some(schema) = state.registry().catalog.get(tables::SYS_USER).cloned()
-        && let Some(user) = state.store.get(schema, account.sys_id.as_str().to_owned()).await?
-    {
-        let field = |f: &str| user.get(f).cloned().unwrap_or_default();
-        result["created_on"] = json!(field("sys_created_on"));
-        result["created_by"] = json!(field("sys_created_by"));
-        result["updated_on"] = json!(field("sys_updated_on"));
-        result["credentials_changed_at"] = json!(field("credentials_changed_at"));
+    if let Some(times) = record_times(&state, &account).await? {
+        result["created_on"] = json!(times.created_on);
+        result["created_by"] = json!(times.created_by);
+        result["updated_on"] = json!(times.updated_on);
+        result["credentials_changed_at"] = json!(times.credentials_changed_at);
     }
     let tokens = state.store.tokens(name).await?;
     result["tokens"] = tokens.iter().map(token_json).collect();
@@ -252,15 +282,26 @@ pub async fn rotate(
 ) -> ApiResult<Json<Value>> {
     require_admin(&caller, "Managing accounts")?;
     let body: RotateBody = fields(optional_object(&state, &headers, &body)?)?;
-    // Unknown accounts are refused before the (costly) hashing.
-    state.store.account(name.clone()).await?.ok_or(ApiError::RecordNotFound)?;
-    let (password_hash, generated) = password(body.password).await?;
-    let account = apply(&state, &caller, &name, AccountAction::SetPassword { password_hash }).await?;
+    let (account, generated) = rotate_password(&state, &caller, &name, body.password).await?;
     let mut result = account_json(&account);
     if let Some(password) = generated {
         result["password"] = json!(password);
     }
     Ok(Json(json!({ "result": result })))
+}
+
+/// Sets the given password (checked) or a generated one, which is returned to be shown once.
+pub(crate) async fn rotate_password(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    given: Option<String>,
+) -> ApiResult<(Account, Option<String>)> {
+    // Unknown accounts are refused before the (costly) hashing.
+    state.store.account(name.to_owned()).await?.ok_or(ApiError::RecordNotFound)?;
+    let (password_hash, generated) = password(given).await?;
+    let account = apply(state, caller, name, AccountAction::SetPassword { password_hash }).await?;
+    Ok((account, generated))
 }
 
 pub async fn remove(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
@@ -291,7 +332,19 @@ pub async fn create_token(
 ) -> ApiResult<Response> {
     require_admin(&caller, "Managing accounts")?;
     let body: TokenBody = fields(optional_object(&state, &headers, &body)?)?;
-    let label = body.label.unwrap_or_default();
+    let (created, token) = add_token(&state, &caller, &name, body.label.unwrap_or_default()).await?;
+    let mut result = token_json(&created);
+    result["token"] = json!(token);
+    Ok((StatusCode::CREATED, Json(json!({ "result": result }))).into_response())
+}
+
+/// A new API token of `name`: the stored token and its text, which is shown once.
+pub(crate) async fn add_token(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    label: String,
+) -> ApiResult<(ApiToken, String)> {
     if label.chars().count() > 100 {
         return Err(invalid("a token label is at most 100 characters"));
     }
@@ -299,12 +352,10 @@ pub async fn create_token(
     let id = sluice_core::SysId::generate().into_string();
     let now = DateTime::now();
     let action = AccountAction::AddToken { id: id.clone(), digest: token_digest(&token), label: label.clone() };
-    let account = apply_at(&state, &caller, &name, action, now).await?;
+    let account = apply_at(state, caller, name, action, now).await?;
     let created =
         ApiToken { id, user_name: account.user_name, label, created_on: now, created_by: caller.0.user_name.clone() };
-    let mut result = token_json(&created);
-    result["token"] = json!(token);
-    Ok((StatusCode::CREATED, Json(json!({ "result": result }))).into_response())
+    Ok((created, token))
 }
 
 pub async fn revoke_token(

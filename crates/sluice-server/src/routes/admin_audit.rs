@@ -1,7 +1,8 @@
 //! The admin audit: every account change (recorded by the store with the change), every
 //! integration reload and every replay of stored rows, readable by admins at
-//! `GET /api/sluice/v1/admin_audit`, newest first, paged with `sysparm_limit`/`sysparm_offset`
-//! and counted in `X-Total-Count`.
+//! `GET /api/sluice/v1/admin_audit`, newest first, paged with `sysparm_limit`/`sysparm_offset`,
+//! of one `action` when given, and counted in `X-Total-Count`. The console's admin audit page
+//! reads through [`page`] too.
 
 use axum::Json;
 use axum::extract::State;
@@ -18,7 +19,18 @@ use crate::receive::QueryPairs;
 use crate::{AppState, Registry, ReloadError};
 
 const DEFAULT_LIMIT: u64 = 100;
-const MAX_LIMIT: u64 = 1000;
+pub const MAX_LIMIT: u64 = 1000;
+
+/// A page of entries, newest first, of one action when given (empty: all); the total count.
+pub async fn page(
+    state: &AppState,
+    action: &str,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<AdminAuditEntry>, u64), sluice_store::StoreError> {
+    let action = (!action.is_empty()).then(|| action.to_owned());
+    state.store.admin_audit(action, limit.clamp(1, MAX_LIMIT), offset).await
+}
 
 /// Records an administrative action; a failure is logged (the action itself already happened).
 pub async fn record(state: &AppState, actor: &str, action: &str, target: &str, details: Value) {
@@ -76,9 +88,10 @@ pub async fn list(
     let number = |names: [&str; 2]| {
         pairs.iter().rev().find(|(k, _)| names.contains(&k.as_str())).and_then(|(_, v)| v.trim().parse::<u64>().ok())
     };
-    let limit = number(["sysparm_limit", "limit"]).unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = number(["sysparm_limit", "limit"]).unwrap_or(DEFAULT_LIMIT);
     let offset = number(["sysparm_offset", "offset"]).unwrap_or(0);
-    let (entries, total) = state.store.admin_audit(limit, offset).await?;
+    let action = pairs.iter().rev().find(|(k, _)| k == "action").map_or("", |(_, v)| v.trim());
+    let (entries, total) = page(&state, action, limit, offset).await?;
     let result: Vec<Value> = entries
         .iter()
         .map(|e| {

@@ -51,13 +51,23 @@ pub async fn account(
         return Err(ApiError::forbidden("Statistics of another account need the admin role"));
     }
     let window = window(&pairs)?;
-    if name != UNKNOWN_ACCOUNT && state.store.account(name.clone()).await?.is_none() {
+    let totals = account_totals(&state, &name, window).await?;
+    Ok(Json(answer("account", &name, window, &totals, "integrations")))
+}
+
+/// An account's counters over `window`, this node's pending ones flushed first (also the
+/// console's account page).
+pub(crate) async fn account_totals(
+    state: &AppState,
+    name: &str,
+    window: Window,
+) -> ApiResult<Vec<sluice_store::StatsTotal>> {
+    if name != UNKNOWN_ACCOUNT && state.store.account(name.to_owned()).await?.is_none() {
         return Err(ApiError::RecordNotFound);
     }
     let filter =
-        StatsFilter { since_minute: window.since_minute_now(), account: Some(name.clone()), integration: None };
-    let totals = state.stats.read(state.store.as_ref(), filter).await?;
-    Ok(Json(answer("account", &name, window, &totals, "integrations")))
+        StatsFilter { since_minute: window.since_minute_now(), account: Some(name.to_owned()), integration: None };
+    Ok(state.stats.read(state.store.as_ref(), filter).await?)
 }
 
 pub async fn integration(

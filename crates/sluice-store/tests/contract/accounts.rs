@@ -181,9 +181,10 @@ pub async fn api_tokens<S: Store + ?Sized>(store: &S) {
 }
 
 /// Every account change leaves one admin-audit entry (who, what, target, details, when);
-/// other actions are recorded as given; entries come newest first, paged, with a total.
+/// other actions are recorded as given; entries come newest first, paged, with a total, all of
+/// them or of one action.
 pub async fn admin_audit<S: Store + ?Sized>(store: &S) {
-    let (entries, total) = store.admin_audit(10, 0).await.expect("audit");
+    let (entries, total) = store.admin_audit(None, 10, 0).await.expect("audit");
     assert_eq!((entries.len(), total), (0, 0));
 
     store.add_account(new_account("boot", &[Role::Admin], "$argon2id$b")).await.expect("add");
@@ -213,7 +214,7 @@ pub async fn admin_audit<S: Store + ?Sized>(store: &S) {
         .await
         .expect("record");
 
-    let (entries, total) = store.admin_audit(100, 0).await.expect("audit");
+    let (entries, total) = store.admin_audit(None, 100, 0).await.expect("audit");
     assert_eq!(total, 8);
     let actions: Vec<_> = entries.iter().map(|e| (e.action.as_str(), e.target.as_str(), e.actor.as_str())).collect();
     assert_eq!(
@@ -240,11 +241,20 @@ pub async fn admin_audit<S: Store + ?Sized>(store: &S) {
     let text = serde_json::to_string(&entries.iter().map(|e| e.details.clone()).collect::<Vec<_>>()).unwrap();
     assert!(!text.contains("argon2") && !text.contains(&"aa".repeat(32)), "no secrets in the audit: {text}");
 
-    let (page, total) = store.admin_audit(3, 2).await.expect("audit");
+    let (page, total) = store.admin_audit(None, 3, 2).await.expect("audit");
     assert_eq!(total, 8);
     let ids: Vec<_> = page.iter().map(|e| e.id).collect();
     assert_eq!(ids, entries[2..5].iter().map(|e| e.id).collect::<Vec<_>>());
-    assert!(store.admin_audit(10, 100).await.expect("audit").0.is_empty());
+    assert!(store.admin_audit(None, 10, 100).await.expect("audit").0.is_empty());
+
+    // One action only: its entries, counted alone, paged the same way.
+    let (created, total) = store.admin_audit(Some("account.create".into()), 10, 0).await.expect("audit");
+    assert_eq!(total, 2);
+    let targets: Vec<_> = created.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(targets, ["account:ops", "account:boot"]);
+    let (second, total) = store.admin_audit(Some("account.create".into()), 1, 1).await.expect("audit");
+    assert_eq!((second.len(), total, second[0].target.as_str()), (1, 2, "account:boot"));
+    assert_eq!(store.admin_audit(Some("no.such".into()), 10, 0).await.expect("audit"), (Vec::new(), 0));
 }
 
 /// Source networks and a rate limit are stored with the account, changed on their own,
@@ -286,7 +296,7 @@ pub async fn account_policies<S: Store + ?Sized>(store: &S) {
     assert_eq!(cleared.policy, AccountPolicy::default());
     assert_eq!(store.account("fenced".into()).await.unwrap().unwrap().policy, AccountPolicy::default());
 
-    let (audit, _) = store.admin_audit(10, 0).await.expect("audit");
+    let (audit, _) = store.admin_audit(None, 10, 0).await.expect("audit");
     assert_eq!(audit[0].details["rate"], json!({"from": {"per_second": 5, "burst": 10}, "to": null}));
     assert_eq!(audit[1].details["networks"], json!({"from": ["10.0.0.0/8", "2001:db8::/32"], "to": ["2001:db8::/32"]}));
     assert_eq!(audit[2].details["networks"], json!(["10.0.0.0/8", "2001:db8::/32"]));
@@ -303,6 +313,6 @@ pub async fn account_changes_survive_reopen<S: Store, F: Fn() -> Fut, Fut: Futur
     let store = open().await;
     let a = store.account("persist".into()).await.expect("account").expect("persist");
     assert_eq!((a.password_hash.as_str(), a.credentials_version, a.web_service_only), ("$argon2id$q", 2, false));
-    assert_eq!(store.admin_audit(10, 0).await.expect("audit").1, 2);
+    assert_eq!(store.admin_audit(None, 10, 0).await.expect("audit").1, 2);
     store.close().await;
 }

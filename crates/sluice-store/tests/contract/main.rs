@@ -1,5 +1,5 @@
 //! The store contract: what every [`Store`] implementation must do, checked through the trait
-//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `sessions`, `stats`, `table_writes`,
+//! only (no SQL). The functions in `imports`, `bulk`, `accounts`, `sessions`, `saved_filters`, `stats`, `table_writes`,
 //! `attachments` and `concurrency` are generic over the store; the tests below run each of them
 //! against a fresh SQLite store in a temporary folder and against a fresh PostgreSQL schema (see
 //! `common`).
@@ -14,6 +14,7 @@ mod concurrency;
 mod dry_run;
 mod helpers;
 mod imports;
+mod saved_filters;
 mod sessions;
 mod stats;
 mod table_writes;
@@ -86,6 +87,8 @@ contract!(
     accounts::account_policies,
     stats::stats_add_up_per_key_and_sum_over_windows,
     sessions::sessions_expire_renew_and_delete,
+    saved_filters::saved_filters_per_account_with_limits,
+    saved_filters::deleting_an_account_deletes_its_filters,
     table_writes::table_writes_go_through_the_rules,
     attachments::attachments_are_stored_read_and_deleted,
     attachments::deleting_a_record_deletes_its_attachments,

@@ -406,7 +406,7 @@ pub static ROUTES: &[Route] = &[
         tag: "Accounts",
         summary: "Account changes and integration reloads, newest first",
         auth: Auth::Admin,
-        query: &["sysparm_limit", "sysparm_offset"],
+        query: &["sysparm_limit", "sysparm_offset", "action"],
         request: None,
         status: 200,
         response: Some(json("AdminAuditList")),
