@@ -253,6 +253,8 @@ async fn the_incident_list_filters_sorts_and_needs_read_rights() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(r#"<table id="incidents">"#) && page.contains(r#"id="sysparm_query""#));
     assert_eq!(page.matches(r#"class="incident-link""#).count(), 3, "{page}");
+    // Choices by their labels, each cell named for the phone layout.
+    assert!(page.contains(r#"<td data-label="State">New</td>"#), "{page}");
 
     let (_, page) = get(&s, "/console/incidents?sysparm_query=short_descriptionLIKEmail", Some(&cookie)).await;
     assert_eq!(page.matches(r#"class="incident-link""#).count(), 1);

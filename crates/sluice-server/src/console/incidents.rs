@@ -108,6 +108,13 @@ pub fn encode(s: &str) -> String {
         .collect()
 }
 
+/// A cell as people read it: a choice's label ("In Progress", not "2"), other values as stored.
+fn shown(schema: &sluice_core::schema::TableSchema, field: &str, value: Option<&String>) -> String {
+    let value = value.cloned().unwrap_or_default();
+    let choice = schema.field(field).and_then(|f| f.choices.iter().find(|c| c.value == value));
+    choice.map_or(value, |c| c.label.clone())
+}
+
 /// The sort asked for, if it names a column: (field, descending).
 fn parse_sort(sort: &str) -> Option<(&'static str, bool)> {
     let (field, descending) = match sort.strip_prefix('-') {
@@ -152,7 +159,7 @@ pub async fn render(state: &AppState, console: &Console, params: ListParams, sav
     } else {
         match state
             .store
-            .list(schema, ListQuery { filter, limit: PAGE_SIZE, offset, count_up_to: Some(count_up_to) })
+            .list(schema.clone(), ListQuery { filter, limit: PAGE_SIZE, offset, count_up_to: Some(count_up_to) })
             .await
         {
             Ok(p) => (p.records, p.total),
@@ -163,7 +170,7 @@ pub async fn render(state: &AppState, console: &Console, params: ListParams, sav
         .iter()
         .map(|r| Row {
             sys_id: r.get("sys_id").cloned().unwrap_or_default(),
-            cells: COLUMNS.iter().map(|(c, label)| (*label, r.get(*c).cloned().unwrap_or_default())).collect(),
+            cells: COLUMNS.iter().map(|(c, label)| (*label, shown(&schema, c, r.get(*c)))).collect(),
         })
         .collect();
     let columns = COLUMNS
