@@ -102,7 +102,13 @@ pub struct FieldRow {
 pub struct Count {
     pub state: &'static str,
     pub count: u64,
+    /// The count as the page says it ("more than 1000" past the bound).
+    pub shown: String,
 }
+
+/// Staged rows are counted per state up to this many: an exact count of a big staging table is
+/// a scan of it on every render.
+const COUNT_UP_TO: u64 = 1_000;
 
 /// A chart with its numbers as a table (for screen readers and without SVG).
 pub struct ChartView {
@@ -129,7 +135,7 @@ pub struct IntegrationPage {
     pub visible: bool,
     pub fields: Vec<FieldRow>,
     pub counts: Vec<Count>,
-    pub errors: u64,
+    pub errors: String,
     pub charts: Vec<ChartView>,
     pub payload: String,
     pub dry_run: Option<DryRunView>,
@@ -199,11 +205,10 @@ async fn counts(state: &AppState, integration: &Integration) -> Result<Vec<Count
     for row_state in RowState::ALL {
         let mut filter = EncodedQuery::default();
         filter.and_equals("sys_import_state", row_state.as_str());
-        let page = state
-            .store
-            .list(integration.staging.clone(), ListQuery { filter, limit: 0, offset: 0, count_up_to: None })
-            .await?;
-        out.push(Count { state: row_state.as_str(), count: page.total });
+        let query = ListQuery { filter, limit: 0, offset: 0, count_up_to: Some(COUNT_UP_TO) };
+        let total = state.store.list(integration.staging.clone(), query).await?.total;
+        let shown = if total > COUNT_UP_TO { format!("more than {COUNT_UP_TO}") } else { total.to_string() };
+        out.push(Count { state: row_state.as_str(), count: total.min(COUNT_UP_TO), shown });
     }
     Ok(out)
 }
@@ -305,7 +310,7 @@ pub async fn render(
         visible,
         fields: Vec::new(),
         counts: Vec::new(),
-        errors: 0,
+        errors: "0".into(),
         charts: Vec::new(),
         payload,
         dry_run,
@@ -318,7 +323,8 @@ pub async fn render(
             Ok(c) => c,
             Err(e) => return layout::unavailable(&e),
         };
-        page.errors = page.counts.iter().find(|c| c.state == RowState::Error.as_str()).map_or(0, |c| c.count);
+        let errored = page.counts.iter().find(|c| c.state == RowState::Error.as_str());
+        page.errors = errored.map_or_else(|| "0".into(), |c| c.shown.clone());
         let keep = own_numbers(console);
         let hours = match hourly(&state.stats, state.store.as_ref(), integration.name(), keep, HOURS, now_ms()).await {
             Ok(h) => h,
