@@ -131,6 +131,9 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
         request.extensions_mut().insert(ClientAddr(ip));
     }
     let health_check = matches!(request.uri().path(), "/healthz" | "/readyz");
+    // The statistics are the senders' (what each integration's accounts sent and got); people
+    // reading the console are in /metrics and the log, not in them.
+    let console = request.uri().path().starts_with("/console");
     let refused = match client {
         Some(ip) if !health_check => tracking.throttle.check_ip(ip).err(),
         _ => None,
@@ -158,7 +161,7 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
     let route = noted.route.clone().unwrap_or_else(|| "(unmatched)".into());
     let status = response.status();
     crate::metrics::record_request(method.as_str(), &route, status.as_u16(), latency);
-    if !health_check {
+    if !health_check && !console {
         let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
         tracking.stats.record(&event(&noted, status, code, latency));
     }

@@ -234,10 +234,12 @@ pub async fn hourly(
     let this_hour = now_ms.div_euclid(3_600_000) * 60;
     let starts: Vec<i64> = (0..hours).rev().map(|back| this_hour - 60 * back as i64).collect();
     let mut windows: Vec<HashMap<String, i64>> = Vec::with_capacity(hours);
+    // One flush for all the windows: each is a write (a durable commit when counters wait).
+    recorder.flush(store).await?;
     for start in &starts {
         let filter = StatsFilter { since_minute: *start, account: None, integration: Some(integration.to_owned()) };
         let mut sums = HashMap::new();
-        for t in recorder.read(store, filter).await?.iter().filter(|t| keep(t)) {
+        for t in store.stats(filter).await?.iter().filter(|t| keep(t)) {
             *sums.entry(t.metric.clone()).or_insert(0) += t.value;
         }
         windows.push(sums);
