@@ -32,6 +32,7 @@ mod queries;
 mod roles;
 mod scripts;
 mod scripts_bulk;
+mod senders;
 mod stats;
 mod table;
 mod tls;
