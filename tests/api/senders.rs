@@ -55,7 +55,8 @@ async fn incidents(s: &Server, correlation_id: &str) -> Vec<Value> {
 #[tokio::test]
 async fn an_alert_opens_one_incident_repeats_change_nothing_and_resolved_resolves_it() {
     let s = Server::start();
-    let (status, body) = post(&s, HOOK, &notification("firing", vec![alert("firing", "f1", "Disk full on db-f1")])).await;
+    let (status, body) =
+        post(&s, HOOK, &notification("firing", vec![alert("firing", "f1", "Disk full on db-f1")])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["integration"], "alertmanager");
     assert_eq!(body["format"], "alertmanager");
@@ -188,13 +189,7 @@ async fn wrong_versions_shapes_and_contracts_are_refused_as_client_errors() {
     let (status, body) = post(&s, "/api/sluice/v1/hooks/nothing_here", &json!({})).await;
     assert_eq!(status, 400, "{body}");
     assert_envelope(&body, "invalid_uri");
-    let r = s
-        .admin(s.http.post(s.url(HOOK)))
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let r = s.admin(s.http.post(s.url(HOOK))).header("content-type", "text/plain").body("{}").send().await.unwrap();
     assert_eq!(r.status(), 415);
 }
 

@@ -143,7 +143,10 @@ fn pointer_problems_name_the_file_and_the_field() {
     let found: Vec<(String, String)> = problems.iter().map(|p| (p.file.clone(), p.key.clone())).collect();
     assert_eq!(
         found,
-        [("am.toml".to_owned(), "pointers.u_alertname".to_owned()), ("am.toml".to_owned(), "pointers.u_nope".to_owned())]
+        [
+            ("am.toml".to_owned(), "pointers.u_alertname".to_owned()),
+            ("am.toml".to_owned(), "pointers.u_nope".to_owned())
+        ]
     );
     assert!(problems[0].message.contains("does not start with /"), "{}", problems[0].message);
     assert_eq!(problems[1].message, "u_nope is not one of the fields");
