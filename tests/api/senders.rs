@@ -293,3 +293,37 @@ fn a_bad_pointer_in_a_definition_is_a_load_error_naming_file_and_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("webhook.toml: pointers.u_levle: u_levle is not one of the fields"), "{err}");
 }
+
+#[tokio::test]
+async fn two_peers_sending_the_same_notification_at_once_open_one_incident() {
+    let s = Server::start();
+    for round in 0..5 {
+        let fingerprint = format!("ha{round}");
+        let body = notification("firing", vec![alert("firing", &fingerprint, "HA pair")]);
+        let ((a, first), (b, second)) = tokio::join!(post(&s, HOOK, &body), post(&s, HOOK, &body));
+        assert_eq!((a, b), (200, 200), "{first} {second}");
+        let mut states =
+            [first["result"][0]["status"].as_str().unwrap(), second["result"][0]["status"].as_str().unwrap()];
+        states.sort_unstable();
+        assert_eq!(states, ["ignored", "inserted"], "{first} {second}");
+        assert_eq!(incidents(&s, &format!("alertmanager:{fingerprint}")).await.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_answers_a_retry_with_the_first_import_set() {
+    let s = Server::start();
+    let body = notification("firing", vec![alert("firing", "k1", "retried")]);
+    let send = || s.admin(s.http.post(s.url(HOOK))).header("idempotency-key", "am-k1").json(&body).send();
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["import_set"], first["import_set"]);
+    assert_eq!(again["result"][0]["staging_sys_id"], first["result"][0]["staging_sys_id"]);
+    assert_eq!(again["result"][0]["status"], "inserted");
+    assert_eq!(incidents(&s, "alertmanager:k1").await.len(), 1);
+}
