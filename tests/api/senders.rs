@@ -146,6 +146,12 @@ async fn one_notification_with_firing_and_resolved_alerts_and_truncated_ones() {
     assert_eq!(status, 200, "{stats}");
     assert_eq!(stats["result"]["truncated_alerts"], 4, "{stats}");
     assert_eq!(stats["result"]["inserted"], 3, "{stats}");
+
+    // A refused sender counts for the integration too.
+    let r = s.http.post(s.url(HOOK)).basic_auth("admin", Some("wrong")).json(&mixed).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let (_, stats) = s.get("/api/sluice/v1/integrations/alertmanager/stats?window=all").await;
+    assert_eq!(stats["result"]["unauthorized"], 1, "{stats}");
 }
 
 #[tokio::test]
