@@ -12,6 +12,7 @@ use crate::schema::{Field, FieldKind, TableSchema, is_identifier};
 use crate::tables::{self, Catalog};
 
 mod format;
+use format::apply_pointers;
 pub use format::{JsonPointer, PointerError, SenderFormat};
 
 /// The definition `sluice serve` uses when no integrations folder is given.
@@ -542,42 +543,6 @@ impl Integration {
         }
         if problems.is_empty() { Ok(loaded) } else { Err(problems) }
     }
-}
-
-/// Checks the format and its pointer table, and makes each pointer its field's `source` (so
-/// staging, the contract and the published schema read the field there).
-fn apply_pointers(d: &mut Definition, problem: &dyn Fn(&str, String) -> DefinitionProblem) -> Vec<DefinitionProblem> {
-    let mut problems = Vec::new();
-    match d.format {
-        SenderFormat::PagerdutyEventsV2 => problems.push(problem(
-            "format",
-            "pagerduty-events-v2 is reserved and not yet supported; use alertmanager, generic-json or servicenow-import"
-                .into(),
-        )),
-        SenderFormat::ServicenowImport if !d.pointers.is_empty() => problems.push(problem(
-            "pointers",
-            "pointers are for sender formats (alertmanager, generic-json); give fields a source instead".into(),
-        )),
-        _ => {}
-    }
-    for (name, text) in &d.pointers {
-        let key = format!("pointers.{name}");
-        let pointer = match JsonPointer::parse(text) {
-            Ok(p) => p,
-            Err(e) => {
-                problems.push(problem(&key, e.to_string()));
-                continue;
-            }
-        };
-        match d.fields.iter_mut().find(|f| f.name == *name) {
-            None => problems.push(problem(&key, format!("{name} is not one of the fields"))),
-            Some(f) if f.source.is_some() => {
-                problems.push(problem(&key, format!("{name} also has a source: give one or the other")))
-            }
-            Some(f) => f.source = Some(pointer.as_str().to_owned()),
-        }
-    }
-    problems
 }
 
 /// Patterns must match the whole value. They are JSON Schema's (ECMA-262) regular expressions,

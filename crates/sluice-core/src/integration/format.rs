@@ -7,6 +7,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::{Definition, DefinitionProblem};
+
 /// The `format` key of a definition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -107,6 +109,45 @@ impl fmt::Display for JsonPointer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
+}
+
+/// Checks the format and its pointer table, and makes each pointer its field's `source` (so
+/// staging, the contract and the published schema read the field there).
+pub(super) fn apply_pointers(
+    d: &mut Definition,
+    problem: &dyn Fn(&str, String) -> DefinitionProblem,
+) -> Vec<DefinitionProblem> {
+    let mut problems = Vec::new();
+    match d.format {
+        SenderFormat::PagerdutyEventsV2 => problems.push(problem(
+            "format",
+            "pagerduty-events-v2 is reserved and not yet supported; use alertmanager, generic-json or servicenow-import"
+                .into(),
+        )),
+        SenderFormat::ServicenowImport if !d.pointers.is_empty() => problems.push(problem(
+            "pointers",
+            "pointers are for sender formats (alertmanager, generic-json); give fields a source instead".into(),
+        )),
+        _ => {}
+    }
+    for (name, text) in &d.pointers {
+        let key = format!("pointers.{name}");
+        let pointer = match JsonPointer::parse(text) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(problem(&key, e.to_string()));
+                continue;
+            }
+        };
+        match d.fields.iter_mut().find(|f| f.name == *name) {
+            None => problems.push(problem(&key, format!("{name} is not one of the fields"))),
+            Some(f) if f.source.is_some() => {
+                problems.push(problem(&key, format!("{name} also has a source: give one or the other")))
+            }
+            Some(f) => f.source = Some(pointer.as_str().to_owned()),
+        }
+    }
+    problems
 }
 
 #[cfg(test)]
