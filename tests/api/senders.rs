@@ -45,7 +45,7 @@ async fn post(s: &Server, path: &str, body: &Value) -> (u16, Value) {
 async fn incidents(s: &Server, correlation_id: &str) -> Vec<Value> {
     let (status, body) = s
         .get(&format!(
-            "/api/now/table/incident?sysparm_query=correlation_id={correlation_id}&sysparm_fields=sys_id,number,state,close_code,close_notes,impact,urgency,short_description,correlation_display,active"
+            "/api/now/table/incident?sysparm_query=correlation_id={correlation_id}&sysparm_fields=sys_id,number,state,description,close_code,close_notes,impact,urgency,short_description,correlation_display,active"
         ))
         .await;
     assert_eq!(status, 200, "{body}");
@@ -210,6 +210,11 @@ format = "generic-json"
 u_title = "/event/title"
 u_key = "/event/id"
 u_level = "/level"
+u_details = "/details"
+
+[[fields]]
+name = "u_details"
+type = "string"
 
 [[fields]]
 name = "u_title"
@@ -243,6 +248,10 @@ prefix = "webhook:"
 [[transform.field_map]]
 source = "u_level"
 target = "urgency"
+
+[[transform.field_map]]
+source = "u_details"
+target = "description"
 "#;
 
 #[tokio::test]
@@ -251,20 +260,18 @@ async fn generic_json_takes_an_object_or_an_array_of_objects() {
     std::fs::write(dir.path().join("webhook.toml"), GENERIC).unwrap();
     let s = Server::start_with(&["--integrations", dir.path().to_str().unwrap()]);
     let hook = "/api/sluice/v1/hooks/webhook";
-    let (status, body) = post(&s, hook, &json!({"event": {"title": "Queue stuck", "id": 7}, "level": 1})).await;
+    let first =
+        json!({"event": {"title": "Queue stuck", "id": 7}, "level": 1, "details": {"queue": "mail", "depth": 1200}});
+    let (status, body) = post(&s, hook, &first).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["format"], "generic-json");
     assert_eq!(body["result"][0]["status"], "inserted", "{body}");
     let one = incidents(&s, "webhook:7").await;
     assert_eq!(one.len(), 1, "a number at a pointer is staged as its text");
     assert_eq!(one[0]["short_description"], "Queue stuck");
+    assert_eq!(one[0]["description"], r#"{"queue":"mail","depth":1200}"#, "an object in a text field is its JSON text");
 
-    let (status, body) = post(
-        &s,
-        hook,
-        &json!([{"event": {"title": "Queue stuck", "id": 7}, "level": 1}, {"event": {"title": "Disk", "id": "d"}}]),
-    )
-    .await;
+    let (status, body) = post(&s, hook, &json!([first, {"event": {"title": "Disk", "id": "d"}}])).await;
     assert_eq!(status, 200, "{body}");
     let states: Vec<&str> = body["result"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(states, ["ignored", "inserted"], "{body}");

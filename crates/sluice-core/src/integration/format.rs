@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Definition, DefinitionProblem};
+use super::{Definition, DefinitionProblem, FieldSpec, FieldType};
 
 /// The `format` key of a definition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -43,6 +43,14 @@ impl SenderFormat {
 impl fmt::Display for SenderFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Definition {
+    /// Whether an object or array at this field's place is staged as its JSON text (a text field
+    /// of a sender format, e.g. a label set) rather than refused as `wrong_type`.
+    pub fn stages_json_text(&self, field: &FieldSpec) -> bool {
+        self.format.is_sender() && field.kind == FieldType::String
     }
 }
 

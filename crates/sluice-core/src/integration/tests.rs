@@ -161,3 +161,35 @@ fn pointer_problems_name_the_file_and_the_field() {
     let problems = Integration::parse(&import_with_pointers, "i.toml", &catalog).unwrap_err();
     assert_eq!(problems[0].key, "pointers");
 }
+
+#[test]
+fn sender_text_fields_take_objects_as_their_json_text_and_others_refuse_them() {
+    let catalog = Catalog::builtin();
+    // Correlating on the group's labels: an object at the pointer.
+    let by_group =
+        ALERTMANAGER_DEFINITION.replace("u_correlation_key = \"/fingerprint\"", "u_correlation_key = \"/groupLabels\"");
+    let am = Integration::parse(&by_group, "am.toml", &catalog).unwrap();
+    let document = serde_json::json!({
+        "status": {"not": "a choice"},
+        "labels": {"alertname": "DiskFull"},
+        "groupLabels": {"alertname": "DiskFull", "team": "db"},
+    });
+    let staged = crate::staging::stage(&am, document.as_object().unwrap());
+    assert_eq!(staged.columns["u_correlation_key"], r#"{"alertname":"DiskFull","team":"db"}"#);
+    let errors = crate::contract::verdict_of(&am, &document, &staged).unwrap_err();
+    let fields: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+    assert_eq!(fields, [("u_status", "wrong_type")], "a choice field still takes single values only");
+
+    let mut fine = document.clone();
+    fine["status"] = serde_json::json!("firing");
+    let staged = crate::staging::stage(&am, fine.as_object().unwrap());
+    let plan = crate::contract::verdict_of(&am, &fine, &staged).unwrap();
+    assert_eq!(plan.set["correlation_id"], r#"alertmanager:{"alertname":"DiskFull","team":"db"}"#);
+
+    // The Import Set API's format keeps refusing objects in text fields.
+    let nested = serde_json::json!({"u_short_description": {"a": 1}});
+    let import = Integration::builtin_default(&catalog);
+    let staged = crate::staging::stage(&import, nested.as_object().unwrap());
+    let errors = crate::contract::verdict_of(&import, &nested, &staged).unwrap_err();
+    assert_eq!(errors[0].code.as_str(), "wrong_type");
+}
