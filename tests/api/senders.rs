@@ -340,3 +340,41 @@ async fn an_idempotency_key_answers_a_retry_with_the_first_import_set() {
     assert_eq!(again["result"][0]["status"], "inserted");
     assert_eq!(incidents(&s, "alertmanager:k1").await.len(), 1);
 }
+
+/// On PostgreSQL: with the database refusing connections, the hook answers 503 with Retry-After
+/// (Alertmanager retries), and the retry, once the database is back, is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_so_the_sender_retries() {
+    let Some(db) = crate::backend::Database::create() else { return };
+    let admin_url = std::env::var("SLUICE_TEST_DATABASE_URL").unwrap();
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let s = Server::start_with(&["--database", &db.url, "--database-max-connections", "2"]);
+    let body = notification("firing", vec![alert("firing", "o1", "outage")]);
+    let (status, _) = post(&s, HOOK, &notification("firing", vec![alert("firing", "o0", "before")])).await;
+    assert_eq!(status, 200);
+    let refuse = [
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    ];
+    crate::backend::execute(&admin_url, &refuse).unwrap();
+    let r = s.admin(s.http.post(s.url(HOOK))).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let answer: Value = r.json().await.unwrap();
+    crate::backend::execute(&admin_url, &[format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")]).unwrap();
+    assert_eq!(status, 503, "{answer}");
+    assert_envelope(&answer, "store_unavailable");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    let mut taken = None;
+    for _ in 0..50 {
+        let (status, answer) = post(&s, HOOK, &body).await;
+        if status == 200 {
+            taken = Some(answer);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let taken = taken.expect("the retry is taken once the database is back");
+    assert_eq!(taken["result"][0]["status"], "inserted", "{taken}");
+    assert_eq!(incidents(&s, "alertmanager:o1").await.len(), 1);
+}

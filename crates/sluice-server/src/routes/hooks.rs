@@ -18,6 +18,7 @@ use sluice_core::rules::Actor;
 use sluice_core::sender::{self, SenderError};
 use sluice_core::staging::RowState;
 use sluice_core::validate::FieldError;
+use sluice_store::StoreError;
 
 use crate::authenticate::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -80,6 +81,15 @@ fn documents(config: &ServerConfig, format: SenderFormat, raw: &[u8]) -> ApiResu
     Ok(docs)
 }
 
+/// A store failure as senders should see it: trouble a retry can cure is a 503, so that
+/// Alertmanager (which drops a notification on any 4xx, and retries on 5xx) sends it again.
+fn unavailable(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Database(_) | StoreError::Io(_) | StoreError::Closed => ApiError::StoreUnavailable(e.to_string()),
+        other => other.into(),
+    }
+}
+
 /// Where row `index`'s document sits in the body, as a JSON Pointer prefix.
 fn row_pointer(format: SenderFormat, index: usize, rows: usize, array_body: bool) -> String {
     match format {
@@ -124,7 +134,8 @@ pub async fn receive(
         actor,
         max_records: state.config.max_records,
     };
-    let ManyOutcome { set, rows } = Pipeline::of(&state, &registry).import_many(&integration, request).await?;
+    let ManyOutcome { set, rows } =
+        Pipeline::of(&state, &registry).import_many(&integration, request).await.map_err(unavailable)?;
     let rows = rows.unwrap_or_default();
     let mut out_headers = HeaderMap::new();
     if set.replayed {

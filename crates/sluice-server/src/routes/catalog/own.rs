@@ -441,6 +441,7 @@ pub static ROUTES: &[Route] = &[
             SourceNotAllowed,
             NoSuchResource,
             Busy,
+            StoreUnavailable,
         ],
     },
 ];
