@@ -91,10 +91,10 @@ fn unavailable(e: StoreError) -> ApiError {
 }
 
 /// Where row `index`'s document sits in the body, as a JSON Pointer prefix.
-fn row_pointer(format: SenderFormat, index: usize, rows: usize, array_body: bool) -> String {
+fn row_pointer(format: SenderFormat, index: usize, array_body: bool) -> String {
     match format {
         SenderFormat::Alertmanager => format!("/alerts/{index}"),
-        _ if array_body || rows > 1 => format!("/{index}"),
+        _ if array_body => format!("/{index}"),
         _ => String::new(),
     }
 }
@@ -158,7 +158,7 @@ pub async fn receive(
             .iter()
             .enumerate()
             .flat_map(|(i, o)| {
-                let at = row_pointer(format, i, rows.len(), array_body);
+                let at = row_pointer(format, i, array_body);
                 let mut errors = o.errors.clone();
                 sluice_core::contract::add_paths(&integration, &mut errors);
                 errors.into_iter().map(move |mut e| {
