@@ -507,7 +507,10 @@ async fn the_admin_audit_records_account_changes_and_reloads_newest_first() {
             ("system", "account.create", "account:admin"),
         ]
     );
-    assert_eq!(entries[0]["details"], json!({"outcome": "reloaded", "integrations": ["u_incident_import"]}));
+    assert_eq!(
+        entries[0]["details"],
+        json!({"outcome": "reloaded", "integrations": ["u_alertmanager", "u_incident_import"]})
+    );
     assert_eq!(entries[2]["details"], json!({"active": {"from": true, "to": false}}));
     assert_eq!(entries[3]["details"], json!({"roles": ["itil"], "web_service_only": true}));
     assert!(entries.iter().all(|e| is_datetime(e["created_on"].as_str().unwrap()) && e["id"].is_i64()));

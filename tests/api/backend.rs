@@ -65,7 +65,7 @@ impl Drop for Database {
 
 /// Runs statements on their own connection, on a thread of its own: callers may be inside a
 /// tokio runtime (where blocking on another one is not allowed) or in a destructor.
-fn execute(url: &str, statements: &[String]) -> Result<(), sqlx::Error> {
+pub(crate) fn execute(url: &str, statements: &[String]) -> Result<(), sqlx::Error> {
     let (url, statements) = (url.to_owned(), statements.to_vec());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

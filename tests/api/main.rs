@@ -33,6 +33,7 @@ mod queries;
 mod roles;
 mod scripts;
 mod scripts_bulk;
+mod senders;
 mod stats;
 mod table;
 mod tls;

@@ -11,8 +11,15 @@ use serde::Deserialize;
 use crate::schema::{Field, FieldKind, TableSchema, is_identifier};
 use crate::tables::{self, Catalog};
 
+mod format;
+use format::apply_pointers;
+pub use format::{JsonPointer, PointerError, SenderFormat};
+
 /// The definition `sluice serve` uses when no integrations folder is given.
 pub const DEFAULT_DEFINITION: &str = include_str!("../integrations/u_incident_import.toml");
+/// The built-in Alertmanager integration, active beside [`DEFAULT_DEFINITION`] when no
+/// integrations folder is given.
+pub const ALERTMANAGER_DEFINITION: &str = include_str!("../integrations/alertmanager.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +30,14 @@ pub struct Definition {
     pub version: String,
     pub staging_table: String,
     pub target_table: String,
+    /// How senders post: ServiceNow's Import Set API (the default) or a sender format taken at
+    /// `/api/sluice/v1/hooks/{name}`.
+    #[serde(default)]
+    pub format: SenderFormat,
+    /// Sender formats: staging field → JSON Pointer into the row's document. Applied as the
+    /// field's `source` when the definition loads.
+    #[serde(default)]
+    pub pointers: std::collections::BTreeMap<String, String>,
     /// Who to call about this integration.
     #[serde(default)]
     pub contact: Option<Contact>,
@@ -151,6 +166,10 @@ pub struct FieldMapSpec {
     /// not in the map fails the row with `invalid_choice`.
     #[serde(default)]
     pub value_map: std::collections::BTreeMap<String, String>,
+    /// Text put before every non-empty value (after the value map), e.g. `"alertmanager:"` to
+    /// keep one sender's correlation ids apart from another's.
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,18 +259,29 @@ impl Integration {
             .expect("the built-in default integration is valid")
     }
 
+    /// Every built-in integration: `u_incident_import` and `alertmanager`.
+    pub fn builtin_defaults(catalog: &Catalog) -> Vec<Self> {
+        let alertmanager = Self::parse(ALERTMANAGER_DEFINITION, "built-in alertmanager", catalog)
+            .expect("the built-in alertmanager integration is valid");
+        vec![Self::builtin_default(catalog), alertmanager]
+    }
+
+    pub fn format(&self) -> SenderFormat {
+        self.definition.format
+    }
+
     /// Parses and checks one definition against the tables in `catalog`, reporting every problem.
     pub fn parse(text: &str, origin: &str, catalog: &Catalog) -> Result<Self, Vec<DefinitionProblem>> {
         let problem =
             |key: &str, message: String| DefinitionProblem { file: origin.to_owned(), key: key.to_owned(), message };
-        let definition: Definition = toml::from_str(text).map_err(|e| {
+        let mut definition: Definition = toml::from_str(text).map_err(|e| {
             let key = e
                 .span()
                 .map(|s| format!("line {}", text[..s.start].lines().count().max(1)))
                 .unwrap_or_else(|| "(file)".to_owned());
             vec![problem(&key, e.message().to_owned())]
         })?;
-        let mut problems = Vec::new();
+        let mut problems = apply_pointers(&mut definition, &problem);
         let d = &definition;
 
         if !is_identifier(&d.name) {
@@ -329,6 +359,9 @@ impl Integration {
             let key = format!("transform.field_map[{i}] ({} -> {})", m.source, m.target);
             if !seen.contains(m.source.as_str()) {
                 problems.push(problem(&key, format!("source {} is not one of the fields", m.source)));
+            }
+            if m.prefix.is_some() && m.reference.is_some() {
+                problems.push(problem(&key, "a prefix cannot be put before a reference".into()));
             }
             if !mapped_targets.insert(m.target.as_str()) {
                 problems.push(problem(&key, format!("{} is mapped twice", m.target)));

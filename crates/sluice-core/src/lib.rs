@@ -15,6 +15,7 @@ pub mod payload;
 pub mod query;
 pub mod rules;
 pub mod schema;
+pub mod sender;
 pub mod staging;
 pub mod stats;
 pub mod tables;

@@ -19,7 +19,8 @@ pub struct StagedRow {
 
 /// Each field's value is taken from its `source` JSON Pointer, or from the top-level key of its
 /// name. Strings stay as they are, numbers and booleans become their JSON text ([`number_text`]),
-/// `null` becomes empty.
+/// `null` becomes empty; objects and arrays become their JSON text in the text fields of sender
+/// formats ([`crate::integration::Definition::stages_json_text`]), elsewhere they are errors.
 pub fn stage(integration: &Integration, payload: &Map<String, Value>) -> StagedRow {
     let mut row = StagedRow::default();
     let mut used_top_level = BTreeSet::new();
@@ -39,7 +40,7 @@ pub fn stage(integration: &Integration, payload: &Map<String, Value>) -> StagedR
             }
         };
         if let Some(value) = value {
-            stage_value(&mut row, &spec.name, value);
+            stage_value(&mut row, &spec.name, value, integration.definition.stages_json_text(spec));
         }
     }
     row.unknown = payload.keys().filter(|k| !used_top_level.contains(*k)).cloned().collect();
@@ -93,7 +94,8 @@ fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
 
-fn stage_value(row: &mut StagedRow, key: &str, value: &Value) {
+/// `json_text`: an object or array is the value's JSON text, not a nested value (an error).
+fn stage_value(row: &mut StagedRow, key: &str, value: &Value, json_text: bool) {
     {
         let text = match value {
             Value::String(s) => s.clone(),
@@ -101,7 +103,9 @@ fn stage_value(row: &mut StagedRow, key: &str, value: &Value) {
             Value::Bool(b) => b.to_string(),
             Value::Number(n) => number_text(n),
             Value::Array(_) | Value::Object(_) => {
-                row.nested.insert(key.to_owned());
+                if !json_text {
+                    row.nested.insert(key.to_owned());
+                }
                 value.to_string()
             }
         };

@@ -22,6 +22,8 @@ pub mod metric {
     pub const UNAUTHORIZED: &str = "unauthorized";
     pub const FORBIDDEN: &str = "forbidden";
     pub const THROTTLED: &str = "throttled";
+    /// Alerts an Alertmanager left out of its notifications (`truncatedAlerts`), summed.
+    pub const TRUNCATED_ALERTS: &str = "truncated_alerts";
     pub const ERROR_PREFIX: &str = "error:";
     pub const LATENCY_PREFIX: &str = "latency_ms_le:";
 }
@@ -56,6 +58,7 @@ pub struct Summary {
     pub unauthorized: u64,
     pub forbidden: u64,
     pub throttled: u64,
+    pub truncated_alerts: u64,
     /// Requests per latency bucket bound (`u64::MAX` for the last bucket).
     pub latency_buckets: BTreeMap<u64, u64>,
     /// Unix milliseconds of the first and last request counted.
@@ -77,6 +80,7 @@ impl Summary {
             UNAUTHORIZED => self.unauthorized += value,
             FORBIDDEN => self.forbidden += value,
             THROTTLED => self.throttled += value,
+            TRUNCATED_ALERTS => self.truncated_alerts += value,
             _ => {
                 if let Some(code) = name.strip_prefix(ERROR_PREFIX) {
                     *self.errors_by_code.entry(code.to_owned()).or_default() += value;

@@ -92,6 +92,11 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<Field
                 }
             }
         }
+        if let Some(prefix) = &map.prefix
+            && !value.is_empty()
+        {
+            value.insert_str(0, prefix);
+        }
         match (&map.reference, integration.target.field(&map.target).and_then(|f| f.reference_table())) {
             (Some(r), Some(table)) => plan.lookups.push(Lookup {
                 source_field: map.source.clone(),

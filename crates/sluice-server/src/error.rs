@@ -65,6 +65,10 @@ pub enum ApiError {
     InvalidDefinitions(Vec<sluice_core::integration::DefinitionProblem>),
     #[error("the write queue is full")]
     Busy,
+    /// The store failed or cannot be reached, at a route whose callers retry on 503 (the sender
+    /// hook); the cause is logged, never sent.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
     #[error("rate limit exceeded ({})", .0.scope)]
     RateLimited(crate::throttle::Refusal),
     #[error("invalid Idempotency-Key header")]
@@ -157,6 +161,7 @@ impl ApiError {
             Self::InvalidFields(_) => K::InvalidFieldValues,
             Self::InvalidDefinitions(_) => K::InvalidDefinition,
             Self::Busy => K::Busy,
+            Self::StoreUnavailable(_) => K::StoreUnavailable,
             Self::RateLimited(_) => K::RateLimited,
             Self::InvalidIdempotencyKey => K::InvalidIdempotencyKey,
             Self::KeyReused => K::IdempotencyKeyReused,
@@ -235,6 +240,7 @@ impl ApiError {
             }
             Self::InvalidFields(errors) => Some(sluice_core::validate::summary(errors).into()),
             Self::Busy => fixed("Too many writes are waiting; retry shortly"),
+            Self::StoreUnavailable(_) => fixed("The database is not available; nothing was stored: retry shortly"),
             Self::RateLimited(r) => Some(
                 format!(
                     "Rate limit of {} requests per second (burst {}) per {} exceeded",
@@ -384,6 +390,9 @@ impl IntoResponse for ApiError {
             }
             Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::StoreUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::RateLimited(r) => {
                 let wait = r.retry_after.as_secs_f64().ceil().max(1.0) as u64;

@@ -138,14 +138,14 @@ pub fn load_integrations(dir: &std::path::Path, catalog: &Catalog) -> Result<Vec
 }
 
 /// The integrations of a folder ([`load_integrations`]), or without one the built-in
-/// `u_incident_import`.
+/// `u_incident_import` and `alertmanager`.
 pub fn active_integrations(
     dir: Option<&std::path::Path>,
     catalog: &Catalog,
 ) -> Result<Vec<Integration>, Vec<DefinitionProblem>> {
     match dir {
         Some(dir) => load_integrations(dir, catalog),
-        None => Ok(vec![Integration::builtin_default(catalog)]),
+        None => Ok(Integration::builtin_defaults(catalog)),
     }
 }
 

@@ -101,9 +101,13 @@ pub struct Tracking {
     pub state: crate::AppState,
 }
 
-/// The integration whose staging table a ServiceNow API path names (import or table API), so
-/// that requests refused before their handler (401, 429) count for it too.
+/// The integration whose staging table a ServiceNow API path names (import or table API), or
+/// that the sender hook names, so that requests refused before their handler (401, 429) count
+/// for it too.
 fn integration_in_path(state: &crate::AppState, path: &str) -> Option<String> {
+    if let Some(name) = path.strip_prefix("/api/sluice/v1/hooks/") {
+        return state.registry().integrations.values().find(|i| i.name() == name).map(|i| i.name().to_owned());
+    }
     let rest = path.strip_prefix("/api/now/")?;
     let rest = rest.strip_prefix("v1/").or_else(|| rest.strip_prefix("v2/")).unwrap_or(rest);
     let rest = rest.strip_prefix("import/").or_else(|| rest.strip_prefix("table/"))?;

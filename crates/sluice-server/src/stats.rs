@@ -75,6 +75,19 @@ impl StatsRecorder {
         self.record_at(event, now_ms());
     }
 
+    /// Adds `amount` to one counter (e.g. the alerts a sender left out of its body).
+    pub fn record_amount(&self, account: &str, integration: &str, metric: &str, amount: u64) {
+        let at_ms = now_ms();
+        let key = Key {
+            minute: at_ms.div_euclid(60_000),
+            account: account.to_owned(),
+            integration: integration.to_owned(),
+            metric: metric.to_owned(),
+        };
+        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+        self.add_at(&mut self.pending.lock().expect("statistics"), key, amount, at_ms);
+    }
+
     fn record_at(&self, event: &Event, at_ms: i64) {
         let minute = at_ms.div_euclid(60_000);
         let mut pending = self.pending.lock().expect("statistics");
@@ -85,15 +98,23 @@ impl StatsRecorder {
                 integration: event.integration.clone(),
                 metric: name.clone(),
             };
-            if pending.len() >= MAX_PENDING && !pending.contains_key(&key) {
-                tracing::warn!("statistics not flushed for long: dropping new counters");
+            if !self.add_at(&mut pending, key, 1, at_ms) {
                 return;
             }
-            let cell = pending.entry(key).or_insert(Cell { value: 0, first_seen: at_ms, last_seen: at_ms });
-            cell.value += 1;
-            cell.first_seen = cell.first_seen.min(at_ms);
-            cell.last_seen = cell.last_seen.max(at_ms);
         }
+    }
+
+    /// `false`: dropped (too many pending keys).
+    fn add_at(&self, pending: &mut HashMap<Key, Cell>, key: Key, amount: i64, at_ms: i64) -> bool {
+        if pending.len() >= MAX_PENDING && !pending.contains_key(&key) {
+            tracing::warn!("statistics not flushed for long: dropping new counters");
+            return false;
+        }
+        let cell = pending.entry(key).or_insert(Cell { value: 0, first_seen: at_ms, last_seen: at_ms });
+        cell.value = cell.value.saturating_add(amount);
+        cell.first_seen = cell.first_seen.min(at_ms);
+        cell.last_seen = cell.last_seen.max(at_ms);
+        true
     }
 
     fn put_back(&self, deltas: Vec<StatsDelta>) {
@@ -276,6 +297,7 @@ pub fn summary_json(s: &Summary) -> serde_json::Value {
         "unauthorized": s.unauthorized,
         "forbidden": s.forbidden,
         "throttled": s.throttled,
+        "truncated_alerts": s.truncated_alerts,
         "latency_ms": {"p50": p.p50, "p90": p.p90, "p99": p.p99},
         "first_seen": time(s.first_seen),
         "last_seen": time(s.last_seen),

@@ -132,7 +132,9 @@ impl Generator<'_> {
             FieldType::Boolean => "true or false (also 1/0, any case)",
             FieldType::DateTime => "A date-time yyyy-MM-dd HH:mm:ss in UTC (ISO 8601 T and Z accepted)",
         });
-        if matches!(f.kind, FieldType::String | FieldType::Reference) {
+        if self.definition.stages_json_text(f) {
+            d.push_str("; JSON numbers, booleans, objects and arrays are taken as their JSON text");
+        } else if matches!(f.kind, FieldType::String | FieldType::Reference) {
             d.push_str("; JSON numbers and booleans are taken as their text");
         }
         if let Some(m) = f.max_length {
@@ -155,12 +157,15 @@ impl Generator<'_> {
     /// The rules of field `i`: (rank, code, value map entry, schema), in `validate`'s order.
     fn rules(&self, i: usize) -> Vec<(u8, ErrorCode, Option<usize>, Value)> {
         let f = &self.definition.fields[i];
-        let mut rules = vec![(
-            SHAPE,
-            ErrorCode::WrongType,
-            None,
-            json!({"description": "A single value, not an object or array", "type": ["string", "number", "boolean", "null"]}),
-        )];
+        let mut rules = Vec::new();
+        if !self.definition.stages_json_text(f) {
+            rules.push((
+                SHAPE,
+                ErrorCode::WrongType,
+                None,
+                json!({"description": "A single value, not an object or array", "type": ["string", "number", "boolean", "null"]}),
+            ));
+        }
         if self.mandatory[i] {
             rules.push((
                 REQUIRED,

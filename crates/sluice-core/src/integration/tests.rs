@@ -108,3 +108,88 @@ fn load_dir_with_reports_the_extra_check_with_the_other_problems() {
     assert_eq!(problems.len(), 1);
     assert!(problems[0].to_string().ends_with("a.toml: scripts.on_before: nope"), "{}", problems[0]);
 }
+
+#[test]
+fn the_builtin_alertmanager_reads_its_fields_by_pointer() {
+    let catalog = Catalog::builtin();
+    let all = Integration::builtin_defaults(&catalog);
+    let am = all.iter().find(|i| i.name() == "alertmanager").unwrap();
+    assert_eq!(am.format(), SenderFormat::Alertmanager);
+    assert_eq!(am.field("u_correlation_key").unwrap().source.as_deref(), Some("/fingerprint"));
+    let document = serde_json::json!({
+        "status": "firing",
+        "labels": {"alertname": "DiskFull", "severity": "critical"},
+        "annotations": {"summary": "Disk full on db-01"},
+        "fingerprint": "0123abcd",
+    });
+    let serde_json::Value::Object(document) = document else { unreachable!() };
+    let staged = crate::staging::stage(am, &document);
+    assert_eq!(staged.columns["u_alertname"], "DiskFull");
+    assert_eq!(staged.columns["u_summary"], "Disk full on db-01");
+    assert!(!staged.columns.contains_key("u_instance"), "a missing pointer leaves the field absent");
+    let row = crate::validate::validate(am, &staged).unwrap();
+    let plan = crate::transform::plan(am, &row).unwrap();
+    assert_eq!(plan.set["correlation_id"], "alertmanager:0123abcd", "the field map's prefix");
+    assert_eq!((plan.set["impact"].as_str(), plan.set["urgency"].as_str()), ("1", "1"));
+}
+
+#[test]
+fn pointer_problems_name_the_file_and_the_field() {
+    let catalog = Catalog::builtin();
+    let bad = ALERTMANAGER_DEFINITION
+        .replace("u_alertname = \"/labels/alertname\"", "u_alertname = \"labels/alertname\"\nu_nope = \"/x\"")
+        .replace("format = \"alertmanager\"", "format = \"generic-json\"");
+    let problems = Integration::parse(&bad, "am.toml", &catalog).unwrap_err();
+    let found: Vec<(String, String)> = problems.iter().map(|p| (p.file.clone(), p.key.clone())).collect();
+    assert_eq!(
+        found,
+        [
+            ("am.toml".to_owned(), "pointers.u_alertname".to_owned()),
+            ("am.toml".to_owned(), "pointers.u_nope".to_owned())
+        ]
+    );
+    assert!(problems[0].message.contains("does not start with /"), "{}", problems[0].message);
+    assert_eq!(problems[1].message, "u_nope is not one of the fields");
+
+    let reserved = ALERTMANAGER_DEFINITION.replace("format = \"alertmanager\"", "format = \"pagerduty-events-v2\"");
+    let problems = Integration::parse(&reserved, "pd.toml", &catalog).unwrap_err();
+    assert_eq!(problems[0].key, "format");
+    assert!(problems[0].message.contains("reserved"));
+
+    let import_with_pointers = DEFAULT_DEFINITION
+        .replace("target_table = \"incident\"", "target_table = \"incident\"\n[pointers]\nu_caller = \"/who\"\n");
+    let problems = Integration::parse(&import_with_pointers, "i.toml", &catalog).unwrap_err();
+    assert_eq!(problems[0].key, "pointers");
+}
+
+#[test]
+fn sender_text_fields_take_objects_as_their_json_text_and_others_refuse_them() {
+    let catalog = Catalog::builtin();
+    // Correlating on the group's labels: an object at the pointer.
+    let by_group =
+        ALERTMANAGER_DEFINITION.replace("u_correlation_key = \"/fingerprint\"", "u_correlation_key = \"/groupLabels\"");
+    let am = Integration::parse(&by_group, "am.toml", &catalog).unwrap();
+    let document = serde_json::json!({
+        "status": {"not": "a choice"},
+        "labels": {"alertname": "DiskFull"},
+        "groupLabels": {"alertname": "DiskFull", "team": "db"},
+    });
+    let staged = crate::staging::stage(&am, document.as_object().unwrap());
+    assert_eq!(staged.columns["u_correlation_key"], r#"{"alertname":"DiskFull","team":"db"}"#);
+    let errors = crate::contract::verdict_of(&am, &document, &staged).unwrap_err();
+    let fields: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+    assert_eq!(fields, [("u_status", "wrong_type")], "a choice field still takes single values only");
+
+    let mut fine = document.clone();
+    fine["status"] = serde_json::json!("firing");
+    let staged = crate::staging::stage(&am, fine.as_object().unwrap());
+    let plan = crate::contract::verdict_of(&am, &fine, &staged).unwrap();
+    assert_eq!(plan.set["correlation_id"], r#"alertmanager:{"alertname":"DiskFull","team":"db"}"#);
+
+    // The Import Set API's format keeps refusing objects in text fields.
+    let nested = serde_json::json!({"u_short_description": {"a": 1}});
+    let import = Integration::builtin_default(&catalog);
+    let staged = crate::staging::stage(&import, nested.as_object().unwrap());
+    let errors = crate::contract::verdict_of(&import, &nested, &staged).unwrap_err();
+    assert_eq!(errors[0].code.as_str(), "wrong_type");
+}

@@ -90,6 +90,7 @@ error_kinds! {
     MalformedMultipart    = "malformed_multipart",        BAD_REQUEST,                      "Failed to create the attachment. File part might be missing in the request.";
     Internal              = "internal_error",             INTERNAL_SERVER_ERROR,            "Internal server error";
     Busy                  = "busy",                       SERVICE_UNAVAILABLE,              "Service Unavailable";
+    StoreUnavailable      = "store_unavailable",          SERVICE_UNAVAILABLE,              "Service Unavailable";
 }
 
 impl ErrorKind {

@@ -46,6 +46,7 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
         ApiError::InvalidFields(vec![field]),
         ApiError::InvalidDefinitions(vec![problem]),
         ApiError::Busy,
+        ApiError::StoreUnavailable("connection refused".into()),
         ApiError::RateLimited(refusal),
         ApiError::InvalidIdempotencyKey,
         ApiError::KeyReused,

@@ -139,6 +139,21 @@ pub fn components() -> Map<String, Value> {
         ),
     );
     add(
+        "SenderBody",
+        json!({"description": "The integration's format: Alertmanager's webhook payload (version \"4\"; one row per alert) or, for generic-json, one JSON object or an array of objects (one row each)",
+            "oneOf": [{"type": "object", "additionalProperties": true},
+                      {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": true}}]}),
+    );
+    add(
+        "SenderAnswer",
+        object(
+            json!({"integration": s(), "format": s(), "import_set": s(), "staging_table": s(),
+                "truncated_alerts": {"type": "integer", "description": "Alertmanager's truncatedAlerts (alerts left out of the body)"},
+                "result": {"type": "array", "items": r("ImportResult"), "description": "One per row, in the body's order"}}),
+            &["integration", "format", "import_set", "staging_table", "truncated_alerts", "result"],
+        ),
+    );
+    add(
         "BulkAccepted",
         object(
             json!({"import_set_id": s(), "multi_import_set_id": s(),

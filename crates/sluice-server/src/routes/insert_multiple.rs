@@ -36,12 +36,12 @@ fn truthy(v: &str) -> bool {
 }
 
 /// The body's `Content-Length`, when it declares one.
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<usize> {
     headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
 }
 
 /// Reads the body up to `limit` bytes (this route has its own limit, larger than single rows').
-async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+pub(crate) async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> ApiResult<Vec<u8>> {
     if let Some(ct) = headers.get(CONTENT_TYPE)
         && !ct.to_str().is_ok_and(is_json)
     {
@@ -103,7 +103,7 @@ fn parse_records(config: &ServerConfig, raw: &[u8]) -> ApiResult<Vec<Map<String,
 }
 
 /// The length of a value written as compact JSON, without writing it anywhere.
-fn compact_len(value: &Value) -> usize {
+pub(crate) fn compact_len(value: &Value) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

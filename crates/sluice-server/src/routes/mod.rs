@@ -10,6 +10,7 @@ pub mod attachment;
 pub mod batch;
 pub mod catalog;
 pub mod health;
+pub mod hooks;
 pub mod import;
 pub mod insert_multiple;
 pub mod integrations;

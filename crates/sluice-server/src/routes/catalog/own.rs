@@ -5,7 +5,7 @@ use axum::routing::on;
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
 use crate::error::ErrorKind::{self, *};
 use crate::routes::{
-    accounts, admin_audit, health, insert_multiple, integrations, publish, replay, stats, submissions,
+    accounts, admin_audit, health, hooks, insert_multiple, integrations, publish, replay, stats, submissions,
 };
 
 const ACCOUNT_WRITE_ERRORS: &[ErrorKind] =
@@ -411,5 +411,37 @@ pub static ROUTES: &[Route] = &[
         status: 200,
         response: Some(json("AdminAuditList")),
         errors: &[Forbidden],
+    },
+    Route {
+        verb: Verb::Post,
+        api: Api::Own,
+        path: "/api/sluice/v1/hooks/{integration}",
+        handler: |m| on(m, hooks::receive),
+        id: "senderHook",
+        tag: "Senders",
+        summary: "A sender's own body (the integration's format: Alertmanager webhook v4, generic JSON), one row per alert or object, committed before the answer",
+        auth: Auth::Account,
+        query: &[],
+        request: Some(json("SenderBody")),
+        status: 200,
+        response: Some(json("SenderAnswer")),
+        errors: &[
+            MalformedJson,
+            InvalidRecords,
+            TooManyRecords,
+            JsonTooDeep,
+            TooManyFields,
+            InvalidFieldValues,
+            InvalidIdempotencyKey,
+            IdempotencyKeyReused,
+            BodyTooLarge,
+            UnsupportedMediaType,
+            InvalidParameter,
+            Forbidden,
+            SourceNotAllowed,
+            NoSuchResource,
+            Busy,
+            StoreUnavailable,
+        ],
     },
 ];
