@@ -41,10 +41,10 @@ use sluice_store::Result as StoreResult;
 use sluice_store::aggregate_sql;
 use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
-    AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, ImportJob,
-    ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records,
-    RowFilter, Session, Sessions, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal,
-    StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
+    AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, HourTotal,
+    ImportJob, ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport,
+    Records, RowFilter, Session, Sessions, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter,
+    StatsTotal, StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
 };
 
 #[derive(Debug, Clone)]
@@ -444,6 +444,10 @@ impl Stats for PostgresStore {
 
     async fn stats(&self, filter: StatsFilter) -> StoreResult<Vec<StatsTotal>> {
         backend(async { Ok(stats::read(&mut *self.conn().await?, &filter).await?) }).await
+    }
+
+    async fn stats_per_hour(&self, filter: StatsFilter) -> StoreResult<Vec<HourTotal>> {
+        backend(async { Ok(stats::per_hour(&mut *self.conn().await?, &filter).await?) }).await
     }
 
     async fn purge_stats(&self, before_minute: i64) -> StoreResult<u64> {

@@ -3,7 +3,7 @@
 
 use sqlx::{PgConnection, Row};
 
-use sluice_store::{StatsDelta, StatsFilter, StatsTotal};
+use sluice_store::{HourTotal, StatsDelta, StatsFilter, StatsTotal};
 
 /// All deltas in one statement; keys repeated within one flush are summed first (an upsert may
 /// not touch one row twice) and upserted in key order (two nodes flushing never deadlock).
@@ -61,6 +61,36 @@ pub async fn read(c: &mut PgConnection, filter: &StatsFilter) -> Result<Vec<Stat
                 value: r.try_get(3)?,
                 first_seen: r.try_get(4)?,
                 last_seen: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn per_hour(c: &mut PgConnection, filter: &StatsFilter) -> Result<Vec<HourTotal>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT (minute / 60) * 60 AS hour, account, integration, metric, SUM(value)::bigint, MIN(first_seen),
+                MAX(last_seen)
+         FROM sluice_stats
+         WHERE minute >= $1 AND ($2::text IS NULL OR account = $2) AND ($3::text IS NULL OR integration = $3)
+         GROUP BY hour, account, integration, metric ORDER BY hour, account, integration, metric",
+    )
+    .bind(filter.since_minute)
+    .bind(filter.account.clone())
+    .bind(filter.integration.clone())
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(HourTotal {
+                start_minute: r.try_get(0)?,
+                total: StatsTotal {
+                    account: r.try_get(1)?,
+                    integration: r.try_get(2)?,
+                    metric: r.try_get(3)?,
+                    value: r.try_get(4)?,
+                    first_seen: r.try_get(5)?,
+                    last_seen: r.try_get(6)?,
+                },
             })
         })
         .collect()

@@ -242,8 +242,7 @@ pub struct Hour {
 }
 
 /// The last `hours` hours of one integration (the last is the hour in progress), oldest first,
-/// counting the totals `keep` lets through. The store sums windows, not hours: each hour is the
-/// difference of the windows starting at it and at the next one.
+/// counting the totals `keep` lets through, from one read of the store's sums per hour.
 pub async fn hourly(
     recorder: &StatsRecorder,
     store: &dyn Stats,
@@ -254,31 +253,19 @@ pub async fn hourly(
 ) -> Result<Vec<Hour>, StoreError> {
     let this_hour = now_ms.div_euclid(3_600_000) * 60;
     let starts: Vec<i64> = (0..hours).rev().map(|back| this_hour - 60 * back as i64).collect();
-    let mut windows: Vec<HashMap<String, i64>> = Vec::with_capacity(hours);
-    // One flush for all the windows: each is a write (a durable commit when counters wait).
+    let Some(&first) = starts.first() else { return Ok(Vec::new()) };
+    // One flush for the counters waiting (a durable write), then one read grouped by hour.
     recorder.flush(store).await?;
-    for start in &starts {
-        let filter = StatsFilter { since_minute: *start, account: None, integration: Some(integration.to_owned()) };
-        let mut sums = HashMap::new();
-        for t in store.stats(filter).await?.iter().filter(|t| keep(t)) {
-            *sums.entry(t.metric.clone()).or_insert(0) += t.value;
+    let filter = StatsFilter { since_minute: first, account: None, integration: Some(integration.to_owned()) };
+    let mut summaries: HashMap<i64, Summary> = starts.iter().map(|start| (*start, Summary::default())).collect();
+    for hour in store.stats_per_hour(filter).await?.iter().filter(|h| keep(&h.total)) {
+        if let Some(summary) = summaries.get_mut(&hour.start_minute) {
+            summary.add(&hour.total.metric, hour.total.value.max(0) as u64, 0, 0);
         }
-        windows.push(sums);
     }
-    let empty = HashMap::new();
     Ok(starts
         .iter()
-        .enumerate()
-        .map(|(i, start)| {
-            let next = windows.get(i + 1).unwrap_or(&empty);
-            let mut summary = Summary::default();
-            for (metric, value) in &windows[i] {
-                // A counter that grew between the two reads can make the difference negative.
-                let value = value.saturating_sub(next.get(metric).copied().unwrap_or(0)).max(0);
-                summary.add(metric, value as u64, 0, 0);
-            }
-            Hour { start_minute: *start, summary }
-        })
+        .map(|start| Hour { start_minute: *start, summary: summaries.remove(start).unwrap_or_default() })
         .collect())
 }
 
@@ -352,13 +339,17 @@ mod tests {
             Ok(Vec::new())
         }
 
+        async fn stats_per_hour(&self, _: StatsFilter) -> Result<Vec<sluice_store::HourTotal>, StoreError> {
+            Ok(Vec::new())
+        }
+
         async fn purge_stats(&self, _: i64) -> Result<u64, StoreError> {
             Ok(0)
         }
     }
 
     #[tokio::test]
-    async fn hours_are_the_differences_of_windows_read_from_a_real_store() {
+    async fn hours_are_summed_per_hour_by_a_real_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = sluice_sqlite::SqliteStore::open(dir.path(), sluice_sqlite::SqliteOptions::default()).unwrap();
         // Now is 10:30; counters at 08:05 and 08:59 (one hour), 10:01 (the hour in progress),

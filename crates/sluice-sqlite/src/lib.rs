@@ -37,10 +37,10 @@ use sluice_store::Result as StoreResult;
 use sluice_store::aggregate_sql;
 use sluice_store::settle::{self, ReadOnly, Settled};
 use sluice_store::{
-    AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, ImportJob,
-    ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport, Records,
-    RowFilter, Session, Sessions, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter, StatsTotal,
-    StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
+    AccountChange, Accounts, AdminAudit, AdminAuditEntry, AggregateQuery, AggregateRow, ApiToken, DryRun, HourTotal,
+    ImportJob, ImportOutcome, Imports, JournalEntry, ListQuery, Maintenance, NewAccount, Page, ProcessJob, PurgeReport,
+    Records, RowFilter, Session, Sessions, StageBatch, StagedSet, StateCounts, Stats, StatsDelta, StatsFilter,
+    StatsTotal, StoreError, StoredRow, TableWrite, TokenMatch, WriteResult,
 };
 use std::collections::HashMap;
 use writer::Job;
@@ -373,6 +373,10 @@ impl Stats for SqliteStore {
 
     async fn stats(&self, filter: StatsFilter) -> StoreResult<Vec<StatsTotal>> {
         self.read(move |c| stats::read(c, &filter)).await
+    }
+
+    async fn stats_per_hour(&self, filter: StatsFilter) -> StoreResult<Vec<HourTotal>> {
+        self.read(move |c| stats::per_hour(c, &filter)).await
     }
 
     async fn purge_stats(&self, before_minute: i64) -> StoreResult<u64> {

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, params};
 
-use sluice_store::{StatsDelta, StatsFilter, StatsTotal};
+use sluice_store::{HourTotal, StatsDelta, StatsFilter, StatsTotal};
 
 pub fn add(conn: &Connection, deltas: &[StatsDelta]) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
@@ -40,6 +40,29 @@ pub fn read(conn: &Connection, filter: &StatsFilter) -> rusqlite::Result<Vec<Sta
             value: r.get(3)?,
             first_seen: r.get(4)?,
             last_seen: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn per_hour(conn: &Connection, filter: &StatsFilter) -> rusqlite::Result<Vec<HourTotal>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT (minute / 60) * 60 AS hour, account, integration, metric, SUM(value), MIN(first_seen), MAX(last_seen)
+         FROM sluice_stats
+         WHERE minute >= ?1 AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR integration = ?3)
+         GROUP BY hour, account, integration, metric ORDER BY hour, account, integration, metric",
+    )?;
+    stmt.query_map(params![filter.since_minute, filter.account, filter.integration], |r| {
+        Ok(HourTotal {
+            start_minute: r.get(0)?,
+            total: StatsTotal {
+                account: r.get(1)?,
+                integration: r.get(2)?,
+                metric: r.get(3)?,
+                value: r.get(4)?,
+                first_seen: r.get(5)?,
+                last_seen: r.get(6)?,
+            },
         })
     })?
     .collect()

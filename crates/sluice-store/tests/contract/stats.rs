@@ -58,4 +58,39 @@ pub async fn stats_add_up_per_key_and_sum_over_windows<S: Store + ?Sized>(store:
     assert_eq!(total(&left, "alerts", "received"), Some((1, 6_060_000, 6_060_000)));
     assert_eq!(total(&left, "desk", "received"), Some((4, 6_060_500, 6_061_000)));
     assert_eq!(store.purge_stats(101).await.expect("purge"), 0);
+
+    // Per hour: minutes 130 and 179 share the hour starting at minute 120; 185 is in the next;
+    // minute 101 (left above) is in the hour starting at 60.
+    store
+        .add_stats(vec![
+            d(130, "alerts", "u_a", "received", 2, 7_800_000, 7_800_000),
+            d(179, "alerts", "u_a", "received", 3, 10_740_000, 10_740_000),
+            d(179, "alerts", "u_a", "error:required", 1, 10_740_000, 10_740_000),
+            d(185, "alerts", "u_a", "received", 7, 11_100_000, 11_100_000),
+        ])
+        .await
+        .expect("add");
+    let of_a = || StatsFilter { integration: Some("u_a".into()), ..StatsFilter::default() };
+    let summed = |f: StatsFilter| async move {
+        let hours = store.stats_per_hour(f).await.expect("per hour");
+        hours.iter().map(|h| (h.start_minute, h.total.metric.clone(), h.total.value)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        summed(of_a()).await,
+        vec![
+            (60, "received".to_owned(), 1),
+            (120, "error:required".to_owned(), 1),
+            (120, "received".to_owned(), 5),
+            (180, "received".to_owned(), 7),
+        ]
+    );
+    assert_eq!(
+        summed(StatsFilter { since_minute: 150, ..of_a() }).await,
+        vec![(120, "error:required".to_owned(), 1), (120, "received".to_owned(), 3), (180, "received".to_owned(), 7),]
+    );
+    let desk = StatsFilter { account: Some("desk".into()), ..StatsFilter::default() };
+    assert_eq!(summed(desk).await, vec![(60, "received".to_owned(), 4)]);
+    let hours = store.stats_per_hour(of_a()).await.expect("per hour");
+    let first = hours.iter().find(|h| h.start_minute == 120 && h.total.metric == "received").expect("hour 120");
+    assert_eq!((first.total.first_seen, first.total.last_seen), (7_800_000, 10_740_000));
 }
