@@ -8,6 +8,7 @@
 # (default 8) on every page: the incidents list (all, filtered), one incident, home, import rows
 # (all, errored of one integration), one row, one integration, accounts, admin audit.
 # Prints one line per page: requests/s, p50, p99. Target: p99 <= 50 ms. Needs wrk and curl.
+# PAGES=REGEX measures only the pages whose path matches (e.g. PAGES=integrations/).
 set -euo pipefail
 bin=${1:?usage: bench/console.sh BINARY [POSTGRES_URL]}
 database=${2:-}
@@ -83,6 +84,8 @@ for path in "/console/incidents" "/console/incidents?sysparm_query=priority=1" \
     "/console/incidents/$incident" "/console" "/console/import_sets" \
     "/console/import_sets?state=error&integration=u_incident_import" "/console/import_sets/rows/$row" \
     "/console/integrations/u_incident_import" "/console/accounts" "/console/admin_audit"; do
+    # PAGES (a regular expression) measures only the pages whose path matches it.
+    [[ "$path" =~ ${PAGES:-.} ]] || continue
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: sluice_session=$token" "$base$path")
     if [ "$code" != 200 ]; then
         echo "$path: HTTP $code, not measured"

@@ -256,6 +256,10 @@ pub async fn list(
         count = bind(count, p);
     }
     let total: i64 = count.fetch_one(&mut *c).await?.try_get(0)?;
+    if *limit == 0 {
+        // A count only (the console's per-state counts): no second round trip.
+        return Ok((Vec::new(), total as u64));
+    }
     let n = params.len();
     let text =
         format!("SELECT {} FROM {table}{where_sql}{order_sql} LIMIT ${} OFFSET ${}", columns(schema), n + 1, n + 2);

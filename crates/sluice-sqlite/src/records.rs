@@ -142,6 +142,9 @@ pub fn list(
         None => format!("SELECT COUNT(*) FROM {}{where_sql}", schema.name),
     };
     let total: i64 = conn.prepare_cached(&count_sql)?.query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+    if *limit == 0 {
+        return Ok((Vec::new(), total as u64));
+    }
     let sql = format!("SELECT {} FROM {}{where_sql}{order_sql} LIMIT ? OFFSET ?", columns(schema), schema.name);
     params.push(Value::Integer(i64::try_from(*limit).unwrap_or(i64::MAX)));
     params.push(Value::Integer(i64::try_from(*offset).unwrap_or(i64::MAX)));

@@ -199,18 +199,32 @@ fn fields(integration: &Integration) -> Vec<FieldRow> {
         .collect()
 }
 
-/// The number of staged rows in each state (the store's count, as a replay counts its rows).
+/// The number of staged rows in each state (the store's count, as a replay counts its rows),
+/// the six counts read side by side.
 async fn counts(state: &AppState, integration: &Integration) -> Result<Vec<Count>, sluice_store::StoreError> {
-    let mut out = Vec::new();
-    for row_state in RowState::ALL {
-        let mut filter = EncodedQuery::default();
-        filter.and_equals("sys_import_state", row_state.as_str());
-        let query = ListQuery { filter, limit: 0, offset: 0, count_up_to: Some(COUNT_UP_TO) };
-        let total = state.store.list(integration.staging.clone(), query).await?.total;
-        let shown = if total > COUNT_UP_TO { format!("more than {COUNT_UP_TO}") } else { total.to_string() };
-        out.push(Count { state: row_state.as_str(), count: total.min(COUNT_UP_TO), shown });
+    let mut reads = tokio::task::JoinSet::new();
+    for (at, row_state) in RowState::ALL.into_iter().enumerate() {
+        let (store, staging) = (state.store.clone(), integration.staging.clone());
+        reads.spawn(async move {
+            let mut filter = EncodedQuery::default();
+            filter.and_equals("sys_import_state", row_state.as_str());
+            let query = ListQuery { filter, limit: 0, offset: 0, count_up_to: Some(COUNT_UP_TO) };
+            (at, store.list(staging, query).await.map(|page| page.total))
+        });
     }
-    Ok(out)
+    let mut totals = [0; RowState::ALL.len()];
+    while let Some(read) = reads.join_next().await {
+        let (at, total) = read.map_err(|e| sluice_store::StoreError::Database(sluice_store::DatabaseError::new(e)))?;
+        totals[at] = total?;
+    }
+    Ok(RowState::ALL
+        .into_iter()
+        .zip(totals)
+        .map(|(row_state, total)| {
+            let shown = if total > COUNT_UP_TO { format!("more than {COUNT_UP_TO}") } else { total.to_string() };
+            Count { state: row_state.as_str(), count: total.min(COUNT_UP_TO), shown }
+        })
+        .collect())
 }
 
 fn hour_label(start_minute: i64) -> String {

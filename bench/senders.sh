@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Throughput of each sender adapter beside the Import Set API, on one machine, same settings:
+#   bench/senders.sh BINARY [ROUNDS] [pg]
+# Each run: a fresh data folder (or, with `pg`, a fresh PostgreSQL database on 127.0.0.1:5432),
+# `serve` on 127.0.0.1:8092 with the built-in integrations plus bench/integrations/, then
+# DURATION (10 s) of wrk at CONNECTIONS (64) keep-alive connections, every request a new
+# incident. After each run the incidents are counted through the Table API and compared with
+# wrk's completed requests. Prints one line per run, then the median of each scenario.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${1:?usage: bench/senders.sh BINARY [ROUNDS] [pg]}
+rounds=${2:-3}
+pg=${3:-}
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-64}
+scenarios=${SCENARIOS:-import alertmanager webhook}
+base=http://127.0.0.1:8092
+password=admin-password-123
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+run() { # SCENARIO
+    local scenario=$1 work db="" dbarg=() out pid
+    work=$(mktemp -d)
+    mkdir "$work/integrations"
+    cp "$here"/../crates/sluice-core/integrations/*.toml "$here"/integrations/*.toml "$work/integrations/"
+    if [ -n "$pg" ]; then
+        db="bench_senders_$(date +%s%N)"
+        psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $db"
+        dbarg=(--database "postgres://postgres@127.0.0.1:5432/$db")
+    fi
+    SLUICE_ADMIN_PASSWORD=$password "$bin" serve --data "$work/data" --listen 127.0.0.1:8092 \
+        --integrations "$work/integrations" --rate-per-ip 0 --rate-per-account 0 "${dbarg[@]}" \
+        >"$work/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.2; done
+    grep -q "listening on" "$work/log" || { cat "$work/log" >&2; exit 2; }
+    case $scenario in
+        import) out=$(wrk --latency -t2 -c"$connections" -d"$duration" -s "$here/wrk/import.lua" "$base" 2>&1) ;;
+        *) out=$(SLUICE_BENCH_SENDER=$scenario wrk --latency -t2 -c"$connections" -d"$duration" \
+            -s "$here/wrk/sender.lua" "$base" 2>&1) ;;
+    esac
+    local requests incidents
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    incidents=$(curl -s -D - -o /dev/null -u "admin:$password" "$base/api/now/table/incident?sysparm_limit=1" |
+        tr -d '\r' | awk -F': ' 'tolower($1)=="x-total-count" {print $2}')
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$work"
+    [ -n "$db" ] && psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+    local rps p50 p99 note=""
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+    # wrk stops mid-request at the deadline: a few answered requests may not be counted by it.
+    [ "${incidents:-0}" -lt "${requests:-0}" ] && note=" MISSING=$((requests - incidents))"
+    printf '%-13s%s rps=%-9s p50=%-9s p99=%-9s requests=%s incidents=%s%s\n' "$scenario" "${pg:+ (pg)}" \
+        "$rps" "$p50" "$p99" "$requests" "$incidents" "$note"
+    echo "$scenario $rps $p99" >>"$results"
+}
+
+for _ in $(seq "$rounds"); do
+    for scenario in $scenarios; do run "$scenario"; done
+done
+echo "medians of $rounds (${pg:-sqlite}):"
+for scenario in $scenarios; do
+    awk -v s="$scenario" '$1==s {print $2}' "$results" | sort -n | awk -v s="$scenario" \
+        '{v[NR]=$1} END {printf "  %-13s rps %s", s, v[int((NR+1)/2)]}'
+    awk -v s="$scenario" '$1==s {v=$3; f=1; if (v ~ /us$/) f=0.001; else if (v ~ /ms$/) f=1; else if (v ~ /s$/) f=1000;
+        gsub(/[a-z]+$/, "", v); print v * f}' "$results" | sort -n |
+        awk '{v[NR]=$1} END {printf "  p99 %s ms\n", v[int((NR+1)/2)]}'
+done

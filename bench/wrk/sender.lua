@@ -1,0 +1,66 @@
+-- wrk script: one sender request per call, each a new incident (a unique key per request).
+-- SLUICE_BENCH_SENDER picks the sender: alertmanager (POST /api/sluice/v1/hooks/alertmanager,
+-- one firing alert), webhook (generic JSON, /api/sluice/v1/hooks/webhook). Basic auth from
+-- SLUICE_BENCH_AUTH (default admin:admin-password-123). Used by bench/senders.sh.
+local sender = os.getenv("SLUICE_BENCH_SENDER") or "alertmanager"
+local auth = os.getenv("SLUICE_BENCH_AUTH") or "admin:admin-password-123"
+local function b64(data)
+  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  return ((data:gsub(".", function(x)
+    local r, b = "", x:byte()
+    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
+    return r
+  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
+    if #x < 6 then return "" end
+    local c = 0
+    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
+    return chars:sub(c + 1, c + 1)
+  end) .. ({ "", "==", "=" })[#data % 3 + 1])
+end
+
+local counter = 0
+local thread_id = 0
+function setup(thread)
+  thread_id = thread_id + 1
+  thread:set("tid", thread_id)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + (tid or 0))
+  wrk.method = "POST"
+  wrk.path = "/api/sluice/v1/hooks/" .. sender
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Basic " .. b64(auth)
+end
+
+local function key()
+  counter = counter + 1
+  return string.format("%d-%d-%d", tid or 0, counter, math.random(1, 1000000000))
+end
+
+function request()
+  local body
+  if sender == "alertmanager" then
+    body = string.format(
+      '{"version":"4","groupKey":"{}:{alertname=\\"DiskFull\\"}","truncatedAlerts":0,"status":"firing",' ..
+      '"receiver":"sluice","groupLabels":{"alertname":"DiskFull"},"commonLabels":{},"commonAnnotations":{},' ..
+      '"externalURL":"http://alertmanager.example:9093","alerts":[{"status":"firing",' ..
+      '"labels":{"alertname":"DiskFull","instance":"db-%d:9100","severity":"warning"},' ..
+      '"annotations":{"summary":"Disk usage above 95%% on db-%d"},"startsAt":"2026-12-07T10:00:00Z",' ..
+      '"endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.example:9090/graph",' ..
+      '"fingerprint":"%s"}]}', counter % 100, counter % 100, key())
+  else
+    body = string.format('{"event":{"id":"%s","title":"Disk usage above 95%% on db-%d"},"level":"2"}',
+      key(), counter % 100)
+  end
+  return wrk.format(nil, nil, nil, body)
+end
+
+-- Anything but a new incident counts as an error (printed for the first few per thread).
+local errors = 0
+function response(status, headers, body)
+  if status ~= 200 or not body:find('"status":"inserted"', 1, true) then
+    errors = errors + 1
+    if errors < 3 then print(status, body) end
+  end
+end
