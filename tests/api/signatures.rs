@@ -199,6 +199,22 @@ async fn grafana_signs_a_timestamp_with_the_body_and_stale_ones_are_refused() {
     assert_envelope(&answer, "signature_missing");
     assert!(answer["error"]["detail"].as_str().unwrap().contains("X-Grafana-Alerting-Timestamp"), "{answer}");
     assert!(incident(&s, "grafana:t2").await.is_empty() && incident(&s, "grafana:t3").await.is_empty());
+
+    // The console's integration page shows how it signs, never the secret.
+    let password = crate::console::add_interactive(&s, "boss", &["admin"]);
+    let (cookie, _) = crate::console::login(&s, "boss", &password).await;
+    let (status, page) = crate::console::get(&s, "/console/integrations/grafana", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    for needle in [
+        "<table id=\"signature\">",
+        "<code>X-Grafana-Alerting-Signature</code> (hex HMAC-SHA256)",
+        "<code>X-Grafana-Alerting-Timestamp</code>, within 300 seconds",
+        "<td>grafana</td>",
+        "yes: unsigned requests are refused",
+    ] {
+        assert!(page.contains(needle), "{needle} in {page}");
+    }
+    assert!(!page.contains(SECRET));
 }
 
 #[tokio::test]
