@@ -261,7 +261,7 @@ fn bad_signature_tables_are_refused_naming_the_key_never_the_secret() {
     let found = problems("secret_file = \"/nonexistent/sluice/secret\"\naccount = \"grafana\"");
     assert_eq!(found[0].0, "signature.secret_file");
     assert!(found[0].1.starts_with("cannot read /nonexistent/sluice/secret"), "{found:?}");
-    let found = problems(&format!("secret_env = \"X\"\nsecret_file = \"y\"\naccount = \"a\""));
+    let found = problems("secret_env = \"X\"\nsecret_file = \"y\"\naccount = \"a\"");
     assert_eq!(
         found[0],
         ("signature".to_owned(), "give exactly one of secret_env and secret_file (never the secret itself)".to_owned())
