@@ -34,6 +34,7 @@ mod roles;
 mod scripts;
 mod scripts_bulk;
 mod senders;
+mod signatures;
 mod stats;
 mod table;
 mod tls;

@@ -199,7 +199,7 @@ async fn wrong_versions_shapes_and_contracts_are_refused_as_client_errors() {
     assert_eq!(r.status(), 415);
 }
 
-const GENERIC: &str = r#"
+pub(crate) const GENERIC: &str = r#"
 name = "webhook"
 version = "1"
 staging_table = "u_webhook"

@@ -14,6 +14,8 @@ use crate::tables::{self, Catalog};
 mod format;
 use format::apply_pointers;
 pub use format::{JsonPointer, PointerError, SenderFormat};
+pub mod signature;
+pub use signature::{Signature, SignatureSpec};
 
 /// The definition `sluice serve` uses when no integrations folder is given.
 pub const DEFAULT_DEFINITION: &str = include_str!("../integrations/u_incident_import.toml");
@@ -38,6 +40,9 @@ pub struct Definition {
     /// field's `source` when the definition loads.
     #[serde(default)]
     pub pointers: std::collections::BTreeMap<String, String>,
+    /// Sender formats: requests signed with HMAC-SHA256 (docs/senders.md, "Signed webhooks").
+    #[serde(default)]
+    pub signature: Option<SignatureSpec>,
     /// Who to call about this integration.
     #[serde(default)]
     pub contact: Option<Contact>,
@@ -225,6 +230,8 @@ pub struct Integration {
     pub on_after: Option<Arc<str>>,
     /// The payload's JSON Schema and its compiled validator.
     pub contract: crate::contract::Contract,
+    /// The checked `[signature]` table, its secret read.
+    pub signature: Option<Signature>,
 }
 
 impl Integration {
@@ -439,6 +446,14 @@ impl Integration {
             }
         }
 
+        let signature = match &d.signature {
+            Some(_) if !d.format.is_sender() => {
+                problems.push(problem("signature", format!("only sender formats are signed, not {}", d.format)));
+                None
+            }
+            Some(spec) => signature::parse(spec, origin, &problem).map_err(|p| problems.extend(p)).ok(),
+            None => None,
+        };
         let (Some(target), true) = (target, problems.is_empty()) else {
             return Err(problems);
         };
@@ -476,6 +491,7 @@ impl Integration {
             on_before,
             on_after,
             contract,
+            signature,
         };
         let problems = located(crate::contract::default_problems(&integration));
         if problems.is_empty() { Ok(integration) } else { Err(problems) }

@@ -404,21 +404,29 @@ impl FromRequestParts<AppState> for Caller {
             state.lockout.succeeded(&user);
             account
         };
-        if let Some(slot) = parts.extensions.get::<RequestSlot>() {
-            slot.set_account(&account.user_name);
-        }
-        let allowed = match client {
-            Some(ip) => account.allows_source(ip),
-            None => account.policy.networks.is_empty(),
-        };
-        if !allowed {
-            crate::metrics::record_network_refusal();
-            tracing::warn!(account = %account.user_name, client = ?client, "account used from outside its networks");
-            return Err(ApiError::NetworkForbidden);
-        }
-        state.throttle.check_account(&account.user_name, account.policy.rate).map_err(ApiError::RateLimited)?;
-        Ok(Self(account))
+        admit(state, parts, account)
     }
+}
+
+/// An account whose credentials (password, token or a signed request, `crate::signature`) were
+/// verified, as the request's caller: noted for the request's statistics, then its own
+/// networks and rate limit.
+pub(crate) fn admit(state: &AppState, parts: &Parts, account: Arc<Account>) -> Result<Caller, ApiError> {
+    let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+    if let Some(slot) = parts.extensions.get::<RequestSlot>() {
+        slot.set_account(&account.user_name);
+    }
+    let allowed = match client {
+        Some(ip) => account.allows_source(ip),
+        None => account.policy.networks.is_empty(),
+    };
+    if !allowed {
+        crate::metrics::record_network_refusal();
+        tracing::warn!(account = %account.user_name, client = ?client, "account used from outside its networks");
+        return Err(ApiError::NetworkForbidden);
+    }
+    state.throttle.check_account(&account.user_name, account.policy.rate).map_err(ApiError::RateLimited)?;
+    Ok(Caller(account))
 }
 
 #[cfg(test)]

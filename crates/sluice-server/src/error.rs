@@ -25,6 +25,16 @@ use crate::observe;
 pub enum ApiError {
     #[error("no or invalid credentials")]
     Unauthenticated,
+    /// A signed integration's request without its signature header, or without the timestamp
+    /// header its definition names (the header).
+    #[error("header {0} missing")]
+    SignatureMissing(String),
+    /// The signature in the header does not match the body as sent (forged, or the wrong secret).
+    #[error("signature in {0} does not match")]
+    SignatureInvalid(String),
+    /// The timestamp header is not Unix seconds within the tolerance of the server's clock.
+    #[error("timestamp in {header} outside {tolerance_seconds} s")]
+    SignatureStale { header: String, tolerance_seconds: u64 },
     #[error("{detail}")]
     Forbidden { message: &'static str, detail: String },
     #[error("source address not allowed")]
@@ -142,6 +152,9 @@ impl ApiError {
         use ErrorKind as K;
         match self {
             Self::Unauthenticated => K::Unauthenticated,
+            Self::SignatureMissing(_) => K::SignatureMissing,
+            Self::SignatureInvalid(_) => K::SignatureInvalid,
+            Self::SignatureStale { .. } => K::SignatureStale,
             Self::Forbidden { .. } => K::Forbidden,
             Self::SourceNotAllowed => K::SourceNotAllowed,
             Self::NetworkForbidden => K::NetworkForbidden,
@@ -213,6 +226,24 @@ impl ApiError {
         let fixed = |d: &'static str| Some(Cow::Borrowed(d));
         match self {
             Self::Unauthenticated => fixed("Required to provide Auth information"),
+            Self::SignatureMissing(header) => Some(
+                format!("This integration takes signed requests: the header {header} is required (docs/senders.md)")
+                    .into(),
+            ),
+            Self::SignatureInvalid(header) => Some(
+                format!(
+                    "The signature in {header} does not match the body as sent (hex HMAC-SHA256 with the \
+                     integration's secret)"
+                )
+                .into(),
+            ),
+            Self::SignatureStale { header, tolerance_seconds } => Some(
+                format!(
+                    "The timestamp in {header} must be Unix seconds within {tolerance_seconds} seconds of the \
+                     server's clock"
+                )
+                .into(),
+            ),
             Self::Forbidden { detail, .. } => Some(detail.as_str().into()),
             Self::SourceNotAllowed => fixed("Requests from this network are not allowed for this integration"),
             Self::NetworkForbidden => fixed("Requests from this address are not allowed for this account"),
@@ -387,6 +418,13 @@ impl IntoResponse for ApiError {
         match self {
             Self::Unauthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sluice\""));
+            }
+            Self::SignatureMissing(at) | Self::SignatureInvalid(at) | Self::SignatureStale { header: at, .. } => {
+                // RFC 9110: a 401 names a scheme; this one is sluice's, with the header at fault.
+                let challenge = format!("HMAC-SHA256 realm=\"sluice\", header=\"{at}\"");
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -30,6 +30,7 @@ pub mod receive;
 pub mod retention;
 pub mod routes;
 pub mod row_scripts;
+pub mod signature;
 pub mod startup;
 pub mod stats;
 pub mod table_input;

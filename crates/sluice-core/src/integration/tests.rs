@@ -193,3 +193,100 @@ fn sender_text_fields_take_objects_as_their_json_text_and_others_refuse_them() {
     let errors = crate::contract::verdict_of(&import, &nested, &staged).unwrap_err();
     assert_eq!(errors[0].code.as_str(), "wrong_type");
 }
+
+/// The built-in Alertmanager definition with a `[signature]` table.
+fn signed(table: &str) -> String {
+    format!("{ALERTMANAGER_DEFINITION}\n[signature]\n{table}\n")
+}
+
+/// A secret file in a fresh folder (core has no tempfile dev-dependency).
+fn secret_file(test: &str, content: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-signature-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("secret");
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn a_signature_table_reads_its_secret_and_takes_defaults() {
+    let path = secret_file("defaults", b"0123456789abcdef-grafana\n");
+    let text = signed(&format!("secret_file = {:?}\naccount = \"grafana\"", path.display().to_string()));
+    let i = Integration::parse(&text, "am.toml", &Catalog::builtin()).unwrap_or_else(|p| panic!("{p:#?}"));
+    let s = i.signature.as_ref().unwrap();
+    assert_eq!(s.header, "X-Sluice-Signature");
+    assert_eq!(s.prefix, "");
+    assert_eq!(s.timestamp_header, None);
+    assert_eq!(s.tolerance, std::time::Duration::from_secs(300));
+    assert_eq!(s.account, "grafana");
+    assert!(s.required);
+    assert_eq!(s.secret.expose(), b"0123456789abcdef-grafana", "one trailing line break is not the secret's");
+    assert_eq!(format!("{:?}", s.secret), "Secret(24 bytes)");
+    assert!(!format!("{i:?}").contains("abcdef-grafana"), "the secret is never printed");
+
+    // Relative to the definition's folder; every key given.
+    let origin = path.parent().unwrap().join("am.toml");
+    let text = signed(
+        "secret_file = \"secret\"\naccount = \"gh\"\nheader = \"X-Hub-Signature-256\"\nprefix = \"sha256=\"\n\
+         timestamp_header = \"X-Ts\"\ntolerance_seconds = 60\nrequired = false",
+    );
+    let i = Integration::parse(&text, origin.to_str().unwrap(), &Catalog::builtin()).unwrap();
+    let s = i.signature.unwrap();
+    assert_eq!(
+        (s.header.as_str(), s.prefix.as_str(), s.timestamp_header.as_deref()),
+        ("X-Hub-Signature-256", "sha256=", Some("X-Ts"))
+    );
+    assert_eq!((s.tolerance.as_secs(), s.required), (60, false));
+    assert_eq!(s.source, signature::SecretSource::File(path.clone()));
+}
+
+#[test]
+fn bad_signature_tables_are_refused_naming_the_key_never_the_secret() {
+    let problems = |table: &str| -> Vec<(String, String)> {
+        Integration::parse(&signed(table), "am.toml", &Catalog::builtin())
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect()
+    };
+    let unset = "SLUICE_TEST_SURELY_UNSET_SECRET_8D1F";
+    assert_eq!(
+        problems(&format!("secret_env = \"{unset}\"\naccount = \"grafana\"")),
+        [("signature.secret_env".to_owned(), format!("environment variable {unset} is not set"))]
+    );
+    let short = secret_file("short", b"too-short");
+    let found = problems(&format!("secret_file = {:?}\naccount = \"grafana\"", short.display().to_string()));
+    assert_eq!(found[0].0, "signature.secret_file");
+    assert!(found[0].1.contains("has 9 bytes: at least 16") && !found[0].1.contains("too-short"), "{found:?}");
+    let found = problems("secret_file = \"/nonexistent/sluice/secret\"\naccount = \"grafana\"");
+    assert_eq!(found[0].0, "signature.secret_file");
+    assert!(found[0].1.starts_with("cannot read /nonexistent/sluice/secret"), "{found:?}");
+    let found = problems("secret_env = \"X\"\nsecret_file = \"y\"\naccount = \"a\"");
+    assert_eq!(
+        found[0],
+        ("signature".to_owned(), "give exactly one of secret_env and secret_file (never the secret itself)".to_owned())
+    );
+    assert_eq!(problems("account = \"a\"")[0].0, "signature");
+    // The secret itself is not a key.
+    let found = problems("secret = \"0123456789abcdef0123\"\naccount = \"a\"");
+    assert!(found[0].1.contains("unknown field `secret`"), "{found:?}");
+
+    let good = secret_file("keys", b"0123456789abcdef0123");
+    let with = |extra: &str| format!("secret_file = {:?}\naccount = \"grafana\"\n{extra}", good.display().to_string());
+    let keys = |extra: &str| problems(&with(extra)).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(keys("header = \"X Sig\""), ["signature.header"]);
+    assert_eq!(keys("header = \"Authorization\""), ["signature.header"]);
+    assert_eq!(keys("timestamp_header = \"x-sluice-signature\""), ["signature.timestamp_header"]);
+    assert_eq!(keys("prefix = \"sha 256=\""), ["signature.prefix"]);
+    assert_eq!(keys("tolerance_seconds = 10"), ["signature.tolerance_seconds"], "without a timestamp header");
+    assert_eq!(keys("timestamp_header = \"X-Ts\"\ntolerance_seconds = 0"), ["signature.tolerance_seconds"]);
+    let found = problems(&with("").replace("account = \"grafana\"", "account = \"not a name\""));
+    assert_eq!(found[0].0, "signature.account");
+
+    // Only sender formats are signed.
+    let text =
+        format!("{DEFAULT_DEFINITION}\n[signature]\nsecret_file = {:?}\naccount = \"a\"\n", good.display().to_string());
+    let found = Integration::parse(&text, "d.toml", &Catalog::builtin()).unwrap_err();
+    assert_eq!(found[0].key, "signature");
+    assert_eq!(found[0].message, "only sender formats are signed, not servicenow-import");
+}

@@ -131,6 +131,8 @@ pub struct IntegrationPage {
     pub target_table: String,
     pub transform_map: String,
     pub contact: String,
+    /// The `[signature]` settings of a signed sender (never its secret).
+    pub signature: Option<SignatureView>,
     /// The contract, counts and charts: for the accounts that may see the integration.
     pub visible: bool,
     pub fields: Vec<FieldRow>,
@@ -141,6 +143,29 @@ pub struct IntegrationPage {
     pub dry_run: Option<DryRunView>,
     pub dry_run_alert: Option<String>,
     pub admin: bool,
+}
+
+/// How a signed sender signs, as the page shows it.
+pub struct SignatureView {
+    pub header: String,
+    pub prefix: String,
+    pub timestamp_header: String,
+    pub tolerance_seconds: u64,
+    pub account: String,
+    pub required: bool,
+}
+
+impl SignatureView {
+    fn of(s: &sluice_core::integration::Signature) -> Self {
+        Self {
+            header: s.header.clone(),
+            prefix: s.prefix.clone(),
+            timestamp_header: s.timestamp_header.clone().unwrap_or_default(),
+            tolerance_seconds: s.tolerance.as_secs(),
+            account: s.account.clone(),
+            required: s.required,
+        }
+    }
 }
 
 /// The integration by name if this account may see it or post to it; with whether it may see it.
@@ -321,6 +346,7 @@ pub async fn render(
                     .join(", ")
             })
             .unwrap_or_default(),
+        signature: integration.signature.as_ref().map(SignatureView::of),
         visible,
         fields: Vec::new(),
         counts: Vec::new(),

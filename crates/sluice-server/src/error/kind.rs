@@ -54,6 +54,9 @@ error_kinds! {
     MalformedXml          = "malformed_xml",              BAD_REQUEST,                      "Exception while reading request";
     XmlDtd                = "xml_dtd_refused",            BAD_REQUEST,                      "Exception while reading request";
     Unauthenticated       = "unauthenticated",            UNAUTHORIZED,                     "User Not Authenticated";
+    SignatureMissing      = "signature_missing",          UNAUTHORIZED,                     "User Not Authenticated";
+    SignatureInvalid      = "signature_invalid",          UNAUTHORIZED,                     "User Not Authenticated";
+    SignatureStale        = "signature_stale",            UNAUTHORIZED,                     "User Not Authenticated";
     InvalidRecords        = "invalid_records",            BAD_REQUEST,                      "Exception while reading request";
     InvalidParameter      = "invalid_parameter",          BAD_REQUEST,                      "Invalid parameter";
     InvalidQuery          = "invalid_query",              BAD_REQUEST,                      "Invalid query";

@@ -27,6 +27,9 @@ pub(crate) fn one_of_each() -> Vec<ApiError> {
     };
     vec![
         ApiError::Unauthenticated,
+        ApiError::SignatureMissing("X-Grafana-Alerting-Signature".into()),
+        ApiError::SignatureInvalid("X-Hub-Signature-256".into()),
+        ApiError::SignatureStale { header: "X-Grafana-Alerting-Timestamp".into(), tolerance_seconds: 300 },
         ApiError::forbidden("ACL Exception Insert Failed due to security constraints"),
         ApiError::SourceNotAllowed,
         ApiError::NetworkForbidden,

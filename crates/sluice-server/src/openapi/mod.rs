@@ -72,6 +72,16 @@ pub fn document(integrations: &[&Integration]) -> Value {
             "securitySchemes": {
                 "basicAuth": {"type": "http", "scheme": "basic"},
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token of an account"},
+                "hookSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Sluice-Signature",
+                    "description": "Sender hook of an integration with a [signature] table: hex \
+                        HMAC-SHA256 of the body as sent (with timestamp_header: of the timestamp, \":\" and the \
+                        body) with the integration's secret, in the header its definition names (default \
+                        X-Sluice-Signature, e.g. X-Grafana-Alerting-Signature, or X-Hub-Signature-256 with \
+                        prefix sha256=). See docs/senders.md, Signed webhooks.",
+                },
             },
         },
     })
@@ -183,6 +193,7 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
             Auth::Public => "public",
             Auth::Account => "account",
             Auth::Admin => "admin",
+            Auth::AccountOrSignature => "account-or-signature",
         },
         "x-sluice-error-codes": codes,
     });
@@ -194,6 +205,9 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
     }
     if route.auth == Auth::Public {
         op["security"] = json!([]);
+    }
+    if route.auth == Auth::AccountOrSignature {
+        op["security"] = json!([{"basicAuth": []}, {"bearerAuth": []}, {"hookSignature": []}]);
     }
     op
 }

@@ -71,6 +71,9 @@ pub enum Auth {
     Account,
     /// Accounts with the admin role.
     Admin,
+    /// An account, or a request signed with the integration's secret when its definition has a
+    /// `[signature]` table (the sender hook, `crate::signature`).
+    AccountOrSignature,
 }
 
 /// The body a route takes or answers, by schema name (`#/components/schemas/{name}`).

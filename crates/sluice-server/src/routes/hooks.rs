@@ -6,13 +6,11 @@
 //! when busy) for trouble a retry can cure; 4xx only when the body itself is wrong, or when
 //! every row failed its contract (a retry would fail the same way).
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
-use sluice_core::integration::{Integration, SenderFormat};
+use sluice_core::integration::{Integration, SenderFormat, Signature};
 use sluice_core::payload::{self, PayloadError};
 use sluice_core::rules::Actor;
 use sluice_core::sender::{self, SenderError};
@@ -25,31 +23,32 @@ use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Pipeline;
 use crate::pipeline::import::{ManyOutcome, ManyRequest};
 use crate::receive::{BaseUrl, PeerAddr};
-use crate::routes::import::{idempotency_key, may_post, result_entry};
+use crate::routes::import::{admit, idempotency_key, result_entry};
 use crate::routes::insert_multiple::{compact_len, declared_length, read_body};
+use crate::signature;
 use crate::{AppState, ServerConfig};
 
-/// The integration named in the path, if this caller may post to it from this address and it
-/// takes a sender format.
-fn sender_integration(
-    state: &AppState,
-    caller: &Caller,
-    peer: Option<std::net::IpAddr>,
-    name: &str,
-) -> ApiResult<Arc<Integration>> {
-    let registry = state.registry();
-    let integration =
-        registry.integrations.values().find(|i| i.name() == name).cloned().ok_or(ApiError::NoSuchResource)?;
-    crate::observe::note_integration(integration.name());
-    may_post(&integration, caller, peer, "ACL Exception Insert Failed due to security constraints")?;
-    if !integration.format().is_sender() {
-        return Err(ApiError::InvalidParameter(format!(
-            "integration {name} has format {}: post to /api/now/import/{}",
-            integration.format(),
-            integration.definition.staging_table
-        )));
+/// How a request to the hook proves who it is.
+enum Credentials {
+    /// Basic auth or an API token, already verified.
+    Verified(Caller),
+    /// The integration's signature, verified once the body is read.
+    Signed(Signature),
+}
+
+const DENIED: &str = "ACL Exception Insert Failed due to security constraints";
+
+/// An integration that takes a sender format (others are posted to the Import Set API).
+fn sender_only(integration: &Integration) -> ApiResult<()> {
+    if integration.format().is_sender() {
+        return Ok(());
     }
-    Ok(integration)
+    Err(ApiError::InvalidParameter(format!(
+        "integration {} has format {}: post to /api/now/import/{}",
+        integration.name(),
+        integration.format(),
+        integration.definition.staging_table
+    )))
 }
 
 /// The body's row documents, each within a single row's limits (nesting, fields, size).
@@ -101,16 +100,32 @@ fn row_pointer(format: SenderFormat, index: usize, array_body: bool) -> String {
 
 pub async fn receive(
     State(state): State<AppState>,
-    caller: Caller,
     PeerAddr(peer): PeerAddr,
     Path(name): Path<String>,
     BaseUrl(base): BaseUrl,
     request: Request,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
-    // The integration and the caller's rights are checked before the body is read.
-    let integration = sender_integration(&state, &caller, peer, &name)?;
+    let (mut parts, body) = request.into_parts();
+    let found = state.registry().integrations.values().find(|i| i.name() == name).cloned();
+    // Signed when the definition requires it, or allows it and the request carries a signature;
+    // otherwise Basic auth or a token, checked first as on every route (so an unknown integration
+    // is not told to an unknown caller).
+    let signed = found.as_ref().and_then(|i| i.signature.clone());
+    let credentials = match signed.filter(|s| s.required || signature::present(s, &parts.headers)) {
+        Some(s) => Credentials::Signed(s),
+        None => Credentials::Verified(Caller::from_request_parts(&mut parts, &state).await?),
+    };
+    let integration = found.ok_or(ApiError::NoSuchResource)?;
+    // The integration, and the caller's rights when known, are checked before the body is read.
+    match &credentials {
+        Credentials::Verified(caller) => admit(&integration, caller, peer, DENIED)?,
+        Credentials::Signed(s) => {
+            crate::observe::note_integration(integration.name());
+            signature::refuse_early(&state, s, &parts)?;
+        }
+    }
+    sender_only(&integration)?;
     let format = integration.format();
-    let (parts, body) = request.into_parts();
     let limit = state.config.max_bulk_body_bytes;
     if declared_length(&parts.headers).is_some_and(|n| n > limit) {
         return Err(ApiError::BodyTooLarge(limit));
@@ -118,6 +133,16 @@ pub async fn receive(
     // Bodies are read one bulk turn at a time, as insertMultiple's are.
     let _turn = state.bulk_turns.acquire().await.map_err(|_| ApiError::Internal("bulk turns closed".into()))?;
     let raw = read_body(&parts.headers, body, limit).await?;
+    // A signature is verified over the bytes as sent, before they are parsed.
+    let caller = match credentials {
+        Credentials::Verified(caller) => caller,
+        Credentials::Signed(s) => {
+            let now = std::time::SystemTime::now();
+            let caller = signature::authenticate(&state, &integration, &s, &parts, &raw, now).await?;
+            admit(&integration, &caller, peer, DENIED)?;
+            caller
+        }
+    };
     let array_body = raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let docs = documents(&state.config, format, &raw)?;
     let idempotency = idempotency_key(&parts.headers, &format!("hooks/{name}"), &raw)?;

@@ -34,9 +34,20 @@ pub(crate) fn integration_for(
 ) -> ApiResult<Arc<Integration>> {
     let integration =
         state.registry().integrations.get(table).cloned().ok_or_else(|| ApiError::InvalidTable(table.to_owned()))?;
-    crate::observe::note_integration(integration.name());
-    may_post(&integration, caller, peer, denied)?;
+    admit(&integration, caller, peer, denied)?;
     Ok(integration)
+}
+
+/// The prologue of every route that posts rows (Import Set API, sender hook): the integration is
+/// noted for the request's statistics, then the caller's rights on it from this address.
+pub(crate) fn admit(
+    integration: &Integration,
+    caller: &Caller,
+    peer: Option<std::net::IpAddr>,
+    denied: &str,
+) -> ApiResult<()> {
+    crate::observe::note_integration(integration.name());
+    may_post(integration, caller, peer, denied)
 }
 
 /// Whether this caller may post to the integration from this address: the role, the
