@@ -42,7 +42,7 @@ fn sender_integration(
         registry.integrations.values().find(|i| i.name() == name).cloned().ok_or(ApiError::NoSuchResource)?;
     crate::observe::note_integration(integration.name());
     may_post(&integration, caller, peer, "ACL Exception Insert Failed due to security constraints")?;
-    if !integration.format().is_sender() {
+    if !integration.format().at_hook() {
         return Err(ApiError::InvalidParameter(format!(
             "integration {name} has format {}: post to /api/now/import/{}",
             integration.format(),
