@@ -173,6 +173,22 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
     };
     responses.insert(route.status.to_string(), success);
     let codes = error_responses(route, xml, &mut responses);
+    if route.response.is_some_and(|b| b.schema == "PagerDutyAnswer") {
+        // Its refusals are PagerDuty's bodies, as its senders read them.
+        for (status, what) in [
+            ("400", "invalid event (with errors[]) or Unrecognized object (not JSON)"),
+            ("403", "the key's account may not post to its integration"),
+            ("413", "the event is too large"),
+            ("429", "throttle event, with Retry-After"),
+            ("503", "nothing stored: retry after Retry-After"),
+        ] {
+            responses.insert(
+                status.into(),
+                json!({"description": format!("PagerDuty's answer: {what}"),
+                    "content": content("application/json", reference("PagerDutyAnswer"), false)}),
+            );
+        }
+    }
     let mut op = json!({
         "operationId": id,
         "tags": [route.tag],

@@ -13,6 +13,7 @@ pub mod health;
 pub mod hooks;
 pub mod import;
 pub mod insert_multiple;
+pub mod pagerduty;
 pub mod integrations;
 pub mod publish;
 pub mod replay;
