@@ -24,7 +24,7 @@ use sluice_store::StoreError;
 
 use crate::AppState;
 use crate::authenticate::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, ErrorKind};
 use crate::pipeline::Pipeline;
 use crate::pipeline::import::{ManyOutcome, ManyRequest};
 use crate::receive::PeerAddr;
@@ -38,9 +38,13 @@ pub enum PagerDutyError {
     /// Not JSON, or not a JSON object.
     #[error("event object format is unrecognized")]
     Unrecognized,
-    /// The event breaks PagerDuty's rules or the integration's contract; an unknown routing key.
+    /// The event breaks PagerDuty's rules or the integration's contract.
     #[error("invalid event: {0:?}")]
     Invalid(Vec<String>),
+    /// A missing, malformed, unknown or revoked routing key: answered as an invalid event (as
+    /// PagerDuty does), counted as refused credentials.
+    #[error("refused routing key: {0}")]
+    InvalidKey(String),
     #[error("event larger than {0} bytes")]
     TooLarge(usize),
     /// The key's account may not post to its integration (role, bound accounts, networks).
@@ -57,6 +61,23 @@ pub enum PagerDutyError {
 }
 
 const INVALID_KEY: &str = "Invalid routing key";
+
+impl PagerDutyError {
+    /// The kind of sluice error it stands for (docs/errors.md).
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unrecognized => ErrorKind::MalformedJson,
+            Self::Invalid(_) => ErrorKind::InvalidFieldValues,
+            Self::InvalidKey(_) => ErrorKind::Unauthenticated,
+            Self::TooLarge(_) => ErrorKind::BodyTooLarge,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::Throttled(_) => ErrorKind::RateLimited,
+            Self::Unavailable { retry_after: 1, .. } => ErrorKind::Busy,
+            Self::Unavailable { .. } => ErrorKind::StoreUnavailable,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
 
 impl From<ApiError> for PagerDutyError {
     fn from(e: ApiError) -> Self {
@@ -99,6 +120,7 @@ impl IntoResponse for PagerDutyError {
                 None,
             ),
             Self::Invalid(errors) => (StatusCode::BAD_REQUEST, invalid(errors.clone()), None),
+            Self::InvalidKey(error) => (StatusCode::BAD_REQUEST, invalid(vec![error.clone()]), None),
             Self::TooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 invalid(vec![format!("The event is larger than {limit} bytes")]),
@@ -127,6 +149,8 @@ impl IntoResponse for PagerDutyError {
             tracing::error!(error = %self, "PagerDuty event failed");
         }
         let mut response = (status, Json(answer)).into_response();
+        // Sluice's stable code, for the statistics (and so the body is not re-enveloped).
+        response.extensions_mut().insert(ErrorCode(self.kind().code()));
         if let Some(wait) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
         }
@@ -144,7 +168,7 @@ async fn authenticate(
     state.lockout.check(peer).map_err(PagerDutyError::Throttled)?;
     let refuse = |message: String| {
         state.lockout.failed_address(peer);
-        PagerDutyError::Invalid(vec![message])
+        PagerDutyError::InvalidKey(message)
     };
     let key = pagerduty::routing_key(event).map_err(refuse)?;
     let Some((account, name)) = state.credentials.authenticate_routing_key(state, key).await? else {
@@ -156,7 +180,7 @@ async fn authenticate(
     let Some(integration) = integration.filter(|i| i.format() == SenderFormat::PagerdutyEventsV2) else {
         // The key outlived its integration (a reload removed it or changed its format).
         tracing::warn!(account = %account.user_name, integration = %name, "routing key of no PagerDuty integration");
-        return Err(PagerDutyError::Invalid(vec![INVALID_KEY.into()]));
+        return Err(PagerDutyError::InvalidKey(INVALID_KEY.into()));
     };
     crate::observe::note_integration(integration.name());
     let allowed = match peer {
