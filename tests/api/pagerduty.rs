@@ -93,7 +93,10 @@ async fn trigger_acknowledge_resolve_and_trigger_again() {
     assert_eq!((status, &body), (202, &success("srv01/HTTP")));
     let resolved = incidents(&s, "srv01/HTTP").await;
     assert_eq!(resolved.len(), 1);
-    assert_eq!((resolved[0]["state"].as_str(), resolved[0]["close_code"].as_str()), (Some("6"), Some("Solution provided")));
+    assert_eq!(
+        (resolved[0]["state"].as_str(), resolved[0]["close_code"].as_str()),
+        (Some("6"), Some("Solution provided"))
+    );
     assert!(resolved[0]["close_notes"].as_str().unwrap().contains("srv01/HTTP"));
 
     // After a resolve, acknowledge and resolve find nothing; a trigger opens a new incident.
@@ -111,7 +114,8 @@ async fn trigger_acknowledge_resolve_and_trigger_again() {
     assert_eq!(status, 200, "{stats}");
     let counts = (&stats["result"]["inserted"], &stats["result"]["updated"], &stats["result"]["ignored"]);
     assert_eq!(counts, (&json!(2), &json!(2), &json!(2)), "{stats}");
-    let (status, rows) = s.get("/api/now/table/u_pagerduty?sysparm_fields=u_event_action,u_dedup_key,sys_payload").await;
+    let (status, rows) =
+        s.get("/api/now/table/u_pagerduty?sysparm_fields=u_event_action,u_dedup_key,sys_payload").await;
     assert_eq!(status, 200, "{rows}");
     let rows = rows["result"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
@@ -146,9 +150,11 @@ async fn without_an_open_incident_acknowledge_is_dropped_and_a_trigger_gets_a_ke
 async fn bad_events_get_pagerdutys_400s() {
     let s = Server::start();
     let key = new_key(&s).await;
-    let invalid = |errors: Value| json!({"status": "invalid event", "message": "Event object is invalid", "errors": errors});
+    let invalid =
+        |errors: Value| json!({"status": "invalid event", "message": "Event object is invalid", "errors": errors});
 
-    let r = s.http.post(s.url(ENQUEUE)).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r =
+        s.http.post(s.url(ENQUEUE)).header("content-type", "application/json").body("{not json").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(
@@ -201,11 +207,8 @@ async fn bad_events_get_pagerdutys_400s() {
     let (_, tokens) = s.get("/api/sluice/v1/accounts/pd.sender/tokens").await;
     let id = tokens["result"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(tokens["result"][0]["integration"], "pagerduty");
-    let r = s
-        .admin(s.http.delete(s.url(&format!("/api/sluice/v1/accounts/pd.sender/tokens/{id}"))))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        s.admin(s.http.delete(s.url(&format!("/api/sluice/v1/accounts/pd.sender/tokens/{id}")))).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 204);
     let (status, _, body) = send(&s, ENQUEUE, &trigger(&key, "k3", "error")).await;
     assert_eq!((status, &body), (400, &invalid(json!(["Invalid routing key"]))), "revoked");

@@ -220,7 +220,10 @@ mod tests {
     #[test]
     fn acknowledge_and_resolve_need_a_dedup_key_but_no_payload() {
         let ack = event(json!({"event_action": "acknowledge", "dedup_key": "srv01/HTTP"})).unwrap();
-        assert_eq!((ack.action, ack.dedup_key.as_str(), ack.generated_key), (EventAction::Acknowledge, "srv01/HTTP", false));
+        assert_eq!(
+            (ack.action, ack.dedup_key.as_str(), ack.generated_key),
+            (EventAction::Acknowledge, "srv01/HTTP", false)
+        );
         assert_eq!(ack.alert, None);
         let errors = event(json!({"event_action": "resolve"})).unwrap_err();
         assert_eq!(errors, ["'dedup_key' is missing or blank (required unless event_action is trigger)"]);
@@ -248,12 +251,14 @@ mod tests {
                 "'images' must be an array",
             ]
         );
-        assert_eq!(event(json!({"event_action": "page"})).unwrap_err(), [
-            "'event_action' is invalid (must be one of trigger, acknowledge, resolve)"
-        ]);
-        assert_eq!(event(json!({"event_action": "trigger"})).unwrap_err(), [
-            "'payload' is missing or not an object (required when event_action is trigger)"
-        ]);
+        assert_eq!(
+            event(json!({"event_action": "page"})).unwrap_err(),
+            ["'event_action' is invalid (must be one of trigger, acknowledge, resolve)"]
+        );
+        assert_eq!(
+            event(json!({"event_action": "trigger"})).unwrap_err(),
+            ["'payload' is missing or not an object (required when event_action is trigger)"]
+        );
     }
 
     #[test]

@@ -121,11 +121,9 @@ impl IntoResponse for PagerDutyError {
             ),
             Self::Invalid(errors) => (StatusCode::BAD_REQUEST, invalid(errors.clone()), None),
             Self::InvalidKey(error) => (StatusCode::BAD_REQUEST, invalid(vec![error.clone()]), None),
-            Self::TooLarge(limit) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                invalid(vec![format!("The event is larger than {limit} bytes")]),
-                None,
-            ),
+            Self::TooLarge(limit) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, invalid(vec![format!("The event is larger than {limit} bytes")]), None)
+            }
             Self::Forbidden(reason) => (StatusCode::FORBIDDEN, invalid(vec![reason.clone()]), None),
             Self::Throttled(r) => (
                 StatusCode::TOO_MANY_REQUESTS,

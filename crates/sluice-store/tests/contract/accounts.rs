@@ -150,10 +150,20 @@ pub async fn api_tokens<S: Store + ?Sized>(store: &S) {
     let owner =
         apply(store, change("sender", create(&[Role::ImportSetLoader], "$argon2id$s", true), 0)).await.expect("sender");
     let digest = "0f".repeat(32);
-    let add = AccountAction::AddToken { id: "tok-a".into(), digest: digest.clone(), label: "alertmanager".into(), integration: None };
+    let add = AccountAction::AddToken {
+        id: "tok-a".into(),
+        digest: digest.clone(),
+        label: "alertmanager".into(),
+        integration: None,
+    };
     let after = apply(store, change("sender", add, 5)).await.expect("token added");
     assert_eq!(after.credentials_version, owner.credentials_version, "tokens leave the password cache alone");
-    let add = AccountAction::AddToken { id: "tok-b".into(), digest: "1e".repeat(32), label: String::new(), integration: None };
+    let add = AccountAction::AddToken {
+        id: "tok-b".into(),
+        digest: "1e".repeat(32),
+        label: String::new(),
+        integration: None,
+    };
     apply(store, change("sender", add, 6)).await.expect("second token");
 
     let tokens = store.tokens("sender".into()).await.expect("tokens");
@@ -191,7 +201,8 @@ pub async fn routing_keys<S: Store + ?Sized>(store: &S) {
         integration: Some("pagerduty".into()),
     };
     apply(store, change("pd", bound, 1)).await.expect("bound");
-    let plain = AccountAction::AddToken { id: "pl".into(), digest: "4d".repeat(32), label: String::new(), integration: None };
+    let plain =
+        AccountAction::AddToken { id: "pl".into(), digest: "4d".repeat(32), label: String::new(), integration: None };
     apply(store, change("pd", plain, 2)).await.expect("plain");
 
     let tokens = store.tokens("pd".into()).await.expect("tokens");
@@ -228,7 +239,8 @@ pub async fn admin_audit<S: Store + ?Sized>(store: &S) {
     apply(store, change("ops", AccountAction::SetPassword { password_hash: "$argon2id$o2".into() }, 3))
         .await
         .expect("ops");
-    let add = AccountAction::AddToken { id: "tk".into(), digest: "aa".repeat(32), label: "bulk".into(), integration: None };
+    let add =
+        AccountAction::AddToken { id: "tk".into(), digest: "aa".repeat(32), label: "bulk".into(), integration: None };
     apply(store, change("ops", add, 4)).await.expect("ops");
     apply(store, change("ops", AccountAction::RevokeToken { id: "tk".into() }, 5)).await.expect("ops");
     apply(store, change("ops", AccountAction::Delete, 6)).await.expect("ops");

@@ -5,8 +5,7 @@ use axum::routing::on;
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
 use crate::error::ErrorKind::{self, *};
 use crate::routes::{
-    accounts, admin_audit, health, hooks, insert_multiple, integrations, pagerduty, publish, replay, stats,
-    submissions,
+    accounts, admin_audit, health, hooks, insert_multiple, integrations, pagerduty, publish, replay, stats, submissions,
 };
 
 const ACCOUNT_WRITE_ERRORS: &[ErrorKind] =
