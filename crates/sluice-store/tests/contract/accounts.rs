@@ -123,7 +123,16 @@ pub async fn deleting_keeps_the_user_record<S: Store + ?Sized>(store: &S) {
     let a = apply(store, change("gone", create(&[Role::Itil], "$argon2id$g", true), 0)).await.expect("created");
     apply(
         store,
-        change("gone", AccountAction::AddToken { id: "tok1".into(), digest: "cd".repeat(32), label: "x".into() }, 1),
+        change(
+            "gone",
+            AccountAction::AddToken {
+                id: "tok1".into(),
+                digest: "cd".repeat(32),
+                label: "x".into(),
+                integration: None,
+            },
+            1,
+        ),
     )
     .await
     .expect("token");
