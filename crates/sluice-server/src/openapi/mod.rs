@@ -179,7 +179,6 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
             ("400", "invalid event (with errors[]) or Unrecognized object (not JSON)"),
             ("403", "the key's account may not post to its integration"),
             ("413", "the event is too large"),
-            ("429", "throttle event, with Retry-After"),
             ("503", "nothing stored: retry after Retry-After"),
         ] {
             responses.insert(
@@ -187,6 +186,10 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
                 json!({"description": format!("PagerDuty's answer: {what}"),
                     "content": content("application/json", reference("PagerDutyAnswer"), false)}),
             );
+        }
+        // 429 is also the per-address limit's, answered before the route in sluice's envelope.
+        if let Some(Value::String(d)) = responses.get_mut("429").and_then(|r| r.get_mut("description")) {
+            d.push_str("; the account's rate or a locked address: PagerDuty's throttle event (a PagerDutyAnswer)");
         }
     }
     let mut op = json!({
