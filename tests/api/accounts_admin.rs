@@ -509,7 +509,7 @@ async fn the_admin_audit_records_account_changes_and_reloads_newest_first() {
     );
     assert_eq!(
         entries[0]["details"],
-        json!({"outcome": "reloaded", "integrations": ["u_alertmanager", "u_incident_import"]})
+        json!({"outcome": "reloaded", "integrations": ["u_alertmanager", "u_incident_import", "u_pagerduty"]})
     );
     assert_eq!(entries[2]["details"], json!({"active": {"from": true, "to": false}}));
     assert_eq!(entries[3]["details"], json!({"roles": ["itil"], "web_service_only": true}));

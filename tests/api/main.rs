@@ -27,6 +27,7 @@ mod integrations;
 mod lifecycle;
 mod networks;
 mod openapi;
+mod pagerduty;
 mod postgres;
 mod publish;
 mod queries;

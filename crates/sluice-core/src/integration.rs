@@ -22,6 +22,8 @@ pub const DEFAULT_DEFINITION: &str = include_str!("../integrations/u_incident_im
 /// The built-in Alertmanager integration, active beside [`DEFAULT_DEFINITION`] when no
 /// integrations folder is given.
 pub const ALERTMANAGER_DEFINITION: &str = include_str!("../integrations/alertmanager.toml");
+/// The built-in PagerDuty Events API v2 integration, active beside [`ALERTMANAGER_DEFINITION`].
+pub const PAGERDUTY_DEFINITION: &str = include_str!("../integrations/pagerduty.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,6 +143,10 @@ pub struct TransformSpec {
     /// Only active records match the coalesce fields (a closed incident is not reopened).
     #[serde(default = "yes")]
     pub coalesce_active_only: bool,
+    /// Resolved records (state 6) do not match either: after a resolve the next event opens a
+    /// new record, as PagerDuty's de-duplication does. Default false.
+    #[serde(default)]
+    pub coalesce_skip_resolved: bool,
     /// When every coalesce value is empty: insert (true) or skip the row (false, ServiceNow's
     /// default).
     #[serde(default)]
@@ -266,11 +272,13 @@ impl Integration {
             .expect("the built-in default integration is valid")
     }
 
-    /// Every built-in integration: `u_incident_import` and `alertmanager`.
+    /// Every built-in integration: `u_incident_import`, `alertmanager` and `pagerduty`.
     pub fn builtin_defaults(catalog: &Catalog) -> Vec<Self> {
         let alertmanager = Self::parse(ALERTMANAGER_DEFINITION, "built-in alertmanager", catalog)
             .expect("the built-in alertmanager integration is valid");
-        vec![Self::builtin_default(catalog), alertmanager]
+        let pagerduty = Self::parse(PAGERDUTY_DEFINITION, "built-in pagerduty", catalog)
+            .expect("the built-in pagerduty integration is valid");
+        vec![Self::builtin_default(catalog), alertmanager, pagerduty]
     }
 
     pub fn format(&self) -> SenderFormat {
@@ -447,8 +455,11 @@ impl Integration {
         }
 
         let signature = match &d.signature {
-            Some(_) if !d.format.is_sender() => {
-                problems.push(problem("signature", format!("only sender formats are signed, not {}", d.format)));
+            Some(_) if !d.format.at_hook() => {
+                problems.push(problem(
+                    "signature",
+                    format!("only requests to the sender hook are signed, not format {}", d.format),
+                ));
                 None
             }
             Some(spec) => signature::parse(spec, origin, &problem).map_err(|p| problems.extend(p)).ok(),

@@ -443,6 +443,11 @@ impl EncodedQuery {
         self.and(field, Operator::Eq(value.to_owned()));
     }
 
+    /// ANDs `field != value` into every group, as [`Self::and_equals`] does `=`.
+    pub fn and_not_equals(&mut self, field: &str, value: &str) {
+        self.and(field, Operator::Ne(value.to_owned()));
+    }
+
     /// ANDs `field IN values` into every group, as [`Self::and_equals`] does `=`.
     pub fn and_in(&mut self, field: &str, values: &[&str]) {
         self.and(field, Operator::In(values.iter().map(|v| (*v).to_owned()).collect()));

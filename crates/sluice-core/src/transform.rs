@@ -23,6 +23,8 @@ pub struct Plan {
     /// Target fields and values that identify an existing record (empty value = not given).
     pub coalesce: Vec<(String, String)>,
     pub coalesce_active_only: bool,
+    /// Resolved records (state 6) are no coalesce target either (the map's `coalesce_skip_resolved`).
+    pub coalesce_skip_resolved: bool,
     pub create_on_empty_coalesce: bool,
     /// Write audit rows (the map's `run_business_rules`).
     pub audit: bool,
@@ -51,6 +53,11 @@ impl Plan {
         !self.coalesce.is_empty() && self.coalesce.iter().all(|(_, v)| !v.is_empty())
     }
 
+    /// Whether the coalesce search leaves out resolved records of `target` (it has a `state`).
+    pub fn skips_resolved(&self, target: &crate::schema::TableSchema) -> bool {
+        self.coalesce_skip_resolved && target.field("state").is_some()
+    }
+
     pub fn target_search(&self) -> TargetSearch {
         if self.coalesce_given() {
             TargetSearch::Coalesce
@@ -68,6 +75,7 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<Field
     let t = &integration.definition.transform;
     let mut plan = Plan {
         coalesce_active_only: t.coalesce_active_only,
+        coalesce_skip_resolved: t.coalesce_skip_resolved,
         create_on_empty_coalesce: t.create_on_empty_coalesce,
         audit: t.run_business_rules,
         ..Plan::default()

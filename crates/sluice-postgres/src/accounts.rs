@@ -125,25 +125,18 @@ impl AccountTransaction for PgTx<'_> {
         Ok(records::insert(self.c, schema, record).await?)
     }
 
-    async fn add_token(
-        &mut self,
-        user_name: &str,
-        id: &str,
-        digest: &str,
-        label: &str,
-        by: &str,
-        now: DateTime,
-    ) -> Result<()> {
+    async fn add_token(&mut self, t: &ApiToken, digest: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sluice_api_token (id, user_name, digest, label, created_on, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sluice_api_token (id, user_name, digest, label, created_on, created_by, integration)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(id)
-        .bind(user_name)
+        .bind(&t.id)
+        .bind(&t.user_name)
         .bind(digest)
-        .bind(label)
-        .bind(now.to_string())
-        .bind(by)
+        .bind(&t.label)
+        .bind(t.created_on.to_string())
+        .bind(&t.created_by)
+        .bind(t.integration.as_deref().unwrap_or(""))
         .execute(&mut *self.c)
         .await?;
         Ok(())
@@ -188,7 +181,7 @@ pub async fn change_account(c: &mut PgConnection, ctx: &Ctx, change: &AccountCha
     account_change::change_account(&mut tx, &ctx.catalog, change).await
 }
 
-const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_on, t.created_by";
+const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_on, t.created_by, t.integration";
 
 fn token_from(r: &PgRow) -> Result<ApiToken, sqlx::Error> {
     Ok(ApiToken {
@@ -197,6 +190,7 @@ fn token_from(r: &PgRow) -> Result<ApiToken, sqlx::Error> {
         label: r.try_get(2)?,
         created_on: datetime(r.try_get(3)?),
         created_by: r.try_get(4)?,
+        integration: Some(r.try_get::<String, _>(5)?).filter(|i| !i.is_empty()),
     })
 }
 
@@ -218,8 +212,8 @@ pub async fn by_token(c: &mut PgConnection, digest: &str) -> Result<Option<Token
     );
     let Some(row) = records::sql(text).bind(digest.to_owned()).fetch_optional(c).await? else { return Ok(None) };
     let token = token_from(&row)?;
-    let digest: String = row.try_get(5)?;
-    Ok(from_row(&row, 6)?.map(|account| TokenMatch { token, digest, account }))
+    let digest: String = row.try_get(6)?;
+    Ok(from_row(&row, 7)?.map(|account| TokenMatch { token, digest, account }))
 }
 
 pub async fn record_audit(c: &mut PgConnection, entry: &AdminAuditEntry) -> Result<(), sqlx::Error> {

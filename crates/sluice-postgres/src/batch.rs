@@ -168,7 +168,7 @@ impl Batch<'_> {
     /// The coalesce target of every job that searches for one (oldest match, locked), one query
     /// per target table and coalesce fields.
     async fn search(&self, c: &mut PgConnection) -> Result<HashMap<usize, Record>, sqlx::Error> {
-        let mut groups: BTreeMap<(&str, Vec<&str>, bool), Vec<usize>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, Vec<&str>, bool, bool), Vec<usize>> = BTreeMap::new();
         for (i, job) in self.jobs.iter().enumerate() {
             let Ok(plan) = &job.verdict else { continue };
             if self.results[i].is_some()
@@ -180,12 +180,13 @@ impl Batch<'_> {
             }
             let fields = plan.coalesce.iter().map(|(f, _)| f.as_str()).collect();
             let active = plan.coalesce_active_only && job.target.field("active").is_some();
-            groups.entry((job.target.name.as_str(), fields, active)).or_default().push(i);
+            let unresolved = plan.skips_resolved(&job.target);
+            groups.entry((job.target.name.as_str(), fields, active, unresolved)).or_default().push(i);
         }
         let mut found = HashMap::new();
-        for ((_, fields, active), members) in groups {
+        for ((_, fields, active, unresolved), members) in groups {
             let schema: &TableSchema = &self.jobs[members[0]].target;
-            let mut q = records::sql(search_sql(schema, &fields, active));
+            let mut q = records::sql(search_sql(schema, &fields, active, unresolved));
             for (f, _) in fields.iter().enumerate() {
                 let values: Vec<String> = members
                     .iter()
@@ -330,7 +331,7 @@ fn push_grouped<'r>(groups: &mut Vec<(&'r TableSchema, Vec<&'r Record>)>, schema
 
 /// The coalesce search of many jobs: for each row of the unnested values (ordinal first), the
 /// oldest record matching them all, locked.
-fn search_sql(schema: &TableSchema, fields: &[&str], active: bool) -> String {
+fn search_sql(schema: &TableSchema, fields: &[&str], active: bool, unresolved: bool) -> String {
     let mut conditions: Vec<String> = fields
         .iter()
         .enumerate()
@@ -341,6 +342,9 @@ fn search_sql(schema: &TableSchema, fields: &[&str], active: bool) -> String {
         .collect();
     if active {
         conditions.push("\"active\" = 'true'".into());
+    }
+    if unresolved {
+        conditions.push(format!("\"state\" IS DISTINCT FROM {}", sluice_core::incident::STATE_RESOLVED));
     }
     let arrays = (1..=fields.len()).map(|i| format!("${i}::text[]")).collect::<Vec<_>>().join(", ");
     let aliases = (0..fields.len()).map(|i| format!("v{i}")).collect::<Vec<_>>().join(", ");

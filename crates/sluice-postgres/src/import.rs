@@ -275,6 +275,9 @@ pub(crate) async fn find_coalesce_target(
     if plan.coalesce_active_only && schema.field("active").is_some() {
         conditions.push("\"active\" = 'true'".into());
     }
+    if plan.skips_resolved(schema) {
+        conditions.push(format!("\"state\" IS DISTINCT FROM {}", sluice_core::incident::STATE_RESOLVED));
+    }
     let text = format!(
         "SELECT {} FROM {} WHERE {} ORDER BY sluice_rowid LIMIT 1 FOR UPDATE",
         records::columns(schema),

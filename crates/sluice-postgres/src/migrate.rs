@@ -213,6 +213,9 @@ fn steps() -> Vec<String> {
         "CREATE INDEX incident_created ON incident (lower(sys_created_on), sluice_rowid);
          CREATE INDEX incident_updated ON incident (lower(sys_updated_on), sluice_rowid);"
             .to_owned(),
+        // 8: a token bound to one integration is that integration's routing key (PagerDuty
+        // Events API v2), never a Bearer token; '' for the others.
+        "ALTER TABLE sluice_api_token ADD COLUMN integration TEXT COLLATE \"C\" NOT NULL DEFAULT '';".to_owned(),
     ]
 }
 

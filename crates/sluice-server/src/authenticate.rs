@@ -80,6 +80,13 @@ pub fn new_api_token() -> String {
     format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A new routing key (PagerDuty Events API v2): 32 lowercase hexadecimal digits (128 random
+/// bits), the shape of PagerDuty's integration keys, so senders that check it take it. Shown
+/// once; only its [`token_digest`] is stored, as a token bound to one integration.
+pub fn new_routing_key() -> String {
+    sluice_core::SysId::generate().into_string()
+}
+
 /// The SHA-256 digest of a token's text, lowercase hex: what the store keeps and looks up.
 pub fn token_digest(token: &str) -> String {
     sluice_core::id::hex(&Sha256::digest(token.as_bytes()))
@@ -292,7 +299,25 @@ impl CredentialCache {
         let digest = token_digest(token);
         let Some(found) = state.store.account_by_token(digest.clone()).await? else { return Ok(None) };
         let same = bool::from(found.digest.as_bytes().ct_eq(digest.as_bytes()));
-        Ok((same && found.account.active).then(|| Arc::new(found.account)))
+        // A routing key is never a Bearer token (it has no prefix, but say so here too).
+        Ok((same && found.account.active && found.token.integration.is_none()).then(|| Arc::new(found.account)))
+    }
+
+    /// Checks a routing key: the active account it belongs to and the integration it is bound
+    /// to; `None` for an unknown or revoked key, a token not bound to an integration, or a
+    /// disabled account.
+    pub async fn authenticate_routing_key(
+        &self,
+        state: &AppState,
+        key: &str,
+    ) -> Result<Option<(Arc<Account>, String)>, ApiError> {
+        let digest = token_digest(key);
+        let Some(found) = state.store.account_by_token(digest.clone()).await? else { return Ok(None) };
+        let same = bool::from(found.digest.as_bytes().ct_eq(digest.as_bytes()));
+        match found.token.integration {
+            Some(integration) if same && found.account.active => Ok(Some((Arc::new(found.account), integration))),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -456,6 +481,9 @@ mod tests {
         assert_eq!(parse_bearer("Bearer sluice_x"), Some("sluice_x"));
         assert_eq!(parse_bearer("bearer  sluice_x "), Some("sluice_x"));
         assert_eq!(parse_bearer("Basic YWRtaW46cHc="), None);
+        let key = new_routing_key();
+        assert!(key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+        assert_ne!(key, new_routing_key());
     }
 
     #[test]

@@ -97,7 +97,23 @@ impl Lockout {
         if f.count == FREE_FAILURES + 1 {
             tracing::warn!(failures = f.count, "failed logins on one account: its verifications are now paced");
         }
+        if let Some(ip) = ip {
+            Self::address_failed(&mut map, ip, now);
+        }
+    }
+
+    /// A refused credential that names no account (a PagerDuty routing key): the address only.
+    pub fn failed_address(&self, ip: Option<IpAddr>) {
         let Some(ip) = ip else { return };
+        let now = Instant::now();
+        let mut map = self.map.lock().expect("lockout");
+        if map.len() >= MAX_KEYS {
+            map.retain(|_, f| now.duration_since(f.last) < MAX_LOCK);
+        }
+        Self::address_failed(&mut map, ip, now);
+    }
+
+    fn address_failed(map: &mut HashMap<Key, Failures>, ip: IpAddr, now: Instant) {
         let f = map.entry(Key::Address(ip)).or_insert(Failures { count: 0, locked_until: None, last: now });
         if now.duration_since(f.last) > MAX_LOCK {
             f.count = 0;

@@ -62,6 +62,11 @@ pub fn note_attempted(user_name: &str) {
     with_slot(|n| n.attempted = Some(user_name.to_owned()));
 }
 
+/// The request was made by this account (authenticated other than by [`crate::authenticate::Caller`]).
+pub fn note_account(user_name: &str) {
+    with_slot(|n| n.account = Some(user_name.to_owned()));
+}
+
 /// The request concerns this integration (by name).
 pub fn note_integration(name: &str) {
     with_slot(|n| n.integration = Some(name.to_owned()));

@@ -118,6 +118,9 @@ impl<'a> RowScripts<'a> {
         if plan.coalesce_active_only && target.field("active").is_some() {
             filter.and_equals("active", "true");
         }
+        if plan.skips_resolved(target) {
+            filter.and_not_equals("state", sluice_core::incident::STATE_RESOLVED);
+        }
         let page = self
             .pipeline
             .store

@@ -107,21 +107,21 @@ impl AccountTransaction for SqliteTx<'_> {
         Ok(records::insert(self.conn, schema, record)?)
     }
 
-    async fn add_token(
-        &mut self,
-        user_name: &str,
-        id: &str,
-        digest: &str,
-        label: &str,
-        by: &str,
-        now: DateTime,
-    ) -> Result<()> {
+    async fn add_token(&mut self, t: &ApiToken, digest: &str) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO sluice_api_token (id, user_name, digest, label, created_on, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO sluice_api_token (id, user_name, digest, label, created_on, created_by, integration)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![id, user_name, digest, label, now.to_string(), by])?;
+            .execute(params![
+                t.id,
+                t.user_name,
+                digest,
+                t.label,
+                t.created_on.to_string(),
+                t.created_by,
+                t.integration.as_deref().unwrap_or("")
+            ])?;
         Ok(())
     }
 
@@ -156,7 +156,7 @@ pub fn change_account(conn: &Connection, catalog: &Catalog, change: &AccountChan
     ready(account_change::change_account(&mut SqliteTx { conn, cached: false }, catalog, change))
 }
 
-const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_on, t.created_by";
+const TOKEN_COLUMNS: &str = "t.id, t.user_name, t.label, t.created_on, t.created_by, t.integration";
 
 fn token_from(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
     Ok(ApiToken {
@@ -165,6 +165,7 @@ fn token_from(r: &Row<'_>) -> rusqlite::Result<ApiToken> {
         label: r.get(2)?,
         created_on: datetime(r.get(3)?),
         created_by: r.get(4)?,
+        integration: Some(r.get::<_, String>(5)?).filter(|i| !i.is_empty()),
     })
 }
 
@@ -185,8 +186,8 @@ pub fn by_token(conn: &Connection, digest: &str) -> rusqlite::Result<Option<Toke
         .prepare_cached(&sql)?
         .query_row([digest], |r| {
             let token = token_from(r)?;
-            let digest: String = r.get(5)?;
-            Ok(from_row(r, 6)?.map(|account| TokenMatch { token, digest, account }))
+            let digest: String = r.get(6)?;
+            Ok(from_row(r, 7)?.map(|account| TokenMatch { token, digest, account }))
         })
         .optional()?;
     Ok(found.flatten())

@@ -215,6 +215,9 @@ fn find_coalesce_target(conn: &Connection, schema: &TableSchema, plan: &Plan) ->
     if plan.coalesce_active_only && schema.field("active").is_some() {
         conditions.push("active = 'true'".into());
     }
+    if plan.skips_resolved(schema) {
+        conditions.push(format!("state IS NOT {}", sluice_core::incident::STATE_RESOLVED));
+    }
     let sql = format!(
         "SELECT {} FROM {} WHERE {} ORDER BY rowid LIMIT 1",
         records::columns(schema),

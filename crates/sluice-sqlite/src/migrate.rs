@@ -185,6 +185,9 @@ const STEPS: &[&str] = &[
     // each index holds the rowid after the key, which is the order of ties.
     "CREATE INDEX incident_created ON incident (sys_created_on COLLATE NOCASE);
      CREATE INDEX incident_updated ON incident (sys_updated_on COLLATE NOCASE);",
+    // 13: a token bound to one integration is that integration's routing key (PagerDuty Events
+    // API v2), never a Bearer token; '' for the others.
+    "ALTER TABLE sluice_api_token ADD COLUMN integration TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The schema version a database has once every step ran (`PRAGMA user_version`).

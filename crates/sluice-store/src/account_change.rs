@@ -11,7 +11,7 @@ use sluice_core::tables::{self, Catalog};
 use sluice_core::{DateTime, Record, SysId};
 
 use crate::account_fields::{self, bool_text, is_admin, networks_json, rate_json, rate_texts, role_names};
-use crate::{AccountAction, AccountChange, AdminAuditEntry, NewAccount, StoreError};
+use crate::{AccountAction, AccountChange, AdminAuditEntry, ApiToken, NewAccount, StoreError};
 
 /// The statements of an account change, inside one transaction of one backend.
 // As `settle::RowTransaction`: concrete backends only, static dispatch, no `Send` promised.
@@ -37,16 +37,8 @@ pub trait AccountTransaction {
     /// Inserts a new `sys_user` record.
     async fn insert_user(&mut self, schema: &TableSchema, record: &Record) -> Result<(), Self::Error>;
 
-    /// Records an API token of `user_name`.
-    async fn add_token(
-        &mut self,
-        user_name: &str,
-        id: &str,
-        digest: &str,
-        label: &str,
-        by: &str,
-        now: DateTime,
-    ) -> Result<(), Self::Error>;
+    /// Records an API token (of `token.user_name`) by its digest.
+    async fn add_token(&mut self, token: &ApiToken, digest: &str) -> Result<(), Self::Error>;
 
     /// Deletes the API token `id` of `user_name`, or every one of them (`None`); how many.
     async fn delete_tokens(&mut self, user_name: &str, id: Option<&str>) -> Result<u64, Self::Error>;
@@ -120,9 +112,21 @@ pub async fn change_account<T: AccountTransaction>(
             audit(tx, change, "account.delete", details).await?;
             return Ok(Some(before));
         }
-        AccountAction::AddToken { id, digest, label } => {
-            tx.add_token(&before.user_name, id, digest, label, by, now).await?;
-            audit(tx, change, "account.token_create", json!({"token_id": id, "label": label})).await?;
+        AccountAction::AddToken { id, digest, label, integration } => {
+            let token = ApiToken {
+                id: id.clone(),
+                user_name: before.user_name.clone(),
+                label: label.clone(),
+                created_on: now,
+                created_by: by.to_owned(),
+                integration: integration.clone(),
+            };
+            tx.add_token(&token, digest).await?;
+            let mut details = json!({"token_id": id, "label": label});
+            if let Some(name) = integration {
+                details["integration"] = json!(name);
+            }
+            audit(tx, change, "account.token_create", details).await?;
             return Ok(Some(before));
         }
         AccountAction::RevokeToken { id } => {

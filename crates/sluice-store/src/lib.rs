@@ -361,8 +361,9 @@ pub enum AccountAction {
     /// Removes the credentials, roles and API tokens. The `sys_user` record stays, since
     /// incidents and history refer to it.
     Delete,
-    /// Records an API token by the SHA-256 digest (lowercase hex) of its text.
-    AddToken { id: String, digest: String, label: String },
+    /// Records an API token by the SHA-256 digest (lowercase hex) of its text; with an
+    /// `integration`, a routing key that authenticates events of that integration only.
+    AddToken { id: String, digest: String, label: String, integration: Option<String> },
     /// `None` from [`Store::change_account`] when the account has no such token.
     RevokeToken { id: String },
 }
@@ -375,6 +376,9 @@ pub struct ApiToken {
     pub label: String,
     pub created_on: DateTime,
     pub created_by: String,
+    /// The integration a routing key is bound to (PagerDuty Events API v2): such a token is
+    /// taken as that integration's `routing_key` only, never as a Bearer token.
+    pub integration: Option<String>,
 }
 
 /// The token found by a digest, the stored digest (for a constant-time comparison) and its

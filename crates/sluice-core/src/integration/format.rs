@@ -20,7 +20,7 @@ pub enum SenderFormat {
     Alertmanager,
     /// Any JSON object, or an array of objects (one row each).
     GenericJson,
-    /// PagerDuty Events API v2: the name is reserved, not yet taken.
+    /// PagerDuty Events API v2 (`POST /v2/enqueue`): one row per event.
     PagerdutyEventsV2,
 }
 
@@ -34,8 +34,14 @@ impl SenderFormat {
         }
     }
 
-    /// Whether rows of this format arrive at the sender hook (`/api/sluice/v1/hooks/{name}`).
+    /// Whether rows of this format are a sender's own documents, staged by pointers.
     pub fn is_sender(self) -> bool {
+        !matches!(self, Self::ServicenowImport)
+    }
+
+    /// Whether rows of this format arrive at the sender hook (`/api/sluice/v1/hooks/{name}`);
+    /// PagerDuty events arrive at `/v2/enqueue` instead.
+    pub fn at_hook(self) -> bool {
         matches!(self, Self::Alertmanager | Self::GenericJson)
     }
 }
@@ -127,14 +133,9 @@ pub(super) fn apply_pointers(
 ) -> Vec<DefinitionProblem> {
     let mut problems = Vec::new();
     match d.format {
-        SenderFormat::PagerdutyEventsV2 => problems.push(problem(
-            "format",
-            "pagerduty-events-v2 is reserved and not yet supported; use alertmanager, generic-json or servicenow-import"
-                .into(),
-        )),
         SenderFormat::ServicenowImport if !d.pointers.is_empty() => problems.push(problem(
             "pointers",
-            "pointers are for sender formats (alertmanager, generic-json); give fields a source instead".into(),
+            "pointers are for sender formats (alertmanager, generic-json, pagerduty-events-v2); give fields a source instead".into(),
         )),
         _ => {}
     }

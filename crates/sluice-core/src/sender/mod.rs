@@ -4,6 +4,7 @@
 
 mod alertmanager;
 mod generic_json;
+pub mod pagerduty;
 
 use serde_json::{Map, Value};
 

@@ -183,6 +183,25 @@ fn operation(route: &Route, path: &str, id: &str) -> Value {
     };
     responses.insert(route.status.to_string(), success);
     let codes = error_responses(route, xml, &mut responses);
+    if route.response.is_some_and(|b| b.schema == "PagerDutyAnswer") {
+        // Its refusals are PagerDuty's bodies, as its senders read them.
+        for (status, what) in [
+            ("400", "invalid event (with errors[]) or Unrecognized object (not JSON)"),
+            ("403", "the key's account may not post to its integration"),
+            ("413", "the event is too large"),
+            ("503", "nothing stored: retry after Retry-After"),
+        ] {
+            responses.insert(
+                status.into(),
+                json!({"description": format!("PagerDuty's answer: {what}"),
+                    "content": content("application/json", reference("PagerDutyAnswer"), false)}),
+            );
+        }
+        // 429 is also the per-address limit's, answered before the route in sluice's envelope.
+        if let Some(Value::String(d)) = responses.get_mut("429").and_then(|r| r.get_mut("description")) {
+            d.push_str("; the account's rate or a locked address: PagerDuty's throttle event (a PagerDutyAnswer)");
+        }
+    }
     let mut op = json!({
         "operationId": id,
         "tags": [route.tag],

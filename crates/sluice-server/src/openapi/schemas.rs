@@ -154,6 +154,35 @@ pub fn components() -> Map<String, Value> {
         ),
     );
     add(
+        "PagerDutyEvent",
+        object(
+            json!({
+                "routing_key": {"type": STR, "minLength": 32, "maxLength": 32, "description": "A sluice routing key (POST /api/sluice/v1/accounts/{name}/tokens with integration)"},
+                "event_action": {"type": STR, "enum": ["trigger", "acknowledge", "resolve"]},
+                "dedup_key": {"type": STR, "maxLength": 255, "description": "Required unless trigger; generated and answered when absent"},
+                "payload": object(json!({
+                    "summary": {"type": STR, "maxLength": 1024}, "source": s(),
+                    "severity": {"type": STR, "enum": ["critical", "error", "warning", "info"]},
+                    "timestamp": s(), "component": s(), "group": s(), "class": s(),
+                    "custom_details": {"type": "object"},
+                }), &["summary", "source", "severity"]),
+                "client": s(), "client_url": s(),
+                "links": {"type": "array", "items": object(json!({"href": s(), "text": s()}), &["href"])},
+                "images": {"type": "array", "items": object(json!({"src": s(), "href": s(), "alt": s()}), &["src"])},
+            }),
+            &["routing_key", "event_action"],
+        ),
+    );
+    add(
+        "PagerDutyAnswer",
+        object(
+            json!({"status": {"type": STR, "description": "success; or invalid event, Unrecognized object, throttle event, unavailable"},
+                "message": s(), "dedup_key": s(),
+                "errors": {"type": "array", "items": s(), "description": "Refusals only: each problem, naming the field"}}),
+            &["status", "message"],
+        ),
+    );
+    add(
         "BulkAccepted",
         object(
             json!({"import_set_id": s(), "multi_import_set_id": s(),

@@ -78,7 +78,12 @@ fn rate(given: Option<Value>) -> ApiResult<Option<Option<AccountRate>>> {
 }
 
 fn token_json(t: &ApiToken) -> Value {
-    json!({"id": t.id, "label": t.label, "created_on": t.created_on.to_string(), "created_by": t.created_by})
+    let mut token =
+        json!({"id": t.id, "label": t.label, "created_on": t.created_on.to_string(), "created_by": t.created_by});
+    if let Some(integration) = &t.integration {
+        token["integration"] = json!(integration);
+    }
+    token
 }
 
 fn invalid(e: impl std::fmt::Display) -> ApiError {
@@ -321,6 +326,8 @@ pub async fn tokens(State(state): State<AppState>, caller: Caller, Path(name): P
 #[serde(deny_unknown_fields)]
 struct TokenBody {
     label: Option<String>,
+    /// A routing key of this integration (format pagerduty-events-v2) instead of a Bearer token.
+    integration: Option<String>,
 }
 
 pub async fn create_token(
@@ -332,7 +339,12 @@ pub async fn create_token(
 ) -> ApiResult<Response> {
     require_admin(&caller, "Managing accounts")?;
     let body: TokenBody = fields(optional_object(&state, &headers, &body)?)?;
-    let (created, token) = add_token(&state, &caller, &name, body.label.unwrap_or_default()).await?;
+    let (created, token) = match body.integration {
+        None => add_token(&state, &caller, &name, body.label.unwrap_or_default()).await?,
+        Some(integration) => {
+            add_routing_key(&state, &caller, &name, body.label.unwrap_or_default(), integration).await?
+        }
+    };
     let mut result = token_json(&created);
     result["token"] = json!(token);
     Ok((StatusCode::CREATED, Json(json!({ "result": result }))).into_response())
@@ -345,16 +357,60 @@ pub(crate) async fn add_token(
     name: &str,
     label: String,
 ) -> ApiResult<(ApiToken, String)> {
+    record_token(state, caller, name, label, None, new_api_token()).await
+}
+
+/// A new routing key of `name` for `integration` (a PagerDuty Events API v2 integration): the
+/// stored token and its text, which is shown once.
+pub(crate) async fn add_routing_key(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    label: String,
+    integration: String,
+) -> ApiResult<(ApiToken, String)> {
+    let registry = state.registry();
+    match registry.integrations.values().find(|i| i.name() == integration) {
+        Some(i) if i.format() == sluice_core::integration::SenderFormat::PagerdutyEventsV2 => {}
+        Some(i) => {
+            return Err(invalid(format!(
+                "integration {integration} has format {}: routing keys are for format pagerduty-events-v2",
+                i.format()
+            )));
+        }
+        None => return Err(invalid(format!("no integration named {integration}"))),
+    }
+    record_token(state, caller, name, label, Some(integration), crate::authenticate::new_routing_key()).await
+}
+
+async fn record_token(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    label: String,
+    integration: Option<String>,
+    token: String,
+) -> ApiResult<(ApiToken, String)> {
     if label.chars().count() > 100 {
         return Err(invalid("a token label is at most 100 characters"));
     }
-    let token = new_api_token();
     let id = sluice_core::SysId::generate().into_string();
     let now = DateTime::now();
-    let action = AccountAction::AddToken { id: id.clone(), digest: token_digest(&token), label: label.clone() };
+    let action = AccountAction::AddToken {
+        id: id.clone(),
+        digest: token_digest(&token),
+        label: label.clone(),
+        integration: integration.clone(),
+    };
     let account = apply_at(state, caller, name, action, now).await?;
-    let created =
-        ApiToken { id, user_name: account.user_name, label, created_on: now, created_by: caller.0.user_name.clone() };
+    let created = ApiToken {
+        id,
+        user_name: account.user_name,
+        label,
+        created_on: now,
+        created_by: caller.0.user_name.clone(),
+        integration,
+    };
     Ok((created, token))
 }
 

@@ -40,7 +40,7 @@ const DENIED: &str = "ACL Exception Insert Failed due to security constraints";
 
 /// An integration that takes a sender format (others are posted to the Import Set API).
 fn sender_only(integration: &Integration) -> ApiResult<()> {
-    if integration.format().is_sender() {
+    if integration.format().at_hook() {
         return Ok(());
     }
     Err(ApiError::InvalidParameter(format!(

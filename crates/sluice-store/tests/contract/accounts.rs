@@ -76,7 +76,7 @@ pub async fn account_changes_raise_the_credentials_version<S: Store + ?Sized>(st
         update(Some(false), None, None),
         AccountAction::SetPassword { password_hash: "$argon2id$x".into() },
         AccountAction::Delete,
-        AccountAction::AddToken { id: "t1".into(), digest: "ab".repeat(32), label: String::new() },
+        AccountAction::AddToken { id: "t1".into(), digest: "ab".repeat(32), label: String::new(), integration: None },
         AccountAction::RevokeToken { id: "t1".into() },
     ] {
         assert_eq!(apply(store, change("nobody", action, 40)).await, None);
@@ -123,7 +123,16 @@ pub async fn deleting_keeps_the_user_record<S: Store + ?Sized>(store: &S) {
     let a = apply(store, change("gone", create(&[Role::Itil], "$argon2id$g", true), 0)).await.expect("created");
     apply(
         store,
-        change("gone", AccountAction::AddToken { id: "tok1".into(), digest: "cd".repeat(32), label: "x".into() }, 1),
+        change(
+            "gone",
+            AccountAction::AddToken {
+                id: "tok1".into(),
+                digest: "cd".repeat(32),
+                label: "x".into(),
+                integration: None,
+            },
+            1,
+        ),
     )
     .await
     .expect("token");
@@ -150,10 +159,20 @@ pub async fn api_tokens<S: Store + ?Sized>(store: &S) {
     let owner =
         apply(store, change("sender", create(&[Role::ImportSetLoader], "$argon2id$s", true), 0)).await.expect("sender");
     let digest = "0f".repeat(32);
-    let add = AccountAction::AddToken { id: "tok-a".into(), digest: digest.clone(), label: "alertmanager".into() };
+    let add = AccountAction::AddToken {
+        id: "tok-a".into(),
+        digest: digest.clone(),
+        label: "alertmanager".into(),
+        integration: None,
+    };
     let after = apply(store, change("sender", add, 5)).await.expect("token added");
     assert_eq!(after.credentials_version, owner.credentials_version, "tokens leave the password cache alone");
-    let add = AccountAction::AddToken { id: "tok-b".into(), digest: "1e".repeat(32), label: String::new() };
+    let add = AccountAction::AddToken {
+        id: "tok-b".into(),
+        digest: "1e".repeat(32),
+        label: String::new(),
+        integration: None,
+    };
     apply(store, change("sender", add, 6)).await.expect("second token");
 
     let tokens = store.tokens("sender".into()).await.expect("tokens");
@@ -180,6 +199,40 @@ pub async fn api_tokens<S: Store + ?Sized>(store: &S) {
     assert_eq!(store.tokens("sender".into()).await.expect("tokens").len(), 1);
 }
 
+/// A token bound to an integration (a PagerDuty routing key) keeps its binding: listed with it,
+/// found by digest with it, audited with it; unbound tokens have none.
+pub async fn routing_keys<S: Store + ?Sized>(store: &S) {
+    apply(store, change("pd", create(&[Role::ImportSetLoader], "$argon2id$p", true), 0)).await.expect("pd");
+    let bound = AccountAction::AddToken {
+        id: "rk".into(),
+        digest: "3c".repeat(32),
+        label: "zabbix".into(),
+        integration: Some("pagerduty".into()),
+    };
+    apply(store, change("pd", bound, 1)).await.expect("bound");
+    let plain =
+        AccountAction::AddToken { id: "pl".into(), digest: "4d".repeat(32), label: String::new(), integration: None };
+    apply(store, change("pd", plain, 2)).await.expect("plain");
+
+    let tokens = store.tokens("pd".into()).await.expect("tokens");
+    let bindings: Vec<_> = tokens.iter().map(|t| (t.id.as_str(), t.integration.as_deref())).collect();
+    assert_eq!(bindings, [("rk", Some("pagerduty")), ("pl", None)]);
+    let found = store.account_by_token("3c".repeat(32)).await.expect("lookup").expect("found");
+    assert_eq!((found.token.integration.as_deref(), found.account.user_name.as_str()), (Some("pagerduty"), "pd"));
+    let found = store.account_by_token("4d".repeat(32)).await.expect("lookup").expect("found");
+    assert_eq!(found.token.integration, None);
+
+    let (entries, _) = store.admin_audit(Some("account.token_create".into()), 10, 0).await.expect("audit");
+    let details: Vec<_> = entries.iter().map(|e| e.details.clone()).collect();
+    assert_eq!(
+        details,
+        [
+            serde_json::json!({"token_id": "pl", "label": ""}),
+            serde_json::json!({"token_id": "rk", "label": "zabbix", "integration": "pagerduty"})
+        ]
+    );
+}
+
 /// Every account change leaves one admin-audit entry (who, what, target, details, when);
 /// other actions are recorded as given; entries come newest first, paged, with a total, all of
 /// them or of one action.
@@ -195,7 +248,8 @@ pub async fn admin_audit<S: Store + ?Sized>(store: &S) {
     apply(store, change("ops", AccountAction::SetPassword { password_hash: "$argon2id$o2".into() }, 3))
         .await
         .expect("ops");
-    let add = AccountAction::AddToken { id: "tk".into(), digest: "aa".repeat(32), label: "bulk".into() };
+    let add =
+        AccountAction::AddToken { id: "tk".into(), digest: "aa".repeat(32), label: "bulk".into(), integration: None };
     apply(store, change("ops", add, 4)).await.expect("ops");
     apply(store, change("ops", AccountAction::RevokeToken { id: "tk".into() }, 5)).await.expect("ops");
     apply(store, change("ops", AccountAction::Delete, 6)).await.expect("ops");

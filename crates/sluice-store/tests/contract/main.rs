@@ -83,6 +83,7 @@ contract!(
     accounts::the_last_active_admin_stays,
     accounts::deleting_keeps_the_user_record,
     accounts::api_tokens,
+    accounts::routing_keys,
     accounts::admin_audit,
     accounts::account_policies,
     stats::stats_add_up_per_key_and_sum_over_windows,

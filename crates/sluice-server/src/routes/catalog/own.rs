@@ -5,7 +5,7 @@ use axum::routing::on;
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
 use crate::error::ErrorKind::{self, *};
 use crate::routes::{
-    accounts, admin_audit, health, hooks, insert_multiple, integrations, publish, replay, stats, submissions,
+    accounts, admin_audit, health, hooks, insert_multiple, integrations, pagerduty, publish, replay, stats, submissions,
 };
 
 const ACCOUNT_WRITE_ERRORS: &[ErrorKind] =
@@ -447,4 +447,25 @@ pub static ROUTES: &[Route] = &[
             StoreUnavailable,
         ],
     },
+    PAGERDUTY_ENQUEUE,
+    Route { path: "/api/sluice/v1/pagerduty/v2/enqueue", id: "pagerdutyEnqueueSluice", ..PAGERDUTY_ENQUEUE },
 ];
+
+/// PagerDuty Events API v2, at PagerDuty's own path (so a sender's `url` needs only the host)
+/// and under sluice's API. Public: the event's `routing_key` is the credential. Its refusals
+/// are PagerDuty's bodies (`PagerDutyError`), not the error envelope.
+const PAGERDUTY_ENQUEUE: Route = Route {
+    verb: Verb::Post,
+    api: Api::Own,
+    path: "/v2/enqueue",
+    handler: |m| on(m, pagerduty::enqueue),
+    id: "pagerdutyEnqueue",
+    tag: "Senders",
+    summary: "A PagerDuty Events API v2 event (the routing_key is a sluice routing key), one row, committed before the 202",
+    auth: Auth::Public,
+    query: &[],
+    request: Some(json("PagerDutyEvent")),
+    status: 202,
+    response: Some(json("PagerDutyAnswer")),
+    errors: &[],
+};
