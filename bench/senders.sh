@@ -13,11 +13,23 @@ rounds=${2:-3}
 pg=${3:-}
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
-scenarios=${SCENARIOS:-import alertmanager webhook}
+scenarios=${SCENARIOS:-import alertmanager webhook pagerduty signed}
 base=http://127.0.0.1:8092
 password=admin-password-123
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+signed=$(mktemp)
+trap 'rm -f "$results" "$signed"' EXIT
+export SLUICE_BENCH_SECRET=bench-webhook-secret-0123456789
+# Signed bodies for the `signed` scenario (HMAC-SHA256, GitHub's header): more than a run sends.
+python3 - "$signed" "${SIGNED_BODIES:-400000}" <<'PY'
+import hashlib, hmac, os, sys
+secret = os.environ["SLUICE_BENCH_SECRET"].encode()
+with open(sys.argv[1], "w") as out:
+    for n in range(int(sys.argv[2])):
+        body = ('{"event":{"id":"s-%d-%s","title":"Disk usage above 95%% on db-%d"},"level":"2"}'
+                % (n, os.urandom(4).hex(), n % 100))
+        out.write(hmac.new(secret, body.encode(), hashlib.sha256).hexdigest() + "\t" + body + "\n")
+PY
 
 run() { # SCENARIO
     local scenario=$1 work db="" dbarg=() out pid
@@ -35,9 +47,15 @@ run() { # SCENARIO
     pid=$!
     for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.2; done
     grep -q "listening on" "$work/log" || { cat "$work/log" >&2; exit 2; }
+    local key=""
+    if [ "$scenario" = pagerduty ]; then
+        key=$(curl -fsS -u "admin:$password" -H 'Content-Type: application/json' \
+            -d '{"label": "bench", "integration": "pagerduty"}' "$base/api/sluice/v1/accounts/admin/tokens" |
+            python3 -c 'import json, sys; print(json.load(sys.stdin)["result"]["token"])')
+    fi
     case $scenario in
         import) out=$(wrk --latency -t2 -c"$connections" -d"$duration" -s "$here/wrk/import.lua" "$base" 2>&1) ;;
-        *) out=$(SLUICE_BENCH_SENDER=$scenario wrk --latency -t2 -c"$connections" -d"$duration" \
+        *) out=$(SLUICE_BENCH_SENDER=$scenario SLUICE_BENCH_ROUTING_KEY=$key SLUICE_BENCH_SIGNED=$signed wrk --latency -t2 -c"$connections" -d"$duration" \
             -s "$here/wrk/sender.lua" "$base" 2>&1) ;;
     esac
     local requests incidents

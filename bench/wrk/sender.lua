@@ -1,7 +1,10 @@
 -- wrk script: one sender request per call, each a new incident (a unique key per request).
 -- SLUICE_BENCH_SENDER picks the sender: alertmanager (POST /api/sluice/v1/hooks/alertmanager,
--- one firing alert), webhook (generic JSON, /api/sluice/v1/hooks/webhook). Basic auth from
--- SLUICE_BENCH_AUTH (default admin:admin-password-123). Used by bench/senders.sh.
+-- one firing alert), webhook (generic JSON, /api/sluice/v1/hooks/webhook), pagerduty (POST
+-- /v2/enqueue, a trigger with routing key SLUICE_BENCH_ROUTING_KEY), signed (the signed
+-- webhook: lines "signature<TAB>body" read from SLUICE_BENCH_SIGNED, signed beforehand since
+-- wrk's Lua has no HMAC). Basic auth (not for pagerduty and signed) from SLUICE_BENCH_AUTH
+-- (default admin:admin-password-123). Used by bench/senders.sh.
 local sender = os.getenv("SLUICE_BENCH_SENDER") or "alertmanager"
 local auth = os.getenv("SLUICE_BENCH_AUTH") or "admin:admin-password-123"
 local function b64(data)
@@ -25,12 +28,26 @@ function setup(thread)
   thread:set("tid", thread_id)
 end
 
+local signed = {}
+local expected = 200
 function init(args)
   math.randomseed(os.time() * 1000 + (tid or 0))
   wrk.method = "POST"
   wrk.path = "/api/sluice/v1/hooks/" .. sender
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Basic " .. b64(auth)
+  if sender == "pagerduty" then
+    wrk.path = "/v2/enqueue"
+    expected = 202
+  elseif sender == "signed" then
+    -- Each of wrk's two threads takes every other line, so no body is sent twice.
+    local n = 0
+    for line in io.lines(os.getenv("SLUICE_BENCH_SIGNED")) do
+      n = n + 1
+      if n % 2 == (tid or 1) % 2 then signed[#signed + 1] = line end
+    end
+  else
+    wrk.headers["Authorization"] = "Basic " .. b64(auth)
+  end
 end
 
 local function key()
@@ -40,7 +57,22 @@ end
 
 function request()
   local body
-  if sender == "alertmanager" then
+  if sender == "signed" then
+    counter = counter + 1
+    local line = signed[counter]
+    if not line then
+      print("bench/senders.sh: out of signed bodies")
+      line = signed[1]
+    end
+    local tab = line:find("\t", 1, true)
+    return wrk.format(nil, nil, { ["X-Hub-Signature-256"] = "sha256=" .. line:sub(1, tab - 1),
+      ["Content-Type"] = "application/json" }, line:sub(tab + 1))
+  elseif sender == "pagerduty" then
+    body = string.format(
+      '{"routing_key":"%s","event_action":"trigger","dedup_key":"%s","payload":{"summary":' ..
+      '"Disk usage above 95%% on db-%d","source":"db-%d","severity":"warning","component":"postgres"}}',
+      os.getenv("SLUICE_BENCH_ROUTING_KEY") or "", key(), counter % 100, counter % 100)
+  elseif sender == "alertmanager" then
     body = string.format(
       '{"version":"4","groupKey":"{}:{alertname=\\"DiskFull\\"}","truncatedAlerts":0,"status":"firing",' ..
       '"receiver":"sluice","groupLabels":{"alertname":"DiskFull"},"commonLabels":{},"commonAnnotations":{},' ..
@@ -59,7 +91,8 @@ end
 -- Anything but a new incident counts as an error (printed for the first few per thread).
 local errors = 0
 function response(status, headers, body)
-  if status ~= 200 or not body:find('"status":"inserted"', 1, true) then
+  local inserted = expected == 202 or body:find('"status":"inserted"', 1, true)
+  if status ~= expected or not inserted then
     errors = errors + 1
     if errors < 3 then print(status, body) end
   end
