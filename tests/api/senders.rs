@@ -106,6 +106,22 @@ async fn an_alert_opens_one_incident_repeats_change_nothing_and_resolved_resolve
     assert_eq!(payload["groupStatus"], "resolved");
     assert_eq!(payload["groupKey"], "{}:{alertname=\"DiskFull\"}");
     assert_eq!(payload["receiver"], "sluice");
+
+    // A repeated "resolved" finds nothing open and changes nothing; the alert firing again
+    // afterwards opens a new incident, the resolved one stays resolved.
+    let (status, body) =
+        post(&s, HOOK, &notification("resolved", vec![alert("resolved", "f1", "Disk full on db-f1")])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"][0]["status"], "ignored", "{body}");
+    let (status, body) =
+        post(&s, HOOK, &notification("firing", vec![alert("firing", "f1", "Disk full on db-f1")])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"][0]["status"], "inserted", "{body}");
+    assert_ne!(body["result"][0]["sys_id"], first["sys_id"], "{body}");
+    let found = incidents(&s, "alertmanager:f1").await;
+    let mut states: Vec<&str> = found.iter().map(|i| i["state"].as_str().unwrap()).collect();
+    states.sort_unstable();
+    assert_eq!(states, vec!["1", "6"], "{found:?}");
 }
 
 #[tokio::test]
