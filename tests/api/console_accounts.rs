@@ -149,6 +149,17 @@ async fn tokens_and_deactivation_from_the_console() {
     assert_eq!(body["result"][0]["label"], "alertmanager");
     let (_, page) = get(&s, "/console/accounts/partner", Some(&cookie)).await;
     assert!(page.contains(&id) && page.contains("alertmanager") && !page.contains(&token), "{page}");
+    assert!(page.contains(r#"<td class="token-use">API token (Bearer)</td>"#), "{page}");
+    // A routing key (PagerDuty Events API v2) says which integration it is bound to.
+    let made = s
+        .admin(s.http.post(s.url("/api/sluice/v1/accounts/partner/tokens")))
+        .json(&serde_json::json!({"label": "pd", "integration": "pagerduty"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let (_, page) = get(&s, "/console/accounts/partner", Some(&cookie)).await;
+    assert!(page.contains(r#"<td class="token-use">Routing key of pagerduty</td>"#), "{page}");
 
     let revoke = format!("/console/accounts/partner/tokens/{id}/revoke");
     let r = post_form(&s, &revoke, Some(&cookie), &[("csrf", &csrf)]).await;

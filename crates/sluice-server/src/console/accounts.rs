@@ -46,6 +46,8 @@ pub struct ListPage {
 pub struct TokenRow {
     pub id: String,
     pub label: String,
+    /// What the token is taken as: a Bearer token, or one integration's routing key.
+    pub usage: String,
     pub created_on: String,
     pub created_by: String,
 }
@@ -231,6 +233,10 @@ pub async fn render(
             .map(|t| TokenRow {
                 id: t.id,
                 label: t.label,
+                usage: match t.integration {
+                    Some(integration) => format!("Routing key of {integration}"),
+                    None => "API token (Bearer)".to_owned(),
+                },
                 created_on: t.created_on.to_string(),
                 created_by: t.created_by,
             })
