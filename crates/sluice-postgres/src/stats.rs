@@ -1,6 +1,7 @@
 //! Request statistics (`sluice_stats`) on PostgreSQL: additive upserts of per-minute counters
 //! (several nodes flushing the same minute add up) and sums over a window.
 
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use sluice_store::{HourTotal, StatsDelta, StatsFilter, StatsTotal};
@@ -52,18 +53,19 @@ pub async fn read(c: &mut PgConnection, filter: &StatsFilter) -> Result<Vec<Stat
     .bind(filter.integration.clone())
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StatsTotal {
-                account: r.try_get(0)?,
-                integration: r.try_get(1)?,
-                metric: r.try_get(2)?,
-                value: r.try_get(3)?,
-                first_seen: r.try_get(4)?,
-                last_seen: r.try_get(5)?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| total_at(r, 0)).collect()
+}
+
+/// A sum's columns from `at` on: account, integration, metric, sum, first and last seen.
+fn total_at(r: &PgRow, at: usize) -> Result<StatsTotal, sqlx::Error> {
+    Ok(StatsTotal {
+        account: r.try_get(at)?,
+        integration: r.try_get(at + 1)?,
+        metric: r.try_get(at + 2)?,
+        value: r.try_get(at + 3)?,
+        first_seen: r.try_get(at + 4)?,
+        last_seen: r.try_get(at + 5)?,
+    })
 }
 
 pub async fn per_hour(c: &mut PgConnection, filter: &StatsFilter) -> Result<Vec<HourTotal>, sqlx::Error> {
@@ -79,19 +81,5 @@ pub async fn per_hour(c: &mut PgConnection, filter: &StatsFilter) -> Result<Vec<
     .bind(filter.integration.clone())
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(HourTotal {
-                start_minute: r.try_get(0)?,
-                total: StatsTotal {
-                    account: r.try_get(1)?,
-                    integration: r.try_get(2)?,
-                    metric: r.try_get(3)?,
-                    value: r.try_get(4)?,
-                    first_seen: r.try_get(5)?,
-                    last_seen: r.try_get(6)?,
-                },
-            })
-        })
-        .collect()
+    rows.iter().map(|r| Ok(HourTotal { start_minute: r.try_get(0)?, total: total_at(r, 1)? })).collect()
 }

@@ -32,17 +32,19 @@ pub fn read(conn: &Connection, filter: &StatsFilter) -> rusqlite::Result<Vec<Sta
          WHERE minute >= ?1 AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR integration = ?3)
          GROUP BY account, integration, metric ORDER BY account, integration, metric",
     )?;
-    stmt.query_map(params![filter.since_minute, filter.account, filter.integration], |r| {
-        Ok(StatsTotal {
-            account: r.get(0)?,
-            integration: r.get(1)?,
-            metric: r.get(2)?,
-            value: r.get(3)?,
-            first_seen: r.get(4)?,
-            last_seen: r.get(5)?,
-        })
-    })?
-    .collect()
+    stmt.query_map(params![filter.since_minute, filter.account, filter.integration], |r| total_at(r, 0))?.collect()
+}
+
+/// A sum's columns from `at` on: account, integration, metric, sum, first and last seen.
+fn total_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<StatsTotal> {
+    Ok(StatsTotal {
+        account: r.get(at)?,
+        integration: r.get(at + 1)?,
+        metric: r.get(at + 2)?,
+        value: r.get(at + 3)?,
+        first_seen: r.get(at + 4)?,
+        last_seen: r.get(at + 5)?,
+    })
 }
 
 pub fn per_hour(conn: &Connection, filter: &StatsFilter) -> rusqlite::Result<Vec<HourTotal>> {
@@ -53,17 +55,7 @@ pub fn per_hour(conn: &Connection, filter: &StatsFilter) -> rusqlite::Result<Vec
          GROUP BY hour, account, integration, metric ORDER BY hour, account, integration, metric",
     )?;
     stmt.query_map(params![filter.since_minute, filter.account, filter.integration], |r| {
-        Ok(HourTotal {
-            start_minute: r.get(0)?,
-            total: StatsTotal {
-                account: r.get(1)?,
-                integration: r.get(2)?,
-                metric: r.get(3)?,
-                value: r.get(4)?,
-                first_seen: r.get(5)?,
-                last_seen: r.get(6)?,
-            },
-        })
+        Ok(HourTotal { start_minute: r.get(0)?, total: total_at(r, 1)? })
     })?
     .collect()
 }
