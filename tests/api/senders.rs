@@ -339,6 +339,29 @@ async fn two_peers_sending_the_same_notification_at_once_open_one_incident() {
     }
 }
 
+/// Both peers of an HA pair send "resolved" at once: the second commit finds the incident
+/// already resolved, so its row (judged "update" by the script) is judged again and ignored,
+/// never inserted as a second incident.
+#[tokio::test]
+async fn two_peers_resolving_at_once_leave_one_resolved_incident() {
+    let s = Server::start();
+    for round in 0..5 {
+        let fingerprint = format!("hr{round}");
+        let firing = notification("firing", vec![alert("firing", &fingerprint, "HA resolve")]);
+        assert_eq!(post(&s, HOOK, &firing).await.0, 200);
+        let body = notification("resolved", vec![alert("resolved", &fingerprint, "HA resolve")]);
+        let ((a, first), (b, second)) = tokio::join!(post(&s, HOOK, &body), post(&s, HOOK, &body));
+        assert_eq!((a, b), (200, 200), "{first} {second}");
+        let mut states =
+            [first["result"][0]["status"].as_str().unwrap(), second["result"][0]["status"].as_str().unwrap()];
+        states.sort_unstable();
+        assert_eq!(states, ["ignored", "updated"], "{first} {second}");
+        let found = incidents(&s, &format!("alertmanager:{fingerprint}")).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["state"], "6");
+    }
+}
+
 #[tokio::test]
 async fn an_idempotency_key_answers_a_retry_with_the_first_import_set() {
     let s = Server::start();

@@ -35,7 +35,33 @@ pub struct Plan {
     /// Set when an `on_before` script ignored the row: the row is staged as `ignored` with this
     /// status message, and nothing else is written (no target change, no referenced records).
     pub ignore: Option<String>,
+    /// The `action` an `on_before` script was told, when one ran: what the coalesce search found
+    /// before the commit. The commit searches again; when a concurrent row changed the answer
+    /// (the script decided on stale facts) it writes nothing and leaves the row `pending`, to
+    /// be judged again ([`RACED`]).
+    pub judged_action: Option<Action>,
 }
+
+/// Whether a row writes a new record or updates the one it coalesces with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Insert,
+    Update,
+}
+
+impl Action {
+    /// The name scripts see (`action`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Insert => "insert",
+            Self::Update => "update",
+        }
+    }
+}
+
+/// The status message of a row left `pending` because its target record changed between the
+/// `on_before` script and the commit.
+pub const RACED: &str = "Judged again: a concurrent row changed the record this one coalesces with";
 
 /// How a row finds the record it writes, decided from the plan alone (every backend follows it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +77,12 @@ pub enum TargetSearch {
 impl Plan {
     pub fn coalesce_given(&self) -> bool {
         !self.coalesce.is_empty() && self.coalesce.iter().all(|(_, v)| !v.is_empty())
+    }
+
+    /// Whether the commit searches for the coalesce target: every plan that coalesces on given
+    /// values, and an ignored one only to check the action its script was told.
+    pub fn searches_target(&self) -> bool {
+        self.target_search() == TargetSearch::Coalesce && (self.ignore.is_none() || self.judged_action.is_some())
     }
 
     /// Whether the coalesce search leaves out resolved records of `target` (it has a `state`).

@@ -18,7 +18,7 @@ use sluice_core::Record;
 use sluice_core::number;
 use sluice_core::rules::Applied;
 use sluice_core::schema::{FieldKind, TableSchema};
-use sluice_core::transform::{Lookup, Plan, TargetSearch};
+use sluice_core::transform::{Lookup, Plan};
 use sluice_store::audit_set::Source;
 use sluice_store::settle::{RowContext, RowTransaction, settle};
 use sqlx::{PgConnection, Row};
@@ -172,8 +172,7 @@ impl Batch<'_> {
         for (i, job) in self.jobs.iter().enumerate() {
             let Ok(plan) = &job.verdict else { continue };
             if self.results[i].is_some()
-                || plan.ignore.is_some()
-                || plan.target_search() != TargetSearch::Coalesce
+                || !plan.searches_target()
                 || plan.coalesce.iter().any(|(_, v)| v.contains('\0'))
             {
                 continue;

@@ -157,9 +157,7 @@ pub(crate) async fn draw(
 /// The advisory lock key of the coalesce search a job will make, if any.
 pub(crate) fn coalesce_lock(ctx: &Ctx, job: &ImportJob) -> Option<i64> {
     match &job.verdict {
-        Ok(plan) if plan.ignore.is_none() && plan.coalesce_given() => {
-            Some(lock_key(&ctx.salt, &coalesce_key(&job.target, plan)))
-        }
+        Ok(plan) if plan.searches_target() => Some(lock_key(&ctx.salt, &coalesce_key(&job.target, plan))),
         _ => None,
     }
 }

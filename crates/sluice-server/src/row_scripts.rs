@@ -12,7 +12,7 @@ use sluice_core::SysId;
 use sluice_core::integration::{Integration, ON_AFTER_KEY, ON_BEFORE_KEY, OnUnknown};
 use sluice_core::schema::FieldKind;
 use sluice_core::staging::RowState;
-use sluice_core::transform::{Lookup, Plan};
+use sluice_core::transform::{Action, Lookup, Plan};
 use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_script::{ScriptInput, ScriptOutput};
 use sluice_store::{ImportOutcome, ListQuery, StoreError};
@@ -85,8 +85,9 @@ impl<'a> RowScripts<'a> {
         plan: &mut Plan,
     ) -> Result<Result<Option<String>, Vec<FieldError>>, StoreError> {
         let action = self.action(plan).await?;
+        let coalesce = plan.coalesce.clone();
         let target = planned_values(plan);
-        let input = ScriptInput { source: self.source(), target: target.clone(), action: action.into() };
+        let input = ScriptInput { source: self.source(), target: target.clone(), action: action.as_str().into() };
         let out = match self.pipeline.engine.run(script.clone(), input).await {
             Ok(out) => out,
             Err(e) => return Ok(Err(vec![self.failed(ON_BEFORE_KEY, &e)])),
@@ -97,17 +98,24 @@ impl<'a> RowScripts<'a> {
         }
         if out.ignore {
             plan.ignore = Some(out.status_message.unwrap_or_else(|| "Ignored by the on_before script".into()));
+            plan.judged_action = Some(action);
             return Ok(Ok(None));
         }
-        Ok(self.apply(plan, &target, out.target).map(|()| out.status_message))
+        let applied = self.apply(plan, &target, out.target).map(|()| out.status_message);
+        // The commit checks the action again, unless the script changed what it coalesces on
+        // (then `action` was about other values, and no later judgment could agree with it).
+        if plan.coalesce == coalesce {
+            plan.judged_action = Some(action);
+        }
+        Ok(applied)
     }
 
     /// `"update"` when the coalesce values are all given and an active record (when the map
-    /// coalesces on active records only) has them; else `"insert"`. Read before the commit, so
-    /// a concurrent row may still change the outcome; the committed action is in the result.
-    async fn action(&self, plan: &Plan) -> Result<&'static str, StoreError> {
+    /// coalesces on active records only) has them; else `"insert"`. Read before the commit: the
+    /// commit checks it again ([`Plan::judged_action`]).
+    async fn action(&self, plan: &Plan) -> Result<Action, StoreError> {
         if !plan.coalesce_given() {
-            return Ok("insert");
+            return Ok(Action::Insert);
         }
         let target = &self.integration.target;
         // Case-insensitive, like the commit's own coalesce search.
@@ -126,7 +134,7 @@ impl<'a> RowScripts<'a> {
             .store
             .list(target.clone(), ListQuery { filter, limit: 1, offset: 0, count_up_to: None })
             .await?;
-        Ok(if page.total > 0 { "update" } else { "insert" })
+        Ok(if page.total > 0 { Action::Update } else { Action::Insert })
     }
 
     /// Puts the script's changes to `target` into the plan. Only fields of the target table that

@@ -16,7 +16,7 @@ use sluice_core::rules::{self, Actor, Applied};
 use sluice_core::schema::TableSchema;
 use sluice_core::staging::RowState;
 use sluice_core::tables;
-use sluice_core::transform::{Lookup, Plan, TargetSearch};
+use sluice_core::transform::{Action, Lookup, Plan, TargetSearch};
 use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, Record, SysId};
 
@@ -149,15 +149,38 @@ pub async fn settle<T: RowTransaction>(
         }
         Ok(plan) => plan,
     };
+    let target = row.target;
+    // Whether the row searches for the record it coalesces with (a replay updates its own).
+    let search = prior_target.is_none() && plan.searches_target();
+    if search {
+        tx.claim_coalesce(target, plan).await?;
+    }
     if let Some(message) = &plan.ignore {
-        // An on_before script ignored the row: staged, nothing else written.
+        // An on_before script ignored the row: staged, nothing else written; unless the action
+        // it decided on is no longer what the search finds.
+        if search
+            && let Some(judged) = plan.judged_action
+            && action_of(&tx.find_coalesce_target(target, plan).await?) != judged
+        {
+            return Ok(raced(outcome));
+        }
         outcome.state = RowState::Ignored;
         outcome.status_message = Some(message.clone());
         return Ok(Settled { outcome, references: Vec::new(), written: None });
     }
-    let target = row.target;
-    if prior_target.is_none() && plan.target_search() == TargetSearch::Coalesce {
-        tx.claim_coalesce(target, plan).await?;
+    let existing = match (prior_target, plan.target_search()) {
+        (Some(prior), _) => Some(prior),
+        (None, TargetSearch::Coalesce) => tx.find_coalesce_target(target, plan).await?,
+        (None, TargetSearch::Create) => None,
+        (None, TargetSearch::Skip(message)) => {
+            outcome.state = RowState::Skipped;
+            outcome.status_message = Some(message.into());
+            return Ok(Settled { outcome, references: Vec::new(), written: None });
+        }
+    };
+    // Searched before the references, so a raced row creates none.
+    if search && plan.judged_action.is_some_and(|judged| judged != action_of(&existing)) {
+        return Ok(raced(outcome));
     }
     let resolved = resolve(tx, catalog, plan, row.actor, row.now).await?;
     let mut settled = Settled { outcome, references: resolved.references, written: None };
@@ -169,16 +192,6 @@ pub async fn settle<T: RowTransaction>(
         outcome.errors = resolved.rejected;
         return Ok(settled);
     }
-    let existing = match (prior_target, plan.target_search()) {
-        (Some(prior), _) => Some(prior),
-        (None, TargetSearch::Coalesce) => tx.find_coalesce_target(target, plan).await?,
-        (None, TargetSearch::Create) => None,
-        (None, TargetSearch::Skip(message)) => {
-            outcome.state = RowState::Skipped;
-            outcome.status_message = Some(message.into());
-            return Ok(settled);
-        }
-    };
     let mut applied =
         match rules::apply_import(target, existing.as_ref(), &resolved.set, &plan.coalesce, row.actor, row.now) {
             Ok(applied) => applied,
@@ -210,6 +223,19 @@ pub async fn settle<T: RowTransaction>(
     }
     settled.written = Some(Written { applied, inserted, audited: plan.audit });
     Ok(settled)
+}
+
+/// What a search for the coalesce target came to.
+fn action_of(existing: &Option<Record>) -> Action {
+    if existing.is_some() { Action::Update } else { Action::Insert }
+}
+
+/// A row whose `on_before` script was told another action than the commit found: nothing is
+/// written, the row stays `pending` to be judged again ([`sluice_core::transform::RACED`]).
+fn raced(mut outcome: ImportOutcome) -> Settled {
+    outcome.state = RowState::Pending;
+    outcome.status_message = Some(sluice_core::transform::RACED.into());
+    Settled { outcome, references: Vec::new(), written: None }
 }
 
 struct Resolved {

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use sluice_core::integration::Integration;
 use sluice_core::query::{EncodedQuery, OrderBy};
 use sluice_core::rules::Actor;
+use sluice_core::staging::RowState;
 use sluice_core::{DateTime, SysId, contract, staging};
 use sluice_store::staging_row::outcome_of;
 use sluice_store::{Idempotency, ImportJob, ImportOutcome, ListQuery, StageBatch, StagedRecord, StagedSet, StoreError};
@@ -63,7 +64,14 @@ impl Pipeline<'_> {
             idempotency,
         };
         let mut outcome = self.store.import(job).await?;
-        self.after(integration, &work, &mut outcome).await;
+        if outcome.replayed && outcome.state == RowState::Pending {
+            // The first request left its row pending (a race): its answer is the row as it stands.
+            let (sys_id, set) = (outcome.staging_sys_id.to_string(), outcome.import_set.clone());
+            outcome = ImportOutcome { replayed: true, ..self.stored_outcome(integration, &sys_id, &set).await? };
+        }
+        if outcome.replayed || !super::process::settle_raced(self, integration, &mut outcome).await? {
+            self.after(integration, &work, &mut outcome).await;
+        }
         contract::add_paths(integration, &mut outcome.errors);
         Ok(outcome)
     }
@@ -118,7 +126,9 @@ impl Pipeline<'_> {
         for (outcome, w) in std::mem::take(&mut set.outcomes).into_iter().zip(&work) {
             outcomes.push(match outcome {
                 Some(mut o) => {
-                    self.after(integration, w, &mut o).await;
+                    if !super::process::settle_raced(self, integration, &mut o).await? {
+                        self.after(integration, w, &mut o).await;
+                    }
                     o
                 }
                 // Not expected (the store settles every judged row): report what is stored.

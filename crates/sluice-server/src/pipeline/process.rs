@@ -99,6 +99,42 @@ pub async fn process(
     Ok(out)
 }
 
+/// How often a row the commit left `pending` for a race is judged again before the bulk worker
+/// is left to do it.
+const RACE_ATTEMPTS: usize = 3;
+
+/// A row the commit left `pending` because a concurrent row changed its target record between
+/// `on_before` and the commit ([`sluice_core::transform::RACED`]): judged again from the row as
+/// stored and processed, a few times, `on_after` included. `false`: `outcome` was not such a
+/// row (it is left as it is, for the caller's `on_after`). One that still races stays `pending`
+/// for the bulk worker, which judges pending rows the same way.
+pub async fn settle_raced(
+    pipeline: Pipeline<'_>,
+    integration: &Integration,
+    outcome: &mut ImportOutcome,
+) -> Result<bool, StoreError> {
+    if outcome.state != RowState::Pending {
+        return Ok(false);
+    }
+    let mut actors = Actors::default();
+    for _ in 0..RACE_ATTEMPTS {
+        let sys_id = outcome.staging_sys_id.to_string();
+        let Some(record) = pipeline.store.get(integration.staging.clone(), sys_id).await? else { break };
+        let rows = [sluice_store::StoredRow { position: 0, record }];
+        let work = actors.work(pipeline, integration, &rows).await?;
+        match process(pipeline, integration, &work, RowState::Pending, None).await?.pop() {
+            Some(Ok(Some(settled))) => *outcome = settled,
+            // Settled meanwhile by someone else (the worker): its outcome is stored.
+            Some(Ok(None)) | None => break,
+            Some(Err(e)) => return Err(e),
+        }
+        if outcome.state != RowState::Pending {
+            break;
+        }
+    }
+    Ok(true)
+}
+
 /// Processes rows and logs the ones that failed in the store; returns how many were done.
 pub(crate) async fn process_logged(
     pipeline: Pipeline<'_>,

@@ -222,6 +222,50 @@ pub async fn ignored_plans_write_only_the_staging_row<S: Store + ?Sized>(store: 
     assert_eq!(ok.display_value.as_deref(), Some("INC0010001"));
 }
 
+/// A plan whose on_before script was told another action than the commit finds (a concurrent
+/// row committed in between): nothing is written, the row is staged `pending` to be judged
+/// again; ignored plans are checked too. A plan judged right commits as usual.
+pub async fn raced_plans_write_nothing_and_stay_pending<S: Store + ?Sized>(store: &S) {
+    use sluice_core::transform::{Action, RACED};
+    let i = ready(store).await;
+    let a = actor();
+    let payload = |n: &str| json!({"u_short_description": n, "u_correlation_id": "race:1"});
+    let judged = |n: &str, action: Action, ignore: bool, at| {
+        let mut job = job(&i, payload(n), &a, at);
+        let plan = job.verdict.as_mut().expect("valid");
+        plan.judged_action = Some(action);
+        plan.ignore = ignore.then(|| "nothing to resolve".to_owned());
+        job
+    };
+    let assert_raced = |outcome: &sluice_store::ImportOutcome| {
+        assert_eq!(outcome.state, RowState::Pending, "{outcome:?}");
+        assert_eq!(outcome.status_message.as_deref(), Some(RACED));
+        assert_eq!(outcome.target_sys_id, None);
+    };
+    // Judged "update", but nothing to update: no incident, no number taken.
+    let raced = import(store, judged("one", Action::Update, false, at(0))).await;
+    assert_raced(&raced);
+    let row = staged(store, &i, &raced).await;
+    assert_eq!((row["sys_import_state"].as_str(), row["sys_target_sys_id"].as_str()), ("pending", ""));
+    assert_eq!(row["sys_import_state_comment"], RACED);
+    assert_eq!(list(store, table(tables::INCIDENT), &[]).await.total, 0);
+    // Judged "insert" and ignored, found nothing: ignored as the script said.
+    let ignored = import(store, judged("two", Action::Insert, true, at(1))).await;
+    assert_eq!(ignored.state, RowState::Ignored, "{ignored:?}");
+
+    let first = import(store, judged("three", Action::Insert, false, at(2))).await;
+    assert_eq!(first.state, RowState::Inserted, "{first:?}");
+    assert_eq!(first.display_value.as_deref(), Some("INC0010001"));
+    // Judged "insert" (and ignored, or not) while the record now exists: raced.
+    assert_raced(&import(store, judged("four", Action::Insert, false, at(3))).await);
+    assert_raced(&import(store, judged("five", Action::Insert, true, at(4))).await);
+    let updated = import(store, judged("six", Action::Update, false, at(5))).await;
+    assert_eq!(updated.state, RowState::Updated, "{updated:?}");
+    let incidents = list(store, table(tables::INCIDENT), &[]).await;
+    assert_eq!(incidents.total, 1);
+    assert_eq!(incidents.records[0]["short_description"], "six");
+}
+
 /// References: an unknown caller becomes a user, reused whatever the case; a sys_id or an
 /// e-mail address also finds a user; an unknown group (on_unknown = ignore) stays empty and
 /// is reported in the status message.

@@ -68,6 +68,7 @@ contract!(
     imports::coalesce_update_ignore_and_audit,
     imports::invalid_rows_are_staged_as_errors,
     imports::ignored_plans_write_only_the_staging_row,
+    imports::raced_plans_write_nothing_and_stay_pending,
     imports::reference_lookups,
     imports::accounts,
     imports::list_filters_and_pages,
