@@ -146,6 +146,32 @@ async fn without_an_open_incident_acknowledge_is_dropped_and_a_trigger_gets_a_ke
     assert_eq!(incidents(&s, &generated).await[0]["state"], "6");
 }
 
+/// PagerDuty takes dedup keys of up to 255 characters; the incident's correlation id holds 100,
+/// so a long key is stored as its digest, and the sender still sees its own key.
+#[tokio::test]
+async fn a_dedup_key_of_255_characters_correlates_by_its_digest() {
+    let s = Server::start();
+    let key = new_key(&s).await;
+    let long = format!("{}/end", "zabbix-trigger-".repeat(17)).chars().take(255).collect::<String>();
+    assert_eq!(long.len(), 255);
+    let (status, _, body) = send(&s, ENQUEUE, &trigger(&key, &long, "warning")).await;
+    assert_eq!((status, &body), (202, &success(&long)));
+    let (status, _, body) = send(&s, ENQUEUE, &action(&key, "acknowledge", &long)).await;
+    assert_eq!((status, &body), (202, &success(&long)));
+    let (status, body) = s
+        .get("/api/now/table/incident?sysparm_query=correlation_idSTARTSWITHpagerduty:&sysparm_fields=state,correlation_id")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let found = body["result"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "one incident, acknowledged: {found:?}");
+    assert_eq!(found[0]["state"], "2");
+    let correlation = found[0]["correlation_id"].as_str().unwrap();
+    assert!(correlation.starts_with("pagerduty:sha256:") && correlation.len() == 81, "{correlation}");
+    // The staging row keeps the key as sent.
+    let (_, rows) = s.get("/api/now/table/u_pagerduty?sysparm_fields=u_dedup_key").await;
+    assert!(rows["result"].as_array().unwrap().iter().all(|r| r["u_dedup_key"] == long.as_str()), "{rows}");
+}
+
 #[tokio::test]
 async fn bad_events_get_pagerdutys_400s() {
     let s = Server::start();
@@ -178,13 +204,14 @@ async fn bad_events_get_pagerdutys_400s() {
     assert_eq!(body, invalid(json!(["'dedup_key' is missing or blank (required unless event_action is trigger)"])));
 
     // The integration's contract, after PagerDuty's rules: the row is kept as an error row.
-    let long = "k".repeat(91);
-    let (status, _, body) = send(&s, ENQUEUE, &trigger(&key, &long, "error")).await;
+    let mut long_component = trigger(&key, "k1", "error");
+    long_component["payload"]["component"] = json!("c".repeat(256));
+    let (status, _, body) = send(&s, ENQUEUE, &long_component).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["status"], "invalid event");
     let error = body["errors"][0].as_str().unwrap();
-    assert!(error.starts_with("u_dedup_key (/dedup_key):"), "{error}");
-    assert!(incidents(&s, &long).await.is_empty());
+    assert!(error.starts_with("u_component (/payload/component):"), "{error}");
+    assert!(incidents(&s, "k1").await.is_empty());
 
     // Refused keys: wrong length, unknown, a Bearer token, revoked.
     let (status, _, body) = send(&s, ENQUEUE, &trigger("short", "k2", "error")).await;

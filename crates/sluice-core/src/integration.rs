@@ -181,6 +181,27 @@ pub struct FieldMapSpec {
     /// keep one sender's correlation ids apart from another's.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// What a value longer than the target field holds (with its prefix) becomes.
+    #[serde(default)]
+    pub too_long: TooLong,
+}
+
+/// What a field map does with a value longer than its target field holds.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TooLong {
+    /// Written as it is.
+    #[default]
+    Store,
+    /// Replaced by `sha256:` and its SHA-256 in hex (71 characters, after the prefix): a key
+    /// longer than the field still identifies one record (PagerDuty's 255-character dedup keys
+    /// in a 100-character correlation id).
+    Digest,
+}
+
+impl TooLong {
+    /// The length of a digest value.
+    pub const DIGEST_CHARS: usize = 71;
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -388,6 +409,19 @@ impl Integration {
             };
             if m.target.starts_with("sys_") || m.target == target.display_field {
                 problems.push(problem(&key, format!("{} is set by sluice, not by a field map", m.target)));
+            }
+            if m.too_long == TooLong::Digest {
+                let room = m.prefix.as_deref().map_or(0, |p| p.chars().count()) + TooLong::DIGEST_CHARS;
+                match field.max_length {
+                    _ if m.reference.is_some() => {
+                        problems.push(problem(&key, "too_long = \"digest\" cannot be put on a reference".into()))
+                    }
+                    Some(max) if max < room => problems.push(problem(
+                        &key,
+                        format!("{} holds {max} characters: too few for a digest ({room} with the prefix)", m.target),
+                    )),
+                    _ => {}
+                }
             }
             match (&field.kind, &m.reference) {
                 (FieldKind::Reference(table), Some(r)) => {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::integration::{Integration, OnUnknown};
+use crate::integration::{Integration, OnUnknown, TooLong};
 use crate::validate::{ErrorCode, FieldError, ValidRow};
 
 /// A reference value to resolve against another table.
@@ -132,6 +132,12 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<Field
                 }
             }
         }
+        if map.too_long == TooLong::Digest
+            && let Some(max) = integration.target.field(&map.target).and_then(|f| f.max_length)
+            && map.prefix.as_deref().map_or(0, |p| p.chars().count()) + value.chars().count() > max
+        {
+            value = digest(&value);
+        }
         if let Some(prefix) = &map.prefix
             && !value.is_empty()
         {
@@ -153,6 +159,18 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<Field
     }
     plan.coalesce = t.coalesce.iter().map(|f| (f.clone(), plan.set.get(f).cloned().unwrap_or_default())).collect();
     if errors.is_empty() { Ok(plan) } else { Err(errors) }
+}
+
+/// `sha256:` and the value's SHA-256 in lower-case hex ([`TooLong::Digest`]).
+fn digest(value: &str) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let mut out = String::with_capacity(TooLong::DIGEST_CHARS);
+    out.push_str("sha256:");
+    for byte in sha2::Sha256::digest(value.as_bytes()) {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
 }
 
 #[cfg(test)]

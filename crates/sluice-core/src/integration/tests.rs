@@ -73,6 +73,27 @@ fn a_reference_target_needs_a_lookup() {
 }
 
 #[test]
+fn a_digest_needs_room_in_its_target_and_no_reference() {
+    let with = |prefix: &str| {
+        DEFAULT_DEFINITION.replace(
+            "source = \"u_correlation_id\"\ntarget = \"correlation_id\"\n",
+            &format!("source = \"u_correlation_id\"\ntarget = \"correlation_id\"\ntoo_long = \"digest\"\n{prefix}"),
+        )
+    };
+    assert!(with("").contains("too_long"));
+    Integration::parse(&with(&format!("prefix = \"{}\"\n", "p".repeat(29))), "ok.toml", &Catalog::builtin())
+        .expect("100 = 29 + 71");
+    let problems =
+        Integration::parse(&with(&format!("prefix = \"{}\"\n", "p".repeat(30))), "x.toml", &Catalog::builtin())
+            .unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].message, "correlation_id holds 100 characters: too few for a digest (101 with the prefix)",
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn scripts_are_carried_as_text_and_checked_strictly() {
     let with = |table: &str| format!("{DEFAULT_DEFINITION}\n{table}");
     let i = Integration::parse(
@@ -116,9 +137,9 @@ fn the_builtin_pagerduty_maps_severity_and_prefixes_the_dedup_key() {
     let pd = all.iter().find(|i| i.name() == "pagerduty").unwrap();
     assert_eq!(pd.format(), SenderFormat::PagerdutyEventsV2);
     assert!(pd.definition.transform.coalesce_skip_resolved);
-    let plan = |severity: &str| {
+    let plan = |severity: &str, dedup_key: &str| {
         let document = serde_json::json!({
-            "event_action": "trigger", "dedup_key": "srv01/HTTP",
+            "event_action": "trigger", "dedup_key": dedup_key,
             "payload": {"summary": "HTTP down", "source": "srv01", "severity": severity,
                         "custom_details": {"ping": "timeout"}},
         });
@@ -128,14 +149,22 @@ fn the_builtin_pagerduty_maps_severity_and_prefixes_the_dedup_key() {
         let row = crate::validate::validate(pd, &staged).unwrap();
         crate::transform::plan(pd, &row).unwrap()
     };
-    let critical = plan("critical");
+    let critical = plan("critical", "srv01/HTTP");
     assert_eq!(critical.set["correlation_id"], "pagerduty:srv01/HTTP");
+    // Up to 90 characters the key is kept; a longer one (PagerDuty takes 255) is its digest.
+    let at_most = "k".repeat(90);
+    assert_eq!(plan("info", &at_most).set["correlation_id"], format!("pagerduty:{at_most}"));
+    let long = plan("info", &"k".repeat(255)).set["correlation_id"].clone();
+    assert_eq!(long.len(), 81, "{long}");
+    assert!(long.starts_with("pagerduty:sha256:"), "{long}");
+    assert_eq!(plan("info", &"k".repeat(255)).set["correlation_id"], long, "the same key, the same digest");
+    assert_ne!(plan("info", &"j".repeat(255)).set["correlation_id"], long);
     assert!(critical.coalesce_skip_resolved);
     let levels = |p: &crate::transform::Plan| (p.set["impact"].clone(), p.set["urgency"].clone());
     assert_eq!(levels(&critical), ("1".into(), "1".into()));
-    assert_eq!(levels(&plan("error")), ("1".into(), "2".into()));
-    assert_eq!(levels(&plan("warning")), ("2".into(), "2".into()));
-    assert_eq!(levels(&plan("info")), ("3".into(), "3".into()));
+    assert_eq!(levels(&plan("error", "srv01/HTTP")), ("1".into(), "2".into()));
+    assert_eq!(levels(&plan("warning", "srv01/HTTP")), ("2".into(), "2".into()));
+    assert_eq!(levels(&plan("info", "srv01/HTTP")), ("3".into(), "3".into()));
 }
 
 #[test]
