@@ -4,6 +4,7 @@
 //! the admin audit as `cli:<os user>`.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Subcommand};
@@ -11,6 +12,7 @@ use sluice_core::DateTime;
 use sluice_core::account::{
     Account, AccountPolicy, AccountRate, IpNet, Password, Role, UserName, format_networks, format_roles, parse_network,
 };
+use sluice_core::integration::SenderFormat;
 use sluice_core::tables::{self, Catalog};
 use sluice_server::hash_password;
 use sluice_store::{AccountAction, AccountChange, Store, StoreError};
@@ -79,6 +81,30 @@ pub enum AccountCommand {
         /// Read the new password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Create an API token for an account (a Bearer token), or with --integration a routing key
+    /// of a PagerDuty Events API v2 integration. Prints it once: only its digest is stored.
+    Token {
+        name: String,
+        /// What it is for (shown in lists; at most 100 characters).
+        #[arg(long, default_value = "")]
+        label: String,
+        /// A routing key of this integration (format pagerduty-events-v2) instead of a Bearer token.
+        #[arg(long)]
+        integration: Option<String>,
+        /// Folder of integration definitions (*.toml), as the server is given; the built-in
+        /// integrations when unset.
+        #[arg(long, env = "SLUICE_INTEGRATIONS")]
+        integrations: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke one of an account's API tokens or routing keys (its id, from `account show`).
+    RevokeToken {
+        name: String,
+        id: String,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -206,6 +232,41 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
                 println!("Password: {}", password.expose());
             }
         }
+        AccountCommand::Token { name, label, integration, integrations, data } => {
+            if label.chars().count() > 100 {
+                bail!("a token label is at most 100 characters");
+            }
+            if let Some(integration) = &integration {
+                routing_key_integration(integrations.as_deref(), integration)?;
+            }
+            let token = match integration {
+                Some(_) => sluice_server::authenticate::new_routing_key(),
+                None => sluice_server::authenticate::new_api_token(),
+            };
+            let id = sluice_core::SysId::generate().into_string();
+            let digest = sluice_server::authenticate::token_digest(&token);
+            let store = open_store(&data).await?;
+            let action = AccountAction::AddToken { id: id.clone(), digest, label, integration: integration.clone() };
+            let account = change(store.as_ref(), &name, action).await?;
+            match integration {
+                Some(i) => println!("Created routing key {id} of {} for integration {i}", account.user_name),
+                None => println!("Created API token {id} of {}", account.user_name),
+            }
+            println!("Token: {token}");
+        }
+        AccountCommand::RevokeToken { name, id, data } => {
+            let store = open_store(&data).await?;
+            let by = cli_actor();
+            let action = AccountAction::RevokeToken { id: id.clone() };
+            let result =
+                store.change_account(AccountChange { user_name: name.clone(), action, by, now: DateTime::now() });
+            let result = result.await;
+            store.close().await;
+            match result? {
+                Some(account) => println!("Revoked token {id} of {}", account.user_name),
+                None => bail!("no token {id} of account {name}"),
+            }
+        }
         AccountCommand::Delete { name, data } => {
             let store = open_store(&data).await?;
             let account = change(store.as_ref(), &name, AccountAction::Delete).await?;
@@ -213,6 +274,18 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks that `name` is an integration routing keys are for (format pagerduty-events-v2).
+fn routing_key_integration(dir: Option<&Path>, name: &str) -> anyhow::Result<()> {
+    let integrations = crate::integrations::load(dir, &Catalog::builtin())?;
+    match integrations.iter().find(|i| i.name() == name) {
+        Some(i) if i.format() == SenderFormat::PagerdutyEventsV2 => Ok(()),
+        Some(i) => {
+            bail!("integration {name} has format {}: routing keys are for format pagerduty-events-v2", i.format())
+        }
+        None => bail!("no integration named {name}"),
+    }
 }
 
 async fn set_active(name: &str, data: &DataArgs, active: bool) -> anyhow::Result<()> {
@@ -253,7 +326,8 @@ async fn show(store: &dyn Store, name: &str) -> anyhow::Result<()> {
     let tokens = store.tokens(name.to_owned()).await?;
     println!("tokens:                 {}", tokens.len());
     for t in tokens {
-        println!("  {}  {}  created {} by {}", t.id, t.label, t.created_on, t.created_by);
+        let use_ = t.integration.map_or_else(|| "Bearer token".to_owned(), |i| format!("routing key of {i}"));
+        println!("  {}  {}  {}  created {} by {}", t.id, use_, t.label, t.created_on, t.created_by);
     }
     Ok(())
 }

@@ -278,3 +278,60 @@ async fn wrong_keys_lock_the_address_and_the_account_rate_throttles() {
     assert_eq!(r.status().as_u16(), 429, "even the right key waits for the lock");
     assert!(r.headers().contains_key("retry-after"));
 }
+
+/// Output of the CLI on this server's store: success, standard output, standard error.
+fn cli(s: &Server, args: &[&str]) -> (bool, String, String) {
+    let out = s.cli().args(args).arg("--data").arg(&s.data).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// `sluice account token` makes routing keys (and Bearer tokens) without the API;
+/// `sluice account revoke-token` ends them, and the running server notices.
+#[tokio::test]
+async fn the_cli_creates_lists_and_revokes_routing_keys() {
+    let s = Server::start();
+    s.add_account("pd.cli", &["import_set_loader"]);
+    let (ok, out, err) = cli(&s, &["account", "token", "pd.cli", "--integration", "pagerduty", "--label", "zabbix"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Created routing key ") && out.contains("of pd.cli for integration pagerduty"), "{out}");
+    let key = out.lines().find_map(|l| l.strip_prefix("Token: ")).unwrap().to_owned();
+    assert!(key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    let (status, _, body) = send(&s, ENQUEUE, &trigger(&key, "cli/1", "info")).await;
+    assert_eq!((status, &body), (202, &success("cli/1")));
+
+    // Only for PagerDuty integrations; an unknown one is named.
+    let (ok, _, err) = cli(&s, &["account", "token", "pd.cli", "--integration", "alertmanager"]);
+    assert!(!ok && err.contains("integration alertmanager has format alertmanager"), "{err}");
+    let (ok, _, err) = cli(&s, &["account", "token", "pd.cli", "--integration", "nope"]);
+    assert!(!ok && err.contains("no integration named nope"), "{err}");
+    let (ok, _, err) = cli(&s, &["account", "token", "nobody", "--integration", "pagerduty"]);
+    assert!(!ok && err.contains("no account nobody"), "{err}");
+
+    // A Bearer token for the admin works on the Table API, never as a routing key.
+    let (ok, out, err) = cli(&s, &["account", "token", "admin", "--label", "script"]);
+    assert!(ok, "{err}");
+    let bearer = out.lines().find_map(|l| l.strip_prefix("Token: ")).unwrap().to_owned();
+    let r = s.http.get(s.url("/api/now/table/incident?sysparm_limit=1")).bearer_auth(&bearer).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    let (ok, out, _) = cli(&s, &["account", "show", "pd.cli"]);
+    assert!(ok);
+    let line = out.lines().find(|l| l.contains("routing key of pagerduty")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("zabbix"), "{line}");
+    let id = line.split_whitespace().next().unwrap().to_owned();
+
+    let (ok, out, err) = cli(&s, &["account", "revoke-token", "pd.cli", &id]);
+    assert!(ok && out.contains(&format!("Revoked token {id} of pd.cli")), "{out} {err}");
+    let (ok, _, err) = cli(&s, &["account", "revoke-token", "pd.cli", &id]);
+    assert!(!ok && err.contains(&format!("no token {id} of account pd.cli")), "{err}");
+    let mut refused = false;
+    for _ in 0..50 {
+        let (status, _, _) = send(&s, ENQUEUE, &trigger(&key, "cli/2", "info")).await;
+        if status == 400 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(refused, "the revoked routing key still works");
+}

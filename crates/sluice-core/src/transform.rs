@@ -164,13 +164,7 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<Field
 /// `sha256:` and the value's SHA-256 in lower-case hex ([`TooLong::Digest`]).
 fn digest(value: &str) -> String {
     use sha2::Digest;
-    use std::fmt::Write;
-    let mut out = String::with_capacity(TooLong::DIGEST_CHARS);
-    out.push_str("sha256:");
-    for byte in sha2::Sha256::digest(value.as_bytes()) {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    format!("sha256:{}", crate::id::hex(&sha2::Sha256::digest(value.as_bytes())))
 }
 
 #[cfg(test)]

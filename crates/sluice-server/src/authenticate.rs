@@ -84,7 +84,10 @@ pub fn new_api_token() -> String {
 /// bits), the shape of PagerDuty's integration keys, so senders that check it take it. Shown
 /// once; only its [`token_digest`] is stored, as a token bound to one integration.
 pub fn new_routing_key() -> String {
-    sluice_core::SysId::generate().into_string()
+    // All 128 bits random (a sys_id starts with the time).
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    sluice_core::id::hex(&bytes)
 }
 
 /// The SHA-256 digest of a token's text, lowercase hex: what the store keeps and looks up.
