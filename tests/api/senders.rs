@@ -339,6 +339,39 @@ async fn two_peers_sending_the_same_notification_at_once_open_one_incident() {
     }
 }
 
+/// The import set of a hook request keeps the request body byte for byte (white space, key
+/// order, every alert), beside the rows that each hold one alert; other import sets have none.
+#[tokio::test]
+async fn the_import_set_keeps_the_request_body_exactly_as_received() {
+    let s = Server::start();
+    let pretty = serde_json::to_string_pretty(&notification(
+        "firing",
+        vec![alert("firing", "b1", "first"), alert("firing", "b2", "second")],
+    ))
+    .unwrap();
+    let raw = format!("  {}\r\n", pretty.replace("\"version\"", "\"version\" "));
+    let r = s
+        .admin(s.http.post(s.url(HOOK)))
+        .header("content-type", "application/json")
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let set = body["import_set"].as_str().unwrap();
+    let (status, progress) = s.get(&format!("/api/sluice/v1/import_sets/{set}")).await;
+    assert_eq!(status, 200, "{progress}");
+    assert_eq!(progress["result"]["request_body"], raw.as_str(), "byte for byte");
+    assert_eq!(progress["result"]["total"], 2);
+
+    // An Import Set API set has no request body of its own (each row keeps its payload).
+    let (_, one) = s.import(json!({"u_short_description": "single"})).await;
+    let set = one["import_set"].as_str().unwrap().to_owned();
+    let (_, progress) = s.get(&format!("/api/sluice/v1/import_sets/{set}")).await;
+    assert!(progress["result"].get("request_body").is_none(), "{progress}");
+}
+
 /// Both peers of an HA pair send "resolved" at once: the second commit finds the incident
 /// already resolved, so its row (judged "update" by the script) is judged again and ignored,
 /// never inserted as a second incident.

@@ -193,6 +193,9 @@ pub fn sys_import_set() -> TableSchema {
             // insertMultiple: the multi import set the set belongs to (ServiceNow's
             // `multi_import_set_id`); empty for web-service sets of single rows.
             Field::new("multi_import_set", "Multi import set", K::String).max(32),
+            // A sender hook's request body exactly as received (its rows hold one alert each);
+            // empty otherwise. Read through GET /api/sluice/v1/import_sets/{id}.
+            Field::new("request_body", "Request body as received", K::String).hidden(),
         ],
     )
 }

@@ -173,6 +173,9 @@ pub struct StageBatch {
     /// With a key seen before (same account, same request), nothing is staged and the first
     /// answer is returned ([`StagedSet::replayed`]); with a different request: `KeyReused`.
     pub idempotency: Option<Idempotency>,
+    /// The request body exactly as received, kept on the import set (a sender hook's, whose
+    /// rows each hold one alert of it).
+    pub request_body: Option<String>,
 }
 
 /// One record of a [`StageBatch`].

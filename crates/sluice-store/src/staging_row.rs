@@ -86,6 +86,7 @@ pub fn asynchronous_import_set(schema: &TableSchema, number: &str, multi: &str, 
         ("mode", "asynchronous"),
         ("state", if all_judged { "processed" } else { "loaded" }),
         ("multi_import_set", multi),
+        ("request_body", batch.request_body.as_deref().unwrap_or_default()),
     ];
     rules::insert_simple(schema, &fields, &batch.actor, batch.now)
 }

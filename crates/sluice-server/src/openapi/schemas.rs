@@ -200,6 +200,7 @@ pub fn components() -> Map<String, Value> {
                 "integration": s(), "mode": s(), "state": s(), "created_on": s(), "complete": boolean(),
                 "total": int(), "pending": int(), "inserted": int(), "updated": int(), "ignored": int(),
                 "skipped": int(), "error": int(), "limit": int(), "offset": int(),
+                "request_body": {"type": "string", "description": "A sender hook's request body exactly as received (absent for other import sets)"},
                 "rows": {"type": "array", "items": object(json!({
                     "staging_sys_id": s(), "row": int(), "state": row_state(), "integration_version": s(),
                     "target_table": s(), "target_sys_id": s(), "display_value": s(), "record_link": s(),

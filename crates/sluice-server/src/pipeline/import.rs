@@ -26,6 +26,8 @@ pub struct ManyRequest {
     pub actor: Actor,
     /// Most rows of a replayed request read back ([`ManyOutcome::rows`]).
     pub max_records: usize,
+    /// The body as received, kept on the import set (sender hooks: their rows are its parts).
+    pub request_body: Option<String>,
 }
 
 /// What `insertMultiple` did: the import set, and in sync mode every row's outcome, in order
@@ -79,7 +81,7 @@ impl Pipeline<'_> {
     /// Many rows in one durable transaction, as one new import set: staged `pending`, or in
     /// sync mode judged first and settled as they are staged (then `on_after` for each).
     pub async fn import_many(self, integration: &Integration, request: ManyRequest) -> Result<ManyOutcome, StoreError> {
-        let ManyRequest { records, sync, multi_import_set, idempotency, actor, max_records } = request;
+        let ManyRequest { records, sync, multi_import_set, idempotency, actor, max_records, request_body } = request;
         let mut rows = Vec::with_capacity(records.len());
         let mut work: Vec<RowWork> = Vec::new();
         for record in records {
@@ -113,6 +115,7 @@ impl Pipeline<'_> {
                 actor,
                 now: DateTime::now(),
                 idempotency,
+                request_body,
             })
             .await?;
         if !sync {

@@ -146,6 +146,8 @@ pub async fn receive(
     let array_body = raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let docs = documents(&state.config, format, &raw)?;
     let idempotency = idempotency_key(&parts.headers, &format!("hooks/{name}"), &raw)?;
+    // Parsed as JSON, so UTF-8.
+    let request_body = String::from_utf8_lossy(&raw).into_owned();
     drop(raw);
 
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
@@ -158,6 +160,7 @@ pub async fn receive(
         idempotency,
         actor,
         max_records: state.config.max_records,
+        request_body: Some(request_body),
     };
     let ManyOutcome { set, rows } =
         Pipeline::of(&state, &registry).import_many(&integration, request).await.map_err(unavailable)?;

@@ -172,8 +172,15 @@ pub async fn insert_multiple(
     let actor = Actor { user_name: caller.0.user_name.clone(), sys_id: caller.0.sys_id.clone() };
     let count = records.len();
     let registry = state.registry();
-    let request =
-        ManyRequest { records, sync, multi_import_set, idempotency, actor, max_records: state.config.max_records };
+    let request = ManyRequest {
+        records,
+        sync,
+        multi_import_set,
+        idempotency,
+        actor,
+        max_records: state.config.max_records,
+        request_body: None,
+    };
     let ManyOutcome { set, rows } = Pipeline::of(&state, &registry).import_many(&integration, request).await?;
     let mut out_headers = HeaderMap::new();
     if set.replayed {
@@ -290,7 +297,7 @@ pub async fn progress(
         rows.push(row);
     }
     let total = counts.total();
-    let result = json!({
+    let mut result = json!({
         "import_set_id": set_id,
         "number": field("number"),
         "multi_import_set_id": field("multi_import_set"),
@@ -311,6 +318,10 @@ pub async fn progress(
         "offset": offset,
         "rows": rows,
     });
+    let body = field("request_body");
+    if !body.is_empty() {
+        result["request_body"] = json!(body);
+    }
     let mut headers = HeaderMap::new();
     headers.insert("x-total-count", HeaderValue::from(total));
     Ok((headers, Json(json!({ "result": result }))))

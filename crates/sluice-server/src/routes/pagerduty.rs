@@ -228,6 +228,8 @@ pub async fn enqueue(
         idempotency: None,
         actor: Actor { user_name: account.user_name.clone(), sys_id: account.sys_id.clone() },
         max_records: 1,
+        // Not kept: the body carries the routing key, a credential.
+        request_body: None,
     };
     let registry = state.registry();
     let ManyOutcome { set, rows } = Pipeline::of(&state, &registry).import_many(&integration, request).await?;

@@ -72,6 +72,7 @@ pub fn job_raw(integration: &Integration, raw: &str, actor: &Actor, now: DateTim
         actor: actor.clone(),
         now,
         idempotency: None,
+        request_body: None,
     }
 }
 
