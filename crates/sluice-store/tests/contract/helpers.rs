@@ -72,7 +72,6 @@ pub fn job_raw(integration: &Integration, raw: &str, actor: &Actor, now: DateTim
         actor: actor.clone(),
         now,
         idempotency: None,
-        request_body: None,
     }
 }
 
@@ -173,6 +172,7 @@ pub fn batch(integration: &Integration, payloads: &[serde_json::Value], actor: &
         actor: actor.clone(),
         now,
         idempotency: None,
+        request_body: None,
     }
 }
 
