@@ -12,24 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-bin=${SLUICE_BIN:-target/debug/sluice}
-[ -x "$bin" ] || cargo build --quiet --bin sluice
+. tests/start_sluice.sh
+runner_setup
 export SLUICE_SCREENSHOTS=${SLUICE_SCREENSHOTS:-target/console-screenshots}
 mkdir -p "$SLUICE_SCREENSHOTS"
-work=$(mktemp -d)
-venv=${VENV:-$work/venv}
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    # Pinned; the newest selenium wants a certifi newer than the registry may have.
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'selenium==4.35.0' 'requests==2.32.3'
-fi
+# Pinned; the newest selenium wants a certifi newer than the registry may have.
+python_venv 'selenium==4.35.0' 'requests==2.32.3'
 
 # The integrations: the built-in default (its u_impact choices give an error row at /u_impact)
 # and a partner desk whose value_map the test extends, reloads and replays.
@@ -45,7 +33,6 @@ password="console-$(date +%s)-Secret"
 agent_password="agent-$(date +%s)-Secret"
 robot_password="robot-$(date +%s)-Secret"
 boss_password="boss-$(date +%s)-Secret"
-. tests/start_sluice.sh
 SLUICE_ADMIN_PASSWORD=$password start_sluice "${store[@]}" --integrations "$integrations"
 
 # After the first start: the bootstrap admin is made only in an empty database.

@@ -18,16 +18,8 @@ for tool in curl python3; do
     command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
 done
 
-bin=${SLUICE_BIN:-target/debug/sluice}
-[ -x "$bin" ] || cargo build --quiet --bin sluice
-work=$(mktemp -d)
-pid=""
-am_pids=()
-cleanup() {
-    for p in "${am_pids[@]}" $pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. tests/start_sluice.sh
+runner_setup
 fail() {
     echo "FAIL: $*" >&2
     for f in "$work"/log "$work"/am*/log; do echo "--- $f" >&2; tail -n 40 "$f" >&2; done
@@ -36,7 +28,6 @@ fail() {
 
 password="senders-$(date +%s)-Secret"
 sender_password="am-sender-$(date +%s)-Secret"
-. tests/start_sluice.sh
 database_args=()
 [ -n "${SLUICE_SENDERS_DATABASE:-}" ] && database_args=(--database "$SLUICE_SENDERS_DATABASE")
 SLUICE_ADMIN_PASSWORD=$password start_sluice --data "$work/data" "${database_args[@]}"
@@ -46,7 +37,8 @@ printf '%s' "$sender_password" |
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# One Alertmanager: own folder, config and data; clustering off.
+# One Alertmanager: own folder, config and data; clustering off. Sets `am` to its address. Not
+# run in a subshell, so that its pid reaches `extra_pids` and it is stopped at exit.
 start_alertmanager() {
     local name=$1 port
     port=$(free_port)
@@ -70,16 +62,18 @@ receivers:
 YAML
     prometheus-alertmanager --config.file="$work/$name/alertmanager.yml" --storage.path="$work/$name/data" \
         --web.listen-address="127.0.0.1:$port" --cluster.listen-address= >"$work/$name/log" 2>&1 &
-    am_pids+=($!)
+    extra_pids+=($!)
     for _ in $(seq 100); do
         curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
         sleep 0.1
     done
     curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null || fail "$name did not start"
-    echo "http://127.0.0.1:$port"
+    am="http://127.0.0.1:$port"
 }
-am1=$(start_alertmanager am1)
-am2=$(start_alertmanager am2)
+start_alertmanager am1
+am1=$am
+start_alertmanager am2
+am2=$am
 
 # The alert as Prometheus pushes it, to both peers (endsAt: $1).
 push() {

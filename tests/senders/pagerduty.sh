@@ -12,24 +12,11 @@ cd "$(dirname "$0")/../.."
 for tool in curl python3 openssl; do
     command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
 done
-bin=${SLUICE_BIN:-target/debug/sluice}
-[ -x "$bin" ] || cargo build --quiet --bin sluice
-work=$(mktemp -d)
-venv=${VENV:-$work/venv}
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'pagerduty==7.2.0'
-fi
+. tests/start_sluice.sh
+runner_setup
+python_venv 'pagerduty==7.2.0'
 
 password="senders-$(date +%s)-Secret"
-. tests/start_sluice.sh
 database_args=()
 [ -n "${SLUICE_SENDERS_DATABASE:-}" ] && database_args=(--database "$SLUICE_SENDERS_DATABASE")
 # The client takes https:// only: a certificate for 127.0.0.1, made for this run.
