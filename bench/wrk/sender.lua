@@ -6,32 +6,14 @@
 -- wrk's Lua has no HMAC). Basic auth (not for pagerduty and signed) from SLUICE_BENCH_AUTH
 -- (default admin:admin-password-123). Used by bench/senders.sh.
 local sender = os.getenv("SLUICE_BENCH_SENDER") or "alertmanager"
-local auth = os.getenv("SLUICE_BENCH_AUTH") or "admin:admin-password-123"
-local function b64(data)
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  return ((data:gsub(".", function(x)
-    local r, b = "", x:byte()
-    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return r
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local c = 0
-    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return chars:sub(c + 1, c + 1)
-  end) .. ({ "", "==", "=" })[#data % 3 + 1])
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local counter = 0
-local thread_id = 0
-function setup(thread)
-  thread_id = thread_id + 1
-  thread:set("tid", thread_id)
-end
 
 local signed = {}
 local expected = 200
 function init(args)
-  math.randomseed(os.time() * 1000 + (tid or 0))
+  common.seed()
   wrk.method = "POST"
   wrk.path = "/api/sluice/v1/hooks/" .. sender
   wrk.headers["Content-Type"] = "application/json"
@@ -46,7 +28,7 @@ function init(args)
       if n % 2 == (tid or 1) % 2 then signed[#signed + 1] = line end
     end
   else
-    wrk.headers["Authorization"] = "Basic " .. b64(auth)
+    wrk.headers["Authorization"] = common.basic_auth()
   end
 end
 
