@@ -20,14 +20,11 @@ use sluice_store::ListQuery;
 use sluice_store::staging_row::outcome_of;
 
 use super::layout::{self, Frame};
+use super::paging::{Counted, PAGE_SIZE, Pager, Window};
 use super::session::Console;
 use crate::AppState;
 use crate::authenticate::Caller;
 
-const PAGE_SIZE: u64 = 50;
-/// Each integration's rows are counted up to this many (or to the page shown): beyond, the page
-/// says "more than", as the incidents list does.
-const COUNT_UP_TO: u64 = 1_000;
 /// How deep the merged list of all integrations pages (each table is read up to the page shown);
 /// past it, the page asks for one integration.
 const MAX_MERGED_OFFSET: u64 = 10_000;
@@ -82,20 +79,7 @@ pub struct ListPage {
     pub integrations: Vec<String>,
     pub error: Option<String>,
     pub rows: Vec<Row>,
-    pub total: u64,
-    /// More rows than `total` match (not all were counted).
-    pub more: bool,
-    pub page: u64,
-    pub pages: u64,
-    pub first: u64,
-    pub last: u64,
-}
-
-impl ListPage {
-    /// The query string of another page of the same list.
-    pub fn page_link(&self, page: &u64) -> String {
-        format!("?state={}&integration={}&page={page}", self.state, self.integration)
-    }
+    pub pager: Pager,
 }
 
 pub async fn list(
@@ -126,41 +110,33 @@ pub async fn list(
     if chosen.is_empty() {
         error = Some(format!("No integration you may read is called {:?}.", params.integration));
     }
-    let page = params.page.unwrap_or(1).max(1);
-    let mut offset = (page - 1).saturating_mul(PAGE_SIZE);
-    if chosen.len() > 1 && offset > MAX_MERGED_OFFSET {
+    let mut window = Window::of(params.page);
+    if chosen.len() > 1 && window.offset > MAX_MERGED_OFFSET {
         error = Some("Pages this deep are listed for one integration at a time: choose one.".to_owned());
-        offset = 0;
+        window = Window::first();
     }
     let mut rows = Vec::new();
-    let (mut total, mut more) = (0, false);
+    let mut counted = Counted::default();
     if error.is_none() {
-        match read_rows(&state, &chosen, row_state, offset).await {
-            Ok((r, t, m)) => (rows, total, more) = (r, t, m),
+        match read_rows(&state, &chosen, row_state, window).await {
+            Ok((r, c)) => (rows, counted) = (r, c),
             Err(e) => return layout::unavailable(&e),
         }
     }
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let shown = u64::try_from(rows.len()).unwrap_or(0);
+    let state_name = row_state.map(RowState::as_str).unwrap_or_default().to_owned();
+    let integration_name =
+        chosen.first().filter(|_| !params.integration.is_empty()).map(|i| i.name().to_owned()).unwrap_or_default();
+    let query = format!("?state={state_name}&integration={integration_name}");
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let page = ListPage {
         frame: Some(Frame::new(&console, "import_sets")),
-        state: row_state.map(RowState::as_str).unwrap_or_default().to_owned(),
-        integration: chosen
-            .first()
-            .filter(|_| !params.integration.is_empty())
-            .map(|i| i.name().to_owned())
-            .unwrap_or_default(),
+        state: state_name,
+        integration: integration_name,
         states: RowState::ALL.iter().map(|s| s.as_str()).collect(),
         integrations: readable.iter().map(|i| i.name().to_owned()).collect(),
         error,
+        pager: Pager::new(window, counted, rows.len(), query),
         rows,
-        total,
-        more,
-        page,
-        pages,
-        first: if shown == 0 { 0 } else { offset + 1 },
-        last: offset + shown,
     };
     (status, page).into_response()
 }
@@ -171,12 +147,11 @@ async fn read_rows(
     state: &AppState,
     integrations: &[Arc<Integration>],
     row_state: Option<RowState>,
-    offset: u64,
-) -> Result<(Vec<Row>, u64, bool), sluice_store::StoreError> {
-    let count_up_to = COUNT_UP_TO.max(offset.saturating_add(PAGE_SIZE));
-    let mut more = false;
+    window: Window,
+) -> Result<(Vec<Row>, Counted), sluice_store::StoreError> {
+    let (offset, count_up_to) = (window.offset, window.count_up_to);
     let (table_offset, limit) = if integrations.len() == 1 { (offset, PAGE_SIZE) } else { (0, offset + PAGE_SIZE) };
-    let mut total = 0;
+    let mut counted = Counted::default();
     let mut found: Vec<(Record, Arc<Integration>)> = Vec::new();
     for integration in integrations {
         let mut filter = EncodedQuery::default();
@@ -192,8 +167,7 @@ async fn read_rows(
                 ListQuery { filter, limit, offset: table_offset, count_up_to: Some(count_up_to) },
             )
             .await?;
-        more |= page.total > count_up_to;
-        total += page.total.min(count_up_to);
+        counted = counted.plus(Counted::of(page.total, count_up_to));
         found.extend(page.records.into_iter().map(|r| (r, integration.clone())));
     }
     let created = |r: &Record| r.get("sys_created_on").cloned().unwrap_or_default();
@@ -234,5 +208,5 @@ async fn read_rows(
             target_href: target_href(integration, &target_id),
         });
     }
-    Ok((out, total, more))
+    Ok((out, counted))
 }

@@ -14,13 +14,10 @@ use sluice_core::query::{self, OrderBy};
 use sluice_store::ListQuery;
 
 use super::layout::{self, Frame};
+use super::paging::{Counted, PAGE_SIZE, Pager, Window};
 use super::session::Console;
 use crate::AppState;
 
-const PAGE_SIZE: u64 = 50;
-/// Matching incidents are counted up to this many (or to the page shown, if further): beyond,
-/// the page says "more than". An exact count of a big table is a scan of it on every render.
-const COUNT_UP_TO: u64 = 1_000;
 /// The columns shown, which are also the columns one may sort by.
 pub const COLUMNS: [(&str, &str); 6] = [
     ("number", "Number"),
@@ -71,13 +68,7 @@ pub struct ListPage {
     pub error: Option<String>,
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
-    pub total: u64,
-    /// More than `total` match (they were not all counted).
-    pub more: bool,
-    pub page: u64,
-    pub pages: u64,
-    pub first: u64,
-    pub last: u64,
+    pub pager: Pager,
 }
 
 /// One of the account's saved filters: its name and the list it opens.
@@ -90,13 +81,6 @@ pub struct SavedLink {
 /// The list's address for a filter and a sort.
 pub fn list_href(sysparm_query: &str, sort: &str) -> String {
     format!("/console/incidents?sysparm_query={}&sort={}", encode(sysparm_query), encode(sort))
-}
-
-impl ListPage {
-    /// The query string of another page of the same list.
-    pub fn page_link(&self, page: &u64) -> String {
-        format!("?sysparm_query={}&sort={}&page={page}", encode(&self.sysparm_query), encode(&self.sort))
-    }
 }
 
 pub fn encode(s: &str) -> String {
@@ -137,7 +121,7 @@ pub async fn render(state: &AppState, console: &Console, params: ListParams, sav
         return layout::not_found(console);
     };
     let sort = parse_sort(&params.sort);
-    let page = params.page.unwrap_or(1).max(1);
+    let window = Window::of(params.page);
     let mut error = None;
     let mut filter = match query::parse(&params.sysparm_query, DateTime::now()) {
         Ok(f) => f,
@@ -151,15 +135,16 @@ pub async fn render(state: &AppState, console: &Console, params: ListParams, sav
     } else if filter.order_by.is_empty() {
         filter.order_by.push(OrderBy { field: "sys_created_on".into(), descending: true });
     }
-    let offset = (page - 1).saturating_mul(PAGE_SIZE);
-    let count_up_to = COUNT_UP_TO.max(offset.saturating_add(PAGE_SIZE));
     // A filter that could not be read lists nothing: the rest of it alone would list more.
     let (records, total) = if error.is_some() {
         (Vec::new(), 0)
     } else {
         match state
             .store
-            .list(schema.clone(), ListQuery { filter, limit: PAGE_SIZE, offset, count_up_to: Some(count_up_to) })
+            .list(
+                schema.clone(),
+                ListQuery { filter, limit: PAGE_SIZE, offset: window.offset, count_up_to: Some(window.count_up_to) },
+            )
             .await
         {
             Ok(p) => (p.records, p.total),
@@ -185,31 +170,25 @@ pub async fn render(state: &AppState, console: &Console, params: ListParams, sav
             Column { name, label, href, aria_sort }
         })
         .collect();
-    let more = total > count_up_to;
-    let total = total.min(count_up_to);
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let shown = u64::try_from(records.len()).unwrap_or(0);
     let status = if error.is_some() || save_error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let saved = match super::saved_filters::links(state, console).await {
         Ok(s) => s,
         Err(e) => return layout::unavailable(&e),
     };
+    let sort = sort.map(|(f, d)| if d { format!("-{f}") } else { f.to_owned() }).unwrap_or_default();
+    let query = format!("?sysparm_query={}&sort={}", encode(&params.sysparm_query), encode(&sort));
+    let pager = Pager::new(window, Counted::of(total, window.count_up_to), records.len(), query);
     let page = ListPage {
         frame: Some(Frame::new(console, "incidents")),
         csrf: console.session.csrf.clone(),
         saved,
         save_error,
         sysparm_query: params.sysparm_query,
-        sort: sort.map(|(f, d)| if d { format!("-{f}") } else { f.to_owned() }).unwrap_or_default(),
+        sort,
         error,
         columns,
         rows,
-        total,
-        more,
-        page,
-        pages,
-        first: if shown == 0 { 0 } else { offset + 1 },
-        last: offset + shown,
+        pager,
     };
     (status, page).into_response()
 }

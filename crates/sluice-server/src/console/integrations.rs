@@ -21,6 +21,7 @@ use sluice_store::{ListQuery, StatsFilter, StatsTotal};
 use super::chart::{Chart, Series, Style};
 use super::dry_run::DryRunView;
 use super::layout::{self, Frame};
+use super::paging::COUNT_UP_TO;
 use super::session::{Console, now_ms};
 use crate::AppState;
 use crate::authenticate::Caller;
@@ -105,10 +106,6 @@ pub struct Count {
     /// The count as the page says it ("more than 1000" past the bound).
     pub shown: String,
 }
-
-/// Staged rows are counted per state up to this many: an exact count of a big staging table is
-/// a scan of it on every render.
-const COUNT_UP_TO: u64 = 1_000;
 
 /// A chart with its numbers as a table (for screen readers and without SVG).
 pub struct ChartView {
@@ -246,7 +243,7 @@ async fn counts(state: &AppState, integration: &Integration) -> Result<Vec<Count
         .into_iter()
         .zip(totals)
         .map(|(row_state, total)| {
-            let shown = if total > COUNT_UP_TO { format!("more than {COUNT_UP_TO}") } else { total.to_string() };
+            let shown = super::paging::bounded(total, COUNT_UP_TO);
             Count { state: row_state.as_str(), count: total.min(COUNT_UP_TO), shown }
         })
         .collect())

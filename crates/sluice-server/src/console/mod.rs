@@ -18,6 +18,7 @@ pub mod incidents;
 pub mod integrations;
 pub mod json_span;
 pub mod layout;
+pub mod paging;
 pub mod replay;
 pub mod replay_jobs;
 pub mod saved_filters;
