@@ -282,6 +282,41 @@ async fn the_incident_list_filters_sorts_and_needs_read_rights() {
     assert!(page.contains(r#"role="alert""#) && page.contains(r#"<nav aria-label="Main">"#));
 }
 
+/// 55 incidents: two pages of 50, with Previous/Next links that keep the filter and the sort; a
+/// page past the end says so without failing.
+#[tokio::test]
+async fn the_incident_list_pages_by_fifty_keeping_filter_and_sort() {
+    let (s, boss) = start(&[]);
+    let rows: Vec<_> = (0..55).map(|n| serde_json::json!({"u_short_description": format!("Paged {n:02}")})).collect();
+    let r = s
+        .admin(s.http.post(s.url("/api/now/import/u_incident_import/insertMultiple?sysparm_sluice_sync=true")))
+        .json(&serde_json::json!({"records": rows}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let (cookie, _) = login(&s, "boss", &boss).await;
+    let list = "/console/incidents?sysparm_query=short_descriptionSTARTSWITHPaged&sort=short_description";
+    let (status, page) = get(&s, list, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.matches(r#"class="incident-link""#).count(), 50);
+    assert!(page.contains("1–50 of 55"), "{page}");
+    assert!(page.contains("Page 1 of 2"), "{page}");
+    let next = r#"<a rel="next" href="?sysparm_query=short_descriptionSTARTSWITHPaged&#38;sort=short_description&#38;page=2">"#;
+    assert!(page.contains(next), "{page}");
+    assert!(!page.contains(r#"rel="prev""#));
+
+    let (_, page) = get(&s, &format!("{list}&page=2"), Some(&cookie)).await;
+    assert_eq!(page.matches(r#"class="incident-link""#).count(), 5);
+    assert!(page.contains("51–55 of 55") && page.contains("Paged 54") && !page.contains("Paged 49"), "{page}");
+    assert!(page.contains(r#"rel="prev""#) && !page.contains(r#"rel="next""#), "{page}");
+
+    let (status, page) = get(&s, &format!("{list}&page=9"), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.matches(r#"class="incident-link""#).count(), 0);
+    assert!(page.contains("Page 9 of 2") || page.contains("No incidents match"), "{page}");
+}
+
 #[tokio::test]
 async fn an_incident_shows_its_fields_and_activity_linked_to_the_import_row() {
     let (s, boss) = start(&[]);
