@@ -2,8 +2,6 @@
 //! web-service-only), the session cookie's flags, CSRF on forms, logout, idle expiry, pages by
 //! role. (The browser tests in `tests/console/` drive the same pages in Chromium.)
 
-use std::process::Stdio;
-
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
@@ -68,18 +66,7 @@ pub(crate) fn csrf_of(page: &str) -> String {
 
 /// An interactive account (the CLI's default is web-service-only).
 pub(crate) fn add_interactive(s: &Server, name: &str, roles: &[&str]) -> String {
-    let password = format!("{name}-password-123");
-    let mut cmd = s.cli();
-    cmd.args(["account", "add", name, "--password-stdin", "--web-service-only", "false", "--data"]).arg(&s.data);
-    for r in roles {
-        cmd.args(["--role", r]);
-    }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "account add failed: {}", String::from_utf8_lossy(&out.stderr));
-    password
+    s.add_account_with(name, roles, &["--web-service-only", "false"])
 }
 
 /// A server with a second interactive admin (`boss`), made with the CLI.

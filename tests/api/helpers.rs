@@ -212,9 +212,14 @@ impl Server {
 
     /// Adds an account through the CLI on this server's data folder; returns its password.
     pub fn add_account(&self, name: &str, roles: &[&str]) -> String {
+        self.add_account_with(name, roles, &[])
+    }
+
+    /// [`Self::add_account`] with more arguments for `account add` (`--web-service-only false`).
+    pub fn add_account_with(&self, name: &str, roles: &[&str], args: &[&str]) -> String {
         let password = format!("{name}-password-123");
         let mut cmd = self.cli();
-        cmd.args(["account", "add", name, "--password-stdin", "--data"]).arg(&self.data);
+        cmd.args(["account", "add", name, "--password-stdin"]).args(args).arg("--data").arg(&self.data);
         for r in roles {
             cmd.args(["--role", r]);
         }
