@@ -95,7 +95,7 @@ pub async fn create(
     headers: HeaderMap,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    if let Some(refused) = refuse(&console, &headers, &form.csrf) {
+    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
         return refused;
     }
     let roles =
@@ -130,14 +130,6 @@ pub async fn create(
     }
 }
 
-/// The CSRF check, then the admin role; `None` when the form may be acted on.
-fn refuse(console: &Console, headers: &HeaderMap, csrf: &str) -> Option<Response> {
-    if let Some(refused) = console.refuse_form(headers, csrf) {
-        return Some(refused);
-    }
-    (!console.is_admin()).then(|| layout::forbidden(console))
-}
-
 fn caller(console: &Console) -> Caller {
     Caller(console.account.clone())
 }
@@ -170,7 +162,7 @@ pub async fn rotate(
     headers: HeaderMap,
     Form(form): Form<RotateForm>,
 ) -> Response {
-    if let Some(refused) = refuse(&console, &headers, &form.csrf) {
+    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
         return refused;
     }
     let given = (!form.password.is_empty()).then_some(form.password);
@@ -190,7 +182,7 @@ pub async fn create_token(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if let Some(refused) = refuse(&console, &headers, &form.csrf) {
+    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
         return refused;
     }
     match routes::accounts::add_token(&state, &caller(&console), &name, form.label.trim().to_owned()).await {
@@ -206,7 +198,7 @@ pub async fn revoke_token(
     headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = refuse(&console, &headers, &form.csrf) {
+    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
         return refused;
     }
     match routes::accounts::apply(&state, &caller(&console), &name, AccountAction::RevokeToken { id }).await {
@@ -227,7 +219,7 @@ pub async fn set_active(
     headers: HeaderMap,
     Form(form): Form<ActiveForm>,
 ) -> Response {
-    if let Some(refused) = refuse(&console, &headers, &form.csrf) {
+    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
         return refused;
     }
     let active = match form.active.as_str() {

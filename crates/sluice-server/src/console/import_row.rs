@@ -185,12 +185,6 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-#[derive(Deserialize)]
-pub struct ReplayForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// Runs the integration's current definition on this row again (admin, as the API's replay),
 /// then shows the row.
 pub async fn replay(
@@ -199,13 +193,10 @@ pub async fn replay(
     PeerAddr(peer): PeerAddr,
     Path(sys_id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<ReplayForm>,
+    Form(form): Form<super::replay::ReplayForm>,
 ) -> Response {
-    if let Some(refused) = console.refuse_form(&headers, &form.csrf) {
+    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
         return refused;
-    }
-    if !console.is_admin() {
-        return layout::forbidden(&console);
     }
     let (integration, row) = match find(&state, &console, peer, &sys_id).await {
         Ok(found) => found,

@@ -20,10 +20,11 @@ use crate::authenticate::Caller;
 use crate::pipeline::Pipeline;
 use crate::pipeline::replay::{ReplayRequest, ReplaySummary};
 
+/// A form that carries only its CSRF token (replays start with nothing else).
 #[derive(Deserialize)]
 pub struct ReplayForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 /// Starts the replay of the integration's errored rows, or finds the one running for it; sends
@@ -35,11 +36,8 @@ pub async fn start(
     headers: HeaderMap,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    if let Some(refused) = console.refuse_form(&headers, &form.csrf) {
+    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
         return refused;
-    }
-    if !console.is_admin() {
-        return layout::forbidden(&console);
     }
     let Ok(integration) = crate::routes::integrations::find(&state, &Caller(console.account.clone()), &name) else {
         return layout::not_found(&console);

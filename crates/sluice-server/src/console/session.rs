@@ -121,6 +121,11 @@ impl Console {
         None
     }
 
+    /// An admin's form: the CSRF check, then the admin role; `None` when it may be acted on.
+    pub fn refuse_admin_form(&self, headers: &HeaderMap, csrf: &str) -> Option<Response> {
+        self.refuse_form(headers, csrf).or_else(|| (!self.is_admin()).then(|| layout::forbidden(self)))
+    }
+
     /// The 403 page when the account lacks `role` (admins have every role).
     pub fn refuse_without(&self, role: Role) -> Option<Response> {
         (!self.has(role)).then(|| layout::forbidden(self))
