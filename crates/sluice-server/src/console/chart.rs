@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use super::html::escape;
+
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;
 const LEFT: f64 = 64.0;
@@ -71,24 +73,6 @@ pub struct Chart {
     pub unit: String,
     pub x_labels: Vec<String>,
     pub series: Vec<Series>,
-}
-
-/// `&`, `<`, `>`, `"` and `'` as entities: safe in text and in attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Characters XML 1.0 forbids are left out.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The smallest 1, 2 or 5 × 10ⁿ at or above `max` (at least 1): the top of the value axis.
@@ -420,6 +404,5 @@ mod tests {
             ),
             "{svg}"
         );
-        assert_eq!(escape("a\u{1}b"), "ab", "characters XML forbids are dropped");
     }
 }

@@ -16,6 +16,7 @@ use sluice_core::integration::Integration;
 use sluice_core::validate::FieldError;
 use sluice_core::{Record, SysId};
 
+use super::html::escape_into;
 use super::import_sets::{readable, target_href};
 use super::json_span;
 use super::layout::{self, Frame};
@@ -170,19 +171,6 @@ fn marked_payload(payload: &str, errors: &[FieldError]) -> String {
         out.push_str("</mark>");
     }
     out
-}
-
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// Runs the integration's current definition on this row again (admin, as the API's replay),

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod chart;
 pub mod dry_run;
 pub mod home;
+pub mod html;
 pub mod import_row;
 pub mod import_sets;
 pub mod incident;
