@@ -35,6 +35,7 @@ mod roles;
 mod scripts;
 mod scripts_bulk;
 mod senders;
+mod soap;
 mod signatures;
 mod stats;
 mod table;
