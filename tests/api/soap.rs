@@ -7,7 +7,9 @@ const ENV11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const ENV12: &str = "http://www.w3.org/2003/05/soap-envelope";
 
 fn envelope11(body: &str) -> String {
-    format!(r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="{ENV11}" xmlns:u="http://www.service-now.com/{STAGING}"><soapenv:Header/><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"#)
+    format!(
+        r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="{ENV11}" xmlns:u="http://www.service-now.com/{STAGING}"><soapenv:Header/><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"#
+    )
 }
 
 fn envelope12(body: &str) -> String {
@@ -79,8 +81,12 @@ async fn soap11_insert_opens_an_incident_and_answers_its_number() {
 #[tokio::test]
 async fn soap12_insert_is_answered_in_soap12() {
     let s = Server::start();
-    let body = envelope12(r#"<insert xmlns="http://www.service-now.com"><u_short_description>Over 1.2</u_short_description></insert>"#);
-    let a = post(&s, "SOAP", r#"application/soap+xml; charset=utf-8; action="insert""#, &body, ("admin", ADMIN_PASSWORD)).await;
+    let body = envelope12(
+        r#"<insert xmlns="http://www.service-now.com"><u_short_description>Over 1.2</u_short_description></insert>"#,
+    );
+    let a =
+        post(&s, "SOAP", r#"application/soap+xml; charset=utf-8; action="insert""#, &body, ("admin", ADMIN_PASSWORD))
+            .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.content_type.starts_with("application/soap+xml"), "{}", a.content_type);
     let doc = roxmltree::Document::parse(&a.body).unwrap();
@@ -115,7 +121,8 @@ async fn insert_multiple_answers_every_row_in_order_bad_ones_with_their_errors()
 #[tokio::test]
 async fn a_contract_error_on_insert_is_a_fault_naming_the_field_and_the_row_is_staged() {
     let s = Server::start();
-    let a = soap11(&s, "<u:insert><u_short_description>ok</u_short_description><u_urgency>9</u_urgency></u:insert>").await;
+    let a =
+        soap11(&s, "<u:insert><u_short_description>ok</u_short_description><u_urgency>9</u_urgency></u:insert>").await;
     assert_eq!(a.status, 500, "{}", a.body);
     assert_eq!(text(&a.body, "faultcode"), "env:Client");
     assert!(text(&a.body, "faultstring").contains("u_urgency"));
@@ -150,9 +157,12 @@ async fn get_and_get_records_read_the_staging_table() {
     assert_eq!(text(&a.body, "sys_import_state"), "inserted");
     let staging_id = text(&a.body, "sys_id");
 
-    let a = soap11(&s, "<u:getRecords><__encoded_query>u_short_descriptionSTARTSWITHo</__encoded_query></u:getRecords>").await;
+    let a =
+        soap11(&s, "<u:getRecords><__encoded_query>u_short_descriptionSTARTSWITHo</__encoded_query></u:getRecords>")
+            .await;
     assert_eq!(texts(&a.body, "u_short_description"), ["other"], "{}", a.body);
-    let a = soap11(&s, "<u:getRecords><__order_by>u_short_description</__order_by><__limit>1</__limit></u:getRecords>").await;
+    let a = soap11(&s, "<u:getRecords><__order_by>u_short_description</__order_by><__limit>1</__limit></u:getRecords>")
+        .await;
     assert_eq!(texts(&a.body, "u_short_description"), ["find me"], "{}", a.body);
     let a = soap11(&s, "<u:getRecords><__order_by_desc>u_short_description</__order_by_desc><__first_row>1</__first_row><__last_row>2</__last_row></u:getRecords>").await;
     assert_eq!(texts(&a.body, "u_short_description"), ["find me"], "{}", a.body);
@@ -169,7 +179,9 @@ async fn get_and_get_records_read_the_staging_table() {
 #[tokio::test]
 async fn dtds_and_malformed_xml_are_refused_with_faults() {
     let s = Server::start();
-    let dtd = format!(r#"<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "y">]><e:Envelope xmlns:e="{ENV11}"><e:Body><insert>&x;</insert></e:Body></e:Envelope>"#);
+    let dtd = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "y">]><e:Envelope xmlns:e="{ENV11}"><e:Body><insert>&x;</insert></e:Body></e:Envelope>"#
+    );
     let a = post(&s, "SOAP", "text/xml", &dtd, ("admin", ADMIN_PASSWORD)).await;
     assert_eq!(a.status, 500);
     assert_eq!(text(&a.body, "code"), "xml_dtd_refused");
@@ -219,7 +231,8 @@ async fn the_wsdl_is_well_formed_and_names_every_field() {
     assert_eq!(root.attribute("targetNamespace"), Some(format!("http://www.service-now.com/{STAGING}").as_str()));
     let schema = doc.descendants().find(|n| n.tag_name().name() == "schema").unwrap();
     assert_eq!(schema.attribute("elementFormDefault"), Some("unqualified"));
-    let row = doc.descendants().find(|n| n.tag_name().name() == "complexType" && n.attribute("name") == Some("Row")).unwrap();
+    let row =
+        doc.descendants().find(|n| n.tag_name().name() == "complexType" && n.attribute("name") == Some("Row")).unwrap();
     let fields: Vec<(String, String)> = row
         .descendants()
         .filter(|n| n.tag_name().name() == "element")
@@ -235,18 +248,31 @@ async fn the_wsdl_is_well_formed_and_names_every_field() {
         assert_eq!(min, if required { "1" } else { "0" }, "{name}");
     }
     for op in ["insert", "insertMultiple", "get", "getRecords"] {
-        assert!(doc.descendants().any(|n| n.tag_name().name() == "operation" && n.attribute("name") == Some(op)), "{op}");
+        assert!(
+            doc.descendants().any(|n| n.tag_name().name() == "operation" && n.attribute("name") == Some(op)),
+            "{op}"
+        );
         assert!(wsdl.contains(&format!(r#"soapAction="http://www.service-now.com/{STAGING}/{op}""#)));
     }
     let service = doc.descendants().find(|n| n.tag_name().name() == "service").unwrap();
     assert_eq!(service.attribute("name"), Some(format!("ServiceNow_{STAGING}").as_str()));
-    let addresses: Vec<&str> = doc.descendants().filter(|n| n.tag_name().name() == "address").filter_map(|n| n.attribute("location")).collect();
+    let addresses: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "address")
+        .filter_map(|n| n.attribute("location"))
+        .collect();
     assert_eq!(addresses, [s.url(&format!("/{STAGING}.do?SOAP")), s.url(&format!("/{STAGING}.do?SOAP"))]);
     assert!(doc.descendants().any(|n| n.tag_name().namespace() == Some("http://schemas.xmlsoap.org/wsdl/soap12/")));
 
     // As schema.json: not to accounts the integration does not name.
     let password = s.add_account("wsdl.loader", &["import_set_loader"]);
-    let r = s.http.get(s.url(&format!("/{STAGING}.do?WSDL"))).basic_auth("wsdl.loader", Some(password)).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.url(&format!("/{STAGING}.do?WSDL")))
+        .basic_auth("wsdl.loader", Some(password))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let r = s.http.get(s.url(&format!("/{STAGING}.do?WSDL"))).send().await.unwrap();
     assert_eq!(r.status(), 401);

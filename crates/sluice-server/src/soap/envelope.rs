@@ -59,7 +59,8 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] = [Operation::Insert, Operation::InsertMultiple, Operation::Get, Operation::GetRecords];
+    pub const ALL: [Operation; 4] =
+        [Operation::Insert, Operation::InsertMultiple, Operation::Get, Operation::GetRecords];
 
     pub fn name(self) -> &'static str {
         match self {

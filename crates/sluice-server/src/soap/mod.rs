@@ -141,7 +141,9 @@ async fn serve(
     let request = envelope::read(version, text, state.config.max_json_depth + 1)?;
     let idempotency = idempotency_key(&parts.headers, table, &raw)?;
     let answer = match request.operation {
-        Operation::Insert => operations::insert(state, caller, &integration, request.content, idempotency, base).await?,
+        Operation::Insert => {
+            operations::insert(state, caller, &integration, request.content, idempotency, base).await?
+        }
         Operation::InsertMultiple => {
             operations::insert_multiple(state, caller, &integration, request.content, idempotency, base).await?
         }

@@ -184,7 +184,7 @@ pub async fn get(
     base: &str,
 ) -> ApiResult<Answer> {
     let schema = table_for(state, caller, &integration.definition.staging_table, None)?;
-    let sys_id = text(content.get("sys_id").ok_or_else(|| ApiError::MissingParameter("sys_id".into()))?)?;
+    let sys_id = text(content.get("sys_id").ok_or(ApiError::MissingParameter("sys_id"))?)?;
     let params = TableParams::parse(&read_pairs(display))?;
     let mut out = String::new();
     if let Some(record) = state.store.get(schema.clone(), sys_id).await? {

@@ -51,7 +51,8 @@ fn mandatory(f: &FieldSpec) -> bool {
 fn field_element(integration: &Integration, f: &FieldSpec) -> String {
     let min = if mandatory(f) { 1 } else { 0 };
     let name = attr(&xml_name(&top_key(f)));
-    let mapped = integration.definition.transform.field_map.iter().any(|m| m.source == f.name && !m.value_map.is_empty());
+    let mapped =
+        integration.definition.transform.field_map.iter().any(|m| m.source == f.name && !m.value_map.is_empty());
     let base = match f.kind {
         FieldType::Integer => "xsd:integer",
         FieldType::Boolean => "xsd:boolean",
@@ -106,21 +107,33 @@ fn column_elements(integration: &Integration) -> String {
     integration
         .staging
         .visible_fields()
-        .map(|c| format!(r#"<xsd:element name="{}" minOccurs="0" maxOccurs="1" type="xsd:string"/>"#, attr(&xml_name(&c.name))))
+        .map(|c| {
+            format!(
+                r#"<xsd:element name="{}" minOccurs="0" maxOccurs="1" type="xsd:string"/>"#,
+                attr(&xml_name(&c.name))
+            )
+        })
         .collect()
 }
 
 const INSERT_RESULT: &str = r#"<xsd:complexType name="InsertResult"><xsd:sequence><xsd:element name="sys_id" minOccurs="1" maxOccurs="1" type="xsd:string"/><xsd:element name="table" minOccurs="1" maxOccurs="1" type="xsd:string"/><xsd:element name="display_name" minOccurs="0" maxOccurs="1" type="xsd:string"/><xsd:element name="display_value" minOccurs="0" maxOccurs="1" type="xsd:string"/><xsd:element name="status" minOccurs="1" maxOccurs="1" type="xsd:string"/><xsd:element name="status_message" minOccurs="0" maxOccurs="1" type="xsd:string"/><xsd:element name="error_message" minOccurs="0" maxOccurs="1" type="xsd:string"/></xsd:sequence></xsd:complexType>"#;
 
-const EXTENDED: [&str; 6] = ["__encoded_query", "__order_by", "__order_by_desc", "__limit", "__first_row", "__last_row"];
+const EXTENDED: [&str; 6] =
+    ["__encoded_query", "__order_by", "__order_by_desc", "__limit", "__first_row", "__last_row"];
 
 fn schema(integration: &Integration, table: &str, max_records: usize) -> String {
     let ns = attr(&namespace(table));
     let mut s = format!(r#"<xsd:schema elementFormDefault="unqualified" targetNamespace="{ns}">"#);
     s.push_str(INSERT_RESULT);
     // Fields in any order (xsd:all): raw clients send them as they like, zeep as listed.
-    s.push_str(&format!(r#"<xsd:complexType name="Row"><xsd:all>{}</xsd:all></xsd:complexType>"#, row_elements(integration)));
-    s.push_str(&format!(r#"<xsd:complexType name="Record"><xsd:all>{}</xsd:all></xsd:complexType>"#, column_elements(integration)));
+    s.push_str(&format!(
+        r#"<xsd:complexType name="Row"><xsd:all>{}</xsd:all></xsd:complexType>"#,
+        row_elements(integration)
+    ));
+    s.push_str(&format!(
+        r#"<xsd:complexType name="Record"><xsd:all>{}</xsd:all></xsd:complexType>"#,
+        column_elements(integration)
+    ));
     s.push_str(r#"<xsd:element name="insert" type="tns:Row"/>"#);
     s.push_str(r#"<xsd:element name="insertResponse" type="tns:InsertResult"/>"#);
     s.push_str(&format!(
