@@ -277,3 +277,29 @@ async fn the_wsdl_is_well_formed_and_names_every_field() {
     let r = s.http.get(s.url(&format!("/{STAGING}.do?WSDL"))).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn limits_are_those_of_the_other_xml_routes() {
+    let s = Server::start_with(&["--max-body-bytes", "2000", "--max-records", "2"]);
+    let long = "x".repeat(3000);
+    let a = soap11(&s, &format!("<u:insert><u_short_description>{long}</u_short_description></u:insert>")).await;
+    assert_eq!(a.status, 500, "{}", a.body);
+    assert_eq!(text(&a.body, "code"), "body_too_large", "{}", a.body);
+    let three = "<record><u_short_description>r</u_short_description></record>".repeat(3);
+    let a = soap11(&s, &format!("<u:insertMultiple>{three}</u:insertMultiple>")).await;
+    assert_eq!(text(&a.body, "code"), "too_many_records", "{}", a.body);
+    // Larger than one row's body, yet a bulk envelope: read, and each record judged alone.
+    let filler = format!("<u_description>{}</u_description>", "d".repeat(1500));
+    let two = format!("<record><u_short_description>a</u_short_description>{filler}</record>").repeat(2);
+    let a = soap11(&s, &format!("<u:insertMultiple>{two}</u:insertMultiple>")).await;
+    assert_eq!(texts(&a.body, "status"), ["inserted", "inserted"], "{}", a.body);
+}
+
+#[tokio::test]
+async fn the_integration_plan_names_the_soap_endpoint_and_the_wsdl() {
+    let s = Server::start();
+    let r = s.admin(s.http.get(s.url("/api/sluice/v1/integrations/u_incident_import/plan"))).send().await.unwrap();
+    let plan = r.text().await.unwrap();
+    assert!(plan.contains(&format!("POST {}", s.url(&format!("/{STAGING}.do?SOAP")))), "{plan}");
+    assert!(plan.contains(&format!("GET {}", s.url(&format!("/{STAGING}.do?WSDL")))), "{plan}");
+}

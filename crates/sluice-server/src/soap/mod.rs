@@ -133,9 +133,21 @@ async fn serve(
     // Import Set API; reads are narrowed further by the Table API's rights.
     let integration = integration_for(state, caller, peer, table, DENIED_INSERT)?;
     let (parts, body) = request.into_parts();
-    // An insertMultiple envelope may be as large as a bulk body; single rows are held to the
-    // single-row limit once read.
+    // An insertMultiple envelope may be as large as a bulk body (single rows are held to the
+    // single-row limit once read). A body that may be larger than a single row's waits for its
+    // share of the bulk byte budget before it is read, as on the REST insertMultiple route.
     let limit = state.config.max_bulk_body_bytes;
+    let declared = crate::routes::insert_multiple::declared_length(&parts.headers);
+    let _bytes = match declared {
+        Some(n) if n <= state.config.max_body_bytes => None,
+        _ => {
+            let kib = declared.unwrap_or(limit).div_ceil(1024).max(1);
+            let kib = kib.min(crate::bulk_budget_kib(state.config.max_bulk_inflight_bytes));
+            let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+            let budget = state.bulk_bytes.clone();
+            Some(budget.acquire_many_owned(kib).await.map_err(|_| ApiError::Internal("bulk budget closed".into()))?)
+        }
+    };
     let raw = to_bytes(body, limit).await.map_err(|_| ApiError::BodyTooLarge(limit))?;
     let text = std::str::from_utf8(&raw).map_err(|_| ApiError::MalformedXml("the body is not UTF-8".into()))?;
     let request = envelope::read(version, text, state.config.max_json_depth + 1)?;
