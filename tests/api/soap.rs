@@ -303,3 +303,32 @@ async fn the_integration_plan_names_the_soap_endpoint_and_the_wsdl() {
     assert!(plan.contains(&format!("POST {}", s.url(&format!("/{STAGING}.do?SOAP")))), "{plan}");
     assert!(plan.contains(&format!("GET {}", s.url(&format!("/{STAGING}.do?WSDL")))), "{plan}");
 }
+
+#[tokio::test]
+async fn statistics_count_soap_requests_as_their_rest_counterparts() {
+    let s = Server::start();
+    let password = s.add_account("soap.stats", &["import_set_loader"]);
+    let me = ("soap.stats", password.as_str());
+    let send = |body: &str| envelope11(body);
+    post(&s, "SOAP", "text/xml", &send("<u:insert><u_short_description>ok</u_short_description></u:insert>"), me).await;
+    let bad = post(&s, "SOAP", "text/xml", &send("<u:insert><u_urgency>1</u_urgency></u:insert>"), me).await;
+    assert_eq!(bad.status, 500);
+    let refused = post(&s, "SOAP", "text/xml", &send("<u:getRecords/>"), me).await;
+    assert_eq!(refused.status, 500);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let stats = loop {
+        let (_, body) = s.get("/api/sluice/v1/accounts/soap.stats/stats").await;
+        let r = &body["result"];
+        if r["received"].as_u64() >= Some(3) || std::time::Instant::now() > deadline {
+            break r.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(stats["received"], 3, "{stats}");
+    assert_eq!(stats["inserted"], 1, "{stats}");
+    // The contract failure counts as an error row with its field code, as on the REST route.
+    assert_eq!(stats["error"], 1, "{stats}");
+    assert_eq!(stats["errors_by_code"]["field_required"], 1, "{stats}");
+    // The refused read counts as forbidden, though its fault goes out as HTTP 500.
+    assert_eq!(stats["forbidden"], 1, "{stats}");
+}

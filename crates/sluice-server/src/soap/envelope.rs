@@ -165,6 +165,19 @@ pub fn answer(version: Version, body: &str) -> Response {
 /// sys_id). The response keeps the error's own headers (WWW-Authenticate, Retry-After) and its
 /// code for the request's statistics; 401 and 429 keep their status, as clients act on them.
 pub fn fault(version: Version, error: ApiError, extra: &[(&str, &str)]) -> Response {
+    let counted = error.status();
+    fault_counted(version, error, extra, counted)
+}
+
+/// A row's contract failure on `insert`: a fault, counted in the statistics as the REST route's
+/// answer would be (a 201 with an error row, its field codes noted by the pipeline's route).
+pub fn row_fault(version: Version, error: ApiError, staging_sys_id: &str) -> Response {
+    // The error code stays on the response (a response without one is re-enveloped as a
+    // framework error, `observe::enveloped`); a 2xx count ignores it.
+    fault_counted(version, error, &[("staging_sys_id", staging_sys_id)], StatusCode::CREATED)
+}
+
+fn fault_counted(version: Version, error: ApiError, extra: &[(&str, &str)], counted: StatusCode) -> Response {
     let request_id = crate::observe::current_request_id();
     let mut body = error.body(&request_id);
     if let Some(Value::Object(e)) = body.get_mut("error") {
@@ -201,6 +214,7 @@ pub fn fault(version: Version, error: ApiError, extra: &[(&str, &str)]) -> Respo
     // The error's own response, for its headers and extensions; only the body is replaced.
     let (mut parts, _) = error.into_response().into_parts();
     parts.status = status;
+    parts.extensions.insert(crate::observe::CountedAs(counted));
     parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static(version.content_type()));
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(envelope(version, &fault)))

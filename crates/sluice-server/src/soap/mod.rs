@@ -102,9 +102,7 @@ pub async fn post(
     };
     match serve(&state, &caller, peer, &table, display.as_deref(), &base, version, request).await {
         Ok(Answer::Body(body)) => envelope::answer(version, &body),
-        Ok(Answer::RowFailed { error, staging_sys_id }) => {
-            envelope::fault(version, error, &[("staging_sys_id", &staging_sys_id)])
-        }
+        Ok(Answer::RowFailed { error, staging_sys_id }) => envelope::row_fault(version, error, &staging_sys_id),
         Err(e) => envelope::fault(version, e, &[]),
     }
 }
