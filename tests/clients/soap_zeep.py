@@ -52,6 +52,14 @@ assert [r.status for r in many] == ["inserted", "error"], many
 assert "u_urgency" in many[1].error_message, many[1]
 print("insertMultiple:", [r.status for r in many])
 
+# Display values (`?displayvalue=all&SOAP`): each value with its dv_ element, as the WSDL lists.
+binding = "{%s}ServiceNowSoap%s" % (f"http://www.service-now.com/{table}", "12" if os.environ.get("SN_SOAP12") == "1" else "")
+shown = client.create_service(binding, f"{url}/{table}.do?displayvalue=all&SOAP").getRecords(u_correlation_id=marker)
+assert len(shown) == 1, shown
+assert shown[0].sys_target_sys_id == answer.sys_id, shown[0]
+assert shown[0].dv_sys_target_sys_id == answer.display_value, shown[0]
+print("getRecords displayvalue=all:", shown[0].dv_sys_target_sys_id)
+
 row = service.get(sys_id=found[0].sys_id)
 assert row.u_correlation_id == marker, row
 print("get:", row.sys_id)

@@ -102,15 +102,16 @@ fn row_elements(integration: &Integration) -> String {
 }
 
 /// The staging table's columns, each optional text (the shape of a read record, and of
-/// `getRecords`' example values).
-fn column_elements(integration: &Integration) -> String {
+/// `getRecords`' example values); with `prefix` (`dv_`), the display-value elements that
+/// `displayvalue=all` adds.
+fn column_elements(integration: &Integration, prefix: &str) -> String {
     integration
         .staging
         .visible_fields()
         .map(|c| {
             format!(
                 r#"<xsd:element name="{}" minOccurs="0" maxOccurs="1" type="xsd:string"/>"#,
-                attr(&xml_name(&c.name))
+                attr(&xml_name(&format!("{prefix}{}", c.name)))
             )
         })
         .collect()
@@ -131,8 +132,9 @@ fn schema(integration: &Integration, table: &str, max_records: usize) -> String 
         row_elements(integration)
     ));
     s.push_str(&format!(
-        r#"<xsd:complexType name="Record"><xsd:all>{}</xsd:all></xsd:complexType>"#,
-        column_elements(integration)
+        r#"<xsd:complexType name="Record"><xsd:all>{}{}</xsd:all></xsd:complexType>"#,
+        column_elements(integration, ""),
+        column_elements(integration, "dv_")
     ));
     s.push_str(r#"<xsd:element name="insert" type="tns:Row"/>"#);
     s.push_str(r#"<xsd:element name="insertResponse" type="tns:InsertResult"/>"#);
@@ -148,7 +150,7 @@ fn schema(integration: &Integration, table: &str, max_records: usize) -> String 
         .collect();
     s.push_str(&format!(
         r#"<xsd:element name="getRecords"><xsd:complexType><xsd:all>{}{extended}</xsd:all></xsd:complexType></xsd:element>"#,
-        column_elements(integration)
+        column_elements(integration, "")
     ));
     s.push_str(r#"<xsd:element name="getRecordsResponse"><xsd:complexType><xsd:sequence><xsd:element name="getRecordsResult" minOccurs="0" maxOccurs="unbounded" type="tns:Record"/></xsd:sequence></xsd:complexType></xsd:element>"#);
     s.push_str("</xsd:schema>");
