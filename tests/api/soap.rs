@@ -193,6 +193,19 @@ async fn dtds_and_malformed_xml_are_refused_with_faults() {
     }
     let a = soap11(&s, "<u:deleteRecord><sys_id>x</sys_id></u:deleteRecord>").await;
     assert_eq!(text(&a.body, "faultcode"), "env:Client", "{}", a.body);
+    assert_eq!(text(&a.body, "code"), "invalid_parameter", "{}", a.body);
+    let a = post(&s, "SOAP", "application/json", "{}", ("admin", ADMIN_PASSWORD)).await;
+    assert_eq!((a.status, text(&a.body, "code")), (500, "unsupported_media_type".to_owned()), "{}", a.body);
+    // A table no integration stages into.
+    let r = s
+        .admin(s.http.post(s.url("/incident.do?SOAP")))
+        .header("content-type", "text/xml")
+        .body(envelope11("<insert/>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(text(&r.text().await.unwrap(), "code"), "invalid_table");
 }
 
 #[tokio::test]

@@ -240,4 +240,22 @@ mod tests {
         let dtd = format!("<!DOCTYPE x><s:Envelope xmlns:s=\"{SOAP11_ENV}\"/>");
         assert!(matches!(read(Version::Soap11, &dtd, 8), Err(ApiError::XmlDtd)));
     }
+
+    async fn body_of(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn server_faults_are_receiver_faults_without_the_internal_cause() {
+        let r = fault(Version::Soap12, ApiError::Internal("secret cause".into()), &[]);
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(r).await;
+        assert!(body.contains("<env:Value>env:Receiver</env:Value>") && !body.contains("secret"), "{body}");
+        let r = fault(Version::Soap11, ApiError::Internal("secret cause".into()), &[]);
+        let body = body_of(r).await;
+        assert!(body.contains("<faultcode>env:Server</faultcode>") && !body.contains("secret"), "{body}");
+        let r = fault(Version::Soap12, ApiError::MalformedXml("x".into()), &[]);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
 }
