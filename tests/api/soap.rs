@@ -129,6 +129,9 @@ async fn a_contract_error_on_insert_is_a_fault_naming_the_field_and_the_row_is_s
     assert_eq!(text(&a.body, "code"), "invalid_field_values");
     assert!(texts(&a.body, "field").contains(&"u_urgency".to_owned()), "{}", a.body);
     assert!(is_sys_id(&text(&a.body, "request_id")) || !text(&a.body, "request_id").is_empty());
+    let doc = roxmltree::Document::parse(&a.body).unwrap();
+    let entry = doc.descendants().find(|n| n.tag_name().name() == "detail").unwrap().first_element_child().unwrap();
+    assert_eq!((entry.tag_name().name(), entry.tag_name().namespace()), ("error", Some("urn:sluice:error")));
     let staged = text(&a.body, "staging_sys_id");
     let (status, row) = s.get(&format!("/api/now/table/{STAGING}/{staged}")).await;
     assert_eq!(status, 200);

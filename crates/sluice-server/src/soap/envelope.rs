@@ -13,6 +13,8 @@ use crate::xml;
 
 pub const SOAP11_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const SOAP12_ENV: &str = "http://www.w3.org/2003/05/soap-envelope";
+/// The namespace of the `<error>` detail entry of sluice's faults.
+pub const ERROR_NS: &str = "urn:sluice:error";
 
 /// The SOAP version a request speaks; its answer speaks the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +192,15 @@ fn fault_counted(version: Version, error: ApiError, extra: &[(&str, &str)], coun
         Some(d) => format!("{}: {d}", error.message()),
         None => error.message().into_owned(),
     };
-    let mut detail = String::new();
-    xml::element(&mut detail, "error", &body["error"]);
+    // The detail entry is namespace-qualified (SOAP 1.1 section 4.4, 1.2 Detail); its children
+    // are not, as in the answers.
+    let mut detail = format!(r#"<sluice:error xmlns:sluice="{ERROR_NS}">"#);
+    if let Some(Value::Object(fields)) = body.get("error") {
+        for (k, v) in fields {
+            xml::element(&mut detail, k, v);
+        }
+    }
+    detail.push_str("</sluice:error>");
     let mut text = String::new();
     xml::push_text(&mut text, &summary);
     let fault = match version {
