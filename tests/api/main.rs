@@ -36,6 +36,7 @@ mod scripts;
 mod scripts_bulk;
 mod senders;
 mod signatures;
+mod soap;
 mod stats;
 mod table;
 mod tls;

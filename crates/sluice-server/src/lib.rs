@@ -31,6 +31,7 @@ pub mod retention;
 pub mod routes;
 pub mod row_scripts;
 pub mod signature;
+pub mod soap;
 pub mod startup;
 pub mod stats;
 pub mod table_input;

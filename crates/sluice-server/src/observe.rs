@@ -73,6 +73,11 @@ pub fn note_integration(name: &str) {
 }
 
 /// One imported row's outcome and the codes of its errors.
+/// The status a response counts as in the statistics when it is sent with another (SOAP faults
+/// go out as 500 or 400, but count as the 403, 401 or row outcome they stand for).
+#[derive(Debug, Clone, Copy)]
+pub struct CountedAs(pub StatusCode);
+
 pub fn note_row(state: RowState, errors: &[sluice_core::validate::FieldError]) {
     let metrics = crate::stats::row_metrics(state, errors);
     with_slot(|n| n.rows.extend(metrics));
@@ -172,7 +177,8 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
     crate::metrics::record_request(method.as_str(), &route, status.as_u16(), latency);
     if !health_check && !console {
         let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
-        tracking.stats.record(&event(&noted, status, code, latency));
+        let counted = response.extensions().get::<CountedAs>().map_or(status, |c| c.0);
+        tracking.stats.record(&event(&noted, counted, code, latency));
     }
     tracing::info!(
         request_id = %id,

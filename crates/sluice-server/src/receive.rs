@@ -88,14 +88,15 @@ pub async fn limit_query(State(max): State<usize>, request: Request, next: Next)
 }
 
 /// Middleware: a body whose declared `Content-Length` is over the limit (`--max-body-bytes`,
-/// `--max-bulk-body-bytes` for `insertMultiple`, `--max-attachment-bytes` for attachment
+/// `--max-bulk-body-bytes` for `insertMultiple` and SOAP, `--max-attachment-bytes` for attachment
 /// uploads) is refused with 413 at once, without waiting for bytes that may never come.
 pub async fn limit_declared_length(State(config): State<Arc<ServerConfig>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let attachment = crate::routes::attachment::upload::body_limit(&config, path);
     let limit = match attachment {
         Some(limit) => limit,
-        None if path.ends_with("/insertMultiple") => config.max_bulk_body_bytes,
+        // SOAP envelopes may carry insertMultiple (`/{table}.do?SOAP`, crate::soap).
+        None if path.ends_with("/insertMultiple") || path.ends_with(".do") => config.max_bulk_body_bytes,
         None => config.max_body_bytes,
     };
     let declared = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());

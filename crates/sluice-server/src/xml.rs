@@ -289,7 +289,7 @@ fn checked_start(e: &quick_xml::events::BytesStart<'_>) -> Result<String, ApiErr
 
 /// Text content: `<`, `>` and `&` escaped, CR kept as a reference (parsers turn a raw one into
 /// LF), and what XML 1.0 cannot hold as U+FFFD.
-fn push_text(out: &mut String, text: &str) {
+pub(crate) fn push_text(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),
@@ -330,7 +330,8 @@ pub fn document(value: &Value) -> String {
     out
 }
 
-fn element(out: &mut String, name: &str, value: &Value) {
+/// One JSON value as `<name>…</name>` (an array as the element repeated), appended to `out`.
+pub(crate) fn element(out: &mut String, name: &str, value: &Value) {
     match value {
         Value::Array(items) => {
             for item in items {
@@ -363,7 +364,7 @@ fn element(out: &mut String, name: &str, value: &Value) {
 }
 
 /// A key as an element name: characters XML names cannot hold become `_`.
-fn xml_name(key: &str) -> String {
+pub(crate) fn xml_name(key: &str) -> String {
     let mut name: String =
         key.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' }).collect();
     if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {

@@ -34,6 +34,9 @@ pub fn router() -> Router<AppState> {
             router = router.route(&path, (route.handler)(route.verb.filter()));
         }
     }
+    // SOAP (`/{table}.do?SOAP`, `?WSDL`): one path segment at the root, outside the catalogue
+    // (the WSDL describes it); static paths still win over this one.
+    router = router.route("/{file}", axum::routing::get(crate::soap::get).post(crate::soap::post));
     router
         .route_layer(axum::middleware::from_fn(crate::observe::mark_route))
         .fallback(|| async { ApiError::NoSuchResource })

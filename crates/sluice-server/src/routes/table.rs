@@ -58,7 +58,7 @@ pub(crate) fn table_for(
 /// The encoded query (`sysparm_query`, see [`sluice_core::query`]; relative dates evaluated now,
 /// in UTC) ANDed with plain `field=value` parameters; unknown fields are ignored as ServiceNow
 /// does, a term that cannot be run is refused (400 `invalid_query`).
-fn list_query(schema: &TableSchema, params: &TableParams) -> ApiResult<ListQuery> {
+pub(crate) fn list_query(schema: &TableSchema, params: &TableParams) -> ApiResult<ListQuery> {
     let mut filter = query::parse(params.query.as_deref().unwrap_or_default(), DateTime::now())?;
     for (k, v) in &params.field_filters {
         if schema.visible_field(k).is_some() {
@@ -74,7 +74,7 @@ fn list_query(schema: &TableSchema, params: &TableParams) -> ApiResult<ListQuery
     })
 }
 
-async fn encode_records(
+pub(crate) async fn encode_records(
     state: &AppState,
     caller: &Caller,
     schema: &TableSchema,
