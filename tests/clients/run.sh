@@ -7,24 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-bin=${SLUICE_BIN:-target/debug/sluice}
-[ -x "$bin" ] || cargo build --quiet --bin sluice
-work=$(mktemp -d)
-venv=${VENV:-$work/venv}
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'pysnc==1.2.1' requests
-fi
+. tests/start_sluice.sh
+runner_setup
+python_venv 'pysnc==1.2.1' requests
 
 password="clients-$(date +%s)-Secret"
-. tests/start_sluice.sh
 SLUICE_ADMIN_PASSWORD=$password start_sluice --data "$work/data"
 
 SN_URL=$address SN_USER=admin SN_PASS=$password "$venv/bin/python" tests/clients/pysnc_attachments.py

@@ -9,24 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-bin=${SLUICE_BIN:-target/debug/sluice}
-[ -x "$bin" ] || cargo build --quiet --bin sluice
-work=$(mktemp -d)
-venv=${VENV:-$work/venv}
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'zeep==4.3.1'
-fi
+. tests/start_sluice.sh
+runner_setup
+python_venv 'zeep==4.3.1'
 
 password="soap-$(date +%s)-Secret"
-. tests/start_sluice.sh
 database_args=()
 [ -n "${SLUICE_SOAP_DATABASE:-}" ] && database_args=(--database "$SLUICE_SOAP_DATABASE")
 SLUICE_ADMIN_PASSWORD=$password start_sluice --data "$work/data" "${database_args[@]}"
