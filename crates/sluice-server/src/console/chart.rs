@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::html::escape;
+use crate::html::escape;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 260.0;

@@ -16,12 +16,12 @@ use sluice_core::integration::Integration;
 use sluice_core::validate::FieldError;
 use sluice_core::{Record, SysId};
 
-use super::html::escape_into;
 use super::import_sets::{readable, target_href};
 use super::json_span;
 use super::layout::{self, Frame};
 use super::session::Console;
 use crate::AppState;
+use crate::html::escape_into;
 use crate::pipeline::Pipeline;
 use crate::pipeline::replay::ReplayRequest;
 use crate::receive::PeerAddr;

@@ -11,7 +11,6 @@ pub mod auth;
 pub mod chart;
 pub mod dry_run;
 pub mod home;
-pub mod html;
 pub mod import_row;
 pub mod import_sets;
 pub mod incident;

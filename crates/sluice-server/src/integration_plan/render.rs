@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::{Block, Inline};
 #[cfg(test)]
 use super::{c, t};
+use crate::html::escape as html_escape;
 
 fn md_escape(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
@@ -82,21 +83,6 @@ pub fn markdown(doc: &[Block]) -> String {
                 }
                 let _ = writeln!(out, "{fence}{lang}\n{text}\n{fence}\n");
             }
-        }
-    }
-    out
-}
-
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
         }
     }
     out

@@ -1,5 +1,5 @@
-//! Text put into markup the console writes by hand (the SVG charts, the payload with its failing
-//! values marked), where askama's own escaping does not reach.
+//! Text put into markup written by hand (the console's SVG charts and marked payloads, the
+//! integration plan document), where askama's own escaping does not reach.
 
 /// `text` with `&`, `<`, `>`, `"` and `'` as entities (safe in text and in attribute values),
 /// appended to `out`. Control characters XML 1.0 forbids are left out, so the SVG stays
