@@ -40,6 +40,9 @@ pub struct Plan {
     /// (the script decided on stale facts) it writes nothing and leaves the row `pending`, to
     /// be judged again ([`RACED`]).
     pub judged_action: Option<Action>,
+    /// The integration whose upstream the written record is queued for (its `[forward]`): the
+    /// commit writes an outbox row in the same transaction.
+    pub forward: Option<String>,
 }
 
 /// Whether a row writes a new record or updates the one it coalesces with.

@@ -141,6 +141,12 @@ impl RowTransaction for BatchTx<'_, '_> {
     async fn write_history(&mut self, _: &RowContext<'_>, _: &Applied) -> Result<()> {
         Ok(())
     }
+
+    /// At once, in the batch's transaction (the record itself is written at the flush, in the
+    /// same transaction: the outbox row refers to it by sys_id only).
+    async fn enqueue_delivery(&mut self, queued: &sluice_store::outbox::Queued<'_>) -> Result<()> {
+        Ok(crate::outbox::enqueue(self.pg.c, queued).await?)
+    }
 }
 
 impl Batch<'_> {

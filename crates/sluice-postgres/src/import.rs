@@ -368,6 +368,10 @@ impl RowTransaction for PgTx<'_> {
     async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> Result<(), sqlx::Error> {
         history::audit(self.c, row.target, applied, row.actor, row.now, &row.source()).await
     }
+
+    async fn enqueue_delivery(&mut self, queued: &sluice_store::outbox::Queued<'_>) -> Result<(), sqlx::Error> {
+        crate::outbox::enqueue(self.c, queued).await
+    }
 }
 
 impl TableTransaction for PgTx<'_> {

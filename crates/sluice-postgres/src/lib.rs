@@ -14,6 +14,7 @@ mod history;
 mod idempotency;
 mod import;
 pub mod migrate;
+mod outbox;
 pub mod query;
 pub mod records;
 mod saved_filters;

@@ -216,6 +216,18 @@ fn steps() -> Vec<String> {
         // 8: a token bound to one integration is that integration's routing key (PagerDuty
         // Events API v2), never a Bearer token; '' for the others.
         "ALTER TABLE sluice_api_token ADD COLUMN integration TEXT COLLATE \"C\" NOT NULL DEFAULT '';".to_owned(),
+        // 9: the forwarding outbox: one row per forwarded record, due rows found by state and
+        // time; workers of every node lease rows (FOR UPDATE SKIP LOCKED).
+        "CREATE TABLE sluice_outbox (
+             integration TEXT COLLATE \"C\" NOT NULL, record_sys_id TEXT COLLATE \"C\" NOT NULL,
+             table_name TEXT NOT NULL, staging_sys_id TEXT NOT NULL, state TEXT COLLATE \"C\" NOT NULL,
+             version BIGINT NOT NULL, attempts INTEGER NOT NULL, next_attempt_ms BIGINT NOT NULL,
+             lease_owner TEXT NOT NULL DEFAULT '', lease_until_ms BIGINT NOT NULL DEFAULT 0,
+             last_error TEXT NOT NULL DEFAULT '', upstream_number TEXT NOT NULL DEFAULT '',
+             upstream_sys_id TEXT NOT NULL DEFAULT '', created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,
+             PRIMARY KEY (integration, record_sys_id));
+         CREATE INDEX sluice_outbox_due ON sluice_outbox (state, next_attempt_ms);"
+            .to_owned(),
     ]
 }
 

@@ -113,6 +113,10 @@ impl RowTransaction for SqliteTx<'_> {
     async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> rusqlite::Result<()> {
         history::audit(self.conn, row.target, applied, row.actor, row.now, &row.source())
     }
+
+    async fn enqueue_delivery(&mut self, queued: &sluice_store::outbox::Queued<'_>) -> rusqlite::Result<()> {
+        crate::outbox::enqueue(self.conn, queued)
+    }
 }
 
 impl TableTransaction for SqliteTx<'_> {

@@ -11,6 +11,7 @@ mod import;
 mod import_slot;
 pub(crate) mod migrate;
 mod numbers;
+mod outbox;
 mod query;
 mod records;
 mod reference_cache;

@@ -188,6 +188,15 @@ const STEPS: &[&str] = &[
     // 13: a token bound to one integration is that integration's routing key (PagerDuty Events
     // API v2), never a Bearer token; '' for the others.
     "ALTER TABLE sluice_api_token ADD COLUMN integration TEXT NOT NULL DEFAULT '';",
+    // 14: the forwarding outbox: one row per forwarded record, due rows found by state and time.
+    "CREATE TABLE sluice_outbox (
+         integration TEXT NOT NULL, record_sys_id TEXT NOT NULL, table_name TEXT NOT NULL,
+         staging_sys_id TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
+         attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, lease_owner TEXT NOT NULL DEFAULT '',
+         lease_until_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+         upstream_number TEXT NOT NULL DEFAULT '', upstream_sys_id TEXT NOT NULL DEFAULT '',
+         created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, PRIMARY KEY (integration, record_sys_id));
+     CREATE INDEX sluice_outbox_due ON sluice_outbox (state, next_attempt_ms);",
 ];
 
 /// The schema version a database has once every step ran (`PRAGMA user_version`).

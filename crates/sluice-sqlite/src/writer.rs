@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::RewindGate;
 use crate::{
-    accounts, attachments, idempotency, import, import_slot, migrate, numbers, reference_cache, saved_filters,
+    accounts, attachments, idempotency, import, import_slot, migrate, numbers, outbox, reference_cache, saved_filters,
     sessions, staged, stats,
 };
 use sluice_store::Result;
@@ -40,6 +40,7 @@ pub enum Job {
     DeleteAttachment(Box<AttachmentRemoval>, oneshot::Sender<Result<Option<sluice_core::Record>>>),
     Session(Box<sessions::Change>, oneshot::Sender<Result<sessions::Answer>>),
     SavedFilter(Box<saved_filters::Change>, oneshot::Sender<Result<saved_filters::Answer>>),
+    Outbox(Box<outbox::Change>, oneshot::Sender<Result<outbox::Answer>>),
 }
 
 /// A job's result, held until its batch commits.
@@ -59,6 +60,7 @@ enum Done {
     DeleteAttachment(Result<Option<sluice_core::Record>>),
     Session(Result<sessions::Answer>),
     SavedFilter(Result<saved_filters::Answer>),
+    Outbox(Result<outbox::Answer>),
 }
 
 impl Done {
@@ -79,6 +81,7 @@ impl Done {
             Self::DeleteAttachment(r) => r.is_err(),
             Self::Session(r) => r.is_err(),
             Self::SavedFilter(r) => r.is_err(),
+            Self::Outbox(r) => r.is_err(),
         }
     }
 }
@@ -130,6 +133,7 @@ fn deliver(job: Job, done: Done, commit_error: Option<&str>) -> Option<Spent> {
         (Job::PurgeStats(_, tx), Done::Purge(r)) => send(tx, r, commit_error),
         (Job::Session(_, tx), Done::Session(r)) => send(tx, r, commit_error),
         (Job::SavedFilter(_, tx), Done::SavedFilter(r)) => send(tx, r, commit_error),
+        (Job::Outbox(_, tx), Done::Outbox(r)) => send(tx, r, commit_error),
         (job, _) => fail(job, "internal error: mismatched job result"),
     }
     None
@@ -248,6 +252,7 @@ fn fail(job: Job, msg: &str) {
         Job::DeleteAttachment(_, tx) => drop(tx.send(Err(err()))),
         Job::Session(_, tx) => drop(tx.send(Err(err()))),
         Job::SavedFilter(_, tx) => drop(tx.send(Err(err()))),
+        Job::Outbox(_, tx) => drop(tx.send(Err(err()))),
     }
 }
 
@@ -271,6 +276,7 @@ fn in_savepoint(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             Job::DeleteAttachment(..) => Done::DeleteAttachment(Err(e())),
             Job::Session(..) => Done::Session(Err(e())),
             Job::SavedFilter(..) => Done::SavedFilter(Err(e())),
+            Job::Outbox(..) => Done::Outbox(Err(e())),
         };
     }
     let done = execute(conn, catalog, job);
@@ -307,6 +313,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
             | Job::DeleteAttachment(..)
             | Job::Session(..)
             | Job::SavedFilter(..)
+            | Job::Outbox(..)
     ) {
         // Bulk loads, replays and purges create, close or delete import sets and rows.
         import_slot::clear();
@@ -338,6 +345,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::SavedFilter(change, _) => {
             Done::SavedFilter(guarded("saved filter", || Ok(saved_filters::apply(conn, change)?)))
         }
+        Job::Outbox(change, _) => Done::Outbox(guarded("outbox", || Ok(outbox::apply(conn, change)?))),
         Job::AdminAudit(entry, _) => {
             Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
         }

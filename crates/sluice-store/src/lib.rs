@@ -8,6 +8,7 @@ pub mod aggregate_sql;
 pub mod attachment;
 pub mod audit_set;
 pub mod idempotency;
+pub mod outbox;
 pub mod query_sql;
 pub mod saved_filter;
 pub mod session;
@@ -31,6 +32,7 @@ use sluice_core::validate::FieldError;
 use sluice_core::{DateTime, Record, SysId};
 
 pub use attachment::{AttachmentAdded, AttachmentRemoval, NewAttachment};
+pub use outbox::Outbox;
 pub use saved_filter::{FilterRefusal, SaveFilter, SavedFilter, SavedFilters};
 pub use session::{Session, Sessions};
 
@@ -605,12 +607,32 @@ pub trait Maintenance: Send + Sync {
 /// Every concern of the store: what a backend implements and `sluice serve` holds as
 /// `Arc<dyn Store>` (which coerces to `Arc<dyn Records>` and the others).
 pub trait Store:
-    Imports + Records + Accounts + AdminAudit + Stats + Attachments + Sessions + SavedFilters + Maintenance + 'static
+    Imports
+    + Records
+    + Accounts
+    + AdminAudit
+    + Stats
+    + Attachments
+    + Sessions
+    + SavedFilters
+    + Outbox
+    + Maintenance
+    + 'static
 {
 }
 
 impl<
-    T: Imports + Records + Accounts + AdminAudit + Stats + Attachments + Sessions + SavedFilters + Maintenance + 'static,
+    T: Imports
+        + Records
+        + Accounts
+        + AdminAudit
+        + Stats
+        + Attachments
+        + Sessions
+        + SavedFilters
+        + Outbox
+        + Maintenance
+        + 'static,
 > Store for T
 {
 }

@@ -20,6 +20,7 @@ use sluice_core::transform::{Action, Lookup, Plan, TargetSearch};
 use sluice_core::validate::{ErrorCode, FieldError};
 use sluice_core::{DateTime, Record, SysId};
 
+use crate::outbox::Queued;
 use crate::{DryRun, ImportJob, ImportOutcome, ProcessJob, StageBatch, StagedRecord};
 
 /// Who and what a row's processing is about.
@@ -89,6 +90,10 @@ pub trait RowTransaction {
     /// Writes the change set of `applied` to the record's history (nothing when it is empty),
     /// caused by [`RowContext::source`].
     async fn write_history(&mut self, row: &RowContext<'_>, applied: &Applied) -> Result<(), Self::Error>;
+
+    /// Queues the written record for its integration's upstream ([`crate::outbox`]): a new
+    /// pending row, or the existing row pending again with its version raised.
+    async fn enqueue_delivery(&mut self, queued: &Queued<'_>) -> Result<(), Self::Error>;
 }
 
 /// What one reference lookup of the plan came to.
@@ -221,6 +226,11 @@ pub async fn settle<T: RowTransaction>(
     if plan.audit {
         tx.write_history(row, &applied).await?;
     }
+    if let Some(integration) = &plan.forward {
+        let record_sys_id = applied.record["sys_id"].as_str();
+        let (table, staging_sys_id, now_ms) = (target.name.as_str(), row.staging_sys_id, row.now.unix() * 1000);
+        tx.enqueue_delivery(&Queued { integration, table, record_sys_id, staging_sys_id, now_ms }).await?;
+    }
     settled.written = Some(Written { applied, inserted, audited: plan.audit });
     Ok(settled)
 }
@@ -347,6 +357,10 @@ impl<T: RowTransaction> RowTransaction for ReadOnly<T> {
     }
 
     async fn write_history(&mut self, _: &RowContext<'_>, _: &Applied) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn enqueue_delivery(&mut self, _: &Queued<'_>) -> Result<(), Self::Error> {
         Ok(())
     }
 }

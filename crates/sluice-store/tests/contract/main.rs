@@ -14,6 +14,7 @@ mod concurrency;
 mod dry_run;
 mod helpers;
 mod imports;
+mod outbox;
 mod saved_filters;
 mod sessions;
 mod stats;
@@ -94,6 +95,8 @@ contract!(
     table_writes::table_writes_go_through_the_rules,
     attachments::attachments_are_stored_read_and_deleted,
     attachments::deleting_a_record_deletes_its_attachments,
+    outbox::forwarded_commits_queue_their_record,
+    outbox::deliveries_are_leased_finished_and_retried,
 );
 
 /// Checks that need the store shared (concurrency) or opened twice (reopen), per backend.
@@ -161,6 +164,10 @@ mod shared {
         let store = Arc::new(open_sqlite(dir.path()));
         concurrency::a_batch_settles_its_jobs_in_order_and_fails_them_alone(store.clone()).await;
         store.close().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(open_sqlite(dir.path()));
+        outbox::concurrent_claims_take_each_row_once(store.clone()).await;
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -181,6 +188,10 @@ mod shared {
         let Some(db) = common::TestDb::create() else { return };
         let store = Arc::new(db.open_with_writers(1).await);
         concurrency::a_batch_settles_its_jobs_in_order_and_fails_them_alone(store.clone()).await;
+        store.close().await;
+        let Some(db) = common::TestDb::create() else { return };
+        let store: Arc<dyn Store> = Arc::new(db.open().await);
+        outbox::concurrent_claims_take_each_row_once(store.clone()).await;
         store.close().await;
     }
 }
