@@ -198,13 +198,7 @@ impl Outbox for PostgresStore {
             let mut counts = OutboxCounts::default();
             for r in &rows {
                 let (state, n, oldest): (String, i64, Option<i64>) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-                let n = u64::try_from(n).unwrap_or(0);
-                match DeliveryState::parse(&state) {
-                    Some(DeliveryState::Pending) => (counts.pending, counts.oldest_pending_ms) = (n, oldest),
-                    Some(DeliveryState::Delivered) => counts.delivered = n,
-                    Some(DeliveryState::Dead) => counts.dead = n,
-                    None => {}
-                }
+                counts.add(&state, u64::try_from(n).unwrap_or(0), oldest);
             }
             Ok(counts)
         })

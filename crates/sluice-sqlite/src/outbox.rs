@@ -143,13 +143,7 @@ pub fn counts(conn: &Connection, integration: Option<&str>) -> rusqlite::Result<
         .query_map([integration], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)))?;
     for row in rows {
         let (state, n, oldest) = row?;
-        let n = n as u64;
-        match DeliveryState::parse(&state) {
-            Some(DeliveryState::Pending) => (counts.pending, counts.oldest_pending_ms) = (n, oldest),
-            Some(DeliveryState::Delivered) => counts.delivered = n,
-            Some(DeliveryState::Dead) => counts.dead = n,
-            None => {}
-        }
+        counts.add(&state, u64::try_from(n).unwrap_or(0), oldest);
     }
     Ok(counts)
 }

@@ -130,6 +130,18 @@ pub struct OutboxCounts {
     pub oldest_pending_ms: Option<i64>,
 }
 
+impl OutboxCounts {
+    /// Adds one `GROUP BY state` row (state, count, oldest `created_ms`); unknown states are left out.
+    pub fn add(&mut self, state: &str, count: u64, oldest_ms: Option<i64>) {
+        match DeliveryState::parse(state) {
+            Some(DeliveryState::Pending) => (self.pending, self.oldest_pending_ms) = (count, oldest_ms),
+            Some(DeliveryState::Delivered) => self.delivered = count,
+            Some(DeliveryState::Dead) => self.dead = count,
+            None => {}
+        }
+    }
+}
+
 /// The outbox's reads and writes outside the commit (which queues through
 /// [`crate::settle::RowTransaction::enqueue_delivery`]).
 #[crate::async_trait]
