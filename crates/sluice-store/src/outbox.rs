@@ -8,6 +8,10 @@
 
 use crate::Result;
 
+/// The table behind the outbox (both backends); a dump carries it, so queued deliveries move
+/// with the deployment.
+pub const TABLE: &str = "sluice_outbox";
+
 /// Where an outbox row stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {

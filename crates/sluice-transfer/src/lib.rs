@@ -155,6 +155,7 @@ const OWN_TABLES: &[&str] = &[
     "sluice_admin_audit",
     "sluice_stats",
     sluice_store::attachment::CONTENT_TABLE,
+    sluice_store::outbox::TABLE,
 ];
 
 pub(crate) fn role(catalog: &Catalog, table: &TableInfo) -> Result<Role> {

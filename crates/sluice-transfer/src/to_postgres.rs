@@ -58,7 +58,7 @@ async fn prepare(c: &mut PgConnection, table: &TableInfo, role: &Role) -> Result
             r.try_get::<String, _>(0)?,
             (
                 match r.try_get::<String, _>(1)?.as_str() {
-                    "bigint" => Bound::BigInt,
+                    "bigint" | "integer" => Bound::BigInt,
                     "bytea" => Bound::Bytes,
                     _ => Bound::Text,
                 },
