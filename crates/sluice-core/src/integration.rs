@@ -14,7 +14,9 @@ use crate::tables::{self, Catalog};
 mod format;
 use format::apply_pointers;
 pub use format::{JsonPointer, PointerError, SenderFormat};
+pub mod forward;
 pub mod signature;
+pub use forward::{Forward, ForwardSpec, UpstreamAuth, UpstreamKind};
 pub use signature::{Signature, SignatureSpec};
 
 /// The definition `sluice serve` uses when no integrations folder is given.
@@ -45,6 +47,9 @@ pub struct Definition {
     /// Sender formats: requests signed with HMAC-SHA256 (docs/senders.md, "Signed webhooks").
     #[serde(default)]
     pub signature: Option<SignatureSpec>,
+    /// Deliver every record written to an upstream ticketing system (docs/forwarding.md).
+    #[serde(default)]
+    pub forward: Option<ForwardSpec>,
     /// Who to call about this integration.
     #[serde(default)]
     pub contact: Option<Contact>,
@@ -259,6 +264,8 @@ pub struct Integration {
     pub contract: crate::contract::Contract,
     /// The checked `[signature]` table, its secret read.
     pub signature: Option<Signature>,
+    /// The checked `[forward]` table, its credentials read.
+    pub forward: Option<Forward>,
 }
 
 impl Integration {
@@ -499,6 +506,10 @@ impl Integration {
             Some(spec) => signature::parse(spec, origin, &problem).map_err(|p| problems.extend(p)).ok(),
             None => None,
         };
+        let forward = match (&d.forward, &target) {
+            (Some(_), Some(t)) => forward::parse(d, t, origin, &problem).map_err(|p| problems.extend(p)).ok(),
+            _ => None,
+        };
         let (Some(target), true) = (target, problems.is_empty()) else {
             return Err(problems);
         };
@@ -537,6 +548,7 @@ impl Integration {
             on_after,
             contract,
             signature,
+            forward,
         };
         let problems = located(crate::contract::default_problems(&integration));
         if problems.is_empty() { Ok(integration) } else { Err(problems) }

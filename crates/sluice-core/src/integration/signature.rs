@@ -162,8 +162,10 @@ pub(super) fn parse(
         (Some(_), Some(_)) | (None, None) => {
             Err(problem("signature", "give exactly one of secret_env and secret_file (never the secret itself)".into()))
         }
-        (Some(name), None) => read_env(name).map_err(|m| problem("signature.secret_env", m)),
-        (None, Some(file)) => read_file(file, origin).map_err(|m| problem("signature.secret_file", m)),
+        (Some(name), None) => read_env(name, MIN_SECRET_BYTES).map_err(|m| problem("signature.secret_env", m)),
+        (None, Some(file)) => {
+            read_file(file, origin, MIN_SECRET_BYTES).map_err(|m| problem("signature.secret_file", m))
+        }
     };
     let (source, secret) = match read {
         Ok(found) => found,
@@ -187,24 +189,26 @@ pub(super) fn parse(
     })
 }
 
-fn check_length(bytes: Vec<u8>, source: &SecretSource) -> Result<Secret, String> {
+fn check_length(bytes: Vec<u8>, source: &SecretSource, min: usize) -> Result<Secret, String> {
     match bytes.len() {
-        n if n < MIN_SECRET_BYTES => Err(format!("the secret in {source} has {n} bytes: at least {MIN_SECRET_BYTES}")),
+        n if n < min => Err(format!("the secret in {source} has {n} bytes: at least {min}")),
         n if n > MAX_SECRET_BYTES => Err(format!("the secret in {source} has {n} bytes: at most {MAX_SECRET_BYTES}")),
         _ => Ok(Secret(bytes)),
     }
 }
 
-fn read_env(name: &str) -> Result<(SecretSource, Secret), String> {
+/// Reads a secret of at least `min` bytes from an environment variable.
+pub(super) fn read_env(name: &str, min: usize) -> Result<(SecretSource, Secret), String> {
     if name.is_empty() || name.contains('=') || name.contains('\0') {
         return Err(format!("{name:?} is not an environment variable name"));
     }
     let source = SecretSource::Env(name.to_owned());
     let value = std::env::var_os(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
-    check_length(value.into_encoded_bytes(), &source).map(|s| (source, s))
+    check_length(value.into_encoded_bytes(), &source, min).map(|s| (source, s))
 }
 
-fn read_file(file: &str, origin: &str) -> Result<(SecretSource, Secret), String> {
+/// Reads a secret of at least `min` bytes from a file (relative to the definition's folder).
+pub(super) fn read_file(file: &str, origin: &str, min: usize) -> Result<(SecretSource, Secret), String> {
     let path = Path::new(file);
     let path = match Path::new(origin).parent() {
         Some(folder) if path.is_relative() => folder.join(path),
@@ -216,5 +220,5 @@ fn read_file(file: &str, origin: &str) -> Result<(SecretSource, Secret), String>
         return Err(format!("the secret in {source} has {} bytes: at most {MAX_SECRET_BYTES}", meta.len()));
     }
     let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    check_length(strip_line_break(bytes), &source).map(|s| (source, s))
+    check_length(strip_line_break(bytes), &source, min).map(|s| (source, s))
 }

@@ -343,3 +343,61 @@ fn bad_signature_tables_are_refused_naming_the_key_never_the_secret() {
     assert_eq!(found[0].key, "signature");
     assert_eq!(found[0].message, "only requests to the sender hook are signed, not format servicenow-import");
 }
+
+fn forwarding(table: &str) -> String {
+    format!("{DEFAULT_DEFINITION}\n[forward]\n{table}")
+}
+
+#[test]
+fn a_forward_table_takes_defaults_from_the_field_map() {
+    let password = secret_file("forward-defaults", b"upstream password\n");
+    let text = forwarding(&format!(
+        "kind = \"servicenow-import\"\nurl = \"http://127.0.0.1:9/\"\ntable = \"u_incident_import\"\n\
+         user = \"sluice.forwarder\"\npassword_file = {:?}\n",
+        password.display().to_string()
+    ));
+    let i = Integration::parse(&text, "f.toml", &Catalog::builtin()).unwrap();
+    let f = i.forward.as_ref().unwrap();
+    assert_eq!(f.endpoint(), "http://127.0.0.1:9/api/now/import/u_incident_import");
+    assert_eq!(f.correlation_field, "u_correlation_id", "the staging field mapped to correlation_id");
+    assert_eq!(f.fields.get("u_short_description").map(String::as_str), Some("short_description"));
+    assert!(!f.fields.contains_key("u_correlation_id"), "sluice sets the correlation field itself");
+    assert!(!f.fields.contains_key("u_caller"), "references are not forwarded by default");
+    assert_eq!((f.max_attempts, f.concurrency, f.timeout.as_secs()), (12, 4, 10));
+    match &f.auth {
+        UpstreamAuth::Basic { user, password, .. } => {
+            assert_eq!((user.as_str(), password.expose()), ("sluice.forwarder", &b"upstream password"[..]))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!format!("{:?}", f.auth).contains("upstream password"), "the password is never printed");
+
+    let table = forwarding("kind = \"servicenow-table\"\nurl = \"https://acme.service-now.com\"\n");
+    let f = Integration::parse(&table, "t.toml", &Catalog::builtin()).unwrap().forward.unwrap();
+    assert_eq!(f.endpoint(), "https://acme.service-now.com/api/now/table/incident");
+    assert_eq!(f.correlation_field, "correlation_id");
+    assert_eq!(f.fields.get("short_description").map(String::as_str), Some("short_description"));
+    assert!(matches!(f.auth, UpstreamAuth::None));
+}
+
+#[test]
+fn bad_forward_tables_are_refused_naming_the_key() {
+    let problems = |table: &str| -> Vec<String> {
+        Integration::parse(&forwarding(table), "f.toml", &Catalog::builtin())
+            .unwrap_err()
+            .into_iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect()
+    };
+    let p = problems("kind = \"servicenow-import\"\nurl = \"ftp://x\"\nconcurrency = 0\n");
+    assert!(p.iter().any(|m| m.starts_with("forward.url: ")), "{p:?}");
+    assert!(p.iter().any(|m| m.starts_with("forward.table: ")), "{p:?}");
+    assert!(p.iter().any(|m| m == "forward.concurrency: must be 1 to 64"), "{p:?}");
+    let p = problems("kind = \"http-json\"\nurl = \"http://h/x\"\nuser = \"a\"\ntoken_env = \"T\"\n");
+    assert!(p.iter().any(|m| m.starts_with("forward.(auth): give one way to sign in")), "{p:?}");
+    let p = problems("kind = \"http-json\"\nurl = \"http://h/x\"\ntoken_env = \"SLUICE_TEST_SURELY_UNSET\"\n");
+    assert_eq!(p, ["forward.token_env: environment variable SLUICE_TEST_SURELY_UNSET is not set"]);
+    let p = problems("kind = \"servicenow-table\"\nurl = \"http://h\"\nfields = { short_description = \"nope\", correlation_id = \"number\" }\n");
+    assert!(p.iter().any(|m| m == "forward.fields.short_description: incident has no field nope"), "{p:?}");
+    assert!(p.iter().any(|m| m.starts_with("forward.fields.correlation_id: is the correlation field")), "{p:?}");
+}
