@@ -414,7 +414,10 @@ impl Integration {
                 problems.push(problem(&key, format!("{} has no field {}", target.name, m.target)));
                 continue;
             };
-            if m.target.starts_with("sys_") || m.target == target.display_field {
+            if m.target.starts_with("sys_")
+                || m.target == target.display_field
+                || [tables::UPSTREAM_NUMBER, tables::UPSTREAM_SYS_ID].contains(&m.target.as_str())
+            {
                 problems.push(problem(&key, format!("{} is set by sluice, not by a field map", m.target)));
             }
             if m.too_long == TooLong::Digest {

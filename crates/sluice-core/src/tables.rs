@@ -35,6 +35,10 @@ fn table(name: &str, label: &str, display: &str, own: Vec<Field>) -> TableSchema
     TableSchema { name: name.to_owned(), label: label.to_owned(), display_field: display.to_owned(), fields }
 }
 
+/// The upstream's ticket number and sys_id of a forwarded incident.
+pub const UPSTREAM_NUMBER: &str = "u_upstream_number";
+pub const UPSTREAM_SYS_ID: &str = "u_upstream_sys_id";
+
 pub fn incident() -> TableSchema {
     table(
         INCIDENT,
@@ -74,6 +78,9 @@ pub fn incident() -> TableSchema {
             Field::new("work_notes", "Work notes", K::Journal),
             Field::new("comments", "Additional comments", K::Journal),
             Field::new("sys_class_name", "Class", K::String).max(80),
+            // Set by forwarding (docs/forwarding.md): the upstream's ticket for this record.
+            Field::new(UPSTREAM_NUMBER, "Upstream number", K::String).max(40),
+            Field::new(UPSTREAM_SYS_ID, "Upstream sys_id", K::String).max(32),
         ],
     )
 }

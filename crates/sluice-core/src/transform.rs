@@ -113,6 +113,7 @@ pub fn plan(integration: &Integration, row: &ValidRow) -> Result<Plan, Vec<Field
         coalesce_skip_resolved: t.coalesce_skip_resolved,
         create_on_empty_coalesce: t.create_on_empty_coalesce,
         audit: t.run_business_rules,
+        forward: integration.forward.is_some().then(|| integration.name().to_owned()),
         ..Plan::default()
     };
     let mut errors = Vec::new();

@@ -17,6 +17,7 @@ pub mod console;
 pub mod database;
 pub mod display;
 pub mod error;
+pub mod forward;
 pub mod html;
 pub mod integration_plan;
 pub mod lockout;

@@ -1,19 +1,50 @@
 //! Prometheus metrics without a metrics library: request counts and latency histograms by route
 //! (the matched route template, so label sets stay bounded) and status, and import outcomes by
-//! integration. Rendered in the Prometheus text format at `GET /metrics`.
+//! integration, forwarding attempts and delivery latency by integration (the outbox's depth is
+//! read from the store when scraped: [`render_outbox`]). Rendered in the Prometheus text format
+//! at `GET /metrics`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// From the commit to the upstream's answer: sub-second when healthy, hours across an outage.
+const DELIVERY_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0];
 
-#[derive(Default)]
 struct Histogram {
-    counts: [u64; BUCKETS.len()],
+    bounds: &'static [f64],
+    counts: Vec<u64>,
     count: u64,
     sum: f64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self { bounds, counts: vec![0; bounds.len()], count: 0, sum: 0.0 }
+    }
+
+    fn observe(&mut self, secs: f64) {
+        for (i, bound) in self.bounds.iter().enumerate() {
+            if secs <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    /// `name_bucket`, `name_sum` and `name_count` lines with one label.
+    fn render(&self, out: &mut String, name: &str, label: &str, value: &str) {
+        let value = escape(value);
+        for (bound, n) in self.bounds.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", self.count);
+    }
 }
 
 #[derive(Default)]
@@ -24,6 +55,9 @@ struct Registry {
     lockouts: u64,
     argon2_verifications: u64,
     network_refusals: u64,
+    /// Forwarding attempts by integration and how they ended (`delivered`, `retry`, `dead`).
+    deliveries: BTreeMap<(String, &'static str), u64>,
+    delivery_latency: BTreeMap<String, Histogram>,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -34,15 +68,19 @@ fn registry() -> &'static Mutex<Registry> {
 pub fn record_request(method: &str, route: &str, status: u16, latency: Duration) {
     let mut r = registry().lock().expect("metrics");
     *r.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
-    let h = r.latency.entry(route.to_owned()).or_default();
-    let secs = latency.as_secs_f64();
-    for (i, bound) in BUCKETS.iter().enumerate() {
-        if secs <= *bound {
-            h.counts[i] += 1;
-        }
+    r.latency.entry(route.to_owned()).or_insert_with(|| Histogram::new(BUCKETS)).observe(latency.as_secs_f64());
+}
+
+/// One forwarding attempt's end; `latency` (commit to upstream answer) when it delivered.
+pub fn record_delivery(integration: &str, outcome: &'static str, latency: Option<Duration>) {
+    let mut r = registry().lock().expect("metrics");
+    *r.deliveries.entry((integration.to_owned(), outcome)).or_default() += 1;
+    if let Some(latency) = latency {
+        r.delivery_latency
+            .entry(integration.to_owned())
+            .or_insert_with(|| Histogram::new(DELIVERY_BUCKETS))
+            .observe(latency.as_secs_f64());
     }
-    h.count += 1;
-    h.sum += secs;
 }
 
 pub fn record_outcome(integration: &str, state: &'static str) {
@@ -83,18 +121,7 @@ pub fn render() -> String {
     out.push_str("# HELP sluice_http_request_duration_seconds Time to answer, by route.\n");
     out.push_str("# TYPE sluice_http_request_duration_seconds histogram\n");
     for (route, h) in &r.latency {
-        let route = escape(route);
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "sluice_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
-                h.counts[i]
-            );
-        }
-        let _ =
-            writeln!(out, "sluice_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
-        let _ = writeln!(out, "sluice_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-        let _ = writeln!(out, "sluice_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+        h.render(&mut out, "sluice_http_request_duration_seconds", "route", route);
     }
     out.push_str("# HELP sluice_login_lockouts_total Logins locked after repeated failures.\n");
     out.push_str("# TYPE sluice_login_lockouts_total counter\n");
@@ -111,5 +138,38 @@ pub fn render() -> String {
         let _ =
             writeln!(out, "sluice_import_rows_total{{integration=\"{}\",status=\"{state}\"}} {n}", escape(integration));
     }
+    out.push_str("# HELP sluice_forward_attempts_total Deliveries to upstreams by integration and outcome.\n");
+    out.push_str("# TYPE sluice_forward_attempts_total counter\n");
+    for ((integration, outcome), n) in &r.deliveries {
+        let _ = writeln!(
+            out,
+            "sluice_forward_attempts_total{{integration=\"{}\",outcome=\"{outcome}\"}} {n}",
+            escape(integration)
+        );
+    }
+    out.push_str("# HELP sluice_forward_delivery_seconds From the commit that queued a record to its delivery.\n");
+    out.push_str("# TYPE sluice_forward_delivery_seconds histogram\n");
+    for (integration, h) in &r.delivery_latency {
+        h.render(&mut out, "sluice_forward_delivery_seconds", "integration", integration);
+    }
     out
+}
+
+/// The outbox of each forwarding integration, as the store counts it now: rows by state and the
+/// age of the oldest pending one.
+pub fn render_outbox(out: &mut String, counts: &[(String, sluice_store::outbox::OutboxCounts)], now_ms: i64) {
+    out.push_str("# HELP sluice_outbox_rows Outbox rows by integration and state (pending is the depth).\n");
+    out.push_str("# TYPE sluice_outbox_rows gauge\n");
+    for (integration, c) in counts {
+        let integration = escape(integration);
+        for (state, n) in [("pending", c.pending), ("delivered", c.delivered), ("dead", c.dead)] {
+            let _ = writeln!(out, "sluice_outbox_rows{{integration=\"{integration}\",state=\"{state}\"}} {n}");
+        }
+    }
+    out.push_str("# HELP sluice_outbox_oldest_pending_seconds Age of the oldest undelivered row (0: none).\n");
+    out.push_str("# TYPE sluice_outbox_oldest_pending_seconds gauge\n");
+    for (integration, c) in counts {
+        let age = c.oldest_pending_ms.map_or(0.0, |ms| (now_ms - ms).max(0) as f64 / 1000.0);
+        let _ = writeln!(out, "sluice_outbox_oldest_pending_seconds{{integration=\"{}\"}} {age}", escape(integration));
+    }
 }

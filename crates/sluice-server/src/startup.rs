@@ -207,6 +207,7 @@ impl Application {
         tasks.push(crate::stats::spawn_flusher(state.stats.clone(), state.store.clone()));
         tasks.push(spawn_idempotency_purge(state.store.clone(), idempotency_keep));
         tasks.push(crate::retention::spawn_retention(state.clone()));
+        tasks.push(crate::forward::spawn_forwarder(state.clone()));
         let worker = WorkerOptions {
             batch_rows: state.config.bulk_batch_rows.max(1),
             pause: bulk_pause,

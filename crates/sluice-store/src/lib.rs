@@ -303,6 +303,8 @@ pub struct TableWrite {
     pub journal: Vec<(String, String)>,
     pub actor: Actor,
     pub now: DateTime,
+    /// The `sys_audit` reason of the change ([`table_write::REASON`] for the Table API).
+    pub reason: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -112,7 +112,7 @@ async fn finish<T: TableTransaction>(
         staging_sys_id: "",
         actor: &w.actor,
         now: w.now,
-        reason: REASON,
+        reason: w.reason,
     };
     tx.write_history(&row, &applied).await?;
     if w.journal.iter().any(|(_, v)| !v.trim().is_empty()) {

@@ -233,6 +233,7 @@ pub async fn save(
         journal: input.journal,
         actor: Actor { user_name: console.account.user_name.clone(), sys_id: console.account.sys_id.clone() },
         now: DateTime::now(),
+        reason: sluice_store::table_write::REASON,
     };
     match state.store.write(write).await {
         Ok(WriteResult::Written(_)) => Redirect::to(&format!("/console/incidents/{sys_id}")).into_response(),

@@ -320,6 +320,34 @@ pub fn components() -> Map<String, Value> {
         )),
     );
     add(
+        "OutboxDelivery",
+        object(
+            json!({"record_sys_id": s(), "table": s(), "staging_sys_id": s(), "state": {"type": STR, "enum": ["pending", "delivered", "dead"]},
+                "version": int(), "attempts": int(), "next_attempt": {"type": [STR, "null"]}, "last_error": s(),
+                "upstream_number": s(), "upstream_sys_id": s(), "queued_on": s(), "updated_on": s()}),
+            &["record_sys_id", "state", "attempts", "upstream_number", "upstream_sys_id"],
+        ),
+    );
+    add(
+        "OutboxResponse",
+        result(object(
+            json!({"integration": s(), "upstream": object(json!({"kind": s(), "endpoint": s()}), &["kind", "endpoint"]),
+                "counts": object(json!({"pending": int(), "delivered": int(), "dead": int(),
+                    "oldest_pending_age_seconds": {"type": ["integer", "null"]}}), &["pending", "delivered", "dead"]),
+                "deliveries": {"type": "array", "items": r("OutboxDelivery")}}),
+            &["integration", "counts", "deliveries"],
+        )),
+    );
+    add("OutboxDeliveryResponse", result(r("OutboxDelivery")));
+    add("OutboxRetryRequest", object(json!({"record_sys_id": s()}), &[]));
+    add(
+        "OutboxRetryResponse",
+        result(object(
+            json!({"integration": s(), "record_sys_id": {"type": [STR, "null"]}, "queued": int()}),
+            &["integration", "queued"],
+        )),
+    );
+    add(
         "PurgeResponse",
         result(object(
             json!({"retention_days": int(), "before": s(), "rows": int(), "import_sets": int()}),

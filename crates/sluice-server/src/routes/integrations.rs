@@ -36,6 +36,10 @@ fn summary(i: &Integration) -> Value {
         "accounts": d.accounts,
         "networks": d.networks,
         "protocols": d.protocols,
+        "forward": i.forward.as_ref().map(|f| json!({
+            "kind": f.kind.as_str(), "endpoint": f.endpoint(), "auth": f.auth.describe(),
+            "outbox": format!("/api/sluice/v1/integrations/{}/outbox", d.name),
+        })),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod import;
 pub mod insert_multiple;
 pub mod integrations;
+pub mod outbox;
 pub mod pagerduty;
 pub mod publish;
 pub mod replay;

@@ -292,6 +292,7 @@ async fn write_one(
         journal: input.journal,
         actor: actor(caller),
         now: DateTime::now(),
+        reason: sluice_store::table_write::REASON,
     };
     let written = state.store.write(write).await;
     forget_user(state, user);
@@ -383,6 +384,7 @@ pub async fn delete(
         journal: Vec::new(),
         actor: actor(&caller),
         now: DateTime::now(),
+        reason: sluice_store::table_write::REASON,
     };
     let written = state.store.write(write).await;
     forget_user(&state, user);

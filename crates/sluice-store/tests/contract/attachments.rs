@@ -19,6 +19,7 @@ async fn new_incident<S: Store + ?Sized>(store: &S, summary: &str) -> Record {
         journal: Vec::new(),
         actor: actor(),
         now: at(0),
+        reason: sluice_store::table_write::REASON,
     };
     match store.write(write).await.expect("write") {
         WriteResult::Written(record) => record,
@@ -113,6 +114,7 @@ pub async fn deleting_a_record_deletes_its_attachments<S: Store + ?Sized>(store:
         journal: Vec::new(),
         actor: actor(),
         now: at(120),
+        reason: sluice_store::table_write::REASON,
     };
     assert_eq!(store.write(delete).await.expect("delete"), WriteResult::Deleted);
     for gone in [&a, &b] {

@@ -19,7 +19,9 @@ fn write(schema: Arc<TableSchema>, op: WriteOp, values: &[(&str, &str)], journal
         journal: journal.iter().map(|(f, v)| ((*f).to_owned(), (*v).to_owned())).collect(),
         actor: actor(),
         now: at(60),
+        reason: sluice_store::table_write::REASON,
     }
+    reason: sluice_store::table_write::REASON,
 }
 
 async fn written<S: Store + ?Sized>(store: &S, w: TableWrite) -> Record {

@@ -323,6 +323,7 @@ pub async fn sums_are_exact<S: Store + ?Sized>(store: &S) {
             journal: Vec::new(),
             actor: Actor { user_name: "test".into(), sys_id: SysId::generate() },
             now: at(3_600),
+            reason: sluice_store::table_write::REASON,
         };
         assert!(matches!(store.write(write).await.expect("write"), WriteResult::Written(_)));
     }

@@ -383,6 +383,7 @@ pub async fn date_parts_on_many_dates<S: Store + ?Sized>(store: &S) {
             journal: Vec::new(),
             actor: actor.clone(),
             now: *when,
+            reason: sluice_store::table_write::REASON,
         };
         let WriteResult::Written(record) = store.write(write).await.expect("write") else { panic!("not written") };
         assert_eq!(record["sys_created_on"], when.to_string());

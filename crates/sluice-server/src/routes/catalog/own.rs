@@ -5,7 +5,8 @@ use axum::routing::on;
 use super::{Api, Auth, Route, Verb, json, optional_json, other};
 use crate::error::ErrorKind::{self, *};
 use crate::routes::{
-    accounts, admin_audit, health, hooks, insert_multiple, integrations, pagerduty, publish, replay, stats, submissions,
+    accounts, admin_audit, health, hooks, insert_multiple, integrations, outbox, pagerduty, publish, replay, stats,
+    submissions,
 };
 
 const ACCOUNT_WRITE_ERRORS: &[ErrorKind] =
@@ -186,6 +187,51 @@ pub static ROUTES: &[Route] = &[
         status: 200,
         response: Some(json("ReplayResponse")),
         errors: &[Forbidden, RecordNotFound, InvalidParameter, MalformedJson, BodyNotObject],
+    },
+    Route {
+        verb: Verb::Get,
+        api: Api::Own,
+        path: "/api/sluice/v1/integrations/{name}/outbox",
+        handler: |m| on(m, outbox::list),
+        id: "integrationOutbox",
+        tag: "Forwarding",
+        summary: "The forwarding outbox: rows by state, the oldest pending one's age, and the rows newest first",
+        auth: Auth::Account,
+        query: &["state", "limit"],
+        request: None,
+        status: 200,
+        response: Some(json("OutboxResponse")),
+        errors: &[RecordNotFound, InvalidParameter],
+    },
+    Route {
+        verb: Verb::Post,
+        api: Api::Own,
+        path: "/api/sluice/v1/integrations/{name}/outbox/retry",
+        handler: |m| on(m, outbox::retry),
+        id: "integrationOutboxRetry",
+        tag: "Forwarding",
+        summary: "Queue dead deliveries again (all of the integration's, or one record's)",
+        auth: Auth::Admin,
+        query: &[],
+        request: Some(optional_json("OutboxRetryRequest")),
+        status: 200,
+        response: Some(json("OutboxRetryResponse")),
+        errors: &[Forbidden, RecordNotFound, InvalidParameter, MalformedJson, BodyNotObject],
+    },
+    Route {
+        verb: Verb::Get,
+        api: Api::Own,
+        path: "/api/sluice/v1/integrations/{name}/outbox/{sys_id}",
+        handler: |m| on(m, outbox::show),
+        id: "integrationOutboxRecord",
+        tag: "Forwarding",
+        summary: "One record's delivery: its state, attempts, last error and the upstream's number and sys_id",
+        auth: Auth::Account,
+        query: &[],
+        request: None,
+        status: 200,
+        response: Some(json("OutboxDeliveryResponse")),
+        errors: &[RecordNotFound, InvalidParameter],
     },
     Route {
         verb: Verb::Get,
