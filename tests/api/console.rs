@@ -8,7 +8,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use crate::helpers::Server;
 
 pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    crate::helpers::http_client().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {

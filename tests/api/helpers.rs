@@ -13,6 +13,13 @@ use crate::backend::{self, Database};
 pub const ADMIN_PASSWORD: &str = "admin-test-password-1";
 pub const STAGING: &str = "u_incident_import";
 
+/// An HTTP client builder. reqwest's rustls comes without a crypto provider (sluice installs
+/// ring, not aws-lc-rs): the same one is installed here first.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// The binary, on SQLite unless a test passes `--database` (a database URL in the caller's
 /// environment is not inherited). For commands on a server's store, use `Server::cli`.
 pub fn sluice() -> Command {
@@ -81,7 +88,8 @@ impl Server {
         server
     }
 
-    fn start_on_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+    /// A server on an existing data folder with extra environment variables (a restart).
+    pub fn start_on_with_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         // A test that names its database itself gets no other.
         let database = if args.contains(&"--database") { None } else { backend::database_for(data) };
         Self::launch(data, args, env, database)
@@ -134,7 +142,7 @@ impl Server {
                 panic!("sluice did not start: {}", logs.lock().unwrap());
             }
         };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let http = crate::helpers::http_client().timeout(Duration::from_secs(30)).build().unwrap();
         Self { base, data: data.to_owned(), child, logs, http, _tmp: None, database }
     }
 

@@ -46,7 +46,7 @@ impl InProcess {
         let base = app.url();
         let stop = app.stop_handle();
         let running = Some(tokio::spawn(app.run_until_stopped()));
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let http = crate::helpers::http_client().timeout(Duration::from_secs(30)).build().unwrap();
         Self { base, http, stop, running, _database: database }
     }
 

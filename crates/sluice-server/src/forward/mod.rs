@@ -90,7 +90,8 @@ pub fn spawn_forwarder(state: AppState) -> tokio::task::JoinHandle<()> {
                 if limit == 0 {
                     continue;
                 }
-                let lease_ms = (forward.timeout.as_millis() as i64) * 3 + 10_000;
+                // Long enough for a Table API lookup and the write, each within the timeout.
+                let lease_ms = (forward.timeout.as_millis() as i64) * 2 + 5_000;
                 let claim = Claim {
                     owner: owner.clone(),
                     now_ms: now_ms(),
