@@ -142,7 +142,7 @@ impl PolicyArgs {
 }
 
 /// Who the admin audit names for a change from the command line: `cli:<os user>`, or `cli`.
-fn cli_actor() -> String {
+pub(crate) fn cli_actor() -> String {
     let user = ["SUDO_USER", "USER", "LOGNAME", "USERNAME"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())

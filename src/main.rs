@@ -10,6 +10,7 @@ mod bench;
 mod data;
 mod integrations;
 mod log_sink;
+mod outbox;
 mod replay;
 mod serve;
 mod stats;
@@ -60,6 +61,9 @@ enum Command {
     },
     /// Print request statistics per account and integration.
     Stats(stats::StatsArgs),
+    /// Read the forwarding outbox and queue dead deliveries again.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
     /// Write every table of a SQLite data folder to a portable dump (JSON lines).
     Export(transfer::ExportArgs),
     /// Load a dump into a new PostgreSQL (--database) or SQLite (--data) database.
@@ -112,6 +116,7 @@ fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
             })
         }
         Command::Stats(args) => runtime.block_on(stats::run(args)),
+        Command::Outbox(command) => runtime.block_on(outbox::run(command)),
         Command::Export(args) => transfer::export(args),
         Command::Import(args) => {
             init_logs(LogFormat::Text);

@@ -148,6 +148,10 @@ async fn an_upstream_outage_leaves_senders_acknowledged_and_dead_letters_are_ret
     assert_eq!(row["attempts"], 3, "{row}");
     assert!(row["last_error"].as_str().unwrap().starts_with("gave up after 3 attempts: "), "{row}");
     assert!(forwarded_upstream(&upstream).await.is_empty());
+    let listed = s.cli().args(["outbox", "list", "--state", "dead", "--data"]).arg(&s.data).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.starts_with("pending 0  delivered 0  dead 10"), "{listed}");
+    assert_eq!(listed.lines().filter(|l| l.contains(" dead ") && l.contains("gave up after 3")).count(), 10, "{listed}");
 
     // Only admins retry; one record, then all.
     let auditor = s.add_account("outbox.reader", &["itil"]);
@@ -183,6 +187,15 @@ async fn an_upstream_outage_leaves_senders_acknowledged_and_dead_letters_are_ret
     let row = &found["deliveries"][0];
     assert_eq!((row["record_sys_id"].as_str(), row["attempts"].as_u64()), (r["sys_id"].as_str(), Some(1)), "{row}");
     assert!(row["last_error"].as_str().unwrap().contains("u_impact"), "the upstream's reason is kept: {row}");
+    let retried = picky
+        .cli()
+        .args(["outbox", "retry", "u_incident_import", "--record", &local_sys_id(&r), "--data"])
+        .arg(&picky.data)
+        .output().unwrap();
+    assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
+    assert!(String::from_utf8_lossy(&retried.stdout).starts_with("1 dead row(s) of u_incident_import queued again"));
+    let (_, audit) = picky.get("/api/sluice/v1/admin_audit?action=integrations.outbox.retry").await;
+    assert!(audit["result"][0]["actor"].as_str().unwrap().starts_with("cli"), "{audit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
