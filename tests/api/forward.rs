@@ -124,6 +124,13 @@ async fn records_reach_the_upstream_once_with_its_number_on_the_local_incident()
     assert!(metrics.contains("sluice_outbox_rows{integration=\"u_incident_import\",state=\"dead\"} 0"), "{metrics}");
     assert!(metrics.contains("sluice_forward_attempts_total{integration=\"u_incident_import\",outcome=\"delivered\"}"));
     assert!(metrics.contains("sluice_forward_delivery_seconds_count{integration=\"u_incident_import\"}"));
+    let (_, stats) = s.get("/api/sluice/v1/integrations/u_incident_import/stats?window=1h").await;
+    let forwarding = &stats["result"]["forwarding"];
+    assert_eq!((forwarding["delivered"].as_u64(), forwarding["dead_lettered"].as_u64()), (Some(3), Some(0)), "{stats}");
+    assert_eq!(forwarding["outbox"]["delivered"], 2, "{stats}");
+    assert!(forwarding["delivery_latency_ms"]["p50"].is_u64(), "{stats}");
+    assert_eq!(stats["result"]["received"], 3, "deliveries are no requests: {stats}");
+    assert!(stats["result"]["accounts"].get("system").is_none(), "forwarding is no sender: {stats}");
     let (_, integration) = s.get("/api/sluice/v1/integrations/u_incident_import").await;
     assert_eq!(integration["result"]["forward"]["kind"], "servicenow-import", "{integration}");
     assert!(!integration.to_string().contains(ADMIN_PASSWORD), "the upstream's password is never shown");

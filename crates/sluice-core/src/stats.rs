@@ -26,6 +26,53 @@ pub mod metric {
     pub const TRUNCATED_ALERTS: &str = "truncated_alerts";
     pub const ERROR_PREFIX: &str = "error:";
     pub const LATENCY_PREFIX: &str = "latency_ms_le:";
+    /// Forwarding counters (kept apart from the request counters: no request, no `last_seen`):
+    /// `forward:delivered`, `forward:retry`, `forward:dead`, and the time from the commit to the
+    /// upstream's answer in `forward:latency_ms_le:<bound>`.
+    pub const FORWARD_PREFIX: &str = "forward:";
+    pub const FORWARD_DELIVERED: &str = "forward:delivered";
+    pub const FORWARD_RETRY: &str = "forward:retry";
+    pub const FORWARD_DEAD: &str = "forward:dead";
+}
+
+/// The forwarding latency counter a delivery `ms` milliseconds after its commit adds to.
+pub fn forward_latency_metric(ms: u64) -> String {
+    format!("{}{}", metric::FORWARD_PREFIX, latency_metric(ms))
+}
+
+/// Whether a counter is a forwarding one ([`ForwardSummary`]), not a request's.
+pub fn is_forward_metric(name: &str) -> bool {
+    name.starts_with(metric::FORWARD_PREFIX)
+}
+
+/// Forwarding totals of one integration over a time window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardSummary {
+    pub delivered: u64,
+    pub retried: u64,
+    pub dead: u64,
+    /// Upper bound (ms; `u64::MAX` for the last) → deliveries.
+    pub latency_buckets: BTreeMap<u64, u64>,
+}
+
+impl ForwardSummary {
+    pub fn add(&mut self, name: &str, value: u64) {
+        match name {
+            metric::FORWARD_DELIVERED => self.delivered += value,
+            metric::FORWARD_RETRY => self.retried += value,
+            metric::FORWARD_DEAD => self.dead += value,
+            _ => {
+                if let Some(bound) = name.strip_prefix(metric::FORWARD_PREFIX).and_then(|n| n.strip_prefix(metric::LATENCY_PREFIX)) {
+                    let bound = if bound == "inf" { u64::MAX } else { bound.parse().unwrap_or(u64::MAX) };
+                    *self.latency_buckets.entry(bound).or_default() += value;
+                }
+            }
+        }
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        percentiles_of(&self.latency_buckets)
+    }
 }
 
 /// The latency counter a request of `ms` milliseconds adds to.
@@ -97,29 +144,47 @@ impl Summary {
     }
 
     pub fn percentiles(&self) -> Percentiles {
-        let total: u64 = self.latency_buckets.values().sum();
-        let at = |p: u64| -> Option<u64> {
-            if total == 0 {
-                return None;
-            }
-            // The rank of the p-th percentile: ceil(total * p / 100), at least 1.
-            let rank = (total * p).div_ceil(100).max(1);
-            let mut seen = 0;
-            for (bound, n) in &self.latency_buckets {
-                seen += n;
-                if seen >= rank {
-                    return (*bound != u64::MAX).then_some(*bound);
-                }
-            }
-            None
-        };
-        Percentiles { p50: at(50), p90: at(90), p99: at(99) }
+        percentiles_of(&self.latency_buckets)
     }
+}
+
+/// Percentiles read from latency buckets (upper bound → count).
+fn percentiles_of(buckets: &BTreeMap<u64, u64>) -> Percentiles {
+    let total: u64 = buckets.values().sum();
+    let at = |p: u64| -> Option<u64> {
+        if total == 0 {
+            return None;
+        }
+        // The rank of the p-th percentile: ceil(total * p / 100), at least 1.
+        let rank = (total * p).div_ceil(100).max(1);
+        let mut seen = 0;
+        for (bound, n) in buckets {
+            seen += n;
+            if seen >= rank {
+                return (*bound != u64::MAX).then_some(*bound);
+            }
+        }
+        None
+    };
+    Percentiles { p50: at(50), p90: at(90), p99: at(99) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarding_counters_sum_apart_from_requests() {
+        let mut f = ForwardSummary::default();
+        f.add(metric::FORWARD_DELIVERED, 3);
+        f.add(metric::FORWARD_DEAD, 1);
+        f.add(&forward_latency_metric(20), 2);
+        f.add(&forward_latency_metric(90_000), 1);
+        f.add(metric::RECEIVED, 7);
+        assert_eq!((f.delivered, f.retried, f.dead), (3, 0, 1));
+        assert_eq!(f.percentiles(), Percentiles { p50: Some(25), p90: None, p99: None });
+        assert!(is_forward_metric(&forward_latency_metric(1)) && !is_forward_metric(metric::RECEIVED));
+    }
 
     #[test]
     fn latencies_land_in_their_bucket() {

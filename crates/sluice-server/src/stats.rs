@@ -229,7 +229,8 @@ pub fn summarise<'a>(
     by: impl Fn(&StatsTotal) -> &str,
 ) -> std::collections::BTreeMap<String, Summary> {
     let mut out = std::collections::BTreeMap::<String, Summary>::new();
-    for t in totals {
+    // Forwarding counters are no request's ([`forward_summary`]).
+    for t in totals.into_iter().filter(|t| !sluice_core::stats::is_forward_metric(&t.metric)) {
         out.entry(by(t).to_owned()).or_default().add(&t.metric, t.value.max(0) as u64, t.first_seen, t.last_seen);
     }
     out
@@ -258,7 +259,8 @@ pub async fn hourly(
     recorder.flush(store).await?;
     let filter = StatsFilter { since_minute: first, account: None, integration: Some(integration.to_owned()) };
     let mut summaries: HashMap<i64, Summary> = starts.iter().map(|start| (*start, Summary::default())).collect();
-    for hour in store.stats_per_hour(filter).await?.iter().filter(|h| keep(&h.total)) {
+    let hours = store.stats_per_hour(filter).await?;
+    for hour in hours.iter().filter(|h| keep(&h.total) && !sluice_core::stats::is_forward_metric(&h.total.metric)) {
         if let Some(summary) = summaries.get_mut(&hour.start_minute) {
             summary.add(&hour.total.metric, hour.total.value.max(0) as u64, 0, 0);
         }
@@ -267,6 +269,26 @@ pub async fn hourly(
         .iter()
         .map(|start| Hour { start_minute: *start, summary: summaries.remove(start).unwrap_or_default() })
         .collect())
+}
+
+/// The forwarding counters among `totals`, summed.
+pub fn forward_summary<'a>(totals: impl IntoIterator<Item = &'a StatsTotal>) -> sluice_core::stats::ForwardSummary {
+    let mut out = sluice_core::stats::ForwardSummary::default();
+    for t in totals.into_iter().filter(|t| sluice_core::stats::is_forward_metric(&t.metric)) {
+        out.add(&t.metric, t.value.max(0) as u64);
+    }
+    out
+}
+
+/// A forwarding summary and the outbox now, as the API answers them.
+pub fn forward_json(f: &sluice_core::stats::ForwardSummary, outbox: &sluice_store::outbox::OutboxCounts) -> serde_json::Value {
+    let p = f.percentiles();
+    let mut out = serde_json::json!({
+        "delivered": f.delivered, "retried": f.retried, "dead_lettered": f.dead,
+        "delivery_latency_ms": {"p50": p.p50, "p90": p.p90, "p99": p.p99},
+    });
+    out["outbox"] = crate::routes::outbox::counts_json(outbox);
+    out
 }
 
 /// A summary as the API answers it.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use sluice_core::integration::Integration;
 use sluice_core::rules::Actor;
+use sluice_core::stats::metric;
 use sluice_core::{DateTime, SysId, tables};
 use sluice_store::outbox::{Claim, Delivery, Finish, Finished};
 use sluice_store::{Store, StoreError, TableWrite, WriteOp};
@@ -114,6 +115,7 @@ pub fn spawn_forwarder(state: AppState) -> tokio::task::JoinHandle<()> {
                     lane.in_flight += 1;
                     let job = Job {
                         store: state.store.clone(),
+                        stats: state.stats.clone(),
                         upstream: lane.upstream.clone(),
                         integration: integration.clone(),
                         owner: owner.clone(),
@@ -143,6 +145,7 @@ pub fn spawn_forwarder(state: AppState) -> tokio::task::JoinHandle<()> {
 /// One delivery: what it needs, owned (it runs as its own task).
 struct Job {
     store: Arc<dyn Store>,
+    stats: Arc<crate::stats::StatsRecorder>,
     upstream: Arc<Upstream>,
     integration: Arc<Integration>,
     owner: String,
@@ -157,7 +160,7 @@ impl Job {
             Ok(None) => {
                 let error = "the record no longer exists".to_owned();
                 self.finish(&d, Finish::Dead { error }).await;
-                crate::metrics::record_delivery(name, "dead", None);
+                self.count(metric::FORWARD_DEAD, None);
                 return Verdict::Neutral;
             }
             Err(e) => {
@@ -179,7 +182,7 @@ impl Job {
                 let latency = Duration::from_millis((now_ms() - queued_ms).max(0) as u64);
                 tracing::debug!(integration = %name, record = %d.record_sys_id, upstream = %number, "delivered");
                 self.finish(&d, Finish::Delivered { upstream_number: number, upstream_sys_id: sys_id }).await;
-                crate::metrics::record_delivery(name, "delivered", Some(latency));
+                self.count(metric::FORWARD_DELIVERED, Some(latency));
                 Verdict::Delivered
             }
             Attempt::Retry { error, after } => {
@@ -188,7 +191,7 @@ impl Job {
                     let error = format!("gave up after {failures} attempts: {error}");
                     tracing::warn!(integration = %name, record = %d.record_sys_id, %error, "forwarding: dead letter");
                     self.finish(&d, Finish::Dead { error }).await;
-                    crate::metrics::record_delivery(name, "dead", None);
+                    self.count(metric::FORWARD_DEAD, None);
                 } else {
                     let mut random = [0u8; 8];
                     getrandom::fill(&mut random).expect("the operating system's random source failed");
@@ -197,16 +200,27 @@ impl Job {
                     tracing::info!(integration = %name, record = %d.record_sys_id, %error, wait_ms = wait.as_millis() as u64, "forwarding: will retry");
                     let at_ms = now_ms() + wait.as_millis() as i64;
                     self.finish(&d, Finish::Retry { at_ms, error }).await;
-                    crate::metrics::record_delivery(name, "retry", None);
+                    self.count(metric::FORWARD_RETRY, None);
                 }
                 Verdict::Troubled
             }
             Attempt::Refused { error } => {
                 tracing::warn!(integration = %name, record = %d.record_sys_id, %error, "forwarding: refused by the upstream, dead letter");
                 self.finish(&d, Finish::Dead { error }).await;
-                crate::metrics::record_delivery(name, "dead", None);
+                self.count(metric::FORWARD_DEAD, None);
                 Verdict::Neutral
             }
+        }
+    }
+
+    /// One attempt's end in /metrics and the integration's statistics.
+    fn count(&self, outcome: &'static str, latency: Option<Duration>) {
+        let name = self.integration.name();
+        crate::metrics::record_delivery(name, outcome.trim_start_matches(metric::FORWARD_PREFIX), latency);
+        self.stats.record_amount(ACTOR, name, outcome, 1);
+        if let Some(latency) = latency {
+            let ms = latency.as_millis().min(u128::from(u64::MAX)) as u64;
+            self.stats.record_amount(ACTOR, name, &sluice_core::stats::forward_latency_metric(ms), 1);
         }
     }
 

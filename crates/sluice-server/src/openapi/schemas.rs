@@ -381,7 +381,15 @@ pub fn components() -> Map<String, Value> {
         result(object(properties, &[name_key, "window", "received"]))
     };
     add("AccountStats", with("account", "integrations"));
-    add("IntegrationStats", with("integration", "accounts"));
+    let mut integration_stats = with("integration", "accounts");
+    let latency = json!({"type": "object", "properties": {"p50": {"type": ["number", "null"]},
+        "p90": {"type": ["number", "null"]}, "p99": {"type": ["number", "null"]}}});
+    integration_stats["properties"]["result"]["properties"]["forwarding"] = object(
+        json!({"delivered": int(), "retried": int(), "dead_lettered": int(), "delivery_latency_ms": latency,
+            "outbox": {"type": "object", "description": "The outbox now: pending, delivered, dead, oldest_pending_age_seconds"}}),
+        &["delivered", "retried", "dead_lettered", "outbox"],
+    );
+    add("IntegrationStats", integration_stats);
     add(
         "Token",
         object(

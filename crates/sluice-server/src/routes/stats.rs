@@ -85,8 +85,14 @@ pub async fn integration(
     };
     let mut totals = state.stats.read(state.store.as_ref(), filter).await?;
     // Other accounts' numbers are for admins only.
+    let forward = crate::stats::forward_summary(&totals);
     if !caller.0.roles.contains(&Role::Admin) {
         totals.retain(|t| t.account == caller.0.user_name);
     }
-    Ok(Json(answer("integration", integration.name(), window, &totals, "accounts")))
+    let mut answer = answer("integration", integration.name(), window, &totals, "accounts");
+    if integration.forward.is_some() {
+        let outbox = state.store.outbox_counts(Some(integration.name().to_owned())).await?;
+        answer["result"]["forwarding"] = crate::stats::forward_json(&forward, &outbox);
+    }
+    Ok(Json(answer))
 }
