@@ -177,8 +177,19 @@ async fn an_upstream_outage_leaves_senders_acknowledged_and_dead_letters_are_ret
     let one: Value = retry(json!({"record_sys_id": ids[0]})).await.unwrap().json().await.unwrap();
     assert_eq!(one["result"]["queued"], 1, "{one}");
     wait_for(&s, "delivered the retried one", |c| c["delivered"] == 1 && c["dead"] == 9).await;
-    let all: Value = retry(json!({})).await.unwrap().json().await.unwrap();
-    assert_eq!(all["result"]["queued"], 9, "{all}");
+    // The rest from the console's integration page.
+    let (cookie, _) = crate::console::login(&s, "admin", ADMIN_PASSWORD).await;
+    let (status, page) = crate::console::get(&s, "/console/integrations/u_incident_import", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<td data-label=\"dead\">9</td>"), "{page}");
+    assert_eq!(page.matches("<tr data-state=\"dead\">").count(), 9);
+    assert!(page.contains("Retry 9 dead deliveries"));
+    let path = "/console/integrations/u_incident_import/outbox/retry";
+    let refused = crate::console::post_form(&s, path, Some(&cookie), &[("csrf", "forged")]).await;
+    assert_eq!(refused.status(), 403, "CSRF is checked");
+    let csrf = crate::console::csrf_of(&page);
+    let done = crate::console::post_form(&s, path, Some(&cookie), &[("csrf", &csrf)]).await;
+    assert_eq!(done.status(), 303);
     wait_for(&s, "delivered all", |c| c["delivered"] == 10 && c["pending"] == 0).await;
     assert_eq!(forwarded_upstream(&upstream).await.len(), 10);
     let (_, audit) = s.get("/api/sluice/v1/admin_audit?action=integrations.outbox.retry").await;

@@ -1,7 +1,8 @@
 //! The integrations list and one integration's page: its contract (as the API's `show` answers
 //! it), the state counts of its staged rows, per-hour charts of the last day from the shared
 //! statistics (what `/api/sluice/v1/integrations/{name}/stats` reads), the dry-run form
-//! ([`super::dry_run`]) and, for admins, the replay of its errored rows ([`super::replay`]).
+//! ([`super::dry_run`]), the forwarding outbox ([`super::outbox`]) and, for admins, the replay
+//! of its errored rows ([`super::replay`]).
 //! Rights as the API's: the accounts an integration names and admins see it; whoever may post
 //! to it may dry-run it.
 
@@ -140,6 +141,8 @@ pub struct IntegrationPage {
     pub dry_run: Option<DryRunView>,
     pub dry_run_alert: Option<String>,
     pub admin: bool,
+    /// Where records are forwarded and the outbox now ([`super::outbox`]).
+    pub forward: Option<super::outbox::ForwardView>,
 }
 
 /// How a signed sender signs, as the page shows it.
@@ -353,6 +356,7 @@ pub async fn render(
         dry_run,
         dry_run_alert,
         admin: console.is_admin(),
+        forward: None,
     };
     if visible {
         page.fields = fields(integration);
@@ -373,6 +377,10 @@ pub async fn render(
             Err(e) => return layout::unavailable(&e),
         };
         page.charts = charts(&hours);
+        page.forward = match super::outbox::view(state, integration).await {
+            Ok(v) => v,
+            Err(e) => return layout::unavailable(&e),
+        };
     }
     let status = if page.dry_run_alert.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     (status, page).into_response()

@@ -16,6 +16,7 @@ pub mod import_sets;
 pub mod incident;
 pub mod incidents;
 pub mod integrations;
+pub mod outbox;
 pub mod json_span;
 pub mod layout;
 pub mod paging;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/integrations/{name}", get(integrations::page))
         .route("/console/integrations/{name}/dry_run", axum::routing::post(dry_run::run))
         .route("/console/integrations/{name}/replay", axum::routing::post(replay::start))
+        .route("/console/integrations/{name}/outbox/retry", axum::routing::post(outbox::retry))
         .route("/console/integrations/{name}/replays/{id}", get(replay::progress))
         .route("/console/accounts", get(accounts::list).post(account_forms::create))
         .route("/console/accounts/{name}", get(accounts::page))
