@@ -134,6 +134,11 @@ async fn records_reach_the_upstream_once_with_its_number_on_the_local_incident()
     let (_, integration) = s.get("/api/sluice/v1/integrations/u_incident_import").await;
     assert_eq!(integration["result"]["forward"]["kind"], "servicenow-import", "{integration}");
     assert!(!integration.to_string().contains(ADMIN_PASSWORD), "the upstream's password is never shown");
+    let plan = s.admin(s.http.get(s.url("/api/sluice/v1/integrations/u_incident_import/plan"))).send().await.unwrap();
+    let plan = plan.text().await.unwrap();
+    assert!(plan.contains(&format!("POST {}/api/now/import/u_incident_import", proxy.url())), "{plan}");
+    assert!(plan.contains("basic auth as admin"), "{plan}");
+    assert!(!plan.contains(ADMIN_PASSWORD));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

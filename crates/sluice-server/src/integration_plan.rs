@@ -97,6 +97,63 @@ fn kind_name(kind: FieldType) -> &'static str {
     }
 }
 
+/// Where a ticket goes after sluice: the local incident table only, or on to an upstream.
+fn forwarding(integration: &Integration, own_url: &str) -> Block {
+    let d = &integration.definition;
+    let Some(f) = &integration.forward else {
+        return para(vec![
+            t("Sender → sluice (staging table "),
+            c(d.staging_table.clone()),
+            t(", contract, transform) → the "),
+            c(d.target_table.clone()),
+            t(" table here. Nothing is forwarded."),
+        ]);
+    };
+    Block::List(vec![
+        vec![
+            b("Path: "),
+            t("sender → sluice (staged, validated, transformed, committed: the sender's answer) → outbox → "),
+            t(format!("{} upstream", f.kind.as_str())),
+        ],
+        vec![b("Forwarding target: "), c(format!("POST {}", f.endpoint())), t(format!(", signed in with {}", f.auth.describe()))],
+        vec![
+            b("Correlation: "),
+            t("the upstream field "),
+            c(f.correlation_field.clone()),
+            t(" carries "),
+            c("sluice:{sys_id}"),
+            t(" of the local record; the upstream coalesces on it, so a repeated delivery updates instead of duplicating. Every request also carries an "),
+            c("Idempotency-Key"),
+            t("."),
+        ],
+        vec![
+            b("Fields sent: "),
+            t(f.fields.iter().map(|(up, local)| format!("{up} ← {local}")).collect::<Vec<_>>().join(", ")),
+        ],
+        vec![
+            b("Delivery: "),
+            t(format!(
+                "after the local commit, at most {} at once per node; network errors, timeouts ({} s), 408, 425, 429 and 5xx are retried with backoff ({} s doubling to {} s, with jitter, honouring Retry-After); other refusals and the {}th failed attempt make the row dead until retried.",
+                f.concurrency,
+                f.timeout.as_secs(),
+                f.backoff_initial.as_secs(),
+                f.backoff_max.as_secs(),
+                f.max_attempts
+            )),
+        ],
+        vec![
+            b("Upstream ticket: "),
+            t("its number and sys_id are written onto the local incident ("),
+            c(sluice_core::tables::UPSTREAM_NUMBER),
+            t(", "),
+            c(sluice_core::tables::UPSTREAM_SYS_ID),
+            t("); one record's delivery: "),
+            c(format!("GET {own_url}/outbox/{{sys_id}}")),
+            t("."),
+        ],
+    ])
+}
+
 /// The plan of one integration as a document.
 pub fn document(integration: &Integration, settings: &Settings) -> Vec<Block> {
     let d = &integration.definition;
@@ -325,6 +382,9 @@ pub fn document(integration: &Integration, settings: &Settings) -> Vec<Block> {
         doc.push(para(vec![t("A payload that passes:")]));
         doc.push(Block::CodeBlock("json", pretty(&example)));
     }
+
+    doc.push(Block::Heading(2, "Middleware path".into()));
+    doc.push(forwarding(integration, &own_url));
 
     doc.push(Block::Heading(2, "Transform map".into()));
     let t_spec = &d.transform;
