@@ -67,9 +67,9 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
     let rows = store.deliveries(filter).await;
     store.close().await;
     let (counts, rows) = (counts?, rows?);
-    let age = counts.oldest_pending_ms.map_or("-".to_owned(), |ms| {
-        format!("{}s", (sluice_server::forward::now_ms() - ms).max(0) / 1000)
-    });
+    let age = counts
+        .oldest_pending_ms
+        .map_or("-".to_owned(), |ms| format!("{}s", (sluice_server::forward::now_ms() - ms).max(0) / 1000));
     println!(
         "pending {}  delivered {}  dead {}  oldest pending {age}\n",
         counts.pending, counts.delivered, counts.dead
@@ -98,9 +98,8 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
 
 async fn retry(args: RetryArgs) -> anyhow::Result<()> {
     let store = open_store(&args.data).await?;
-    let queued = store
-        .retry_deliveries(args.integration.clone(), args.record.clone(), sluice_server::forward::now_ms())
-        .await;
+    let queued =
+        store.retry_deliveries(args.integration.clone(), args.record.clone(), sluice_server::forward::now_ms()).await;
     let queued = match queued {
         Ok(n) => n,
         Err(e) => {

@@ -61,16 +61,16 @@ async fn post(s: &Server, short: &str, correlation: &str) -> Value {
 
 /// The upstream's incidents that came from a sluice, by correlation id.
 async fn forwarded_upstream(upstream: &Server) -> Vec<Value> {
-    let (status, body) = upstream
-        .get("/api/now/table/incident?sysparm_query=correlation_idSTARTSWITHsluice:&sysparm_limit=1000")
-        .await;
+    let (status, body) =
+        upstream.get("/api/now/table/incident?sysparm_query=correlation_idSTARTSWITHsluice:&sysparm_limit=1000").await;
     assert_eq!(status, 200, "{body}");
     body["result"].as_array().unwrap().clone()
 }
 
 /// How many rows the upstream's staging table received: one per delivery.
 async fn upstream_deliveries(upstream: &Server) -> usize {
-    let (status, body) = upstream.get(&format!("/api/now/table/{STAGING}?sysparm_limit=10000&sysparm_fields=sys_id")).await;
+    let (status, body) =
+        upstream.get(&format!("/api/now/table/{STAGING}?sysparm_limit=10000&sysparm_fields=sys_id")).await;
     assert_eq!(status, 200, "{body}");
     body["result"].as_array().unwrap().len()
 }
@@ -92,9 +92,8 @@ async fn records_reach_the_upstream_once_with_its_number_on_the_local_incident()
     let done = wait_for(&s, "delivered both", |c| c["delivered"] == 2 && c["pending"] == 0).await;
     assert_eq!(done["upstream"]["endpoint"], format!("{}/api/now/import/u_incident_import", proxy.url()));
     // A change to a delivered record is delivered again, onto the same upstream incident.
-    let (status, body) = s
-        .import(json!({"u_short_description": "Disk full on db-1 (90 GB)", "u_correlation_id": "a-1"}))
-        .await;
+    let (status, body) =
+        s.import(json!({"u_short_description": "Disk full on db-1 (90 GB)", "u_correlation_id": "a-1"})).await;
     assert_eq!((status, result0(&body)["status"].as_str()), (201, Some("updated")), "{body}");
     wait_for(&s, "delivered the change", |c| c["delivered"] == 2 && c["pending"] == 0).await;
     let row = outbox(&s, &format!("/{a_id}")).await;
@@ -112,15 +111,17 @@ async fn records_reach_the_upstream_once_with_its_number_on_the_local_incident()
     assert_eq!(local["result"]["u_upstream_number"], remote_a["number"], "{local}");
     assert_eq!(local["result"]["u_upstream_sys_id"], remote_a["sys_id"], "{local}");
     assert_eq!(row["upstream_number"], remote_a["number"]);
-    let (_, audit) = s
-        .get(&format!("/api/now/table/sys_audit?sysparm_query=documentkey={a_id}^fieldname=u_upstream_number"))
-        .await;
+    let (_, audit) =
+        s.get(&format!("/api/now/table/sys_audit?sysparm_query=documentkey={a_id}^fieldname=u_upstream_number")).await;
     let audit = audit["result"].as_array().unwrap();
     assert_eq!(audit.len(), 1, "{audit:#?}");
     assert_eq!((audit[0]["user"].as_str(), audit[0]["reason"].as_str()), (Some("system"), Some("Forwarding")));
 
     let metrics = s.admin(s.http.get(s.url("/metrics"))).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sluice_outbox_rows{integration=\"u_incident_import\",state=\"delivered\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("sluice_outbox_rows{integration=\"u_incident_import\",state=\"delivered\"} 2"),
+        "{metrics}"
+    );
     assert!(metrics.contains("sluice_outbox_rows{integration=\"u_incident_import\",state=\"dead\"} 0"), "{metrics}");
     assert!(metrics.contains("sluice_forward_attempts_total{integration=\"u_incident_import\",outcome=\"delivered\"}"));
     assert!(metrics.contains("sluice_forward_delivery_seconds_count{integration=\"u_incident_import\"}"));
@@ -163,7 +164,11 @@ async fn an_upstream_outage_leaves_senders_acknowledged_and_dead_letters_are_ret
     let listed = s.cli().args(["outbox", "list", "--state", "dead", "--data"]).arg(&s.data).output().unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.starts_with("pending 0  delivered 0  dead 10"), "{listed}");
-    assert_eq!(listed.lines().filter(|l| l.contains(" dead ") && l.contains("gave up after 3")).count(), 10, "{listed}");
+    assert_eq!(
+        listed.lines().filter(|l| l.contains(" dead ") && l.contains("gave up after 3")).count(),
+        10,
+        "{listed}"
+    );
 
     // Only admins retry; one record, then all.
     let auditor = s.add_account("outbox.reader", &["itil"]);
@@ -203,7 +208,10 @@ async fn an_upstream_outage_leaves_senders_acknowledged_and_dead_letters_are_ret
     assert!(metrics.contains("sluice_forward_attempts_total{integration=\"u_incident_import\",outcome=\"retry\"}"));
 
     // A record the upstream refuses (its contract: impact is 1, 2 or 3) is dead at once.
-    let dir = forwarding_folder(&proxy.url(), "fields = { u_short_description = \"short_description\", u_impact = \"short_description\" }");
+    let dir = forwarding_folder(
+        &proxy.url(),
+        "fields = { u_short_description = \"short_description\", u_impact = \"short_description\" }",
+    );
     let picky = start_forwarding(&dir);
     let r = post(&picky, "not an impact", "refused-1").await;
     let found = wait_for(&picky, "refused it", |c| c["dead"] == 1).await;
@@ -214,7 +222,8 @@ async fn an_upstream_outage_leaves_senders_acknowledged_and_dead_letters_are_ret
         .cli()
         .args(["outbox", "retry", "u_incident_import", "--record", &local_sys_id(&r), "--data"])
         .arg(&picky.data)
-        .output().unwrap();
+        .output()
+        .unwrap();
     assert!(retried.status.success(), "{}", String::from_utf8_lossy(&retried.stderr));
     assert!(String::from_utf8_lossy(&retried.stdout).starts_with("1 dead row(s) of u_incident_import queued again"));
     let (_, audit) = picky.get("/api/sluice/v1/admin_audit?action=integrations.outbox.retry").await;

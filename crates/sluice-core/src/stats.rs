@@ -62,7 +62,9 @@ impl ForwardSummary {
             metric::FORWARD_RETRY => self.retried += value,
             metric::FORWARD_DEAD => self.dead += value,
             _ => {
-                if let Some(bound) = name.strip_prefix(metric::FORWARD_PREFIX).and_then(|n| n.strip_prefix(metric::LATENCY_PREFIX)) {
+                if let Some(bound) =
+                    name.strip_prefix(metric::FORWARD_PREFIX).and_then(|n| n.strip_prefix(metric::LATENCY_PREFIX))
+                {
                     let bound = if bound == "inf" { u64::MAX } else { bound.parse().unwrap_or(u64::MAX) };
                     *self.latency_buckets.entry(bound).or_default() += value;
                 }

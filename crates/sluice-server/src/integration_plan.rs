@@ -115,14 +115,20 @@ fn forwarding(integration: &Integration, own_url: &str) -> Block {
             t("sender → sluice (staged, validated, transformed, committed: the sender's answer) → outbox → "),
             t(format!("{} upstream", f.kind.as_str())),
         ],
-        vec![b("Forwarding target: "), c(format!("POST {}", f.endpoint())), t(format!(", signed in with {}", f.auth.describe()))],
+        vec![
+            b("Forwarding target: "),
+            c(format!("POST {}", f.endpoint())),
+            t(format!(", signed in with {}", f.auth.describe())),
+        ],
         vec![
             b("Correlation: "),
             t("the upstream field "),
             c(f.correlation_field.clone()),
             t(" carries "),
             c("sluice:{sys_id}"),
-            t(" of the local record; the upstream coalesces on it, so a repeated delivery updates instead of duplicating. Every request also carries an "),
+            t(
+                " of the local record; the upstream coalesces on it, so a repeated delivery updates instead of duplicating. Every request also carries an ",
+            ),
             c("Idempotency-Key"),
             t("."),
         ],

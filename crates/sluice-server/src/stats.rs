@@ -281,7 +281,10 @@ pub fn forward_summary<'a>(totals: impl IntoIterator<Item = &'a StatsTotal>) -> 
 }
 
 /// A forwarding summary and the outbox now, as the API answers them.
-pub fn forward_json(f: &sluice_core::stats::ForwardSummary, outbox: &sluice_store::outbox::OutboxCounts) -> serde_json::Value {
+pub fn forward_json(
+    f: &sluice_core::stats::ForwardSummary,
+    outbox: &sluice_store::outbox::OutboxCounts,
+) -> serde_json::Value {
     let p = f.percentiles();
     let mut out = serde_json::json!({
         "delivered": f.delivered, "retried": f.retried, "dead_lettered": f.dead,

@@ -203,12 +203,9 @@ fn default_fields(kind: UpstreamKind, d: &Definition, target: &TableSchema) -> B
     };
     let t = &d.transform;
     match kind {
-        UpstreamKind::ServicenowImport => t
-            .field_map
-            .iter()
-            .filter(|m| plain(&m.target))
-            .map(|m| (m.source.clone(), m.target.clone()))
-            .collect(),
+        UpstreamKind::ServicenowImport => {
+            t.field_map.iter().filter(|m| plain(&m.target)).map(|m| (m.source.clone(), m.target.clone())).collect()
+        }
         _ => t
             .field_map
             .iter()
@@ -246,9 +243,10 @@ fn auth(s: &ForwardSpec, origin: &str) -> Result<UpstreamAuth, (String, String)>
     match (basic, bearer, oauth) {
         (false, false, false) => Ok(UpstreamAuth::None),
         (true, false, false) => {
-            let user = s.user.clone().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
-                ("user".to_owned(), "basic auth needs the upstream account's user name".to_owned())
-            })?;
+            let user =
+                s.user.clone().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+                    ("user".to_owned(), "basic auth needs the upstream account's user name".to_owned())
+                })?;
             let (source, password) =
                 secret(&s.password_env, &s.password_file, ("password_env", "password_file"), origin)?;
             Ok(UpstreamAuth::Basic { user, password, source })
@@ -265,8 +263,12 @@ fn auth(s: &ForwardSpec, origin: &str) -> Result<UpstreamAuth, (String, String)>
                 .clone()
                 .filter(|c| !c.trim().is_empty())
                 .ok_or_else(|| ("client_id".to_owned(), "OAuth needs the client id".to_owned()))?;
-            let (source, secret) =
-                secret(&s.client_secret_env, &s.client_secret_file, ("client_secret_env", "client_secret_file"), origin)?;
+            let (source, secret) = secret(
+                &s.client_secret_env,
+                &s.client_secret_file,
+                ("client_secret_env", "client_secret_file"),
+                origin,
+            )?;
             Ok(UpstreamAuth::OAuth { token_url, client_id, secret, source })
         }
         _ => Err((
@@ -350,7 +352,8 @@ pub(super) fn parse(
         "backoff_initial_seconds",
         &mut found,
     );
-    let max = in_range(s.backoff_max_seconds, DEFAULT_BACKOFF_MAX_SECONDS, 1..=86_400, "backoff_max_seconds", &mut found);
+    let max =
+        in_range(s.backoff_max_seconds, DEFAULT_BACKOFF_MAX_SECONDS, 1..=86_400, "backoff_max_seconds", &mut found);
     if max < initial {
         found.push(("backoff_max_seconds".into(), "must not be below backoff_initial_seconds".into()));
     }

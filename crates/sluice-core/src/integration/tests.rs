@@ -397,7 +397,9 @@ fn bad_forward_tables_are_refused_naming_the_key() {
     assert!(p.iter().any(|m| m.starts_with("forward.(auth): give one way to sign in")), "{p:?}");
     let p = problems("kind = \"http-json\"\nurl = \"http://h/x\"\ntoken_env = \"SLUICE_TEST_SURELY_UNSET\"\n");
     assert_eq!(p, ["forward.token_env: environment variable SLUICE_TEST_SURELY_UNSET is not set"]);
-    let p = problems("kind = \"servicenow-table\"\nurl = \"http://h\"\nfields = { short_description = \"nope\", correlation_id = \"number\" }\n");
+    let p = problems(
+        "kind = \"servicenow-table\"\nurl = \"http://h\"\nfields = { short_description = \"nope\", correlation_id = \"number\" }\n",
+    );
     assert!(p.iter().any(|m| m == "forward.fields.short_description: incident has no field nope"), "{p:?}");
     assert!(p.iter().any(|m| m.starts_with("forward.fields.correlation_id: is the correlation field")), "{p:?}");
 }

@@ -93,13 +93,8 @@ pub fn spawn_forwarder(state: AppState) -> tokio::task::JoinHandle<()> {
                 }
                 // Long enough for a Table API lookup and the write, each within the timeout.
                 let lease_ms = (forward.timeout.as_millis() as i64) * 2 + 5_000;
-                let claim = Claim {
-                    owner: owner.clone(),
-                    now_ms: now_ms(),
-                    lease_ms,
-                    limit,
-                    integration: Some(name.clone()),
-                };
+                let claim =
+                    Claim { owner: owner.clone(), now_ms: now_ms(), lease_ms, limit, integration: Some(name.clone()) };
                 let claimed = match state.store.claim_deliveries(claim).await {
                     Ok(rows) => rows,
                     Err(StoreError::Closed) => return,
@@ -195,8 +190,13 @@ impl Job {
                 } else {
                     let mut random = [0u8; 8];
                     getrandom::fill(&mut random).expect("the operating system's random source failed");
-                    let wait = retry::backoff(failures, forward.backoff_initial, forward.backoff_max, u64::from_le_bytes(random))
-                        .max(after.unwrap_or_default());
+                    let wait = retry::backoff(
+                        failures,
+                        forward.backoff_initial,
+                        forward.backoff_max,
+                        u64::from_le_bytes(random),
+                    )
+                    .max(after.unwrap_or_default());
                     tracing::info!(integration = %name, record = %d.record_sys_id, %error, wait_ms = wait.as_millis() as u64, "forwarding: will retry");
                     let at_ms = now_ms() + wait.as_millis() as i64;
                     self.finish(&d, Finish::Retry { at_ms, error }).await;
@@ -235,8 +235,12 @@ impl Job {
         };
         match self.store.finish_delivery(finished).await {
             Ok(true) => {}
-            Ok(false) => tracing::info!(record = %d.record_sys_id, "forwarding: the lease expired before the answer; another attempt counts"),
-            Err(e) => tracing::warn!(record = %d.record_sys_id, error = %e, "forwarding: the attempt could not be recorded"),
+            Ok(false) => {
+                tracing::info!(record = %d.record_sys_id, "forwarding: the lease expired before the answer; another attempt counts")
+            }
+            Err(e) => {
+                tracing::warn!(record = %d.record_sys_id, error = %e, "forwarding: the attempt could not be recorded")
+            }
         }
     }
 

@@ -94,7 +94,10 @@ mod tests {
     fn backoff_doubles_up_to_the_cap_and_stays_in_the_upper_half() {
         let (initial, max) = (Duration::from_secs(5), Duration::from_secs(3600));
         assert_eq!(backoff(1, initial, max, 0), Duration::from_millis(2500));
-        assert_eq!(backoff(1, initial, max, u64::MAX), Duration::from_millis(2500) + Duration::from_millis(u64::MAX % 2501));
+        assert_eq!(
+            backoff(1, initial, max, u64::MAX),
+            Duration::from_millis(2500) + Duration::from_millis(u64::MAX % 2501)
+        );
         for failures in 1..40 {
             let exp = (initial * 2u32.pow((failures - 1).min(20))).min(max);
             for random in [0, 1, 999_999, u64::MAX] {

@@ -16,10 +16,18 @@ use super::retry;
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
-    Delivered { number: String, sys_id: String },
+    Delivered {
+        number: String,
+        sys_id: String,
+    },
     /// Try again (after `after`, when the upstream said so in `Retry-After`).
-    Retry { error: String, after: Option<Duration> },
-    Refused { error: String },
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    Refused {
+        error: String,
+    },
 }
 
 /// The most of an upstream's answer read (its error message or ticket number is near the top).
@@ -108,8 +116,10 @@ impl Upstream {
     async fn find(&self, record: &Record) -> Result<Option<String>, Attempt> {
         let sys_id = record.get("sys_id").map(String::as_str).unwrap_or_default();
         // Field names are identifiers and sys_ids hex: only `=` and `:` need escaping.
-        let query = format!("{}%3D{}", self.forward.correlation_field, Forward::correlation_value(sys_id).replace(':', "%3A"));
-        let url = format!("{}?sysparm_query={query}&sysparm_fields=sys_id,number&sysparm_limit=1", self.forward.endpoint());
+        let query =
+            format!("{}%3D{}", self.forward.correlation_field, Forward::correlation_value(sys_id).replace(':', "%3A"));
+        let url =
+            format!("{}?sysparm_query={query}&sysparm_fields=sys_id,number&sysparm_limit=1", self.forward.endpoint());
         let answer = self.send(Method::GET, &url, None, "").await?;
         Ok(answer["result"]
             .as_array()
@@ -316,7 +326,10 @@ mod tests {
             import_result(&refused),
             Attempt::Refused { error: "the upstream's transform refused the row: bad impact".into() }
         );
-        assert_eq!(error_text(r#"{"error":{"message":"No Record found","detail":"x"},"status":"failure"}"#), "No Record found (x)");
+        assert_eq!(
+            error_text(r#"{"error":{"message":"No Record found","detail":"x"},"status":"failure"}"#),
+            "No Record found (x)"
+        );
         assert_eq!(error_text("plain"), "plain");
         assert_eq!(url_path("http://h:1/api/now/table/incident?sysparm_query=x"), "/api/now/table/incident");
     }

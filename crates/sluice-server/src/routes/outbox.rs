@@ -52,7 +52,9 @@ pub(crate) fn counts_json(c: &OutboxCounts) -> Value {
 fn forwarding(state: &AppState, caller: &Caller, name: &str) -> ApiResult<Arc<Integration>> {
     let integration = crate::routes::integrations::find(state, caller, name)?;
     if integration.forward.is_none() {
-        return Err(ApiError::InvalidParameter(format!("integration {name} does not forward: it has no [forward] table")));
+        return Err(ApiError::InvalidParameter(format!(
+            "integration {name} does not forward: it has no [forward] table"
+        )));
     }
     Ok(integration)
 }
@@ -125,7 +127,9 @@ pub async fn retry(
                 ("record_sys_id", other) => {
                     return Err(ApiError::InvalidParameter(format!("record_sys_id must be a string, not {other}")));
                 }
-                (other, _) => return Err(ApiError::InvalidParameter(format!("unknown key {other:?}: use record_sys_id"))),
+                (other, _) => {
+                    return Err(ApiError::InvalidParameter(format!("unknown key {other:?}: use record_sys_id")));
+                }
             }
         }
     }

@@ -21,7 +21,6 @@ fn write(schema: Arc<TableSchema>, op: WriteOp, values: &[(&str, &str)], journal
         now: at(60),
         reason: sluice_store::table_write::REASON,
     }
-    reason: sluice_store::table_write::REASON,
 }
 
 async fn written<S: Store + ?Sized>(store: &S, w: TableWrite) -> Record {
