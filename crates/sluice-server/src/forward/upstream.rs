@@ -251,7 +251,7 @@ fn numbered(record: &Value) -> Attempt {
 /// The answer's text, at most [`MAX_ANSWER_BYTES`].
 async fn read_answer(mut response: Response) -> Result<String, String> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe(e))? {
+    while let Some(chunk) = response.chunk().await.map_err(describe)? {
         bytes.extend_from_slice(&chunk);
         if bytes.len() >= MAX_ANSWER_BYTES {
             bytes.truncate(MAX_ANSWER_BYTES);
