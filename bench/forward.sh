@@ -3,12 +3,16 @@
 #   bench/forward.sh BINARY [ROUNDS] [pg]
 # Scenarios, each on a fresh data folder (or, with `pg`, a fresh PostgreSQL database):
 #   plain    the built-in u_incident_import, nothing forwarded (the baseline);
-#   forward  the same definition forwarding to an upstream sluice (Import Set API, basic auth) on
-#            127.0.0.1:8093 that is up: the rate and latency senders see while the outbox drains;
+#   stub     the same definition forwarding to bench/forward/upstream_stub.py on 127.0.0.1:8095,
+#            an Import Set API upstream that answers at once and costs little: what forwarding
+#            itself costs the sending sluice;
+#   forward  forwarding to an upstream sluice (Import Set API, basic auth) on 127.0.0.1:8093, on
+#            the same machine (its work competes with the sender's for the same cores);
 #   down     forwarding to 127.0.0.1:8094, where nothing listens: every delivery fails and retries.
 # Each: DURATION (10 s) of wrk at CONNECTIONS (64) keep-alive connections on 127.0.0.1:8092, every
-# request a new incident. `forward` then waits for the outbox to drain and checks that the
-# upstream holds exactly one incident per local one. Prints one line per run, then medians.
+# request a new incident. `stub` and `forward` then wait for the outbox to drain and check that
+# the upstream received exactly one correlation id per local incident. Prints one line per run,
+# then medians.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:?usage: bench/forward.sh BINARY [ROUNDS] [pg]}
@@ -16,7 +20,7 @@ rounds=${2:-3}
 pg=${3:-}
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
-scenarios=${SCENARIOS:-plain forward down}
+scenarios=${SCENARIOS:-plain stub forward down}
 base=http://127.0.0.1:8092
 upstream=http://127.0.0.1:8093
 password=admin-password-123
@@ -45,12 +49,17 @@ run() { # SCENARIO
     if [ "$scenario" != plain ]; then
         local target=$upstream
         [ "$scenario" = down ] && target=http://127.0.0.1:8094
+        [ "$scenario" = stub ] && target=http://127.0.0.1:8095
         printf '\n[forward]\nkind = "servicenow-import"\nurl = "%s"\ntable = "u_incident_import"\nuser = "admin"\npassword_env = "SLUICE_BENCH_UPSTREAM_PASSWORD"\n' \
             "$target" >>"$work/integrations/u_incident_import.toml"
     fi
     if [ "$scenario" = forward ]; then
         start "$work/upstream.log" --data "$work/upstream" --listen 127.0.0.1:8093
         upid=$started
+    elif [ "$scenario" = stub ]; then
+        python3 "$here/forward/upstream_stub.py" 8095 >"$work/upstream.log" 2>&1 &
+        upid=$!
+        for _ in $(seq 50); do grep -q listening "$work/upstream.log" && break; sleep 0.1; done
     fi
     if [ -n "$pg" ]; then
         db="bench_forward_$(date +%s%N)"
@@ -63,7 +72,7 @@ run() { # SCENARIO
     local requests incidents
     requests=$(echo "$out" | awk '/requests in/ {print $1}')
     incidents=$(count "$base" "")
-    if [ "$scenario" = forward ]; then
+    if [ "$scenario" = forward ] || [ "$scenario" = stub ]; then
         local t0=$SECONDS
         until curl -fsS -u "admin:$password" "$base/api/sluice/v1/integrations/u_incident_import/outbox?limit=1" |
             python3 -c 'import json,sys; c=json.load(sys.stdin)["result"]["counts"]; sys.exit(0 if c["pending"] == 0 else 1)'; do
@@ -71,7 +80,11 @@ run() { # SCENARIO
             [ $((SECONDS - t0)) -gt 900 ] && { echo "the outbox did not drain" >&2; break; }
         done
         drain="$((SECONDS - t0))s"
-        remote=$(count "$upstream" "correlation_idSTARTSWITHsluice:")
+        if [ "$scenario" = stub ]; then
+            remote=$(curl -fsS http://127.0.0.1:8095/count | python3 -c 'import json,sys; print(json.load(sys.stdin)["correlations"])')
+        else
+            remote=$(count "$upstream" "correlation_idSTARTSWITHsluice:")
+        fi
     fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
     [ -n "$upid" ] && { kill "$upid"; wait "$upid" 2>/dev/null || true; }
@@ -82,7 +95,7 @@ run() { # SCENARIO
     p50=$(echo "$out" | awk '$1=="50%" {print $2}')
     p99=$(echo "$out" | awk '$1=="99%" {print $2}')
     [ "${incidents:-0}" -lt "${requests:-0}" ] && note=" MISSING=$((requests - incidents))"
-    [ "$scenario" = forward ] && [ "$remote" != "$incidents" ] && note="$note UPSTREAM=$remote"
+    [ "$remote" != "-" ] && [ "$remote" != "$incidents" ] && note="$note UPSTREAM=$remote"
     printf '%-8s%s rps=%-9s p50=%-9s p99=%-9s requests=%s incidents=%s drained=%s%s\n' "$scenario" \
         "${pg:+ (pg)}" "$rps" "$p50" "$p99" "$requests" "$incidents" "$drain" "$note"
     echo "$scenario $rps $p99" >>"$results"
