@@ -293,3 +293,102 @@ async fn two_nodes_deliver_each_row_once() {
     assert_eq!(forwarded_upstream(&upstream).await.len(), 120);
     assert_eq!(upstream_deliveries(&upstream).await, 120, "no row was delivered twice");
 }
+
+/// A one-route OAuth token endpoint in the test: answers every request with `token` as a client
+/// credentials grant's access token, and keeps each request's text.
+async fn token_endpoint(token: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/oauth_token.do", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            // The head, then as many bytes as it declares.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let Ok(n) = socket.read(&mut buf).await else { break };
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let Some(end) = text.find("\r\n\r\n") else { if n == 0 { break } else { continue } };
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if n == 0 || request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+            kept.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
+            let body = json!({"access_token": token, "token_type": "Bearer", "expires_in": 1800}).to_string();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+/// The Table API kind with OAuth client credentials: the first delivery looks the record up by
+/// its correlation id and creates it, the next updates the same upstream incident in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_api_kind_creates_then_updates_in_place_signed_in_with_oauth() {
+    let upstream = Server::start();
+    // The upstream sluice takes its API tokens as Bearer tokens: the token endpoint hands one out.
+    let r = upstream
+        .admin(upstream.http.post(upstream.url("/api/sluice/v1/accounts/admin/tokens")))
+        .json(&json!({"label": "oauth"}))
+        .send()
+        .await
+        .unwrap();
+    let token: Value = r.json().await.unwrap();
+    let (token_url, seen) = token_endpoint(token["result"]["token"].as_str().unwrap().to_owned()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let forward = format!(
+        "\n[forward]\nkind = \"servicenow-table\"\nurl = \"{}\"\noauth_token_url = \"{token_url}\"\n\
+         client_id = \"sluice-client\"\nclient_secret_env = \"SLUICE_TEST_CLIENT_SECRET\"\ntimeout_seconds = 2\n\
+         backoff_initial_seconds = 1\nbackoff_max_seconds = 1\n",
+        upstream.base
+    );
+    std::fs::write(dir.path().join("u_incident_import.toml"), format!("{DEFINITION}{forward}")).unwrap();
+    let s = Server::start_with_env(
+        &["--integrations", dir.path().to_str().unwrap()],
+        &[("SLUICE_TEST_CLIENT_SECRET", "client-secret-123")],
+    );
+
+    let a = post(&s, "Printer on fire", "t-1").await;
+    let a_id = local_sys_id(&a);
+    wait_for(&s, "delivered it", |c| c["delivered"] == 1 && c["pending"] == 0).await;
+    let first = forwarded_upstream(&upstream).await;
+    assert_eq!(first.len(), 1, "{first:#?}");
+    assert_eq!(first[0]["correlation_id"], format!("sluice:{a_id}"));
+    assert_eq!(first[0]["short_description"], "Printer on fire");
+    let (status, body) =
+        s.import(json!({"u_short_description": "Printer on fire, floor 3", "u_correlation_id": "t-1"})).await;
+    assert_eq!((status, result0(&body)["status"].as_str()), (201, Some("updated")));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let now = forwarded_upstream(&upstream).await;
+        if now[0]["short_description"] == "Printer on fire, floor 3" || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(after.len(), 1, "updated in place, not duplicated: {after:#?}");
+    assert_eq!(after[0]["short_description"], "Printer on fire, floor 3");
+    assert_eq!(after[0]["sys_id"], first[0]["sys_id"]);
+    let (_, local) = s.get(&format!("/api/now/table/incident/{a_id}")).await;
+    assert_eq!(local["result"]["u_upstream_number"], first[0]["number"], "{local}");
+
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "the token is cached for its lifetime: {requests:#?}");
+    let form = &requests[0];
+    assert!(form.starts_with("POST /oauth_token.do "), "{form}");
+    for part in ["grant_type=client_credentials", "client_id=sluice-client", "client_secret=client-secret-123"] {
+        assert!(form.contains(part), "{part} in {form}");
+    }
+}

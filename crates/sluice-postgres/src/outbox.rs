@@ -132,7 +132,24 @@ impl Outbox for PostgresStore {
     }
 
     async fn finish_delivery(&self, f: Finished) -> StoreResult<bool> {
-        backend(async { Ok(finish(&mut *self.conn().await?, &f).await?) }).await
+        if f.note.is_none() {
+            return backend(async { Ok(finish(&mut *self.conn().await?, &f).await?) }).await;
+        }
+        backend(async {
+            let (ctx, f) = (self.ctx.clone(), std::sync::Arc::new(f));
+            self.in_tx(move |c| {
+                let (ctx, f) = (ctx.clone(), f.clone());
+                Box::pin(async move {
+                    let held = finish(&mut *c, &f).await?;
+                    if let (true, Some(note)) = (held, &f.note) {
+                        crate::import::table_write(c, &ctx, note).await?;
+                    }
+                    Ok(held)
+                })
+            })
+            .await
+        })
+        .await
     }
 
     async fn retry_deliveries(

@@ -9,6 +9,8 @@ use sluice_store::outbox::{
     Claim, Delivery, DeliveryFilter, DeliveryState, Finish, Finished, Outbox, OutboxCounts, Queued,
 };
 
+use sluice_core::tables::Catalog;
+
 use crate::SqliteStore;
 use crate::writer::Job;
 
@@ -47,10 +49,16 @@ pub enum Answer {
     Retried(u64),
 }
 
-pub fn apply(conn: &Connection, change: &Change) -> rusqlite::Result<Answer> {
+pub fn apply(conn: &Connection, catalog: &Catalog, change: &Change) -> rusqlite::Result<Answer> {
     match change {
         Change::Claim(c) => claim(conn, c).map(Answer::Claimed),
-        Change::Finish(f) => finish(conn, f).map(Answer::Finished),
+        Change::Finish(f) => {
+            let held = finish(conn, f)?;
+            if let (true, Some(note)) = (held, &f.note) {
+                crate::import::table_write(conn, catalog, note)?;
+            }
+            Ok(Answer::Finished(held))
+        }
         Change::Retry { integration, record_sys_id, now_ms } => {
             let n = conn
                 .prepare_cached(

@@ -345,7 +345,7 @@ fn execute(conn: &Connection, catalog: &Catalog, job: &Job) -> Done {
         Job::SavedFilter(change, _) => {
             Done::SavedFilter(guarded("saved filter", || Ok(saved_filters::apply(conn, change)?)))
         }
-        Job::Outbox(change, _) => Done::Outbox(guarded("outbox", || Ok(outbox::apply(conn, change)?))),
+        Job::Outbox(change, _) => Done::Outbox(guarded("outbox", || Ok(outbox::apply(conn, catalog, change)?))),
         Job::AdminAudit(entry, _) => {
             Done::AdminAudit(guarded("admin audit", || Ok(accounts::record_audit(conn, entry)?)))
         }

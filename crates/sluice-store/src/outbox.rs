@@ -114,6 +114,9 @@ pub struct Finished {
     pub version: i64,
     pub now_ms: i64,
     pub finish: Finish,
+    /// A write made in the finish's own transaction, only while the lease is still held (the
+    /// upstream's number and sys_id onto the record, with its history): one commit instead of two.
+    pub note: Option<crate::TableWrite>,
 }
 
 /// Rows to list, newest change first.

@@ -4,8 +4,9 @@
 //! each row leased first (so across nodes only one delivers it), the record read as it is now,
 //! sent ([`upstream`]), and the row finished as delivered, to retry after a backoff, or dead
 //! ([`retry`]). Failures that blame the upstream open the lane's circuit breaker. The upstream's
-//! number and sys_id are written onto the local record (with history) before the row is
-//! finished, so a crash in between only repeats an idempotent delivery. See docs/forwarding.md.
+//! number and sys_id are written onto the local record (with history) in the transaction that
+//! finishes the row; a crash before it only repeats an idempotent delivery. See
+//! docs/forwarding.md.
 
 pub mod retry;
 pub mod upstream;
@@ -83,6 +84,11 @@ pub fn spawn_forwarder(state: AppState) -> tokio::task::JoinHandle<()> {
                 }
                 let lane = lanes.get_mut(&name).expect("inserted above");
                 let free = forward.concurrency.saturating_sub(lane.in_flight);
+                // Leases come in batches: one claim per half of the slots, not one per delivery
+                // (each claim is a write, and under load the writer is what senders wait for).
+                if lane.in_flight > 0 && free * 2 < forward.concurrency {
+                    continue;
+                }
                 let limit = match lane.breaker.allowance(Instant::now()) {
                     Allowance::All => free,
                     Allowance::One => free.min(1),
@@ -169,14 +175,12 @@ impl Job {
         let forward = self.upstream.forward();
         match attempt {
             Attempt::Delivered { number, sys_id } => {
-                if let Err(e) = self.note_upstream(&record, &number, &sys_id).await {
-                    tracing::warn!(integration = %name, record = %d.record_sys_id, error = %e, "forwarding: the upstream's number could not be written");
-                    return Verdict::Delivered;
-                }
                 let queued_ms = if d.attempts == 0 { d.updated_ms } else { d.created_ms };
                 let latency = Duration::from_millis((now_ms() - queued_ms).max(0) as u64);
                 tracing::debug!(integration = %name, record = %d.record_sys_id, upstream = %number, "delivered");
-                self.finish(&d, Finish::Delivered { upstream_number: number, upstream_sys_id: sys_id }).await;
+                let note = self.note_upstream(&record, &number, &sys_id);
+                self.finish_with(&d, Finish::Delivered { upstream_number: number, upstream_sys_id: sys_id }, note)
+                    .await;
                 self.count(metric::FORWARD_DELIVERED, Some(latency));
                 Verdict::Delivered
             }
@@ -225,6 +229,11 @@ impl Job {
     }
 
     async fn finish(&self, d: &Delivery, finish: Finish) {
+        self.finish_with(d, finish, None).await
+    }
+
+    /// Records the attempt's end, with `note` written in the same transaction.
+    async fn finish_with(&self, d: &Delivery, finish: Finish, note: Option<TableWrite>) {
         let finished = Finished {
             integration: d.integration.clone(),
             record_sys_id: d.record_sys_id.clone(),
@@ -232,6 +241,7 @@ impl Job {
             version: d.version,
             now_ms: now_ms(),
             finish,
+            note,
         };
         match self.store.finish_delivery(finished).await {
             Ok(true) => {}
@@ -244,18 +254,18 @@ impl Job {
         }
     }
 
-    /// Writes the upstream's number and sys_id onto the local record when they are new.
-    async fn note_upstream(&self, record: &sluice_core::Record, number: &str, sys_id: &str) -> Result<(), StoreError> {
+    /// The write of the upstream's number and sys_id onto the local record, when they are new.
+    fn note_upstream(&self, record: &sluice_core::Record, number: &str, sys_id: &str) -> Option<TableWrite> {
         let same = |field: &str, value: &str| value.is_empty() || record.get(field).is_some_and(|v| v == value);
         if same(tables::UPSTREAM_NUMBER, number) && same(tables::UPSTREAM_SYS_ID, sys_id) {
-            return Ok(());
+            return None;
         }
         let values = [(tables::UPSTREAM_NUMBER, number), (tables::UPSTREAM_SYS_ID, sys_id)]
             .into_iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let write = TableWrite {
+        Some(TableWrite {
             table: self.integration.target.clone(),
             op: WriteOp::Update(record["sys_id"].clone()),
             values,
@@ -263,8 +273,7 @@ impl Job {
             actor: Actor { user_name: ACTOR.to_owned(), sys_id: SysId::generate() },
             now: DateTime::now(),
             reason: REASON,
-        };
-        self.store.write(write).await.map(|_| ())
+        })
     }
 }
 

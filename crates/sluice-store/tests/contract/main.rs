@@ -97,6 +97,7 @@ contract!(
     attachments::deleting_a_record_deletes_its_attachments,
     outbox::forwarded_commits_queue_their_record,
     outbox::deliveries_are_leased_finished_and_retried,
+    outbox::a_finish_writes_its_note_only_for_the_lease_owner,
 );
 
 /// Checks that need the store shared (concurrency) or opened twice (reopen), per backend.

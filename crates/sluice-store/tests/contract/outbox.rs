@@ -31,6 +31,7 @@ fn finished(d: &Delivery, owner: &str, now_ms: i64, finish: Finish) -> Finished 
         version: d.version,
         now_ms,
         finish,
+        note: None,
     }
 }
 
@@ -164,4 +165,39 @@ pub async fn concurrent_claims_take_each_row_once(store: std::sync::Arc<dyn Stor
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 20, "no row taken twice");
+}
+
+/// A finish carries the write of the upstream's number onto the record into its own
+/// transaction: made (with its history) while the lease is held, not after it was lost.
+pub async fn a_finish_writes_its_note_only_for_the_lease_owner<S: Store + ?Sized>(store: &S) {
+    use sluice_store::{TableWrite, WriteOp};
+    let i = ready(store).await;
+    let a = actor();
+    let first = import(store, forwarded(job(&i, json!({"u_short_description": "Note"}), &a, at(0)))).await;
+    let sys_id = first.target_sys_id.clone().unwrap();
+    let note = |number: &str| TableWrite {
+        table: i.target.clone(),
+        op: WriteOp::Update(sys_id.clone()),
+        values: [("u_upstream_number".to_owned(), number.to_owned())].into_iter().collect(),
+        journal: Vec::new(),
+        actor: a.clone(),
+        now: at(3),
+        reason: "Forwarding",
+    };
+    let delivered = |n: &str| Finish::Delivered { upstream_number: n.into(), upstream_sys_id: String::new() };
+    let taken = store.claim_deliveries(claim("node-a", ms(1), 1_000)).await.unwrap();
+    let retaken = store.claim_deliveries(claim("node-b", ms(5), 30_000)).await.unwrap();
+    let mut late = finished(&taken[0], "node-a", ms(6), delivered("INC-LATE"));
+    late.note = Some(note("INC-LATE"));
+    assert!(!store.finish_delivery(late).await.unwrap(), "node-a's lease expired");
+    assert_eq!(get(store, i.target.clone(), &sys_id).await["u_upstream_number"], "", "no note without the lease");
+    let mut owned = finished(&retaken[0], "node-b", ms(7), delivered("INC0030001"));
+    owned.note = Some(note("INC0030001"));
+    assert!(store.finish_delivery(owned).await.unwrap());
+    assert_eq!(get(store, i.target.clone(), &sys_id).await["u_upstream_number"], "INC0030001");
+    assert_eq!(row(store, &first).await.unwrap().state, DeliveryState::Delivered);
+    let history =
+        list(store, table("sys_audit"), &[("documentkey", &sys_id), ("fieldname", "u_upstream_number")]).await;
+    assert_eq!(history.records.len(), 1, "{:?}", history.records);
+    assert_eq!(history.records[0]["reason"], "Forwarding");
 }
