@@ -307,8 +307,7 @@ async fn token_endpoint(token: String) -> (String, std::sync::Arc<std::sync::Mut
             // The head, then as many bytes as it declares.
             let mut request = Vec::new();
             let mut buf = [0u8; 4096];
-            loop {
-                let Ok(n) = socket.read(&mut buf).await else { break };
+            while let Ok(n) = socket.read(&mut buf).await {
                 request.extend_from_slice(&buf[..n]);
                 let text = String::from_utf8_lossy(&request).into_owned();
                 let Some(end) = text.find("\r\n\r\n") else { if n == 0 { break } else { continue } };

@@ -38,7 +38,7 @@ pub fn enqueue(conn: &Connection, q: &Queued<'_>) -> rusqlite::Result<()> {
 #[derive(Debug)]
 pub enum Change {
     Claim(Claim),
-    Finish(Finished),
+    Finish(Box<Finished>),
     Retry { integration: String, record_sys_id: Option<String>, now_ms: i64 },
 }
 
@@ -187,7 +187,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn finish_delivery(&self, finished: Finished) -> StoreResult<bool> {
-        match self.enqueue(|tx| Job::Outbox(Box::new(Change::Finish(finished)), tx)).await? {
+        match self.enqueue(|tx| Job::Outbox(Box::new(Change::Finish(Box::new(finished))), tx)).await? {
             Answer::Finished(done) => Ok(done),
             _ => unreachable!("a finish answers Finished"),
         }
