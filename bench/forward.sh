@@ -105,10 +105,6 @@ for _ in $(seq "$rounds"); do
     for scenario in $scenarios; do run "$scenario"; done
 done
 echo "medians of $rounds (${pg:-sqlite}):"
-for scenario in $scenarios; do
-    awk -v s="$scenario" '$1==s {print $2}' "$results" | sort -n | awk -v s="$scenario" \
-        '{v[NR]=$1} END {printf "  %-8s rps %s", s, v[int((NR+1)/2)]}'
-    awk -v s="$scenario" '$1==s {v=$3; f=1; if (v ~ /us$/) f=0.001; else if (v ~ /ms$/) f=1; else if (v ~ /s$/) f=1000;
-        gsub(/[a-z]+$/, "", v); print v * f}' "$results" | sort -n |
-        awk '{v[NR]=$1} END {printf "  p99 %s ms\n", v[int((NR+1)/2)]}'
-done
+# shellcheck source=bench/medians.sh
+. "$here/medians.sh"
+print_medians "$results" 8 $scenarios

@@ -12,10 +12,9 @@ use sluice_store::StoreError;
 use sluice_store::outbox::{Delivery, DeliveryFilter, DeliveryState};
 
 use super::layout;
-use super::replay::ReplayForm;
+use super::replay::{ReplayForm, admin_form_target};
 use super::session::Console;
 use crate::AppState;
-use crate::authenticate::Caller;
 
 /// Rows of each state the page lists.
 const ROWS: u32 = 20;
@@ -96,11 +95,9 @@ pub async fn retry(
     headers: HeaderMap,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
-        return refused;
-    }
-    let Ok(integration) = crate::routes::integrations::find(&state, &Caller(console.account.clone()), &name) else {
-        return layout::not_found(&console);
+    let integration = match admin_form_target(&state, &console, &headers, &form, &name) {
+        Ok(i) => i,
+        Err(page) => return *page,
     };
     if integration.forward.is_none() {
         return layout::not_found(&console);

@@ -27,6 +27,22 @@ pub struct ReplayForm {
     pub csrf: String,
 }
 
+/// The integration an admin's form on its page acts on: the form's checks
+/// ([`Console::refuse_admin_form`]) passed and the integration visible, else the page to answer.
+pub fn admin_form_target(
+    state: &AppState,
+    console: &Console,
+    headers: &HeaderMap,
+    form: &ReplayForm,
+    name: &str,
+) -> Result<std::sync::Arc<sluice_core::integration::Integration>, Box<Response>> {
+    if let Some(refused) = console.refuse_admin_form(headers, &form.csrf) {
+        return Err(Box::new(refused));
+    }
+    crate::routes::integrations::find(state, &Caller(console.account.clone()), name)
+        .map_err(|_| Box::new(layout::not_found(console)))
+}
+
 /// Starts the replay of the integration's errored rows, or finds the one running for it; sends
 /// the browser to its progress page.
 pub async fn start(
@@ -36,11 +52,9 @@ pub async fn start(
     headers: HeaderMap,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    if let Some(refused) = console.refuse_admin_form(&headers, &form.csrf) {
-        return refused;
-    }
-    let Ok(integration) = crate::routes::integrations::find(&state, &Caller(console.account.clone()), &name) else {
-        return layout::not_found(&console);
+    let integration = match admin_form_target(&state, &console, &headers, &form, &name) {
+        Ok(i) => i,
+        Err(page) => return *page,
     };
     let who = console.account.user_name.clone();
     let id = match state.replay_jobs.start(integration.name(), &who) {
