@@ -50,8 +50,8 @@ run() { # SCENARIO
         local target=$upstream
         [ "$scenario" = down ] && target=http://127.0.0.1:8094
         [ "$scenario" = stub ] && target=http://127.0.0.1:8095
-        printf '\n[forward]\nkind = "servicenow-import"\nurl = "%s"\ntable = "u_incident_import"\nuser = "admin"\npassword_env = "SLUICE_BENCH_UPSTREAM_PASSWORD"\n' \
-            "$target" >>"$work/integrations/u_incident_import.toml"
+        printf '\n[forward]\nkind = "servicenow-import"\nurl = "%s"\ntable = "u_incident_import"\nuser = "admin"\npassword_env = "SLUICE_BENCH_UPSTREAM_PASSWORD"\n%s\n' \
+            "$target" "${FORWARD_EXTRA:-}" >>"$work/integrations/u_incident_import.toml"
     fi
     if [ "$scenario" = forward ]; then
         start "$work/upstream.log" --data "$work/upstream" --listen 127.0.0.1:8093
