@@ -43,7 +43,7 @@ pub struct RetryArgs {
 }
 
 fn time(ms: i64) -> String {
-    DateTime::from_unix(ms.div_euclid(1000)).to_string()
+    DateTime::from_unix_ms(ms).to_string()
 }
 
 pub async fn run(command: OutboxCommand) -> anyhow::Result<()> {

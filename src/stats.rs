@@ -74,10 +74,8 @@ fn print_table(title: &str, rows: &std::collections::BTreeMap<String, Summary>) 
     for (name, s) in rows {
         let p = s.percentiles();
         let any = s.received > 0;
-        let last = s
-            .last_seen
-            .map(|ms| sluice_core::DateTime::from_unix(ms.div_euclid(1000)).to_string())
-            .unwrap_or_else(|| "-".into());
+        let last =
+            s.last_seen.map(|ms| sluice_core::DateTime::from_unix_ms(ms).to_string()).unwrap_or_else(|| "-".into());
         println!(
             "{name:<28} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}  {last}",
             s.received,

@@ -11,6 +11,11 @@ pub struct DateTime(i64);
 #[error("expected a date-time as yyyy-MM-dd HH:mm:ss (UTC)")]
 pub struct InvalidDateTime;
 
+/// Milliseconds since the epoch, now (0 before 1970, saturated far after).
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 impl DateTime {
     pub fn now() -> Self {
         let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
@@ -19,6 +24,12 @@ impl DateTime {
 
     pub fn from_unix(secs: i64) -> Self {
         Self(secs)
+    }
+
+    /// The second a unix time in milliseconds falls in (the clock of statistics, sessions and
+    /// the outbox: [`now_ms`]).
+    pub fn from_unix_ms(ms: i64) -> Self {
+        Self(ms.div_euclid(1000))
     }
 
     pub fn unix(self) -> i64 {

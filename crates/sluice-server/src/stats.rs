@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice_core::datetime::now_ms;
 use sluice_core::staging::RowState;
 use sluice_core::stats::{Summary, metric};
 use sluice_core::validate::FieldError;
@@ -64,10 +65,6 @@ pub struct StatsRecorder {
     /// One flush at a time: a read that flushes waits for a periodic flush in progress, so it
     /// never misses deltas that were taken but not yet written.
     flushing: tokio::sync::Mutex<()>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl StatsRecorder {
@@ -296,7 +293,7 @@ pub fn forward_json(
 
 /// A summary as the API answers it.
 pub fn summary_json(s: &Summary) -> serde_json::Value {
-    let time = |ms: Option<i64>| ms.map(|ms| sluice_core::DateTime::from_unix(ms.div_euclid(1000)).to_string());
+    let time = |ms: Option<i64>| ms.map(|ms| sluice_core::DateTime::from_unix_ms(ms).to_string());
     let p = s.percentiles();
     serde_json::json!({
         "received": s.received,

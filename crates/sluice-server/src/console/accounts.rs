@@ -88,7 +88,7 @@ pub struct AccountPage {
 
 /// Unix milliseconds as `YYYY-MM-DD hh:mm:ss` (UTC), or a dash.
 pub fn time_ms(ms: Option<i64>) -> String {
-    ms.map_or_else(|| "—".to_owned(), |ms| DateTime::from_unix(ms.div_euclid(1000)).to_string())
+    ms.map_or_else(|| "—".to_owned(), |ms| DateTime::from_unix_ms(ms).to_string())
 }
 
 fn row(account: &Account, tokens: usize, last_seen: Option<i64>) -> AccountRow {

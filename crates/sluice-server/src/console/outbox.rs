@@ -31,7 +31,7 @@ pub struct DeliveryRow {
 
 impl DeliveryRow {
     fn of(d: &Delivery) -> Self {
-        let time = |ms: i64| sluice_core::DateTime::from_unix(ms.div_euclid(1000)).to_string();
+        let time = |ms: i64| sluice_core::DateTime::from_unix_ms(ms).to_string();
         Self {
             record_sys_id: d.record_sys_id.clone(),
             state: d.state.as_str(),

@@ -27,10 +27,7 @@ use crate::AppState;
 use retry::{Allowance, Breaker};
 use upstream::{Attempt, Upstream};
 
-/// Milliseconds since the epoch, the outbox's clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub use sluice_core::datetime::now_ms;
 
 /// How often an idle worker looks for due rows (rows queued by other nodes, retries come due).
 pub const POLL: Duration = Duration::from_millis(200);

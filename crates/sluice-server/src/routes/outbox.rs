@@ -23,7 +23,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 fn time(ms: i64) -> String {
-    DateTime::from_unix(ms.div_euclid(1000)).to_string()
+    DateTime::from_unix_ms(ms).to_string()
 }
 
 pub(crate) fn delivery_json(d: &Delivery) -> Value {
