@@ -7,7 +7,10 @@
 
 mod accounts;
 mod bench;
+mod check_config;
+mod config;
 mod data;
+mod health;
 mod integrations;
 mod log_sink;
 mod outbox;
@@ -16,7 +19,10 @@ mod serve;
 mod stats;
 mod transfer;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 // Every request allocates many small strings on several threads; glibc's allocator showed up as
 // about a tenth of the request threads' time.
@@ -33,9 +39,16 @@ fn release_allocator_memory() {
     unsafe { mi_collect(true) }
 }
 
+/// The version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SLUICE_BUILD_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Incident intake gateway speaking ServiceNow's Import Set and Table APIs")]
+#[command(name = "sluice", version = VERSION, about = "Incident intake gateway speaking ServiceNow's Import Set and Table APIs")]
 struct Cli {
+    /// A TOML file of settings, one key per flag (`listen = "0.0.0.0:8080"`); a flag or its
+    /// SLUICE_* variable overrides the file (docs/configuration.md).
+    #[arg(long, global = true, env = config::ENV, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,6 +83,13 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Copy a SQLite database to a new file while the server runs.
     Backup(transfer::BackupArgs),
+    /// Check what `serve` would run with (configuration file, SLUICE_* variables, defaults) and
+    /// print each setting with its source.
+    CheckConfig,
+    /// Ask a running sluice's /healthz; exit 0 only when it answers 200 (container health checks).
+    Health(health::HealthArgs),
+    /// Print the version and the commit this binary was built from.
+    Version,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -86,14 +106,20 @@ fn main() -> anyhow::Result<()> {
         log_sink::flush();
         report_panic(info);
     }));
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let file = match config::find(&args) {
+        Some(path) => config::read(&path, &Cli::command())?,
+        None => config::ConfigFile::default(),
+    };
+    let command = config::apply(Cli::command(), &file);
+    let cli = Cli::from_arg_matches(&command.clone().get_matches_from(args)).unwrap_or_else(|e| e.exit());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = run(cli, &runtime);
+    let result = run(cli, &runtime, &command, &file);
     log_sink::flush();
     result
 }
 
-fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+fn run(cli: Cli, runtime: &tokio::runtime::Runtime, command: &clap::Command, file: &config::ConfigFile) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(*args)),
         Command::Account(cmd) => {
@@ -123,6 +149,12 @@ fn run(cli: Cli, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
             runtime.block_on(transfer::import(args))
         }
         Command::Backup(args) => transfer::backup(args),
+        Command::CheckConfig => check_config::run(command, file),
+        Command::Health(args) => health::run(args),
+        Command::Version => {
+            println!("sluice {VERSION}");
+            Ok(())
+        }
     }
 }
 

@@ -133,7 +133,15 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn settings(self) -> anyhow::Result<Settings> {
+    pub fn integrations_dir(&self) -> Option<&std::path::Path> {
+        self.integrations.as_deref()
+    }
+
+    pub fn tls_files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.tls_cert.iter().chain(self.tls_key.iter())
+    }
+
+    pub fn settings(self) -> anyhow::Result<Settings> {
         let tls = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,

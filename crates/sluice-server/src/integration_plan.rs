@@ -139,8 +139,9 @@ fn forwarding(integration: &Integration, own_url: &str) -> Block {
         vec![
             b("Delivery: "),
             t(format!(
-                "after the local commit, at most {} at once per node; network errors, timeouts ({} s), 408, 425, 429 and 5xx are retried with backoff ({} s doubling to {} s, with jitter, honouring Retry-After); other refusals and the {}th failed attempt make the row dead until retried.",
+                "after the local commit, at most {} at once per node ({} started per second while the node is busy answering senders); network errors, timeouts ({} s), 408, 425, 429 and 5xx are retried with backoff ({} s doubling to {} s, with jitter, honouring Retry-After); other refusals and the {}th failed attempt make the row dead until retried.",
                 f.concurrency,
+                f.busy_rate,
                 f.timeout.as_secs(),
                 f.backoff_initial.as_secs(),
                 f.backoff_max.as_secs(),

@@ -20,6 +20,7 @@ pub mod error;
 pub mod forward;
 pub mod html;
 pub mod integration_plan;
+pub mod load;
 pub mod lockout;
 pub mod metrics;
 pub mod multipart;
@@ -108,6 +109,8 @@ pub struct Shared {
     pub stats: Arc<stats::StatsRecorder>,
     /// The console's replays in progress on this node, and those recently finished.
     pub replay_jobs: Arc<console::replay_jobs::ReplayJobs>,
+    /// Requests being answered now: forwarding gives way while it is high.
+    pub load: Arc<load::Load>,
 }
 
 /// The in-flight budget of `insertMultiple` bodies in KiB permits (at least one request's worth).
@@ -184,6 +187,7 @@ impl AppState {
             bulk_turns: Arc::new(tokio::sync::Semaphore::new(pipeline::process::CONCURRENT_REQUESTS)),
             stats: Arc::default(),
             replay_jobs: Arc::default(),
+            load: Arc::default(),
         })))
     }
 

@@ -153,6 +153,8 @@ pub async fn track(State(tracking): State<Tracking>, mut request: Request, next:
         _ => None,
     };
     let max_body = tracking.state.config.max_body_bytes;
+    let load = tracking.state.load.clone();
+    let _in_flight = (!health_check).then(|| load.enter());
     let mut response = REQUEST_ID
         .scope(
             id.clone(),

@@ -86,6 +86,8 @@ pub struct ForwardSpec {
     #[serde(default)]
     pub concurrency: Option<u32>,
     #[serde(default)]
+    pub busy_rate: Option<u32>,
+    #[serde(default)]
     pub backoff_initial_seconds: Option<u64>,
     #[serde(default)]
     pub backoff_max_seconds: Option<u64>,
@@ -135,6 +137,10 @@ pub struct Forward {
     pub timeout: Duration,
     /// Deliveries in flight at once, per node.
     pub concurrency: u32,
+    /// Deliveries started per second, per node, while the node is busy answering senders
+    /// (`sluice_server::load`): senders' acknowledgements come first, forwarding catches up when
+    /// the load drops and never stops entirely.
+    pub busy_rate: u32,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     /// Failed attempts in a row that open the circuit breaker (no deliveries for the cool-down).
@@ -161,6 +167,7 @@ impl Forward {
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 12;
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
 pub const DEFAULT_CONCURRENCY: u32 = 4;
+pub const DEFAULT_BUSY_RATE: u32 = 20;
 pub const DEFAULT_BACKOFF_INITIAL_SECONDS: u64 = 5;
 pub const DEFAULT_BACKOFF_MAX_SECONDS: u64 = 3600;
 pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
@@ -345,6 +352,7 @@ pub(super) fn parse(
     let max_attempts = in_range(s.max_attempts, DEFAULT_MAX_ATTEMPTS, 1..=1000, "max_attempts", &mut found);
     let timeout = in_range(s.timeout_seconds, DEFAULT_TIMEOUT_SECONDS, 1..=300, "timeout_seconds", &mut found);
     let concurrency = in_range(s.concurrency, DEFAULT_CONCURRENCY, 1..=64, "concurrency", &mut found);
+    let busy_rate = in_range(s.busy_rate, DEFAULT_BUSY_RATE, 1..=100_000, "busy_rate", &mut found);
     let initial = in_range(
         s.backoff_initial_seconds,
         DEFAULT_BACKOFF_INITIAL_SECONDS,
@@ -379,6 +387,7 @@ pub(super) fn parse(
         max_attempts,
         timeout: Duration::from_secs(timeout),
         concurrency,
+        busy_rate,
         backoff_initial: Duration::from_secs(initial),
         backoff_max: Duration::from_secs(max),
         breaker_failures,

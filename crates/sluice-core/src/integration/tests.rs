@@ -363,7 +363,7 @@ fn a_forward_table_takes_defaults_from_the_field_map() {
     assert_eq!(f.fields.get("u_short_description").map(String::as_str), Some("short_description"));
     assert!(!f.fields.contains_key("u_correlation_id"), "sluice sets the correlation field itself");
     assert!(!f.fields.contains_key("u_caller"), "references are not forwarded by default");
-    assert_eq!((f.max_attempts, f.concurrency, f.timeout.as_secs()), (12, 4, 10));
+    assert_eq!((f.max_attempts, f.concurrency, f.busy_rate, f.timeout.as_secs()), (12, 4, 20, 10));
     match &f.auth {
         UpstreamAuth::Basic { user, password, .. } => {
             assert_eq!((user.as_str(), password.expose()), ("sluice.forwarder", &b"upstream password"[..]))
@@ -389,10 +389,11 @@ fn bad_forward_tables_are_refused_naming_the_key() {
             .map(|p| format!("{}: {}", p.key, p.message))
             .collect()
     };
-    let p = problems("kind = \"servicenow-import\"\nurl = \"ftp://x\"\nconcurrency = 0\n");
+    let p = problems("kind = \"servicenow-import\"\nurl = \"ftp://x\"\nconcurrency = 0\nbusy_rate = 0\n");
     assert!(p.iter().any(|m| m.starts_with("forward.url: ")), "{p:?}");
     assert!(p.iter().any(|m| m.starts_with("forward.table: ")), "{p:?}");
     assert!(p.iter().any(|m| m == "forward.concurrency: must be 1 to 64"), "{p:?}");
+    assert!(p.iter().any(|m| m == "forward.busy_rate: must be 1 to 100000"), "{p:?}");
     let p = problems("kind = \"http-json\"\nurl = \"http://h/x\"\nuser = \"a\"\ntoken_env = \"T\"\n");
     assert!(p.iter().any(|m| m.starts_with("forward.(auth): give one way to sign in")), "{p:?}");
     let p = problems("kind = \"http-json\"\nurl = \"http://h/x\"\ntoken_env = \"SLUICE_TEST_SURELY_UNSET\"\n");

@@ -24,7 +24,7 @@ use sluice_store::{Store, StoreError, TableWrite, WriteOp};
 use tokio::task::JoinSet;
 
 use crate::AppState;
-use retry::{Allowance, Breaker};
+use retry::{Allowance, Breaker, Pace};
 use upstream::{Attempt, Upstream};
 
 pub use sluice_core::datetime::now_ms;
@@ -41,6 +41,8 @@ struct Lane {
     integration: Arc<Integration>,
     upstream: Arc<Upstream>,
     breaker: Breaker,
+    /// Deliveries started while the node is busy with senders.
+    pace: Pace,
     in_flight: u32,
 }
 
@@ -77,7 +79,11 @@ pub fn spawn_forwarder(state: AppState) -> tokio::task::JoinHandle<()> {
                     };
                     let in_flight = lanes.get(&name).map_or(0, |l| l.in_flight);
                     let breaker = Breaker::new(forward.breaker_failures, forward.breaker_cooldown);
-                    lanes.insert(name.clone(), Lane { integration: integration.clone(), upstream, breaker, in_flight });
+                    let pace = Pace::new(forward.busy_rate, forward.concurrency);
+                    lanes.insert(
+                        name.clone(),
+                        Lane { integration: integration.clone(), upstream, breaker, pace, in_flight },
+                    );
                 }
                 let lane = lanes.get_mut(&name).expect("inserted above");
                 let free = forward.concurrency.saturating_sub(lane.in_flight);
@@ -86,11 +92,19 @@ pub fn spawn_forwarder(state: AppState) -> tokio::task::JoinHandle<()> {
                 if lane.in_flight > 0 && free * 2 < forward.concurrency {
                     continue;
                 }
-                let limit = match lane.breaker.allowance(Instant::now()) {
+                let now = Instant::now();
+                let mut limit = match lane.breaker.allowance(now) {
                     Allowance::All => free,
                     Allowance::One => free.min(1),
                     Allowance::Wait => 0,
                 };
+                // Senders waiting on this node come first: a delivery costs a record read, a
+                // request and a write on the same cores (docs/forwarding.md, "Under load").
+                if state.load.busy() {
+                    limit = lane.pace.take(limit, now);
+                } else {
+                    lane.pace.idle();
+                }
                 if limit == 0 {
                     continue;
                 }

@@ -86,6 +86,46 @@ impl Breaker {
     }
 }
 
+/// Deliveries started while the node is busy with senders: at most `per_second`, with a burst
+/// of at most `burst` (the lane's concurrency), so forwarding still progresses under sustained
+/// load without taking the senders' CPU.
+#[derive(Debug)]
+pub struct Pace {
+    per_second: u32,
+    burst: u32,
+    /// Deliveries that may start now, in thousandths.
+    credit_milli: u64,
+    at: Option<Instant>,
+}
+
+impl Pace {
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        Self { per_second, burst: burst.max(1), credit_milli: 0, at: None }
+    }
+
+    /// How many of `wanted` deliveries may start now, taken from the credit.
+    pub fn take(&mut self, wanted: u32, now: Instant) -> u32 {
+        let cap = u64::from(self.burst) * 1000;
+        self.credit_milli = match self.at {
+            // The first busy moment starts with one delivery's worth.
+            None => 1000,
+            Some(at) => {
+                let earned = now.saturating_duration_since(at).as_millis() as u64 * u64::from(self.per_second);
+                self.credit_milli.saturating_add(earned).min(cap)
+            }
+        };
+        self.at = Some(now);
+        let n = (self.credit_milli / 1000).min(u64::from(wanted)) as u32;
+        self.credit_milli -= u64::from(n) * 1000;
+        n
+    }
+
+    /// The node is not busy: deliveries start freely, and the next busy spell starts afresh.
+    pub fn idle(&mut self) {
+        (self.credit_milli, self.at) = (0, None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +175,21 @@ mod tests {
         b.succeeded();
         assert_eq!(b.allowance(again), Allowance::All);
         assert!(!b.is_open());
+    }
+
+    #[test]
+    fn a_busy_node_starts_deliveries_at_the_pace() {
+        let t0 = Instant::now();
+        let mut pace = Pace::new(20, 4);
+        assert_eq!(pace.take(4, t0), 1, "one at once");
+        assert_eq!(pace.take(4, t0), 0);
+        assert_eq!(pace.take(4, t0 + Duration::from_millis(49)), 0);
+        assert_eq!(pace.take(4, t0 + Duration::from_millis(50)), 1, "one per 50 ms at 20/s");
+        assert_eq!(pace.take(4, t0 + Duration::from_secs(10)), 4, "the credit stops at the burst");
+        assert_eq!(pace.take(4, t0 + Duration::from_secs(10)), 0);
+        assert_eq!(pace.take(2, t0 + Duration::from_millis(10_200)), 2);
+        assert_eq!(pace.take(2, t0 + Duration::from_millis(10_200)), 2, "what was not wanted stays");
+        pace.idle();
+        assert_eq!(pace.take(4, t0 + Duration::from_secs(11)), 1, "a new busy spell starts afresh");
     }
 }

@@ -1,0 +1,45 @@
+//! `sluice check-config`: what `sluice serve` would run with (the configuration file, the
+//! `SLUICE_*` variables, the defaults), each setting with its source, checked as `serve` checks
+//! it (TLS files, trusted proxies, the database URL, the integration definitions) without
+//! opening the database or the port.
+
+use anyhow::Context;
+use clap::{Command, FromArgMatches};
+use sluice_core::tables::Catalog;
+
+use crate::config::{self, ConfigFile};
+use crate::serve::ServeArgs;
+
+pub fn run(cli: &Command, file: &ConfigFile) -> anyhow::Result<()> {
+    match &file.path {
+        Some(path) => println!("# configuration file {}", path.display()),
+        None => println!("# no configuration file (--config or {})", config::ENV),
+    }
+    let matches = cli.clone().try_get_matches_from(["sluice", "serve"]).context("the settings do not parse")?;
+    let (_, serve) = matches.subcommand().context("serve")?;
+    let serve_cmd = cli.find_subcommand("serve").context("serve")?;
+    for arg in serve_cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if arg.is_hide_set() || long == "config" || long == "help" {
+            continue;
+        }
+        let id = arg.get_id().as_str();
+        let value = match serve.get_raw(id) {
+            None => "(unset)".to_owned(),
+            Some(_) if arg.is_hide_env_values_set() => "(set, not shown)".to_owned(),
+            Some(values) => values.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(","),
+        };
+        println!("{long} = {value}  ({})", config::source(serve, id, long, file));
+    }
+    let args = ServeArgs::from_arg_matches(serve)?;
+    let integrations = args.integrations_dir().map(ToOwned::to_owned);
+    for path in args.tls_files() {
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    args.settings()?;
+    let loaded = crate::integrations::load(integrations.as_deref(), &Catalog::builtin())?;
+    let names: Vec<&str> = loaded.iter().map(|i| i.name()).collect();
+    println!("# integrations: {}", names.join(", "));
+    println!("configuration ok");
+    Ok(())
+}
