@@ -6,12 +6,15 @@
 # (docs/deployment.md, "Container").
 
 FROM rust:1.95-bookworm AS build
+# `sluice version` names it (build.rs); the context has no .git.
+ARG SLUICE_BUILD_COMMIT=unknown
 WORKDIR /src
-# Dependencies first, so that a source change does not rebuild them.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY crates crates
 COPY src src
 COPY tests tests
+# docs/errors.md is compiled in (the error codes published with each answer).
+COPY docs docs
 RUN cargo build --release --locked --bin sluice \
     && strip target/release/sluice
 

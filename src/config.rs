@@ -44,7 +44,8 @@ pub fn find(args: &[OsString]) -> Option<PathBuf> {
 /// Reads and checks `path`: a flat table whose keys are flags of some command (`-` or `_`
 /// alike) and whose values are strings, numbers, booleans or arrays of them.
 pub fn read(path: &Path, cli: &Command) -> anyhow::Result<ConfigFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration {}", path.display()))?;
     let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     let known = flags(cli);
     let mut values = BTreeMap::new();
@@ -76,7 +77,8 @@ fn flag_value(value: &toml::Value) -> Option<String> {
         toml::Value::Float(f) => Some(f.to_string()),
         toml::Value::Boolean(b) => Some(b.to_string()),
         toml::Value::Array(items) => {
-            let parts = items.iter().map(|v| if v.is_array() { None } else { flag_value(v) }).collect::<Option<Vec<_>>>()?;
+            let parts =
+                items.iter().map(|v| if v.is_array() { None } else { flag_value(v) }).collect::<Option<Vec<_>>>()?;
             Some(parts.join(","))
         }
         toml::Value::Datetime(_) | toml::Value::Table(_) => None,

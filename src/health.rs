@@ -28,7 +28,8 @@ pub fn run(args: HealthArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--url: {authority} is not host:port"))?
         .next()
         .with_context(|| format!("{authority} has no address"))?;
-    let mut stream = TcpStream::connect_timeout(&address, timeout).with_context(|| format!("cannot connect to {authority}"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&address, timeout).with_context(|| format!("cannot connect to {authority}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n")?;

@@ -10,10 +10,13 @@ mod bench;
 mod check_config;
 mod config;
 mod data;
+mod docs_out;
 mod health;
 mod integrations;
+mod load;
 mod log_sink;
 mod outbox;
+mod progress;
 mod replay;
 mod serve;
 mod stats;
@@ -67,6 +70,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run an integration's current definition again on its stored staging rows.
     Replay(replay::ReplayArgs),
+    /// Load records from a JSON lines or CSV file through an integration's Import Set pipeline.
+    Load(load::LoadArgs),
     /// Create or bring the database schema up to date, then exit (`serve` does it too).
     Migrate {
         #[command(flatten)]
@@ -90,6 +95,10 @@ enum Command {
     Health(health::HealthArgs),
     /// Print the version and the commit this binary was built from.
     Version,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions(docs_out::CompletionsArgs),
+    /// Write the man pages (sluice.1 to standard output, or every page into a folder).
+    Man(docs_out::ManArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,7 +128,12 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-fn run(cli: Cli, runtime: &tokio::runtime::Runtime, command: &clap::Command, file: &config::ConfigFile) -> anyhow::Result<()> {
+fn run(
+    cli: Cli,
+    runtime: &tokio::runtime::Runtime,
+    command: &clap::Command,
+    file: &config::ConfigFile,
+) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(*args)),
         Command::Account(cmd) => {
@@ -131,6 +145,10 @@ fn run(cli: Cli, runtime: &tokio::runtime::Runtime, command: &clap::Command, fil
         Command::Replay(args) => {
             init_logs(LogFormat::Text);
             runtime.block_on(replay::run(args))
+        }
+        Command::Load(args) => {
+            init_logs(LogFormat::Text);
+            runtime.block_on(load::run(args))
         }
         Command::Migrate { data } => {
             init_logs(LogFormat::Text);
@@ -151,6 +169,8 @@ fn run(cli: Cli, runtime: &tokio::runtime::Runtime, command: &clap::Command, fil
         Command::Backup(args) => transfer::backup(args),
         Command::CheckConfig => check_config::run(command, file),
         Command::Health(args) => health::run(args),
+        Command::Completions(args) => docs_out::completions(args),
+        Command::Man(args) => docs_out::man(args),
         Command::Version => {
             println!("sluice {VERSION}");
             Ok(())

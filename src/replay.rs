@@ -41,31 +41,26 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let request = ReplayRequest::parse(Some(&args.state), args.since.as_deref(), who)?;
     let store = open_store(&args.data).await?;
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = crate::progress::items(0, "replaying");
     let result = sluice_server::offline::replay(store.as_ref(), &integration, &request, |s| {
         let o = &s.outcomes;
-        let line = format!(
-            "replayed {}/{} {} rows: {} inserted, {} updated, {} ignored, {} skipped, {} error",
-            s.replayed,
-            s.matched,
-            request.state.as_str(),
-            o.inserted,
-            o.updated,
-            o.ignored,
-            o.skipped,
-            o.error
+        let counts = format!(
+            "{} inserted, {} updated, {} ignored, {} skipped, {} error",
+            o.inserted, o.updated, o.ignored, o.skipped, o.error
         );
         if interactive {
-            eprint!("\r{line}");
+            bar.set_length(s.matched);
+            bar.set_position(s.replayed);
+            bar.set_message(counts);
         } else {
-            eprintln!("{line}");
+            // Logs and pipes get a line per batch instead of a bar.
+            eprintln!("replayed {}/{} {} rows: {counts}", s.replayed, s.matched, request.state.as_str());
         }
     })
     .await;
+    bar.finish_and_clear();
     store.close().await;
     let summary = result?;
-    if interactive && summary.replayed > 0 {
-        eprintln!();
-    }
     let o = &summary.outcomes;
     println!(
         "{}: replayed {} of {} {} rows with version {}",

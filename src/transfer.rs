@@ -47,6 +47,8 @@ fn report(table: &str, rows: u64) {
 }
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let bar = crate::progress::spinner("exporting");
+    let report = |table: &str, rows: u64| bar.suspend(|| report(table, rows));
     let summary = match &args.output {
         None => transfer::export(&args.data, std::io::stdout().lock(), report)?,
         Some(path) => {
@@ -62,18 +64,24 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
             }
         }
     };
+    bar.finish_and_clear();
     eprintln!("exported {} rows of {} tables from {}", summary.rows, summary.tables, args.data.display());
     Ok(())
 }
 
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let input: Box<dyn BufRead> = match &args.file {
-        Some(path) if path.as_os_str() != "-" => Box::new(BufReader::with_capacity(
-            1 << 16,
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )),
-        _ => Box::new(BufReader::with_capacity(1 << 16, std::io::stdin().lock())),
+    let (input, bar): (Box<dyn BufRead>, _) = match &args.file {
+        Some(path) if path.as_os_str() != "-" => {
+            let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let bar = crate::progress::bytes(file.metadata()?.len(), "importing");
+            (Box::new(BufReader::with_capacity(1 << 16, bar.wrap_read(file))), bar)
+        }
+        _ => {
+            let bar = crate::progress::spinner("importing");
+            (Box::new(BufReader::with_capacity(1 << 16, bar.wrap_read(std::io::stdin().lock()))), bar)
+        }
     };
+    let report = |table: &str, rows: u64| bar.suspend(|| report(table, rows));
     let summary = match &args.data.database {
         Some(url) => {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -83,6 +91,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         }
         None => transfer::load_sqlite(&args.data.data, input, report).await?,
     };
+    bar.finish_and_clear();
     eprintln!("imported {} rows of {} tables into {}", summary.rows, summary.tables, args.data.describe());
     Ok(())
 }

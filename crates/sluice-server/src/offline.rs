@@ -31,3 +31,55 @@ pub async fn replay(
     let pipeline = Pipeline { store, engine: &engine, catalog: &catalog };
     Ok(pipeline.replay(integration, request, progress).await?)
 }
+
+/// `sluice load`: records from a file through the Import Set pipeline, as `insertMultiple`
+/// with `sysparm_sluice_sync=true` takes them (contract, transform, rules, history, each row's
+/// outcome), in batches that are each one durable transaction, all in one multi import set.
+pub struct Loader<'a> {
+    store: &'a dyn Store,
+    integration: &'a Integration,
+    engine: sluice_script::ScriptEngine,
+    catalog: Catalog,
+    actor: sluice_core::rules::Actor,
+    multi_import_set: Option<String>,
+}
+
+impl<'a> Loader<'a> {
+    /// Rows will be staged as sent by `user_name` (an account, or just the name when it is not
+    /// one, as replays name the rows' senders).
+    pub async fn new(
+        store: &'a dyn Store,
+        integration: &'a Integration,
+        user_name: &str,
+    ) -> Result<Self, OfflineError> {
+        store.prepare_staging(integration.staging.clone()).await?;
+        let engine = sluice_script::ScriptEngine::new(sluice_script::Limits::default(), 1)?;
+        let actor = crate::pipeline::Actors::default().get(store, user_name).await?;
+        Ok(Self { store, integration, engine, catalog: Catalog::builtin(), actor, multi_import_set: None })
+    }
+
+    /// One batch: staged, judged and committed; each row's outcome, in order.
+    pub async fn batch(
+        &mut self,
+        records: Vec<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Vec<sluice_store::ImportOutcome>, OfflineError> {
+        let pipeline = Pipeline { store: self.store, engine: &self.engine, catalog: &self.catalog };
+        let request = crate::pipeline::import::ManyRequest {
+            max_records: records.len(),
+            records,
+            sync: true,
+            multi_import_set: self.multi_import_set.clone(),
+            idempotency: None,
+            actor: self.actor.clone(),
+            request_body: None,
+        };
+        let outcome = pipeline.import_many(self.integration, request).await?;
+        self.multi_import_set = Some(outcome.set.multi_import_set.clone());
+        Ok(outcome.rows.unwrap_or_default())
+    }
+
+    /// The multi import set every batch joined (after the first batch).
+    pub fn multi_import_set(&self) -> Option<&str> {
+        self.multi_import_set.as_deref()
+    }
+}
