@@ -28,7 +28,8 @@ RUN apt-get update \
     && install -d -o sluice -g sluice -m 0750 /var/lib/sluice
 COPY --from=build /src/target/release/sluice /usr/bin/sluice
 COPY packaging/docker/sluice.toml /etc/sluice/sluice.toml
-USER sluice:sluice
+# Numeric, so that the host and Kubernetes (runAsNonRoot) can tell it is not root.
+USER 10001:10001
 WORKDIR /var/lib/sluice
 VOLUME ["/var/lib/sluice"]
 ENV SLUICE_CONFIG=/etc/sluice/sluice.toml

@@ -12,7 +12,7 @@ case $profile in
     *) dir=$profile ;;
 esac
 if ! command -v cargo-deb >/dev/null; then
-    cargo install cargo-deb --locked --version "^3.6"
+    cargo install cargo-deb --locked --version 3.8.0
 fi
 cargo build --profile "$profile" --locked --bin sluice
 bin=target/$dir/sluice

@@ -4,7 +4,7 @@
 //! opening the database or the port.
 
 use anyhow::Context;
-use clap::{Command, FromArgMatches};
+use clap::{Command, CommandFactory, FromArgMatches};
 use sluice_core::tables::Catalog;
 
 use crate::config::{self, ConfigFile};
@@ -17,19 +17,26 @@ pub fn run(cli: &Command, file: &ConfigFile) -> anyhow::Result<()> {
     }
     let matches = cli.clone().try_get_matches_from(["sluice", "serve"]).context("the settings do not parse")?;
     let (_, serve) = matches.subcommand().context("serve")?;
-    let serve_cmd = cli.find_subcommand("serve").context("serve")?;
+    // In the order of `serve --help` (the file's defaults moved their flags to the end of `cli`).
+    let listed = crate::Cli::command();
+    let serve_cmd = listed.find_subcommand("serve").context("serve")?;
     for arg in serve_cmd.get_arguments() {
         let Some(long) = arg.get_long() else { continue };
         if arg.is_hide_set() || long == "config" || long == "help" {
             continue;
         }
         let id = arg.get_id().as_str();
-        let value = match serve.get_raw(id) {
-            None => "(unset)".to_owned(),
-            Some(_) if arg.is_hide_env_values_set() => "(set, not shown)".to_owned(),
-            Some(values) => values.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(","),
-        };
-        println!("{long} = {value}  ({})", config::source(serve, id, long, file));
+        match serve.get_raw(id) {
+            None => println!("{long} (unset)"),
+            Some(values) => {
+                let value = if arg.is_hide_env_values_set() {
+                    "(set, not shown)".to_owned()
+                } else {
+                    values.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(",")
+                };
+                println!("{long} = {value}  ({})", config::source(serve, id, long, file));
+            }
+        }
     }
     let args = ServeArgs::from_arg_matches(serve)?;
     let integrations = args.integrations_dir().map(ToOwned::to_owned);

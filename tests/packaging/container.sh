@@ -31,7 +31,7 @@ upstreams = re.findall(r"server (node\d):8080", nginx)
 assert upstreams == nodes, upstreams
 assert services["proxy"]["ports"] == ["8080:8080"]
 docker = open("Dockerfile").read()
-assert "USER sluice" in docker and "HEALTHCHECK" in docker and 'VOLUME ["/var/lib/sluice"]' in docker
+assert "USER 10001:10001" in docker and "HEALTHCHECK" in docker and 'VOLUME ["/var/lib/sluice"]' in docker
 listen = open("packaging/docker/sluice.toml").read()
 assert 'listen = "0.0.0.0:8080"' in listen
 print("compose: db, node1, node2 behind proxy; Dockerfile: non-root, volume, health check")
