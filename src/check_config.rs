@@ -11,9 +11,18 @@ use crate::config::{self, ConfigFile};
 use crate::serve::ServeArgs;
 
 pub fn run(cli: &Command, file: &ConfigFile) -> anyhow::Result<()> {
+    let mut report = String::new();
+    let result = check(cli, file, &mut report);
+    crate::docs_out::print(report.as_bytes())?;
+    result
+}
+
+/// The settings into `out`, a line each, then the verdict.
+fn check(cli: &Command, file: &ConfigFile, out: &mut String) -> anyhow::Result<()> {
+    use std::fmt::Write;
     match &file.path {
-        Some(path) => println!("# configuration file {}", path.display()),
-        None => println!("# no configuration file (--config or {})", config::ENV),
+        Some(path) => writeln!(out, "# configuration file {}", path.display())?,
+        None => writeln!(out, "# no configuration file (--config or {})", config::ENV)?,
     }
     let matches = cli.clone().try_get_matches_from(["sluice", "serve"]).context("the settings do not parse")?;
     let (_, serve) = matches.subcommand().context("serve")?;
@@ -27,14 +36,14 @@ pub fn run(cli: &Command, file: &ConfigFile) -> anyhow::Result<()> {
         }
         let id = arg.get_id().as_str();
         match serve.get_raw(id) {
-            None => println!("{long} (unset)"),
+            None => writeln!(out, "{long} (unset)")?,
             Some(values) => {
                 let value = if arg.is_hide_env_values_set() {
                     "(set, not shown)".to_owned()
                 } else {
                     values.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(",")
                 };
-                println!("{long} = {value}  ({})", config::source(serve, id, long, file));
+                writeln!(out, "{long} = {value}  ({})", config::source(serve, id, long, file))?;
             }
         }
     }
@@ -46,7 +55,7 @@ pub fn run(cli: &Command, file: &ConfigFile) -> anyhow::Result<()> {
     args.settings()?;
     let loaded = crate::integrations::load(integrations.as_deref(), &Catalog::builtin())?;
     let names: Vec<&str> = loaded.iter().map(|i| i.name()).collect();
-    println!("# integrations: {}", names.join(", "));
-    println!("configuration ok");
+    writeln!(out, "# integrations: {}", names.join(", "))?;
+    writeln!(out, "configuration ok")?;
     Ok(())
 }

@@ -21,10 +21,21 @@ pub struct ManArgs {
     dir: Option<PathBuf>,
 }
 
+/// Writes `text` to standard output; a reader that went away (`| head`) is not an error.
+pub fn print(text: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
     let mut command = crate::Cli::command();
-    clap_complete::generate(args.shell, &mut command, "sluice", &mut std::io::stdout());
-    Ok(())
+    let mut text = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "sluice", &mut text);
+    print(&text)
 }
 
 pub fn man(args: ManArgs) -> anyhow::Result<()> {
@@ -34,7 +45,11 @@ pub fn man(args: ManArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             clap_mangen::generate_to(command, &dir).with_context(|| format!("cannot write into {}", dir.display()))?;
         }
-        None => clap_mangen::Man::new(command).render(&mut std::io::stdout())?,
+        None => {
+            let mut text = Vec::new();
+            clap_mangen::Man::new(command).render(&mut text)?;
+            print(&text)?;
+        }
     }
     Ok(())
 }

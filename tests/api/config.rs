@@ -124,3 +124,17 @@ fn version_names_the_commit() {
     let long = sluice().arg("--version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&long.stdout), text);
 }
+
+#[test]
+fn health_exits_0_only_on_a_200() {
+    let server = Server::start();
+    let health = |path: &str| sluice().args(["health", "--url", &server.url(path)]).output().unwrap();
+    let ok = health("/healthz");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("200 "));
+    let missing = health("/nothing-here");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("404"), "{}", String::from_utf8_lossy(&missing.stderr));
+    let out = sluice().args(["health", "--url", "https://127.0.0.1:1/healthz"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("only http://"));
+}
