@@ -391,3 +391,73 @@ async fn the_table_api_kind_creates_then_updates_in_place_signed_in_with_oauth()
         assert!(form.contains(part), "{part} in {form}");
     }
 }
+
+/// The upstream's generic JSON hook: the forwarded object's fields by JSON Pointer.
+const UPSTREAM_HOOK: &str = r#"
+name = "from_sluice"
+version = "1"
+staging_table = "u_from_sluice"
+target_table = "incident"
+format = "generic-json"
+
+[pointers]
+u_key = "/correlation_id"
+u_title = "/short_description"
+
+[[fields]]
+name = "u_key"
+type = "string"
+required = true
+max_length = 80
+
+[[fields]]
+name = "u_title"
+type = "string"
+required = true
+max_length = 160
+
+[transform]
+name = "From sluice"
+coalesce = ["correlation_id"]
+
+[[transform.field_map]]
+source = "u_key"
+target = "correlation_id"
+
+[[transform.field_map]]
+source = "u_title"
+target = "short_description"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_json_kind_posts_the_record_to_any_json_endpoint() {
+    // Any JSON endpoint: here another sluice's generic JSON sender hook.
+    let hooks = tempfile::tempdir().unwrap();
+    std::fs::write(hooks.path().join("from_sluice.toml"), UPSTREAM_HOOK).unwrap();
+    let upstream = Server::start_with(&["--integrations", hooks.path().to_str().unwrap()]);
+    let url = upstream.url("/api/sluice/v1/hooks/from_sluice");
+    let dir = tempfile::tempdir().unwrap();
+    let forward = format!(
+        "\n[forward]\nkind = \"http-json\"\nurl = \"{url}\"\nuser = \"admin\"\npassword_env = \"{PASSWORD_ENV}\"\n\
+         backoff_initial_seconds = 1\nbackoff_max_seconds = 1\ntimeout_seconds = 2\n"
+    );
+    std::fs::write(dir.path().join("u_incident_import.toml"), format!("{DEFINITION}{forward}")).unwrap();
+    let s = start_forwarding(&dir);
+
+    let a = post(&s, "Certificate expires in 3 days", "cert-1").await;
+    let a_id = local_sys_id(&a);
+    wait_for(&s, "delivered", |c| c["delivered"] == 1 && c["pending"] == 0).await;
+    let (_, body) =
+        s.import(json!({"u_short_description": "Certificate expires tomorrow", "u_correlation_id": "cert-1"})).await;
+    assert_eq!(result0(&body)["status"], "updated", "{body}");
+    wait_for(&s, "delivered the change", |c| c["delivered"] == 1 && c["pending"] == 0).await;
+
+    let remote = forwarded_upstream(&upstream).await;
+    assert_eq!(remote.len(), 1, "coalesced on sluice:{{sys_id}}: {remote:#?}");
+    assert_eq!(remote[0]["correlation_id"], format!("sluice:{a_id}"));
+    assert_eq!(remote[0]["short_description"], "Certificate expires tomorrow");
+    // The hook's answer (an import set's rows) gives the upstream number.
+    let (_, local) = s.get(&format!("/api/now/table/incident/{a_id}")).await;
+    assert_eq!(local["result"]["u_upstream_number"], remote[0]["number"], "{local}");
+    assert_eq!(local["result"]["u_upstream_sys_id"], remote[0]["sys_id"], "{local}");
+}

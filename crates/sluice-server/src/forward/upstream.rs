@@ -103,8 +103,12 @@ impl Upstream {
                     Err(attempt) => attempt,
                 }
             }
+            // Any JSON answer; the number and sys_id are read where ServiceNow-shaped answers put
+            // them: a `result` record, an import set's `result` rows (a sluice sender hook), or
+            // the top level.
             UpstreamKind::HttpJson => match self.send(Method::POST, &f.url, Some(&body), key).await {
                 Ok(answer) if answer["result"].is_object() => numbered(&answer["result"]),
+                Ok(answer) if answer["result"].is_array() => import_result(&answer),
                 Ok(answer) => numbered(&answer),
                 Err(attempt) => attempt,
             },
