@@ -132,9 +132,13 @@ fn health_exits_0_only_on_a_200() {
     let ok = health("/healthz");
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).starts_with("200 "));
-    let missing = health("/nothing-here");
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("404"), "{}", String::from_utf8_lossy(&missing.stderr));
+    let refused = health("/api/now/table/incident");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("answered HTTP/1.1 401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let out = sluice().args(["health", "--url", "https://127.0.0.1:1/healthz"]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("only http://"));
 }
