@@ -13,24 +13,18 @@ fn target() -> ProgressDrawTarget {
 
 /// A bar over `total` bytes (a file being read).
 pub fn bytes(total: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), target());
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(what.to_owned());
-    bar
+    bar(total, what, "{bytes}/{total_bytes}")
 }
 
 /// A bar over `total` items (rows).
 pub fn items(total: u64, what: &str) -> ProgressBar {
+    bar(total, what, "{pos}/{len}")
+}
+
+fn bar(total: u64, what: &str, counts: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), target());
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    let template = format!("{{prefix}} [{{bar:30}}] {counts} {{msg}} ({{eta}})");
+    bar.set_style(ProgressStyle::with_template(&template).expect("a valid template").progress_chars("=> "));
     bar.set_prefix(what.to_owned());
     bar
 }

@@ -37,6 +37,13 @@ async fn a_file_loads_through_the_pipeline_and_a_broken_one_loads_nothing() {
     let (_, audit) = server.get(&format!("/api/now/table/sys_audit?sysparm_query=documentkey={sys_id}")).await;
     assert!(audit["result"].as_array().unwrap().iter().any(|a| a["fieldname"] == "short_description"), "{audit}");
 
+    // Counted in the integration's statistics like an insertMultiple request.
+    let (_, stats) = server.get("/api/sluice/v1/integrations/u_incident_import/stats?window=all").await;
+    let r = &stats["result"];
+    let counted = (r["received"].as_u64(), r["inserted"].as_u64(), r["updated"].as_u64(), r["error"].as_u64());
+    assert_eq!(counted, (Some(1), Some(1), Some(1), Some(1)), "one batch of three rows: {stats}");
+    assert_eq!(r["accounts"]["admin"]["inserted"], 1, "{stats}");
+
     // CSV, headers as labels or names; quoted commas kept.
     let csv = dir.path().join("tickets.csv");
     std::fs::write(&csv, "Short description,u_urgency\n\"Printer, 3rd floor\",3\nVPN down,1\n").unwrap();

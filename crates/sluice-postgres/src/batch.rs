@@ -50,6 +50,8 @@ struct Batch<'a> {
     pending: Vec<Pending>,
     /// Every target record the batch wrote (its latest values), for the coalesce checks.
     written: Vec<(String, Record)>,
+    /// Outbox rows to write with the records.
+    queued: crate::outbox::QueuedMany,
 }
 
 /// Runs the jobs (with `sets[i]` the import set of `jobs[i]`) in the caller's transaction; an
@@ -67,6 +69,7 @@ pub(crate) async fn run(
         results: jobs.iter().map(|_| None).collect(),
         pending: Vec::with_capacity(jobs.len()),
         written: Vec::new(),
+        queued: crate::outbox::QueuedMany::default(),
     };
     batch.claim(c).await?;
     let mut found = batch.search(c).await?;
@@ -142,10 +145,11 @@ impl RowTransaction for BatchTx<'_, '_> {
         Ok(())
     }
 
-    /// At once, in the batch's transaction (the record itself is written at the flush, in the
-    /// same transaction: the outbox row refers to it by sys_id only).
+    /// Behind, with the records at the flush (the same transaction; the outbox row refers to
+    /// its record by sys_id only).
     async fn enqueue_delivery(&mut self, queued: &sluice_store::outbox::Queued<'_>) -> Result<()> {
-        Ok(crate::outbox::enqueue(self.pg.c, queued).await?)
+        self.batch.queued.push(queued);
+        Ok(())
     }
 }
 
@@ -316,6 +320,10 @@ impl Batch<'_> {
         if !answers[0].is_empty() {
             statement
                 .add(idempotency::record_many_sql(statement.next()), answers.into_iter().map(Column::Text).collect());
+        }
+        if !self.queued.is_empty() {
+            let (sql, columns) = self.queued.take(statement.next());
+            statement.add(sql, columns);
         }
         statement.execute(c).await?;
         for p in pending {

@@ -20,16 +20,11 @@ const COLUMNS: &str = "integration, record_sys_id, table_name, staging_sys_id, s
 /// A new pending row; a queued row's version raised; a delivered or dead one pending again from
 /// its first attempt.
 pub async fn enqueue(c: &mut PgConnection, q: &Queued<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    records::sql(format!(
         "INSERT INTO sluice_outbox AS o (integration, record_sys_id, table_name, staging_sys_id, state, version,
              attempts, next_attempt_ms, created_ms, updated_ms)
-         VALUES ($1, $2, $3, $4, 'pending', 1, 0, $5, $5, $5)
-         ON CONFLICT (integration, record_sys_id) DO UPDATE SET
-             staging_sys_id = EXCLUDED.staging_sys_id, version = o.version + 1, updated_ms = EXCLUDED.updated_ms,
-             attempts = CASE WHEN o.state = 'pending' THEN o.attempts ELSE 0 END,
-             next_attempt_ms = CASE WHEN o.state = 'pending' THEN o.next_attempt_ms ELSE EXCLUDED.next_attempt_ms END,
-             state = 'pending'",
-    )
+         VALUES ($1, $2, $3, $4, 'pending', 1, 0, $5, $5, $5) {ON_CONFLICT}"
+    ))
     .bind(q.integration)
     .bind(q.record_sys_id)
     .bind(q.table)
@@ -38,6 +33,72 @@ pub async fn enqueue(c: &mut PgConnection, q: &Queued<'_>) -> Result<(), sqlx::E
     .execute(c)
     .await?;
     Ok(())
+}
+
+/// The conflict rule of [`enqueue`], shared by [`enqueue_many_sql`].
+const ON_CONFLICT: &str = "ON CONFLICT (integration, record_sys_id) DO UPDATE SET
+             staging_sys_id = EXCLUDED.staging_sys_id, version = o.version + 1, updated_ms = EXCLUDED.updated_ms,
+             attempts = CASE WHEN o.state = 'pending' THEN o.attempts ELSE 0 END,
+             next_attempt_ms = CASE WHEN o.state = 'pending' THEN o.next_attempt_ms ELSE EXCLUDED.next_attempt_ms END,
+             state = 'pending'";
+
+/// Rows queued by a batch of imports, written with its other rows in one statement
+/// ([`crate::records::Combined`]); one per record (a record changed twice in the batch is
+/// queued once, with its latest staging row: one statement may not update a row twice).
+#[derive(Default)]
+pub struct QueuedMany {
+    keys: std::collections::HashMap<(String, String), usize>,
+    columns: [Vec<String>; 4],
+    now_ms: Vec<i64>,
+}
+
+impl QueuedMany {
+    pub fn push(&mut self, q: &Queued<'_>) {
+        let key = (q.integration.to_owned(), q.record_sys_id.to_owned());
+        if let Some(&i) = self.keys.get(&key) {
+            self.columns[3][i] = q.staging_sys_id.to_owned();
+            self.now_ms[i] = q.now_ms;
+            return;
+        }
+        self.keys.insert(key, self.now_ms.len());
+        for (column, value) in self.columns.iter_mut().zip([q.integration, q.record_sys_id, q.table, q.staging_sys_id])
+        {
+            column.push(value.to_owned());
+        }
+        self.now_ms.push(q.now_ms);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.now_ms.is_empty()
+    }
+
+    /// The statement's text (parameters from `first`) and its columns; the queue is emptied.
+    pub fn take(&mut self, first: usize) -> (String, Vec<crate::records::Column>) {
+        let taken = std::mem::take(self);
+        let [integration, record, table, staging] = taken.columns;
+        let columns = vec![
+            crate::records::Column::Text(integration),
+            crate::records::Column::Text(record),
+            crate::records::Column::Text(table),
+            crate::records::Column::Text(staging),
+            crate::records::Column::Int(taken.now_ms),
+        ];
+        let p = |k: usize| first + k;
+        let sql = format!(
+            "INSERT INTO sluice_outbox AS o (integration, record_sys_id, table_name, staging_sys_id, state, version,
+                 attempts, next_attempt_ms, created_ms, updated_ms)
+             SELECT u.integration, u.record_sys_id, u.table_name, u.staging_sys_id, 'pending', 1, 0, u.now_ms, u.now_ms, u.now_ms
+             FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::bigint[])
+                 AS u(integration, record_sys_id, table_name, staging_sys_id, now_ms)
+             {ON_CONFLICT}",
+            p(0),
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        );
+        (sql, columns)
+    }
 }
 
 async fn claim(c: &mut PgConnection, claim: &Claim) -> Result<Vec<Delivery>, sqlx::Error> {

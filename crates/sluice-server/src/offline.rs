@@ -35,7 +35,9 @@ pub async fn replay(
 /// `sluice load`: records from a file through the Import Set pipeline, as `insertMultiple`
 /// with `sysparm_sluice_sync=true` takes them (contract, transform, rules, history, each row's
 /// outcome), in batches that are each one durable transaction, all in one multi import set.
+/// Each batch counts in the account's and integration's statistics as one such request would.
 pub struct Loader<'a> {
+    stats: crate::stats::StatsRecorder,
     store: &'a dyn Store,
     integration: &'a Integration,
     engine: sluice_script::ScriptEngine,
@@ -55,7 +57,15 @@ impl<'a> Loader<'a> {
         store.prepare_staging(integration.staging.clone()).await?;
         let engine = sluice_script::ScriptEngine::new(sluice_script::Limits::default(), 1)?;
         let actor = crate::pipeline::Actors::default().get(store, user_name).await?;
-        Ok(Self { store, integration, engine, catalog: Catalog::builtin(), actor, multi_import_set: None })
+        Ok(Self {
+            stats: crate::stats::StatsRecorder::default(),
+            store,
+            integration,
+            engine,
+            catalog: Catalog::builtin(),
+            actor,
+            multi_import_set: None,
+        })
     }
 
     /// One batch: staged, judged and committed; each row's outcome, in order.
@@ -75,7 +85,18 @@ impl<'a> Loader<'a> {
         };
         let outcome = pipeline.import_many(self.integration, request).await?;
         self.multi_import_set = Some(outcome.set.multi_import_set.clone());
-        Ok(outcome.rows.unwrap_or_default())
+        let rows = outcome.rows.unwrap_or_default();
+        let event = |metrics| crate::stats::Event {
+            account: self.actor.user_name.clone(),
+            integration: self.integration.name().to_owned(),
+            metrics,
+        };
+        self.stats.record(&event(vec![sluice_core::stats::metric::RECEIVED.to_owned()]));
+        for row in &rows {
+            self.stats.record(&event(crate::stats::row_metrics(row.state, &row.errors)));
+        }
+        self.stats.flush(self.store).await?;
+        Ok(rows)
     }
 
     /// The multi import set every batch joined (after the first batch).

@@ -169,6 +169,10 @@ mod shared {
         let store: Arc<dyn Store> = Arc::new(open_sqlite(dir.path()));
         outbox::concurrent_claims_take_each_row_once(store.clone()).await;
         store.close().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(open_sqlite(dir.path()));
+        outbox::a_batch_queues_one_row_per_record(store.clone()).await;
+        store.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -193,6 +197,11 @@ mod shared {
         let Some(db) = common::TestDb::create() else { return };
         let store: Arc<dyn Store> = Arc::new(db.open().await);
         outbox::concurrent_claims_take_each_row_once(store.clone()).await;
+        store.close().await;
+        // One writer, so that the imports share batches.
+        let Some(db) = common::TestDb::create() else { return };
+        let store: Arc<dyn Store> = Arc::new(db.open_with_writers(1).await);
+        outbox::a_batch_queues_one_row_per_record(store.clone()).await;
         store.close().await;
     }
 }

@@ -201,3 +201,43 @@ pub async fn a_finish_writes_its_note_only_for_the_lease_owner<S: Store + ?Sized
     assert_eq!(history.records.len(), 1, "{:?}", history.records);
     assert_eq!(history.records[0]["reason"], "Forwarding");
 }
+
+/// Imports sent together (on PostgreSQL one writer's batch, its outbox rows written in one
+/// statement) queue one row per record, including a record inserted and changed in the same
+/// batch.
+pub async fn a_batch_queues_one_row_per_record(store: std::sync::Arc<dyn Store>) {
+    let i = ready(store.as_ref()).await;
+    let a = actor();
+    let tasks: Vec<_> = (0..30)
+        .map(|n| {
+            let store = store.clone();
+            let correlation = if n % 2 == 0 { "fw:batch".to_owned() } else { format!("fw:b{n}") };
+            let payload = json!({"u_short_description": format!("disk {n}"), "u_correlation_id": correlation});
+            let job = forwarded(job(&i, payload, &a, at(n)));
+            tokio::spawn(async move { store.import(job).await.expect("import") })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task"));
+    }
+    let records: std::collections::BTreeSet<String> =
+        outcomes.iter().map(|o| o.target_sys_id.clone().expect("a target")).collect();
+    assert_eq!(records.len(), 16, "one record for fw:batch, fifteen others");
+    let rows = store.deliveries(DeliveryFilter { limit: 100, ..DeliveryFilter::default() }).await.unwrap();
+    let queued: std::collections::BTreeSet<String> = rows.iter().map(|d| d.record_sys_id.clone()).collect();
+    assert_eq!((rows.len(), &queued), (16, &records), "one outbox row per record");
+    assert!(rows.iter().all(|d| d.state == DeliveryState::Pending && d.version >= 1 && d.attempts == 0));
+    let shared = records
+        .iter()
+        .find(|r| outcomes.iter().filter(|o| o.target_sys_id.as_ref() == Some(*r)).count() == 15)
+        .expect("fw:batch's record")
+        .clone();
+    let row = rows.iter().find(|d| d.record_sys_id == shared).unwrap();
+    let staged: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.target_sys_id.as_deref() == Some(shared.as_str()))
+        .map(|o| o.staging_sys_id.as_str())
+        .collect();
+    assert!(staged.contains(&row.staging_sys_id.as_str()), "the row names one of its record's staging rows");
+}
