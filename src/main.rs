@@ -1,9 +1,12 @@
 //! `sluice`: the command line. `serve` runs the gateway (`serve.rs`, the application itself is
 //! `sluice_server::Application`); `account` manages the accounts that call it (`accounts.rs`);
 //! `integrations check` and `plan` read definitions offline (`integrations.rs`); `replay` runs
-//! stored rows again (`replay.rs`); `stats` prints statistics (`stats.rs`); `export`, `import`
-//! and `backup` move and copy the data (`transfer.rs`); `bench` drives a running server
-//! (`bench.rs`). `--data`/`--database` of every command: `data.rs`.
+//! stored rows again (`replay.rs`) and `load` runs a file's records through the pipeline
+//! (`load.rs`); `stats` prints statistics (`stats.rs`); `export`, `import` and `backup` move and
+//! copy the data (`transfer.rs`); `bench` drives a running server (`bench.rs`); `check-config`,
+//! `health`, `version`, `completions` and `man` serve operators and packagers
+//! (`check_config.rs`, `health.rs`, `docs_out.rs`). `--config FILE` of every command:
+//! `config.rs`; `--data`/`--database`: `data.rs`.
 
 mod accounts;
 mod bench;

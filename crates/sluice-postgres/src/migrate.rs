@@ -228,6 +228,13 @@ fn steps() -> Vec<String> {
              PRIMARY KEY (integration, record_sys_id));
          CREATE INDEX sluice_outbox_due ON sluice_outbox (state, next_attempt_ms);"
             .to_owned(),
+        // 10: an integration's due rows in the claim's order (time, then queueing), pending rows
+        // only: a claim reads its few rows off the index instead of sorting every due row (which
+        // made a drain of 60,000 rows take minutes), whatever the planner's statistics say.
+        "DROP INDEX sluice_outbox_due;
+         CREATE INDEX sluice_outbox_due ON sluice_outbox (integration, next_attempt_ms, created_ms)
+             WHERE state = 'pending';"
+            .to_owned(),
     ]
 }
 

@@ -102,11 +102,13 @@ impl QueuedMany {
 }
 
 async fn claim(c: &mut PgConnection, claim: &Claim) -> Result<Vec<Delivery>, sqlx::Error> {
+    // One integration's rows (the worker's claims) come off the index in order; all
+    // integrations' rows are sorted.
+    let of_integration = if claim.integration.is_some() { "AND integration = $5" } else { "AND $5::text IS NULL" };
     let rows = records::sql(format!(
         "UPDATE sluice_outbox o SET lease_owner = $1, lease_until_ms = $2 + $3
          FROM (SELECT integration, record_sys_id FROM sluice_outbox
-               WHERE state = 'pending' AND next_attempt_ms <= $2 AND lease_until_ms <= $2
-                 AND ($5::text IS NULL OR integration = $5)
+               WHERE state = 'pending' AND next_attempt_ms <= $2 AND lease_until_ms <= $2 {of_integration}
                ORDER BY next_attempt_ms, created_ms LIMIT $4 FOR UPDATE SKIP LOCKED) due
          WHERE o.integration = due.integration AND o.record_sys_id = due.record_sys_id
          RETURNING {}",
