@@ -20,8 +20,10 @@ RUN cargo build --release --locked --bin sluice \
 
 FROM debian:bookworm-slim AS runtime
 # ca-certificates: forwarding to https upstreams (reqwest with rustls reads the system roots).
+# Not pinned: bookworm's security updates replace the version, and a pin would break the build.
+# hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates=20230311+deb12u1 \
+    && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 sluice \
     && useradd --system --uid 10001 --gid sluice --home-dir /var/lib/sluice --shell /usr/sbin/nologin sluice \
