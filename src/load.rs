@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 use sluice_core::staging::RowState;
 use sluice_core::tables::Catalog;
+use sluice_store::StateCounts;
 
 use crate::data::{DataArgs, open_store};
 
@@ -147,24 +148,21 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         integration.definition.staging_table,
         multi.as_deref().unwrap_or("-")
     );
-    println!(
-        "inserted {}  updated {}  ignored {}  skipped {}  error {}",
-        counts[0], counts[1], counts[2], counts[3], counts[4]
-    );
+    println!("{}", crate::replay::outcomes_line(&counts));
     for e in errors.iter().take(10) {
         eprintln!("{e}");
     }
-    if counts[4] > 0 {
+    if counts.error > 0 {
         bail!(
             "{} record(s) in error: they are stored (`sluice replay --integration {}` after a fix)",
-            counts[4],
+            counts.error,
             integration.name()
         );
     }
     Ok(())
 }
 
-type Loaded = ([u64; 5], Option<String>, Vec<String>);
+type Loaded = (StateCounts, Option<String>, Vec<String>);
 
 async fn load(
     store: &dyn sluice_store::Store,
@@ -175,7 +173,7 @@ async fn load(
 ) -> anyhow::Result<Loaded> {
     let mut loader = sluice_server::offline::Loader::new(store, integration, &args.account).await?;
     let bar = crate::progress::bytes(size, "loading");
-    let mut counts = [0u64; 5];
+    let mut counts = StateCounts::default();
     let mut errors = Vec::new();
     let mut number = 0u64;
     let mut records = Records::open(&args.file, format)?.peekable();
@@ -189,15 +187,8 @@ async fn load(
         }
         for outcome in loader.batch(batch).await? {
             number += 1;
-            let slot = match outcome.state {
-                RowState::Inserted => 0,
-                RowState::Updated => 1,
-                RowState::Ignored => 2,
-                RowState::Skipped => 3,
-                _ => 4,
-            };
-            counts[slot] += 1;
-            if slot == 4 {
+            counts.add(outcome.state, 1);
+            if outcome.state == RowState::Error {
                 let why: Vec<String> = outcome
                     .errors
                     .iter()
@@ -207,7 +198,7 @@ async fn load(
             }
         }
         bar.set_position(read);
-        bar.set_message(format!("{} inserted, {} error", counts[0], counts[4]));
+        bar.set_message(format!("{} inserted, {} error", counts.inserted, counts.error));
     }
     bar.finish_and_clear();
     Ok((counts, loader.multi_import_set().map(str::to_owned), errors))

@@ -119,11 +119,12 @@ fn main() -> anyhow::Result<()> {
         report_panic(info);
     }));
     let args: Vec<OsString> = std::env::args_os().collect();
+    let command = Cli::command();
     let file = match config::find(&args) {
-        Some(path) => config::read(&path, &Cli::command())?,
+        Some(path) => config::read(&path, &command)?,
         None => config::ConfigFile::default(),
     };
-    let command = config::apply(Cli::command(), &file);
+    let command = config::apply(command, &file);
     let cli = Cli::from_arg_matches(&command.clone().get_matches_from(args)).unwrap_or_else(|e| e.exit());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = run(cli, &runtime, &command, &file);

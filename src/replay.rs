@@ -70,12 +70,17 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         request.state.as_str(),
         integration.definition.version
     );
-    println!(
-        "inserted {}  updated {}  ignored {}  skipped {}  error {}",
-        o.inserted, o.updated, o.ignored, o.skipped, o.error
-    );
+    println!("{}", outcomes_line(o));
     if summary.not_replayed > 0 {
         println!("{} row(s) changed meanwhile or failed and were left as they were", summary.not_replayed);
     }
     Ok(())
+}
+
+/// The summary line of rows' outcomes (`replay`, `load`).
+pub fn outcomes_line(o: &sluice_store::StateCounts) -> String {
+    format!(
+        "inserted {}  updated {}  ignored {}  skipped {}  error {}",
+        o.inserted, o.updated, o.ignored, o.skipped, o.error
+    )
 }

@@ -35,7 +35,7 @@ pub async fn enqueue(c: &mut PgConnection, q: &Queued<'_>) -> Result<(), sqlx::E
     Ok(())
 }
 
-/// The conflict rule of [`enqueue`], shared by [`enqueue_many_sql`].
+/// The conflict rule of [`enqueue`], shared by [`QueuedMany::take`].
 const ON_CONFLICT: &str = "ON CONFLICT (integration, record_sys_id) DO UPDATE SET
              staging_sys_id = EXCLUDED.staging_sys_id, version = o.version + 1, updated_ms = EXCLUDED.updated_ms,
              attempts = CASE WHEN o.state = 'pending' THEN o.attempts ELSE 0 END,
